@@ -1,0 +1,244 @@
+// api.cpp: every exported entry point: the C malloc family with glibc's
+// semantics and errno conventions, glibc's introspection functions, the
+// libmalloc_* extensions and all C++ operator new/delete forms. One object
+// file on purpose: in a -static link, the first reference to malloc pulls
+// this object in, and with it every symbol glibc's malloc.o would have
+// provided, so glibc's allocator is never linked.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <malloc.h>
+#include <new>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "libmalloc.h"
+#include "os/os.h"
+
+// operator new needs std::get_new_handler and std::__throw_bad_alloc, which
+// live in libstdc++. libmalloc must not depend on libstdc++ (it is preloaded
+// into C programs), so the references are weak: any program that calls
+// operator new has libstdc++ loaded, and they resolve then.
+extern "C" {
+std::new_handler lm_weak_get_new_handler() noexcept __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
+[[noreturn]] void lm_weak_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
+}
+
+namespace {
+
+using lm::core::Family;
+
+LM_FAST_PATH void* set_enomem_if_null(void* p) {
+  if (LM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+// operator new's failure path: call the new-handler until it gives up, then
+// throw std::bad_alloc (or return nullptr for the nothrow forms).
+LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow) {
+  for (;;) {
+    std::new_handler handler = lm_weak_get_new_handler ? lm_weak_get_new_handler() : nullptr;
+    if (!handler) break;
+    handler();
+    void* p = align > 16 ? lm::core::memalign(align, n) : lm::core::malloc(n);
+    if (p) return p;
+  }
+  if (nothrow) return nullptr;
+  if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
+  static const char kMsg[] = "libmalloc: operator new: out of memory and no C++ runtime to throw std::bad_alloc\n";
+  lm::os::write_all(2, kMsg, sizeof kMsg - 1);
+  lm::os::die();
+}
+
+LM_FAST_PATH void* new_impl(size_t n) {
+  void* p = lm::core::malloc(n);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false);
+}
+LM_FAST_PATH void* new_nothrow(size_t n) {
+  void* p = lm::core::malloc(n);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true);
+}
+LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow) {
+  size_t align = static_cast<size_t>(al);
+  if (LM_UNLIKELY(!lm::is_pow2(align))) return new_failed(lm::kMaxRequest + 1, 16, nothrow);
+  void* p = lm::core::memalign(align, n);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow);
+}
+
+}  // namespace
+
+extern "C" {
+
+LM_EXPORT void* malloc(size_t n) { return set_enomem_if_null(lm::core::malloc(n)); }
+
+LM_EXPORT void free(void* p) { lm::core::free(p, "free()"); }
+
+LM_EXPORT void* calloc(size_t n, size_t size) { return set_enomem_if_null(lm::core::calloc(n, size)); }
+
+LM_EXPORT void* realloc(void* p, size_t n) {
+  if (!p) return malloc(n);
+  if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    lm::core::free(p, "realloc()");
+    return nullptr;
+  }
+  return set_enomem_if_null(lm::core::realloc(p, n));
+}
+
+LM_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  size_t total;
+  if (lm::mul_overflows(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(p, total);
+}
+
+// glibc's memalign rounds a non-power-of-two alignment up to the next one.
+LM_EXPORT void* memalign(size_t align, size_t n) {
+  if (align > lm::kMaxRequest) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!lm::is_pow2(align)) align = align < 16 ? 16 : size_t{1} << (lm::log2_floor(align) + 1);
+  return set_enomem_if_null(lm::core::memalign(align, n));
+}
+
+// glibc 2.36 accepts any alignment here, as memalign does.
+LM_EXPORT void* aligned_alloc(size_t align, size_t n) { return memalign(align, n); }
+
+LM_EXPORT int posix_memalign(void** out, size_t align, size_t n) {
+  if (align % sizeof(void*) != 0 || !lm::is_pow2(align)) return EINVAL;
+  int saved = errno;
+  void* p = lm::core::memalign(align, n);
+  errno = saved;
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+LM_EXPORT void* valloc(size_t n) { return set_enomem_if_null(lm::core::memalign(lm::os::page_size(), n)); }
+
+LM_EXPORT void* pvalloc(size_t n) {
+  size_t page = lm::os::page_size();
+  if (n > lm::kMaxRequest - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  size_t rounded = lm::align_up(n ? n : 1, page);
+  return set_enomem_if_null(lm::core::memalign(page, rounded));
+}
+
+LM_EXPORT size_t malloc_usable_size(void* p) { return lm::core::usable_size(p); }
+
+LM_EXPORT int mallopt(int param, int value) {
+  lm::core::init();  // the environment is parsed before mallopt overrides it
+  return lm::config::mallopt(param, value);
+}
+
+LM_EXPORT int malloc_trim(size_t pad) { return lm::core::trim(pad); }
+
+LM_EXPORT void malloc_stats(void) { lm::core::print_malloc_stats(); }
+
+LM_EXPORT int malloc_info(int options, FILE* fp) { return lm::core::print_malloc_info(options, fp); }
+
+LM_EXPORT struct mallinfo2 mallinfo2(void) {
+  struct mallinfo2 mi;
+  lm::core::fill_mallinfo2(&mi);
+  return mi;
+}
+
+// glibc's int-typed mallinfo truncates; so does ours.
+LM_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m2;
+  lm::core::fill_mallinfo2(&m2);
+  struct mallinfo mi;
+  mi.arena = static_cast<int>(m2.arena);
+  mi.ordblks = static_cast<int>(m2.ordblks);
+  mi.smblks = static_cast<int>(m2.smblks);
+  mi.hblks = static_cast<int>(m2.hblks);
+  mi.hblkhd = static_cast<int>(m2.hblkhd);
+  mi.usmblks = static_cast<int>(m2.usmblks);
+  mi.fsmblks = static_cast<int>(m2.fsmblks);
+  mi.uordblks = static_cast<int>(m2.uordblks);
+  mi.fordblks = static_cast<int>(m2.fordblks);
+  mi.keepcost = static_cast<int>(m2.keepcost);
+  return mi;
+}
+
+// glibc exports its implementations under these names too; some programs
+// and libraries call them directly, and a static link must find them here.
+LM_EXPORT void* __libc_malloc(size_t n) { return malloc(n); }
+LM_EXPORT void __libc_free(void* p) { free(p); }
+LM_EXPORT void* __libc_calloc(size_t n, size_t s) { return calloc(n, s); }
+LM_EXPORT void* __libc_realloc(void* p, size_t n) { return realloc(p, n); }
+LM_EXPORT void* __libc_memalign(size_t a, size_t n) { return memalign(a, n); }
+LM_EXPORT void* __libc_valloc(size_t n) { return valloc(n); }
+LM_EXPORT void* __libc_pvalloc(size_t n) { return pvalloc(n); }
+LM_EXPORT void cfree(void* p) { free(p); }
+
+// ---- libmalloc extensions (include/libmalloc.h) ----
+
+LM_EXPORT int libmalloc_get_stats(struct libmalloc_stats* out) {
+  struct mallinfo2 mi;
+  lm::core::fill_mallinfo2(&mi);
+  std::memset(out, 0, sizeof *out);
+  out->heap_system = mi.arena;
+  out->heap_in_use = mi.uordblks;
+  out->heap_free = mi.fordblks;
+  out->heap_top = mi.keepcost;
+  out->mmap_in_use = mi.hblkhd;
+  out->mmap_blocks = mi.hblks;
+  const lm::config::Tunables& t = lm::config::tunables();
+  out->mmap_threshold = t.mmap_threshold.load(std::memory_order_relaxed);
+  out->trim_threshold = t.trim_threshold.load(std::memory_order_relaxed);
+  return 0;
+}
+
+LM_EXPORT void libmalloc_print_stats(int fd) {
+  lm::core::init();
+  lm::core::print_report(fd);
+}
+
+LM_EXPORT int libmalloc_heap_check(void) { return lm::core::heap_check(); }
+
+LM_EXPORT int libmalloc_get_option(const char* name, char* buf, size_t buflen) {
+  lm::core::init();
+  return lm::config::get_option(name, buf, buflen);
+}
+
+LM_EXPORT const char* libmalloc_version(void) { return "0.1.0"; }
+
+}  // extern "C"
+
+// ---- C++ ----
+
+LM_EXPORT void* operator new(size_t n) { return new_impl(n); }
+LM_EXPORT void* operator new[](size_t n) { return new_impl(n); }
+LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n); }
+LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n); }
+LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false); }
+LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false); }
+LM_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_aligned(n, a, true);
+}
+LM_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_aligned(n, a, true);
+}
+
+LM_EXPORT void operator delete(void* p) noexcept { lm::core::free(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p, size_t) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept { lm::core::free(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  lm::core::free(p, "operator delete");
+}
+LM_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  lm::core::free(p, "operator delete[]");
+}

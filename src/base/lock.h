@@ -1,0 +1,51 @@
+// lock.h: a futex mutex (Drepper's three-state lock) that never allocates and
+// can be reset in a forked child. Not recursive. Used by every module that
+// needs mutual exclusion; the fork protocol lives in core/.
+#pragma once
+
+#include <atomic>
+
+#include "base/base.h"
+
+namespace lm {
+
+class Mutex {
+ public:
+  constexpr Mutex() = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  LM_FAST_PATH void lock() {
+    int expected = 0;
+    if (LM_LIKELY(state_.compare_exchange_strong(expected, 1, std::memory_order_acquire))) return;
+    lock_slow();
+  }
+  LM_FAST_PATH bool try_lock() {
+    int expected = 0;
+    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+  }
+  LM_FAST_PATH void unlock() {
+    if (LM_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) unlock_slow();
+  }
+  // Only in a forked child, where the thread that held it no longer exists.
+  void reset_after_fork() { state_.store(0, std::memory_order_relaxed); }
+
+ private:
+  LM_SLOW_PATH void lock_slow();
+  LM_SLOW_PATH void unlock_slow();
+  // 0 free, 1 held, 2 held with waiters.
+  std::atomic<int> state_{0};
+};
+
+class LockGuard {
+ public:
+  explicit LockGuard(Mutex& m) : m_(m) { m_.lock(); }
+  ~LockGuard() { m_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Mutex& m_;
+};
+
+}  // namespace lm

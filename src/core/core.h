@@ -1,0 +1,36 @@
+// core.h: the router. Owns lazy initialisation, the fork protocol and the
+// choice of layer: on allocation by size (heap below the mmap threshold,
+// large at or above it), on free by owner (page map, then large header).
+// Entry points return nullptr on failure and never touch errno; api/ sets it.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+
+#include "base/base.h"
+
+struct mallinfo2;
+
+namespace lm::core {
+
+// Which family allocated a block (checked in redzone mode).
+enum class Family : unsigned char { kMalloc, kNew, kNewArray };
+
+// Initialises libmalloc if no allocation has yet (idempotent, thread-safe).
+void init();
+
+void* malloc(size_t n);
+void* calloc(size_t n, size_t size);  // nullptr on overflow too
+void* realloc(void* p, size_t n);     // p non-null, n > 0
+void* memalign(size_t align, size_t n);  // align: a power of two
+void free(void* p, const char* func);
+size_t usable_size(const void* p);
+
+int trim(size_t pad);
+void fill_mallinfo2(struct mallinfo2* out);
+void print_malloc_stats();                 // glibc's malloc_stats format, stderr
+int print_malloc_info(int options, FILE* fp);  // glibc's malloc_info XML
+void print_report(int fd);                 // the stats=1 report
+int heap_check();
+
+}  // namespace lm::core

@@ -1,0 +1,535 @@
+// heap.cpp: the brk heap of heap.h: bins, split, coalesce, growth, trim,
+// continuation regions and the heap walker.
+#include "heap/heap.h"
+
+#include <cstring>
+
+#include "config/config.h"
+#include "os/os.h"
+#include "pagemap/pagemap.h"
+#include "report/report.h"
+#include "stats/stats.h"
+
+namespace lm::heap {
+
+namespace {
+
+inline size_t csize(const Chunk* c) { return c->head & ~kFlagMask; }
+inline Chunk* at(const void* c, size_t offset) { return ptr<Chunk>(addr(c) + offset); }
+inline Chunk* mem2chunk(const void* mem) { return ptr<Chunk>(addr(mem) - kHeaderSize); }
+inline void* chunk2mem(const Chunk* c) { return ptr(addr(c) + kHeaderSize); }
+inline bool in_use(const Chunk* c) { return at(c, csize(c))->head & kPrevInUse; }
+
+// The adaptive top pad never grows past this (see maybe_trim_top).
+constexpr size_t kMaxAdaptiveKeep = 32u << 20;
+// An idle top pad decays back after this long without heap growth.
+constexpr uint64_t kKeepDecayMs = 1000;
+// Continuation regions are at least this big, so they stay few.
+constexpr size_t kMinRegion = 1u << 20;
+
+void* real_sbrk(intptr_t increment) { return os::sbrk(increment); }
+void* real_current_break() { return os::current_break(); }
+void* real_map(size_t size) { return os::map(size); }
+void real_unmap(void* p, size_t size) { os::unmap(p, size); }
+
+}  // namespace
+
+Source os_source() { return Source{real_sbrk, real_current_break, real_map, real_unmap, true}; }
+
+void Heap::init(const Source& source) {
+  src_ = source;
+  initialised_ = true;
+}
+
+// Bins 2..63 hold one exact size each (32..1008 bytes); from 1024 up, four
+// bins per power of two. The order of bins follows the order of sizes, so a
+// bitmap scan upwards from a request's bin finds only blocks that fit.
+unsigned Heap::bin_index(size_t size) {
+  if (size < 1024) return static_cast<unsigned>(size >> 4);
+  unsigned b = log2_floor(size);
+  return kSmallBins + (b - 10) * 4 + static_cast<unsigned>((size >> (b - 2)) & 3);
+}
+static_assert(64 + (47 - 10) * 4 + 3 < 216, "bins cover a 47-bit address space");
+
+void Heap::bin_insert(Chunk* c, size_t size) {
+  unsigned i = bin_index(size);
+  Chunk* head = bins_[i];
+  c->fd = head;
+  c->bk = nullptr;
+  if (head) head->bk = c;
+  bins_[i] = c;
+  bitmap_[i / 64] |= uint64_t{1} << (i % 64);
+  bin_bytes_ += size;
+  ++bin_count_;
+}
+
+void Heap::bin_remove(Chunk* c, size_t size, const char* func) {
+  unsigned i = bin_index(size);
+  // Safe unlinking, as glibc: both neighbours must point back at c.
+  if ((c->fd && c->fd->bk != c) || (c->bk ? c->bk->fd != c : bins_[i] != c))
+    report::corrupted(func, chunk2mem(c), "corrupted free-list links");
+  if (c->bk) c->bk->fd = c->fd;
+  else bins_[i] = c->fd;
+  if (c->fd) c->fd->bk = c->bk;
+  if (!bins_[i]) bitmap_[i / 64] &= ~(uint64_t{1} << (i % 64));
+  bin_bytes_ -= size;
+  --bin_count_;
+}
+
+// The smallest block among the first kBinScan of the lowest non-empty bin
+// that can hold nb, removed from its bin; nullptr if none.
+Chunk* Heap::find_fit(size_t nb, const char* func) {
+  unsigned i = bin_index(nb);
+  if (i < kSmallBins) {
+    if (Chunk* c = bins_[i]) {
+      bin_remove(c, nb, func);
+      return c;
+    }
+  } else {
+    Chunk* best = nullptr;
+    unsigned n = 0;
+    for (Chunk* c = bins_[i]; c && n < kBinScan; c = c->fd, ++n) {
+      size_t s = csize(c);
+      if (s >= nb && (!best || s < csize(best))) {
+        best = c;
+        if (s == nb) break;
+      }
+    }
+    if (best) {
+      bin_remove(best, csize(best), func);
+      return best;
+    }
+  }
+  for (unsigned j = i + 1; j < kBins;) {
+    uint64_t word = bitmap_[j / 64] >> (j % 64);
+    if (!word) {
+      j = (j / 64 + 1) * 64;
+      continue;
+    }
+    j += static_cast<unsigned>(__builtin_ctzll(word));
+    Chunk* best = bins_[j];
+    unsigned n = 0;
+    if (j >= kSmallBins)
+      for (Chunk* c = best->fd; c && n < kBinScan; c = c->fd, ++n)
+        if (csize(c) < csize(best)) best = c;
+    bin_remove(best, csize(best), func);
+    return best;
+  }
+  return nullptr;
+}
+
+// Makes c (out of any bin) an in-use block of nb bytes, freeing the tail.
+void* Heap::carve(Chunk* c, size_t nb, bool zero, const char* func) {
+  size_t size = csize(c);
+  if (size - nb >= kMinChunk) {
+    Chunk* rest = at(c, nb);
+    rest->head = (size - nb) | kPrevInUse;
+    at(rest, size - nb)->prev_size = size - nb;
+    bin_insert(rest, size - nb);
+    c->head = nb | (c->head & kPrevInUse);
+  } else {
+    at(c, size)->head |= kPrevInUse;
+  }
+  (void)func;
+  void* mem = chunk2mem(c);
+  if (zero) std::memset(mem, 0, csize(c) - kOverhead);
+  return mem;
+}
+
+void* Heap::alloc_locked(size_t nb, bool zero, const char* func) {
+  if (Chunk* c = find_fit(nb, func)) return carve(c, nb, zero, func);
+  if (!top_ || csize(top_) < nb + kMinChunk) {
+    if (!grow(nb)) return nullptr;
+  }
+  Chunk* c = top_;
+  size_t top_size = csize(c);
+  top_ = at(c, nb);
+  top_->head = (top_size - nb) | kPrevInUse;
+  c->head = nb | (c->head & kPrevInUse);
+  void* mem = chunk2mem(c);
+  if (zero && clean_from_ > addr(mem)) {
+    uptr dirty_end = addr(c) + nb + kOverhead;
+    if (clean_from_ < dirty_end) dirty_end = clean_from_;
+    std::memset(mem, 0, dirty_end - addr(mem));
+  }
+  if (clean_from_ < addr(top_) + kHeaderSize) clean_from_ = addr(top_) + kHeaderSize;
+  return mem;
+}
+
+void* Heap::alloc(size_t n, bool zero) {
+  if (n > kMaxRequest) return nullptr;
+  LockGuard guard(lock_);
+  return alloc_locked(chunk_size_for(n), zero, "malloc()");
+}
+
+void* Heap::alloc_aligned(size_t align, size_t n) {
+  if (align <= 16) return alloc(n, false);
+  if (n > kMaxRequest - align - kMinChunk) return nullptr;
+  size_t nb = chunk_size_for(n);
+  LockGuard guard(lock_);
+  // Room for nb at any alignment, plus a leading free block of kMinChunk.
+  void* mem = alloc_locked(nb + align + kMinChunk, false, "memalign()");
+  if (!mem) return nullptr;
+  Chunk* c = mem2chunk(mem);
+  if (addr(mem) % align != 0) {
+    uptr aligned = align_up(addr(mem) + kMinChunk, align);
+    Chunk* ac = mem2chunk(ptr(aligned));
+    size_t lead = addr(ac) - addr(c);
+    size_t size = csize(c);
+    ac->head = (size - lead) | kPrevInUse;
+    c->head = lead | (c->head & kPrevInUse);
+    free_chunk(c, lead, "memalign()");
+    c = ac;
+  }
+  // Give back the tail beyond nb.
+  size_t size = csize(c);
+  if (size - nb >= kMinChunk) {
+    Chunk* rest = at(c, nb);
+    rest->head = (size - nb) | kPrevInUse;
+    c->head = nb | (c->head & kPrevInUse);
+    free_chunk(rest, size - nb, "memalign()");
+  }
+  return chunk2mem(c);
+}
+
+// Grows the heap so that top can hold nb plus a minimal remainder.
+bool Heap::grow(size_t nb) {
+  const config::Tunables& t = config::tunables();
+  bool user_trim = t.trim_threshold_set.load(std::memory_order_relaxed);
+  if (trimmed_since_grow_ && !user_trim) {
+    // The top is breathing: trimmed, now growing again. Keep more next
+    // time, so a program whose heap rises and falls stops paying brk calls.
+    size_t pad = t.top_pad.load(std::memory_order_relaxed);
+    size_t next = adaptive_keep_ ? adaptive_keep_ * 2 : (pad > 64 * 1024 ? pad : 64 * 1024) * 2;
+    adaptive_keep_ = next < kMaxAdaptiveKeep ? next : kMaxAdaptiveKeep;
+  }
+  trimmed_since_grow_ = false;
+  last_grow_ms_ = os::now_ms();
+
+  size_t pad = t.top_pad.load(std::memory_order_relaxed);
+  if (pad > (1u << 30)) pad = 1u << 30;
+  size_t page = os::page_size();
+  size_t need = nb + kMinChunk + kFenceSize + pad;
+  if (need < nb) return false;
+
+  Segment* cur = nsegments_ ? &segments_[nsegments_ - 1] : nullptr;
+  bool contiguous = cur && !cur->mapped && src_.current_break() == ptr(cur->end);
+  size_t have = contiguous ? csize(top_) : 0;
+  size_t incr = align_up(need - (have < need ? have : need), page);
+  if (incr <= static_cast<size_t>(INTPTR_MAX)) {
+    void* old = src_.sbrk(static_cast<intptr_t>(incr));
+    if (old) {
+      stats::count(stats::k_brk_grow);
+      if (contiguous && addr(old) == cur->end) {
+        register_range(cur->end, cur->end + incr, true);
+        cur->end += incr;
+        top_->head += incr;
+        system_ += incr;
+        if (system_ > max_system_) max_system_ = system_;
+        return true;
+      }
+      uptr base = addr(old);
+      uptr end = base + incr;
+      if (base % 16) {
+        // Someone left the break unaligned: round our end up to 16 too.
+        size_t fix = 16 - end % 16;
+        if (src_.sbrk(static_cast<intptr_t>(fix)) == ptr(end)) end += fix;
+        else end = align_down(end, 16);
+        base = align_up(base, 16);
+      }
+      if (end - base >= nb + kMinChunk && add_segment(base, end, false)) return true;
+      return false;
+    }
+  }
+  // brk is exhausted or blocked: continue in a mapped region.
+  size_t want = need + kFenceSize;
+  size_t floor = system_ / 8 > kMinRegion ? system_ / 8 : kMinRegion;
+  size_t size = align_up(want > floor ? want : floor, page);
+  if (size < want) return false;
+  void* region = src_.map(size);
+  if (!region) return false;
+  stats::count(stats::k_segment_maps);
+  if (!add_segment(addr(region), addr(region) + size, true)) {
+    src_.unmap(region, size);
+    return false;
+  }
+  return true;
+}
+
+// Starts a new segment whose whole extent becomes the top block.
+bool Heap::add_segment(uptr base, uptr end, bool mapped) {
+  if (nsegments_ == kMaxSegments) return false;
+  if (top_) close_top_segment();
+  segments_[nsegments_++] = Segment{base, end, mapped};
+  register_range(base, end, true);
+  top_ = ptr<Chunk>(base);
+  top_->head = (end - base) | kPrevInUse;
+  clean_from_ = base + kHeaderSize;
+  system_ += end - base;
+  if (system_ > max_system_) max_system_ = system_;
+  return true;
+}
+
+// The top segment stops being the top: its top block ends in two fenceposts
+// and what is left before them goes to the bins.
+void Heap::close_top_segment() {
+  size_t t = csize(top_);
+  if (t >= kFenceSize + kMinChunk) {
+    size_t rest = t - kFenceSize;
+    Chunk* fp1 = at(top_, rest);
+    fp1->prev_size = rest;
+    fp1->head = 16;  // previous (rest) is free
+    at(fp1, 16)->head = 16 | kPrevInUse;
+    top_->head = rest | kPrevInUse;
+    bin_insert(top_, rest);
+  } else {
+    Chunk* fp1 = top_;
+    fp1->head = (t - 16) | (top_->head & kPrevInUse);
+    at(fp1, t - 16)->head = 16 | kPrevInUse;
+  }
+  top_ = nullptr;
+}
+
+void Heap::register_range(uptr begin, uptr end, bool add) {
+  if (!src_.register_pages) return;
+  pagemap::set_range(begin, end, add ? pagemap::kHeap : pagemap::kNone);
+}
+
+// Frees c of `size` bytes: coalesces with free neighbours, then bins it or
+// merges it into top. Lock held; c's header already validated.
+void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
+  if (!(c->head & kPrevInUse)) {
+    size_t psize = c->prev_size;
+    Chunk* prev = at(c, 0 - psize);
+    if (psize < kMinChunk || (psize & 15) || psize > system_ || csize(prev) != psize)
+      report::corrupted(func, chunk2mem(c), "corrupted size vs. prev_size");
+    bin_remove(prev, psize, func);
+    c = prev;
+    size += psize;
+  }
+  Chunk* next = at(c, size);
+  if (next == top_) {
+    c->head = (size + csize(top_)) | kPrevInUse;
+    top_ = c;
+    return;
+  }
+  size_t nsize = csize(next);
+  if (!in_use(next)) {
+    bin_remove(next, nsize, func);
+    size += nsize;
+  } else {
+    next->head &= ~kPrevInUse;
+  }
+  c->head = size | kPrevInUse;
+  at(c, size)->prev_size = size;
+  bin_insert(c, size);
+}
+
+void Heap::free(void* mem, const char* func) {
+  Chunk* c = mem2chunk(mem);
+  LockGuard guard(lock_);
+  size_t size = csize(c);
+  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_)
+    report::invalid_pointer(func, mem);
+  if (c == top_) report::double_free(func, mem);
+  Chunk* next = at(c, size);
+  if (src_.register_pages && pagemap::get(addr(next) + 8) != pagemap::kHeap)
+    report::invalid_pointer(func, mem);
+  if (!(next->head & kPrevInUse)) report::double_free(func, mem);
+  size_t nsize = csize(next);
+  if (nsize < 16 || (nsize & 15) || nsize > system_) report::corrupted(func, mem, "invalid next size");
+  Chunk* old_top = top_;
+  free_chunk(c, size, func);
+  if (top_ != old_top) maybe_trim_top();
+}
+
+bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
+  if (n > kMaxRequest) return false;
+  size_t nb = chunk_size_for(n);
+  Chunk* c = mem2chunk(mem);
+  LockGuard guard(lock_);
+  size_t size = csize(c);
+  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_ ||
+      c == top_)
+    report::invalid_pointer(func, mem);
+  Chunk* next = at(c, size);
+  if (!(next->head & kPrevInUse)) report::double_free(func, mem);
+  if (nb > size) {
+    if (next == top_) {
+      if (size + csize(top_) < nb + kMinChunk) {
+        Segment& cur = segments_[nsegments_ - 1];
+        if (cur.mapped || !grow(nb - size) || next != top_) return false;
+        if (size + csize(top_) < nb + kMinChunk) return false;
+      }
+      size_t total = size + csize(top_);
+      c->head = nb | (c->head & kPrevInUse);
+      top_ = at(c, nb);
+      top_->head = (total - nb) | kPrevInUse;
+      if (clean_from_ < addr(top_) + kHeaderSize) clean_from_ = addr(top_) + kHeaderSize;
+      return true;
+    }
+    if (in_use(next)) return false;
+    size_t nsize = csize(next);
+    if (size + nsize < nb) return false;
+    bin_remove(next, nsize, func);
+    size += nsize;
+    at(c, size)->head |= kPrevInUse;
+    c->head = size | (c->head & kPrevInUse);
+  }
+  if (size - nb >= kMinChunk) {
+    Chunk* rest = at(c, nb);
+    rest->head = (size - nb) | kPrevInUse;
+    c->head = nb | (c->head & kPrevInUse);
+    free_chunk(rest, size - nb, func);
+  }
+  return true;
+}
+
+size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOverhead; }
+
+// glibc trims when the top reaches the trim threshold, keeping top_pad. We do
+// the same when the user set the threshold; by default we also keep an
+// adaptive pad that doubles each time the heap grows right after a trim and
+// decays after a second without growth, so a breathing top costs few brks.
+void Heap::maybe_trim_top() {
+  const config::Tunables& t = config::tunables();
+  size_t thresh = t.trim_threshold.load(std::memory_order_relaxed);
+  size_t top = csize(top_);
+  if (top < thresh) return;
+  size_t keep = t.top_pad.load(std::memory_order_relaxed);
+  if (!t.trim_threshold_set.load(std::memory_order_relaxed)) {
+    if (adaptive_keep_ && os::now_ms() - last_grow_ms_ > kKeepDecayMs) adaptive_keep_ /= 2;
+    if (top < thresh + adaptive_keep_) return;
+    if (adaptive_keep_ > keep) keep = adaptive_keep_;
+  }
+  if (trim_top(keep)) trimmed_since_grow_ = true;
+}
+
+bool Heap::trim_top(size_t keep) {
+  if (!top_ || !nsegments_) return false;
+  Segment& seg = segments_[nsegments_ - 1];
+  size_t page = os::page_size();
+  size_t top = csize(top_);
+  if (top < keep + kMinChunk + page) return false;
+  size_t release = align_down(top - kMinChunk - keep, page);
+  if (release == 0) return false;
+  uptr new_end = seg.end - release;
+  if (seg.mapped) {
+    if (seg.end % page) return false;
+    src_.unmap(ptr(new_end), release);
+  } else {
+    if (src_.current_break() != ptr(seg.end)) return false;  // someone else moved it
+    if (!src_.sbrk(-static_cast<intptr_t>(release))) return false;
+  }
+  stats::count(stats::k_brk_shrink);
+  register_range(align_up(new_end, page), seg.end, false);
+  seg.end = new_end;
+  top_->head -= release;
+  system_ -= release;
+  // Pages above the new end come back zeroed; the rest of its page does not.
+  uptr fresh = align_up(new_end, page);
+  if (clean_from_ > fresh) clean_from_ = fresh;
+  return true;
+}
+
+// madvise(DONTNEED) of every whole page inside a free block or the top.
+size_t Heap::purge_free_pages() {
+  size_t page = os::page_size();
+  size_t purged = 0;
+  auto purge = [&](uptr begin, uptr end) {
+    begin = align_up(begin, page);
+    end = align_down(end, page);
+    if (end > begin && os::purge(ptr(begin), end - begin)) purged += end - begin;
+  };
+  for (unsigned i = 0; i < kBins; ++i)
+    for (Chunk* c = bins_[i]; c; c = c->fd) purge(addr(c) + sizeof(Chunk), addr(c) + csize(c));
+  if (top_) {
+    uptr begin = align_up(addr(top_) + kHeaderSize, page);
+    uptr end = addr(top_) + csize(top_);
+    purge(begin, end);
+    if (end % page == 0 && begin < end && clean_from_ > begin) clean_from_ = begin;
+  }
+  if (purged) stats::count(stats::k_purged_pages, purged / page);
+  return purged;
+}
+
+bool Heap::trim(size_t pad) {
+  LockGuard guard(lock_);
+  bool released = trim_top(pad);
+  if (released) trimmed_since_grow_ = true;
+  if (purge_free_pages()) released = true;
+  return released;
+}
+
+Snapshot Heap::snapshot() {
+  LockGuard guard(lock_);
+  Snapshot s{};
+  s.system = system_;
+  s.top = top_ ? csize(top_) : 0;
+  s.free = bin_bytes_ + s.top;
+  s.in_use = system_ - s.free;
+  s.free_blocks = bin_count_;
+  s.segments = nsegments_;
+  for (unsigned i = 0; i < nsegments_; ++i) s.mapped_segments += segments_[i].mapped;
+  s.max_system = max_system_;
+  return s;
+}
+
+const char* Heap::check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks) {
+  bool current = (&s == &segments_[nsegments_ - 1]);
+  uptr stop = current ? addr(top_) : s.end - 16;  // top, or the second fencepost
+  Chunk* c = ptr<Chunk>(s.base);
+  if (!(c->head & kPrevInUse)) return "first block of a segment claims a free predecessor";
+  bool prev_free = false;
+  while (addr(c) < stop) {
+    size_t size = csize(c);
+    if (size < 16 || (size & 15) || addr(c) + size > stop) return "block size runs past its segment";
+    Chunk* next = at(c, size);
+    bool free = !(next->head & kPrevInUse);
+    if (free) {
+      if (prev_free) return "two adjacent free blocks";
+      if (next->prev_size != size) return "free block's footer disagrees with its size";
+      unsigned i = bin_index(size);
+      bool found = false;
+      for (Chunk* b = bins_[i]; b; b = b->fd)
+        if (b == c) {
+          found = true;
+          break;
+        }
+      if (!found) return "free block missing from its bin";
+      *free_bytes += size;
+      ++*free_blocks;
+    }
+    prev_free = free;
+    c = next;
+  }
+  if (addr(c) != stop) return "blocks do not end at the segment's end";
+  if (current) {
+    if (csize(top_) < kMinChunk) return "top block smaller than the minimum";
+    if (addr(top_) + csize(top_) != s.end) return "top block does not end at the segment's end";
+    if (prev_free) return "free block before the top";
+  } else if (csize(c) != 16 || !(c->head & kPrevInUse)) {
+    return "segment does not end in fenceposts";
+  }
+  return nullptr;
+}
+
+const char* Heap::check() {
+  LockGuard guard(lock_);
+  size_t free_bytes = 0, free_blocks = 0, total = 0;
+  for (unsigned i = 0; i < nsegments_; ++i) {
+    if (const char* err = check_segment(segments_[i], &free_bytes, &free_blocks)) return err;
+    total += segments_[i].end - segments_[i].base;
+  }
+  if (free_bytes != bin_bytes_ || free_blocks != bin_count_) return "bin totals disagree with the walk";
+  if (total != system_) return "segment sizes disagree with the system total";
+  for (unsigned i = 0; i < kBins; ++i) {
+    bool bit = bitmap_[i / 64] >> (i % 64) & 1;
+    if (bit != (bins_[i] != nullptr)) return "bin bitmap disagrees with the bins";
+    for (Chunk* b = bins_[i]; b; b = b->fd)
+      if (bin_index(csize(b)) != i) return "block in the wrong bin";
+  }
+  return nullptr;
+}
+
+}  // namespace lm::heap

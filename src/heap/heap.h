@@ -1,0 +1,161 @@
+// heap.h: the brk heap. Boundary-tagged blocks split on allocation and
+// coalesced with free neighbours on free, segregated bins with a bitmap, a
+// top block grown with brk (plus top pad) and shrunk past the trim threshold,
+// and mmapped continuation regions when brk cannot grow. Owns its segments'
+// memory and registers their pages in the page map. Does not know about size
+// classes, large mappings or redzones. Every public member takes the heap
+// lock itself; callers hold no lock of ours.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+#include "base/lock.h"
+
+namespace lm::heap {
+
+// Block layout (glibc's boundary tags), 16-byte aligned:
+//
+//   chunk -> +-----------------------------------------+
+//            | prev_size: size of the previous block,  |  valid only while the
+//            |   if it is free (else its user data)    |  previous block is free
+//            +-----------------------------------------+
+//            | size of this block          | 0 | M | P |  P: previous block in use
+//   mem   -> +-----------------------------------------+  M: never set here (large)
+//            | user data; when free: fd, bk links      |
+//            +- - - - - - - - - - - - - - - - - - - - -+
+//   next  -> | prev_size (this block's last 8 bytes    |
+//            |   when in use: usable = size - 8)       |
+//
+// Every segment ends in two 16-byte fenceposts marked in use, so coalescing
+// never walks off a segment; the current segment ends in the top block.
+struct Chunk {
+  size_t prev_size;
+  size_t head;
+  Chunk* fd;  // free blocks only
+  Chunk* bk;
+};
+
+constexpr size_t kPrevInUse = 1;
+constexpr size_t kMapped = 2;
+constexpr size_t kFlagMask = 7;
+constexpr size_t kHeaderSize = 16;          // chunk -> mem
+constexpr size_t kOverhead = sizeof(size_t);  // bytes of a block not usable
+constexpr size_t kMinChunk = 32;            // fd and bk must fit
+constexpr size_t kFenceSize = 32;           // two fenceposts
+
+constexpr size_t chunk_size_for(size_t request) {
+  size_t s = align_up(request + kOverhead, 16);
+  return s < kMinChunk ? kMinChunk : s;
+}
+
+// Where a heap gets its memory: the real one uses brk and mmap; unit tests
+// substitute fakes that can fail on demand.
+struct Source {
+  void* (*sbrk)(intptr_t increment);  // old break, or nullptr
+  void* (*current_break)();
+  void* (*map)(size_t size);          // a fresh zeroed region, or nullptr
+  void (*unmap)(void* p, size_t size);
+  bool register_pages;                // record segments in the page map
+};
+Source os_source();
+
+struct Snapshot {
+  size_t system;       // bytes of all segments
+  size_t in_use;       // bytes of blocks handed out (headers included)
+  size_t free;         // bytes of free blocks, top included
+  size_t top;          // bytes of the top block
+  size_t free_blocks;  // count of free blocks in bins
+  size_t segments;     // count of segments
+  size_t mapped_segments;
+  size_t max_system;   // high-water mark of system
+};
+
+class Heap {
+ public:
+  constexpr Heap() = default;
+  Heap(const Heap&) = delete;
+  Heap& operator=(const Heap&) = delete;
+
+  // Must precede any other call. Does not allocate memory yet.
+  void init(const Source& source);
+
+  // A block of at least n usable bytes, 16-aligned, or nullptr when neither
+  // brk nor mmap can supply it. With zero, the usable bytes read as zero
+  // (memset skipped where the memory is fresh from the kernel).
+  void* alloc(size_t n, bool zero);
+  // As alloc, aligned to `align` (a power of two, at least 16).
+  void* alloc_aligned(size_t align, size_t n);
+  // Returns a block to the heap. Aborts with a report on double free or a
+  // damaged header. Precondition: mem lies in a heap page (the caller checked
+  // the page map).
+  void free(void* mem, const char* func);
+  // Resizes mem in place to at least n usable bytes: true on success; false
+  // leaves the block unchanged.
+  bool resize_in_place(void* mem, size_t n, const char* func);
+  // Usable bytes of a live block.
+  static size_t usable_size(const void* mem);
+
+  // Returns free memory to the kernel: the top beyond pad with brk, and whole
+  // free pages inside free blocks with madvise. True if anything was released.
+  bool trim(size_t pad);
+
+  Snapshot snapshot();
+  // Walks every segment and checks every invariant; returns nullptr when the
+  // heap is consistent, else a description of the first problem.
+  const char* check();
+
+  void lock_for_fork() { lock_.lock(); }
+  void unlock_for_fork() { lock_.unlock(); }
+  void reset_for_fork_child() { lock_.reset_after_fork(); }
+
+  // Test hooks.
+  size_t adaptive_keep_for_testing() const { return adaptive_keep_; }
+
+ private:
+  struct Segment {
+    uptr base;
+    uptr end;
+    bool mapped;  // a continuation region (else brk)
+  };
+  static constexpr unsigned kBins = 216;
+  static constexpr unsigned kSmallBins = 64;
+  static constexpr unsigned kMaxSegments = 256;
+  static constexpr unsigned kBinScan = 32;
+
+  static unsigned bin_index(size_t size);
+  void bin_insert(Chunk* c, size_t size);
+  void bin_remove(Chunk* c, size_t size, const char* func);
+  Chunk* find_fit(size_t nb, const char* func);
+  void* carve(Chunk* c, size_t nb, bool zero, const char* func);
+  void* alloc_locked(size_t nb, bool zero, const char* func);
+  bool grow(size_t nb);
+  bool add_segment(uptr base, uptr end, bool mapped);
+  void close_top_segment();
+  void free_chunk(Chunk* c, size_t size, const char* func);
+  void maybe_trim_top();
+  bool trim_top(size_t keep);
+  size_t purge_free_pages();
+  void register_range(uptr begin, uptr end, bool add);
+  const char* check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks);
+
+  Mutex lock_;
+  Source src_{};
+  bool initialised_ = false;
+  Chunk* bins_[kBins] = {};
+  uint64_t bitmap_[(kBins + 63) / 64] = {};
+  Chunk* top_ = nullptr;
+  uptr clean_from_ = 0;  // memory of the top segment above this is untouched
+  Segment segments_[kMaxSegments] = {};
+  unsigned nsegments_ = 0;
+  size_t system_ = 0;
+  size_t max_system_ = 0;
+  size_t bin_bytes_ = 0;
+  size_t bin_count_ = 0;
+  size_t adaptive_keep_ = 0;
+  bool trimmed_since_grow_ = false;
+  uint64_t last_grow_ms_ = 0;
+};
+
+}  // namespace lm::heap

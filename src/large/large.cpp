@@ -1,0 +1,319 @@
+// large.cpp: large mappings, their cache of freed mappings, and the dynamic
+// threshold.
+#include "large/large.h"
+
+#include <atomic>
+#include <cstring>
+
+#include "base/lock.h"
+#include "config/config.h"
+#include "os/os.h"
+#include "pagemap/pagemap.h"
+#include "report/report.h"
+#include "stats/stats.h"
+
+namespace lm::large {
+
+namespace {
+
+struct Header {
+  uptr cookie;
+  size_t map_size;
+  size_t offset;
+  size_t head;
+};
+static_assert(sizeof(Header) == kHeaderSize);
+constexpr size_t kMappedFlag = 2;
+constexpr uptr kCachedMark = 0x5a5a5a5a5a5a5a5aull;
+
+struct CacheEntry {
+  uptr base;
+  size_t size;
+  uint64_t freed_ms;
+};
+// Few entries: a program replacing large buffers needs one or two at a time,
+// and a linear scan of 16 is cheaper than any index.
+constexpr unsigned kCacheEntries = 16;
+constexpr unsigned kRecent = 64;
+
+constinit Mutex g_lock;
+uint64_t g_secret = 0;
+CacheEntry g_cache[kCacheEntries];
+unsigned g_cached = 0;
+size_t g_cached_bytes = 0;
+size_t g_live_blocks = 0;
+size_t g_live_bytes = 0;
+size_t g_max_blocks = 0;
+size_t g_max_bytes = 0;
+std::atomic<size_t> g_live_count{0};
+uptr g_recent[kRecent];
+unsigned g_recent_next = 0;
+
+inline Header* header_of(const void* mem) { return ptr<Header>(addr(mem) - kHeaderSize); }
+
+// Mapping bytes needed for n usable bytes at this alignment (<= a page: the
+// padding is known; above a page the mapping's own alignment is unknown).
+bool mapping_size_for(size_t n, size_t align, size_t* out) {
+  size_t page = os::page_size();
+  size_t slack = align <= 16 ? 0 : align <= page ? align_up(kHeaderSize, align) - kHeaderSize : align;
+  size_t need;
+  if (__builtin_add_overflow(n, kHeaderSize + slack, &need) || need > kMaxRequest) return false;
+  *out = align_up(need, page);
+  return true;
+}
+
+// Writes the header into a mapping and registers it.
+void* place(uptr base, size_t size, size_t align) {
+  uptr mem = align_up(base + kHeaderSize, align < 16 ? 16 : align);
+  Header* h = header_of(ptr(mem));
+  h->cookie = addr(h) ^ g_secret;
+  h->map_size = size;
+  h->offset = addr(h) - base;
+  h->head = (base + size - addr(h)) | kMappedFlag;
+  pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead);
+  return ptr(mem);
+}
+
+void unmap_block(uptr base, size_t size, uptr hdr) {
+  pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
+  os::unmap(ptr(base), size);
+  stats::count(stats::k_large_unmaps);
+}
+
+// Removes cache entry i (lock held), returning it.
+CacheEntry take(unsigned i) {
+  CacheEntry e = g_cache[i];
+  g_cache[i] = g_cache[--g_cached];
+  g_cached_bytes -= e.size;
+  return e;
+}
+
+// Entries older than decay_ms go back to the kernel (lock held). Returns how
+// many were moved into out[] for unmapping after the lock is dropped.
+unsigned expire(uint64_t now, CacheEntry* out) {
+  size_t decay = config::options().decay_ms;
+  unsigned n = 0;
+  for (unsigned i = 0; i < g_cached;) {
+    if (now - g_cache[i].freed_ms >= decay) out[n++] = take(i);
+    else ++i;
+  }
+  return n;
+}
+
+// Unmaps cache entries taken out under the lock, remembering their block
+// addresses for double-free reports.
+void release_all(const CacheEntry* list, unsigned n) {
+  for (unsigned i = 0; i < n; ++i) {
+    uptr hdr = list[i].base + ptr<Header>(list[i].base)->offset;
+    {
+      LockGuard guard(g_lock);
+      g_recent[g_recent_next++ % kRecent] = hdr + kHeaderSize;
+    }
+    unmap_block(list[i].base, list[i].size, hdr);
+  }
+}
+
+void note_live(size_t size) {
+  ++g_live_blocks;
+  g_live_bytes += size;
+  if (g_live_blocks > g_max_blocks) g_max_blocks = g_live_blocks;
+  if (g_live_bytes > g_max_bytes) g_max_bytes = g_live_bytes;
+  g_live_count.store(g_live_blocks, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void init(uint64_t secret) { g_secret = secret | 1; }
+
+void* alloc(size_t n, size_t align, bool zero) {
+  size_t need;
+  if (!mapping_size_for(n, align, &need)) return nullptr;
+  CacheEntry expired[kCacheEntries];
+  unsigned nexpired = 0;
+  CacheEntry reuse{0, 0, 0};
+  {
+    LockGuard guard(g_lock);
+    nexpired = expire(os::now_ms(), expired);
+    // Best fit; failing that, the largest entry if it is worth growing.
+    int best = -1, largest = -1;
+    for (unsigned i = 0; i < g_cached; ++i) {
+      if (g_cache[i].size >= need && (best < 0 || g_cache[i].size < g_cache[best].size)) best = static_cast<int>(i);
+      if (largest < 0 || g_cache[i].size > g_cache[largest].size) largest = static_cast<int>(i);
+    }
+    if (best < 0 && largest >= 0 && g_cache[largest].size >= need / 4) best = largest;
+    if (best >= 0) {
+      reuse = take(static_cast<unsigned>(best));
+      uptr old_hdr = reuse.base + ptr<Header>(reuse.base)->offset;
+      pagemap::set_range(old_hdr, old_hdr + 1, pagemap::kNone);
+    }
+  }
+  release_all(expired, nexpired);
+
+  uptr base = reuse.base;
+  size_t size = reuse.size;
+  size_t dirty = 0;  // leading bytes of the mapping that may hold old data
+  if (base) {
+    stats::count(stats::k_large_cache_hits);
+    dirty = size;
+    if (size > need * 2) {
+      // Much too big: give the tail back rather than pin it.
+      if (os::remap(ptr(base), size, need, false)) size = need;
+    } else if (size < need) {
+      // Grow it: its resident pages are kept, only the new tail faults.
+      void* moved = os::remap(ptr(base), size, need, true);
+      stats::count(stats::k_large_remaps);
+      if (moved) {
+        base = addr(moved);
+        size = need;
+      } else {
+        os::unmap(ptr(base), size);
+        base = 0;
+      }
+    }
+  }
+  if (!base) {
+    void* p = os::map(need);
+    if (!p) return nullptr;
+    stats::count(stats::k_large_maps);
+    base = addr(p);
+    size = need;
+    dirty = 0;
+  }
+  void* mem = place(base, size, align);
+  {
+    LockGuard guard(g_lock);
+    note_live(size);
+  }
+  if (zero && dirty > addr(mem) - base) {
+    size_t stale = dirty - (addr(mem) - base);
+    std::memset(mem, 0, stale < n ? stale : n);
+  }
+  return mem;
+}
+
+bool owns(const void* mem) {
+  uptr a = addr(mem);
+  if (a < kHeaderSize || (a & 15)) return false;
+  uptr hdr = a - kHeaderSize;
+  if (pagemap::get(hdr) != pagemap::kLargeHead) return false;
+  const Header* h = ptr<Header>(hdr);
+  return h->cookie == (hdr ^ g_secret) || h->cookie == (hdr ^ g_secret ^ kCachedMark);
+}
+
+void free(void* mem, const char* func) {
+  Header* h = header_of(mem);
+  uptr hdr = addr(h);
+  if (h->cookie == (hdr ^ g_secret ^ kCachedMark)) report::double_free(func, mem);
+  if (h->cookie != (hdr ^ g_secret)) report::invalid_pointer(func, mem);
+  uptr base = hdr - h->offset;
+  size_t size = h->map_size;
+  size_t chunk = h->head & ~size_t{7};
+
+  config::Tunables& t = config::tunables();
+  if (t.dynamic_threshold.load(std::memory_order_relaxed) &&
+      chunk > t.mmap_threshold.load(std::memory_order_relaxed) && chunk <= kMaxDynamicThreshold) {
+    // glibc: freeing a mapped block raises the threshold to its size, and
+    // the trim threshold to twice that.
+    t.mmap_threshold.store(chunk, std::memory_order_relaxed);
+    t.trim_threshold.store(2 * chunk, std::memory_order_relaxed);
+  }
+
+  size_t budget = config::options().mmap_cache_mb << 20;
+  CacheEntry evicted[kCacheEntries + 1];
+  unsigned nevicted = 0;
+  bool cached = false;
+  {
+    LockGuard guard(g_lock);
+    --g_live_blocks;
+    g_live_bytes -= size;
+    g_live_count.store(g_live_blocks, std::memory_order_relaxed);
+    uint64_t now = os::now_ms();
+    nevicted = expire(now, evicted);
+    if (size <= budget) {
+      // Make room: evict the oldest entries until this one fits.
+      while (g_cached == kCacheEntries || g_cached_bytes + size > budget) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < g_cached; ++i)
+          if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
+        evicted[nevicted++] = take(oldest);
+      }
+      h->cookie = hdr ^ g_secret ^ kCachedMark;
+      g_cache[g_cached++] = CacheEntry{base, size, now};
+      g_cached_bytes += size;
+      cached = true;
+    } else {
+      g_recent[g_recent_next++ % kRecent] = addr(mem);
+    }
+  }
+  release_all(evicted, nevicted);
+  if (!cached) unmap_block(base, size, hdr);
+}
+
+void* resize(void* mem, size_t n) {
+  Header* h = header_of(mem);
+  uptr hdr = addr(h);
+  size_t offset = h->offset;
+  uptr base = hdr - offset;
+  size_t size = h->map_size;
+  size_t need;
+  if (n > kMaxRequest - offset - kHeaderSize || !mapping_size_for(n + offset, 16, &need)) return nullptr;
+  if (need == size) return mem;
+  void* moved = os::remap(ptr(base), size, need, true);
+  if (!moved) return nullptr;
+  stats::count(stats::k_large_remaps);
+  uptr nbase = addr(moved);
+  uptr nhdr = nbase + offset;
+  Header* nh = ptr<Header>(nhdr);
+  if (nhdr != hdr) {
+    pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
+    pagemap::set_range(nhdr, nhdr + 1, pagemap::kLargeHead);
+  }
+  nh->cookie = nhdr ^ g_secret;
+  nh->map_size = need;
+  nh->head = (need - offset) | kMappedFlag;
+  LockGuard guard(g_lock);
+  g_live_bytes += need;
+  g_live_bytes -= size;
+  if (g_live_bytes > g_max_bytes) g_max_bytes = g_live_bytes;
+  return ptr(nhdr + kHeaderSize);
+}
+
+size_t usable_size(const void* mem) {
+  const Header* h = header_of(mem);
+  return (h->head & ~size_t{7}) - kHeaderSize;
+}
+
+bool recently_unmapped(const void* mem) {
+  LockGuard guard(g_lock);
+  for (uptr r : g_recent)
+    if (r == addr(mem)) return true;
+  return false;
+}
+
+size_t trim() {
+  CacheEntry all[kCacheEntries];
+  unsigned n = 0;
+  size_t bytes = 0;
+  {
+    LockGuard guard(g_lock);
+    while (g_cached) {
+      all[n] = take(0);
+      bytes += all[n++].size;
+    }
+  }
+  release_all(all, n);
+  return bytes;
+}
+
+Snapshot snapshot() {
+  LockGuard guard(g_lock);
+  return Snapshot{g_live_blocks, g_live_bytes, g_max_blocks, g_max_bytes, g_cached, g_cached_bytes};
+}
+
+size_t live_blocks() { return g_live_count.load(std::memory_order_relaxed); }
+
+void lock_for_fork() { g_lock.lock(); }
+void unlock_for_fork() { g_lock.unlock(); }
+void reset_for_fork_child() { g_lock.reset_after_fork(); }
+
+}  // namespace lm::large

@@ -1,0 +1,67 @@
+// large.h: blocks at or above the mmap threshold, one private anonymous
+// mapping each, resized with mremap. Freed mappings wait in a small bounded
+// cache (mmap_cache_mb, decay_ms) so that the next large request reuses their
+// resident pages instead of faulting fresh ones in. Owns the mappings and
+// their page-map entries; knows nothing of the heap. Takes its own lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+
+namespace lm::large {
+
+// Block layout (the header sits right below the user's pointer):
+//
+//   base ->  +-------------------------------+
+//            | padding for alignment         |  `offset` bytes, 0 unless aligned
+//   hdr  ->  +-------------------------------+
+//            | cookie = hdr ^ process secret |  tells our blocks from others;
+//            | mapping size                  |  flipped while cached (double free)
+//            | offset (hdr - base)           |
+//            | chunk size | M (=2)           |  glibc's mmapped-chunk flag at mem-8
+//   mem  ->  +-------------------------------+
+//            | user data, up to base + size  |
+constexpr size_t kHeaderSize = 32;
+
+void init(uint64_t secret);
+
+// A mapped block of at least n usable bytes, aligned to `align` (a power of
+// two >= 16), zeroed if asked; nullptr when the kernel refuses.
+void* alloc(size_t n, size_t align, bool zero);
+
+// True if mem is the start of a live or cached large block of ours.
+bool owns(const void* mem);
+
+// Frees a block for which owns() is true. Aborts on double free.
+void free(void* mem, const char* func);
+
+// Resizes with mremap (possibly moving). Returns the new pointer, or nullptr
+// leaving the block unchanged.
+void* resize(void* mem, size_t n);
+
+size_t usable_size(const void* mem);
+
+// True if mem was a large block unmapped recently (for double-free reports).
+bool recently_unmapped(const void* mem);
+
+// Unmaps every cached mapping; returns the bytes released.
+size_t trim();
+
+struct Snapshot {
+  size_t live_blocks;
+  size_t live_bytes;
+  size_t max_blocks;
+  size_t max_bytes;
+  size_t cached_blocks;
+  size_t cached_bytes;
+};
+Snapshot snapshot();
+size_t live_blocks();
+
+void lock_for_fork();
+void unlock_for_fork();
+void reset_for_fork_child();
+
+}  // namespace lm::large

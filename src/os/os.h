@@ -1,0 +1,77 @@
+// os.h: the platform contract. The only module that makes system calls.
+// Shared invariants: nothing here allocates, takes a lock of ours, or leaves
+// errno changed (callers set errno themselves, as glibc does). Functions that
+// obtain memory return nullptr on failure; memory from the kernel is zeroed.
+#pragma once
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+
+namespace lm::os {
+
+// The system page size, read once (sysconf does not allocate).
+size_t page_size();
+
+// Moves the program break by `increment` bytes through libc's sbrk, so that a
+// program calling sbrk itself stays consistent with us. Returns the old break,
+// or nullptr when the kernel refuses (RLIMIT_DATA, a mapping in the way).
+void* sbrk(intptr_t increment);
+// The current program break.
+void* current_break();
+
+// A private anonymous read-write mapping of `size` bytes (a page multiple).
+void* map(size_t size);
+// Like map, but reserves address space only (MAP_NORESERVE): for page maps.
+void* map_noreserve(size_t size);
+void unmap(void* p, size_t size);
+// Resizes a mapping in place or, with may_move, wherever the kernel likes.
+void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
+// MADV_DONTNEED: the pages read back as zero and stop counting in RSS.
+bool purge(void* p, size_t size);
+// Generic madvise; false when the kernel refuses the advice.
+bool advise(void* p, size_t size, int advice);
+
+// Writes all of buf to fd, retrying on EINTR and short writes.
+void write_all(int fd, const char* buf, size_t len);
+int open_append(const char* path);
+int getpid();
+int gettid();
+// Milliseconds from a monotonic clock (coarse, vDSO: a few ns).
+uint64_t now_ms();
+[[noreturn]] void die();
+
+// printf-style formatting into a fixed buffer, flushed to a descriptor.
+// Supports %s %c %d %i %u %x %p %% with l/z length, '-' and '0' flags and a
+// width. Never allocates.
+class Writer {
+ public:
+  explicit Writer(int fd) : fd_(fd) {}
+  ~Writer() { flush(); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void printf(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+  void vprintf(const char* fmt, va_list ap);
+  void put(char c) {
+    if (len_ == sizeof(buf_)) flush();
+    buf_[len_++] = c;
+  }
+  void puts(const char* s) {
+    while (*s) put(*s++);
+  }
+  void flush();
+
+ private:
+  void put_padded(const char* s, size_t n, int width, bool left, char pad);
+  int fd_;
+  size_t len_ = 0;
+  char buf_[1024];
+};
+
+// Formats into a caller's buffer (always NUL-terminated); returns the length.
+size_t format(char* out, size_t cap, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+}  // namespace lm::os

@@ -1,0 +1,253 @@
+// os_linux.cpp: Linux implementations of os.h. Each function keeps errno as
+// it found it; madvise and mremap choices are justified where they are made.
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "os/os.h"
+
+namespace lm::os {
+
+namespace {
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+
+ private:
+  int saved_;
+};
+std::atomic<size_t> g_page_size{0};
+}  // namespace
+
+size_t page_size() {
+  size_t ps = g_page_size.load(std::memory_order_relaxed);
+  if (LM_UNLIKELY(ps == 0)) {
+    ErrnoKeeper keep;
+    long v = sysconf(_SC_PAGESIZE);
+    ps = v > 0 ? static_cast<size_t>(v) : 4096;
+    g_page_size.store(ps, std::memory_order_relaxed);
+  }
+  return ps;
+}
+
+void* sbrk(intptr_t increment) {
+  ErrnoKeeper keep;
+  void* old = ::sbrk(increment);
+  return old == reinterpret_cast<void*>(-1) ? nullptr : old;
+}
+
+void* current_break() { return ::sbrk(0); }
+
+void* map(size_t size) {
+  ErrnoKeeper keep;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map_noreserve(size_t size) {
+  ErrnoKeeper keep;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void unmap(void* p, size_t size) {
+  ErrnoKeeper keep;
+  munmap(p, size);
+}
+
+void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
+  ErrnoKeeper keep;
+  void* q = mremap(p, old_size, new_size, may_move ? MREMAP_MAYMOVE : 0);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+// MADV_DONTNEED rather than MADV_FREE: the RSS drop is immediate and visible
+// to the user (MADV_FREE pages still count until the kernel needs them).
+bool purge(void* p, size_t size) { return advise(p, size, MADV_DONTNEED); }
+
+bool advise(void* p, size_t size, int advice) {
+  ErrnoKeeper keep;
+  return madvise(p, size, advice) == 0;
+}
+
+void write_all(int fd, const char* buf, size_t len) {
+  ErrnoKeeper keep;
+  while (len > 0) {
+    ssize_t n = ::write(fd, buf, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    buf += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+int open_append(const char* path) {
+  ErrnoKeeper keep;
+  return ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int getpid() { return static_cast<int>(::getpid()); }
+int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
+
+uint64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
+void die() {
+  // abort() raises SIGABRT like glibc's malloc_printerr; _exit only if a
+  // handler returns.
+  abort();
+}
+
+// ---- formatting ----
+
+namespace {
+// Renders v in `base` into the end of buf; returns the start.
+char* render_unsigned(char* end, unsigned long long v, unsigned base) {
+  char* p = end;
+  do {
+    unsigned d = static_cast<unsigned>(v % base);
+    *--p = static_cast<char>(d < 10 ? '0' + d : 'a' + d - 10);
+    v /= base;
+  } while (v != 0);
+  return p;
+}
+
+// The shared engine of Writer::vprintf and format(): calls sink(ctx, chars, n).
+template <class Sink>
+void vformat(Sink&& sink, const char* fmt, va_list ap) {
+  char num[32];
+  auto pad_out = [&](const char* s, size_t n, int width, bool left, char pad) {
+    size_t w = width > 0 ? static_cast<size_t>(width) : 0;
+    if (!left && pad == '0' && n < w && (*s == '-')) {  // sign before zeros
+      sink(s, 1);
+      ++s;
+      --n;
+      --w;
+    }
+    if (!left)
+      for (size_t i = n; i < w; ++i) sink(&pad, 1);
+    sink(s, n);
+    if (left)
+      for (size_t i = n; i < w; ++i) sink(" ", 1);
+  };
+  for (const char* f = fmt; *f; ++f) {
+    if (*f != '%') {
+      const char* run = f;
+      while (f[1] && f[1] != '%') ++f;
+      sink(run, static_cast<size_t>(f - run + 1));
+      continue;
+    }
+    ++f;
+    bool left = false;
+    char pad = ' ';
+    for (;; ++f) {
+      if (*f == '-') left = true;
+      else if (*f == '0') pad = '0';
+      else break;
+    }
+    int width = 0;
+    while (*f >= '0' && *f <= '9') width = width * 10 + (*f++ - '0');
+    int longs = 0;
+    bool size_t_len = false;
+    for (;; ++f) {
+      if (*f == 'l') ++longs;
+      else if (*f == 'z') size_t_len = true;
+      else break;
+    }
+    char* end = num + sizeof(num);
+    switch (*f) {
+      case 's': {
+        const char* s = va_arg(ap, const char*);
+        if (!s) s = "(null)";
+        size_t n = 0;
+        while (s[n]) ++n;
+        pad_out(s, n, width, left, ' ');
+        break;
+      }
+      case 'c': {
+        char c = static_cast<char>(va_arg(ap, int));
+        pad_out(&c, 1, width, left, ' ');
+        break;
+      }
+      case 'd':
+      case 'i': {
+        long long v = size_t_len ? static_cast<long long>(va_arg(ap, ssize_t))
+                      : longs    ? va_arg(ap, long)
+                                 : va_arg(ap, int);
+        unsigned long long mag = v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+        char* p = render_unsigned(end, mag, 10);
+        if (v < 0) *--p = '-';
+        pad_out(p, static_cast<size_t>(end - p), width, left, pad);
+        break;
+      }
+      case 'u':
+      case 'x': {
+        unsigned long long v = size_t_len ? va_arg(ap, size_t)
+                               : longs    ? va_arg(ap, unsigned long)
+                                          : va_arg(ap, unsigned);
+        char* p = render_unsigned(end, v, *f == 'u' ? 10 : 16);
+        pad_out(p, static_cast<size_t>(end - p), width, left, pad);
+        break;
+      }
+      case 'p': {
+        char* p = render_unsigned(end, reinterpret_cast<uintptr_t>(va_arg(ap, void*)), 16);
+        *--p = 'x';
+        *--p = '0';
+        pad_out(p, static_cast<size_t>(end - p), width, left, ' ');
+        break;
+      }
+      case '%':
+        sink("%", 1);
+        break;
+      case '\0':
+        return;
+      default:
+        sink(f - 1, 2);
+        break;
+    }
+  }
+}
+}  // namespace
+
+void Writer::printf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+}
+
+void Writer::vprintf(const char* fmt, va_list ap) {
+  vformat([this](const char* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) put(s[i]);
+  }, fmt, ap);
+}
+
+void Writer::flush() {
+  if (len_ > 0 && fd_ >= 0) write_all(fd_, buf_, len_);
+  len_ = 0;
+}
+
+size_t format(char* out, size_t cap, const char* fmt, ...) {
+  size_t len = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vformat([&](const char* s, size_t n) {
+    for (size_t i = 0; i < n && len + 1 < cap; ++i) out[len++] = s[i];
+  }, fmt, ap);
+  va_end(ap);
+  if (cap > 0) out[len] = '\0';
+  return len;
+}
+
+}  // namespace lm::os
