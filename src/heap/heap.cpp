@@ -387,10 +387,13 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
 
 size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOverhead; }
 
-// glibc trims when the top reaches the trim threshold, keeping top_pad. We do
-// the same when the user set the threshold; by default we also keep an
-// adaptive pad that doubles each time the heap grows right after a trim and
-// decays after a second without growth, so a breathing top costs few brks.
+// glibc trims whenever the top reaches the trim threshold, down to top_pad,
+// so a program freeing into the top pays a brk call per free. We do exactly
+// that when the user set the threshold. By default we trim only once the top
+// holds a whole threshold beyond what we keep, and keep an adaptive pad that
+// doubles each time the heap grows right after a trim and halves after a
+// second without growth: a breathing top costs a few brk calls, not one per
+// cycle.
 void Heap::maybe_trim_top() {
   const config::Tunables& t = config::tunables();
   size_t thresh = t.trim_threshold.load(std::memory_order_relaxed);
@@ -399,8 +402,8 @@ void Heap::maybe_trim_top() {
   size_t keep = t.top_pad.load(std::memory_order_relaxed);
   if (!t.trim_threshold_set.load(std::memory_order_relaxed)) {
     if (adaptive_keep_ && os::now_ms() - last_grow_ms_ > kKeepDecayMs) adaptive_keep_ /= 2;
-    if (top < thresh + adaptive_keep_) return;
     if (adaptive_keep_ > keep) keep = adaptive_keep_;
+    if (top - thresh < keep) return;
   }
   if (trim_top(keep)) trimmed_since_grow_ = true;
 }
