@@ -1,10 +1,14 @@
 // core.cpp: initialisation, routing between heap and large, realloc across
 // layers, glibc's introspection functions and the fork protocol.
 //
-// Call tree:
-//   malloc -> ensure_init -> heap.alloc | large::alloc
-//   free   -> pagemap::get -> heap.free | large::free | bootstrap (ignored)
-//   realloc-> resize in place (heap) or mremap (large), else move
+// The fast paths are in fast_path.h; this file holds everything they defer
+// to. Call tree of the slow side:
+//   malloc_slow -> ensure_init -> thread_setup -> refill (slab::take)
+//               -> alloc_any -> heap.alloc | large::alloc
+//   free_slow   -> slab: double-free check, flush (slab::give)
+//               -> heap.free | large::free | bootstrap (ignored) | report
+//   realloc     -> same class (slab), resize in place (heap), mremap
+//                  (large), else move
 #include "core/core.h"
 
 #include <atomic>
@@ -14,14 +18,19 @@
 #include <sys/auxv.h>
 
 #include "config/config.h"
+#include "core/fast_path.h"
 #include "heap/heap.h"
 #include "large/large.h"
 #include "os/os.h"
 #include "pagemap/pagemap.h"
 #include "report/report.h"
+#include "slab/slab.h"
 #include "stats/stats.h"
 
 namespace lm::core {
+
+constinit thread_local ThreadCache t_cache LM_TLS_IE = {};
+uint64_t g_free_key = 0;
 
 namespace {
 
@@ -59,7 +68,77 @@ size_t bootstrap_size(const void* p) {
   return n;
 }
 
+// ---- thread caches ----
+
+constinit Mutex g_registry_lock;
+ThreadCache* g_registry = nullptr;  // live thread caches
+uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
+pthread_key_t g_thread_key;
+bool g_slow_mode = false;  // redzone or perturb: no thread caching
+
+void registry_add(ThreadCache* tc) {
+  LockGuard guard(g_registry_lock);
+  tc->prev = nullptr;
+  tc->next = g_registry;
+  if (g_registry) g_registry->prev = tc;
+  g_registry = tc;
+}
+
+void registry_remove(ThreadCache* tc) {
+  LockGuard guard(g_registry_lock);
+  for (unsigned c = 0; c < slab::kClasses; ++c) g_dead_allocs[c] += tc->bins[c].allocs;
+  if (tc->prev) tc->prev->next = tc->next;
+  else g_registry = tc->next;
+  if (tc->next) tc->next->prev = tc->prev;
+}
+
+// Gives `count` objects from the head of bin c back to the slabs.
+void flush_bin(ThreadCache& tc, unsigned c, unsigned count) {
+  Bin& b = tc.bins[c];
+  void* batch[256];
+  while (count > 0 && b.head) {
+    unsigned n = 0;
+    while (n < count && n < 256 && b.head) {
+      void** slot = static_cast<void**>(b.head);
+      batch[n++] = b.head;
+      b.head = reveal(slot);
+      --b.count;
+    }
+    slab::give(c, batch, n);
+    count -= n;
+  }
+}
+
+void flush_all(ThreadCache& tc) {
+  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, tc.bins[c].count);
+}
+
+// Thread exit (pthread key destructor): everything cached goes back, and the
+// thread's later allocations (other destructors) bypass the cache.
+void thread_teardown(void* arg) {
+  auto* tc = static_cast<ThreadCache*>(arg);
+  if (tc != &t_cache || tc->state != ThreadState::kActive) return;
+  tc->state = ThreadState::kDead;
+  for (Bin& b : tc->bins) b.limit = 0;
+  flush_all(*tc);
+  registry_remove(tc);
+}
+
+LM_SLOW_PATH void thread_setup() {
+  ThreadCache& tc = t_cache;
+  // Dead while setting up: pthread_setspecific may allocate, and those
+  // allocations must not use the cache being built.
+  tc.state = ThreadState::kDead;
+  pthread_setspecific(g_thread_key, &tc);
+  registry_add(&tc);
+  if (!g_slow_mode)
+    for (unsigned c = 0; c < slab::kClasses; ++c) tc.bins[c].limit = slab::cache_limit(c);
+  tc.state = ThreadState::kActive;
+}
+
 void fork_prepare() {
+  g_registry_lock.lock();
+  slab::lock_for_fork();
   large::lock_for_fork();
   g_heap.lock_for_fork();
   pagemap::lock_for_fork();
@@ -68,11 +147,19 @@ void fork_parent() {
   pagemap::unlock_for_fork();
   g_heap.unlock_for_fork();
   large::unlock_for_fork();
+  slab::unlock_for_fork();
+  g_registry_lock.unlock();
 }
 void fork_child() {
   pagemap::reset_for_fork_child();
   g_heap.reset_for_fork_child();
   large::reset_for_fork_child();
+  slab::reset_for_fork_child();
+  g_registry_lock.reset_after_fork();
+  // Only this thread survives; the others' caches are abandoned (their
+  // objects stay allocated in the child, a bounded leak).
+  g_registry = nullptr;
+  if (t_cache.state == ThreadState::kActive) registry_add(&t_cache);
 }
 
 uint64_t make_secret() {
@@ -92,7 +179,12 @@ LM_SLOW_PATH bool init_slow() {
     t_in_init = true;
     config::parse_environment();
     g_heap.init(heap::os_source());
-    large::init(make_secret());
+    slab::init(&g_heap);
+    uint64_t secret = make_secret();
+    large::init(secret);
+    g_free_key = secret * 0x9e3779b97f4a7c15ull | 1;
+    g_slow_mode = config::options().redzone || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
+    pthread_key_create(&g_thread_key, thread_teardown);
     g_state.store(2, std::memory_order_release);
     t_in_init = false;
     // After the state is ready: pthread_atfork may itself allocate.
@@ -132,10 +224,12 @@ void* alloc_any(size_t n, bool zero) {
   return nullptr;
 }
 
-enum class Owner { kHeap, kLarge, kBootstrap, kNone };
+enum class Owner { kSlab, kHeap, kLarge, kBootstrap, kNone };
 
 Owner owner_of(const void* p) {
   uptr e = pagemap::get(addr(p));
+  if (e > pagemap::kLargeHead)
+    return slab::is_object_start(reinterpret_cast<slab::Slab*>(e), addr(p)) ? Owner::kSlab : Owner::kNone;
   if (e == pagemap::kHeap) return Owner::kHeap;
   if (large::owns(p)) return Owner::kLarge;
   if (in_bootstrap(p)) return Owner::kBootstrap;
@@ -149,10 +243,11 @@ Owner owner_of(const void* p) {
 
 // Moves a block to a new one of n bytes, copying what fits.
 void* move_block(void* p, size_t old_usable, size_t n, Owner owner) {
-  void* q = alloc_any(n, false);
+  void* q = malloc_fast(n);
   if (!q) return nullptr;
   std::memcpy(q, p, old_usable < n ? old_usable : n);
-  if (owner == Owner::kHeap) g_heap.free(p, "realloc()");
+  if (owner == Owner::kSlab) free_fast(p, "realloc()");
+  else if (owner == Owner::kHeap) g_heap.free(p, "realloc()");
   else if (owner == Owner::kLarge) large::free(p, "realloc()");
   return q;
 }
@@ -161,35 +256,81 @@ void* move_block(void* p, size_t old_usable, size_t n, Owner owner) {
 
 void init() { ensure_init(); }
 
-void* malloc(size_t n) {
-  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, 16);
-  void* p = alloc_any(n, false);
-  if (p) perturb_alloc(p, n);
-  return p;
-}
-
-void* calloc(size_t n, size_t size) {
-  size_t total;
-  if (mul_overflows(n, size, &total)) return nullptr;
-  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(total, 16);  // static: zeroed
-  return alloc_any(total, true);
-}
-
-void* memalign(size_t align, size_t n) {
-  if (align < 16) align = 16;
-  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
-  if (n > kMaxRequest - align) return nullptr;
+// A small object straight from the slabs, bypassing the thread cache (slow
+// mode, or a thread being set up or torn down).
+void* slab_alloc_direct(size_t n) {
   void* p = nullptr;
-  if (wants_mapping(n + align)) p = large::alloc(n, align, false);
-  if (!p) p = g_heap.alloc_aligned(align, n);
-  if (!p && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
-    p = large::alloc(n, align, false);
-  if (p) perturb_alloc(p, n);
+  if (slab::take(slab::size_class(n), &p, 1) == 0) return alloc_any(n, false);
+  static_cast<void**>(p)[1] = nullptr;
   return p;
 }
 
-void free(void* p, const char* func) {
+LM_SLOW_PATH void* malloc_slow(size_t n) {
+  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, 16);
+  if (n > slab::kMaxSize) {
+    void* p = alloc_any(n, false);
+    if (p) perturb_alloc(p, n);
+    return p;
+  }
+  ThreadCache& tc = t_cache;
+  if (tc.state == ThreadState::kNew) thread_setup();
+  unsigned c = slab::size_class(n);
+  Bin& b = tc.bins[c];
+  if (b.head && (addr(b.head) & 15)) report::corrupted("malloc()", b.head, "unaligned thread-cache link");
+  if (tc.state != ThreadState::kActive || b.limit == 0) {
+    void* p = slab_alloc_direct(n);
+    if (p) perturb_alloc(p, n);
+    return p;
+  }
+  if (b.head) return malloc_fast(n);  // set up just now: the bin may be full
+  void* batch[256];
+  unsigned got = slab::take(c, batch, b.limit / 2 > 0 ? b.limit / 2 : 1);
+  if (got == 0) return alloc_any(n, false);
+  for (unsigned i = got - 1; i > 0; --i) {
+    void** slot = static_cast<void**>(batch[i]);
+    *slot = protect(slot, b.head);
+    slot[1] = nullptr;
+    b.head = batch[i];
+    ++b.count;
+  }
+  ++tc.misses;
+  static_cast<void**>(batch[0])[1] = nullptr;
+  return batch[0];
+}
+
+LM_SLOW_PATH void free_slow(void* p, const char* func) {
   if (!p) return;
+  uptr e = pagemap::get(addr(p));
+  if (e > pagemap::kLargeHead) {
+    auto* s = reinterpret_cast<slab::Slab*>(e);
+    if (!slab::is_object_start(s, addr(p))) report::invalid_pointer(func, p);
+    unsigned c = s->size_class;
+    ThreadCache& tc = t_cache;
+    void** slot = static_cast<void**>(p);
+    if (slot[1] == ptr(g_free_key)) {
+      // Probably a double free (or data that happens to equal the key).
+      Bin& b = tc.bins[c];
+      unsigned steps = 0;
+      for (void* q = b.head; q && steps <= b.count; q = reveal(static_cast<void**>(q)), ++steps)
+        if (q == p) report::double_free(func, p);
+      if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
+    }
+    if (tc.state == ThreadState::kNew && g_state.load(std::memory_order_acquire) == 2) thread_setup();
+    Bin& b = tc.bins[c];
+    if (tc.state != ThreadState::kActive || b.limit == 0) {
+      int perturb = config::tunables().perturb.load(std::memory_order_relaxed);
+      if (LM_UNLIKELY(perturb)) std::memset(p, perturb, s->size);
+      slot[1] = ptr(g_free_key);
+      slab::give(c, &p, 1);
+      return;
+    }
+    if (b.count >= b.limit) flush_bin(tc, c, b.limit / 2 > 0 ? b.limit / 2 : 1);
+    *slot = protect(slot, b.head);
+    slot[1] = ptr(g_free_key);
+    b.head = p;
+    ++b.count;
+    return;
+  }
   switch (owner_of(p)) {
     case Owner::kHeap: {
       int perturb = config::tunables().perturb.load(std::memory_order_relaxed);
@@ -203,15 +344,50 @@ void free(void* p, const char* func) {
       return;
     case Owner::kBootstrap:
       return;
+    case Owner::kSlab:
     case Owner::kNone:
       bad_pointer(func, p);
   }
+}
+
+void* malloc(size_t n) { return malloc_fast(n); }
+
+void free(void* p, const char* func) { free_fast(p, func); }
+
+void* calloc(size_t n, size_t size) {
+  size_t total;
+  if (mul_overflows(n, size, &total)) return nullptr;
+  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(total, 16);  // static: zeroed
+  if (total <= slab::kMaxSize) {
+    void* p = malloc_fast(total);
+    if (p) std::memset(p, 0, total);
+    return p;
+  }
+  return alloc_any(total, true);
+}
+
+void* memalign(size_t align, size_t n) {
+  if (align <= 16) return malloc(n);
+  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
+  if (n > kMaxRequest - align) return nullptr;
+  void* p = nullptr;
+  if (wants_mapping(n + align)) p = large::alloc(n, align, false);
+  if (!p) p = g_heap.alloc_aligned(align, n);
+  if (!p && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
+    p = large::alloc(n, align, false);
+  if (p) perturb_alloc(p, n);
+  return p;
 }
 
 void* realloc(void* p, size_t n) {
   if (n > kMaxRequest) return nullptr;
   size_t threshold = config::tunables().mmap_threshold.load(std::memory_order_relaxed);
   switch (owner_of(p)) {
+    case Owner::kSlab: {
+      size_t usable = reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)))->size;
+      if (n <= usable && n >= usable / 2) return p;
+      return move_block(p, usable, n, Owner::kSlab);
+    }
     case Owner::kHeap: {
       if (!wants_mapping(n) && g_heap.resize_in_place(p, n, "realloc()")) return p;
       return move_block(p, heap::Heap::usable_size(p), n, Owner::kHeap);
@@ -237,6 +413,7 @@ void* realloc(void* p, size_t n) {
 size_t usable_size(const void* p) {
   if (!p) return 0;
   switch (owner_of(p)) {
+    case Owner::kSlab: return reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)))->size;
     case Owner::kHeap: return heap::Heap::usable_size(p);
     case Owner::kLarge: return large::usable_size(p);
     case Owner::kBootstrap: return bootstrap_size(p);
@@ -248,23 +425,52 @@ size_t usable_size(const void* p) {
 int trim(size_t pad) {
   if (!ensure_init()) return 0;
   stats::count(stats::k_trims);
+  if (t_cache.state == ThreadState::kActive) flush_all(t_cache);
+  slab::release_empty();
   bool released = large::trim() > 0;
   if (g_heap.trim(pad)) released = true;
   return released ? 1 : 0;
 }
 
+namespace {
+struct SlabTotals {
+  size_t free_objects;  // slots in slabs not handed out (thread caches count as out)
+  size_t free_bytes;
+  size_t active_bytes;
+  size_t span_bytes;
+};
+SlabTotals slab_totals() {
+  SlabTotals t{};
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    slab::ClassStats s = slab::class_stats(c);
+    t.free_objects += s.total - s.active;
+    t.free_bytes += (s.total - s.active) * s.object_size;
+    t.active_bytes += s.active * s.object_size;
+    t.span_bytes += s.slabs * s.span;
+  }
+  return t;
+}
+}  // namespace
+
+// glibc's fields, with the slab layer folded in: slab spans are heap blocks
+// in use to the heap, so their unused slots move from uordblks to fordblks,
+// and smblks/fsmblks (glibc's fastbin fields) count them.
 void fill_mallinfo2(struct mallinfo2* mi) {
   std::memset(mi, 0, sizeof *mi);
   if (!ensure_init()) return;
   heap::Snapshot h = g_heap.snapshot();
   large::Snapshot l = large::snapshot();
+  SlabTotals st = slab_totals();
+  size_t slab_unused = st.span_bytes - st.active_bytes;
   mi->arena = h.system;
   mi->ordblks = h.free_blocks + (h.top ? 1 : 0);
+  mi->smblks = st.free_objects;
   mi->hblks = l.live_blocks;
   mi->hblkhd = l.live_bytes;
   mi->usmblks = 0;  // glibc: always 0
-  mi->uordblks = h.in_use;
-  mi->fordblks = h.free;
+  mi->fsmblks = st.free_bytes;
+  mi->uordblks = h.in_use - slab_unused;
+  mi->fordblks = h.free + slab_unused;
   mi->keepcost = h.top;
 }
 
@@ -323,6 +529,28 @@ void print_report(int fd) {
   w.printf("tuning: mmap_threshold %zu, trim_threshold %zu, top_pad %zu, adaptive top pad %zu\n",
            t.mmap_threshold.load(std::memory_order_relaxed), t.trim_threshold.load(std::memory_order_relaxed),
            t.top_pad.load(std::memory_order_relaxed), g_heap.adaptive_keep_for_testing());
+  // Per-class cache hits: live threads' counters (read racily: statistics)
+  // plus those of exited threads.
+  uint64_t hits[slab::kClasses] = {};
+  {
+    LockGuard guard(g_registry_lock);
+    for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] = g_dead_allocs[c];
+    for (ThreadCache* tc = g_registry; tc; tc = tc->next)
+      for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+  }
+  w.printf("slabs (like /proc/slabinfo; active objects include those in thread caches):\n");
+  w.printf("  %-10s %8s %12s %12s %8s %7s %9s %10s %10s %8s\n", "class", "objsize", "active_objs", "num_objs",
+           "slabs", "empty", "slab_kb", "refills", "flushes", "hit_rate");
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    slab::ClassStats s = slab::class_stats(c);
+    if (s.slabs == 0 && s.refills == 0) continue;
+    uint64_t total = hits[c] + s.refills;
+    unsigned permille = total ? static_cast<unsigned>(hits[c] * 1000 / total) : 0;
+    char name[16];
+    os::format(name, sizeof name, "size-%zu", s.object_size);
+    w.printf("  %-10s %8zu %12zu %12zu %8zu %7zu %9zu %10zu %10zu %6u.%u%%\n", name, s.object_size, s.active, s.total,
+             s.slabs, s.empty_slabs, s.span / 1024, s.refills, s.flushes, permille / 10, permille % 10);
+  }
   stats::print_counters(w);
 }
 

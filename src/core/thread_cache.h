@@ -1,0 +1,41 @@
+// thread_cache.h: the per-thread object caches (the kernel's array_cache):
+// per size class, a bounded singly linked list of free objects. Owned by
+// core/: only the owning thread touches its bins; the slab layer sees whole
+// batches. Links are stored mangled with the slot's address (glibc's
+// safe-linking) and a freed object's second word holds g_free_key, so that
+// the common double free is caught as cheaply as glibc's tcache does.
+#pragma once
+
+#include <cstdint>
+
+#include "base/base.h"
+#include "slab/slab.h"
+
+namespace lm::core {
+
+struct Bin {
+  void* head;
+  uint32_t count;
+  uint32_t limit;   // 0 until the thread is set up: every access misses
+  uint64_t allocs;  // served from this bin (for the hit rate)
+};
+
+enum class ThreadState : uint8_t { kNew, kActive, kDead };
+
+struct ThreadCache {
+  Bin bins[slab::kClasses];
+  uint64_t misses;  // allocations that went to the slow path
+  ThreadState state;
+  ThreadCache* next;  // registry of live caches, for statistics
+  ThreadCache* prev;
+};
+
+extern thread_local ThreadCache t_cache LM_TLS_IE;
+extern uint64_t g_free_key;
+
+// glibc's PROTECT_PTR: a link is stored XORed with its slot address >> 12,
+// so a stray write of a plain pointer into a freed object is not followed.
+LM_FAST_PATH void* protect(void** slot, void* next) { return ptr((addr(slot) >> 12) ^ addr(next)); }
+LM_FAST_PATH void* reveal(void** slot) { return ptr((addr(slot) >> 12) ^ addr(*slot)); }
+
+}  // namespace lm::core

@@ -1,0 +1,108 @@
+// slab.h: small objects in size classes, kmem_cache style. Each class has
+// slabs (spans carved from the heap, one class each, no per-object header)
+// on partial, full and empty lists under a per-class lock: the "central"
+// side. Per-thread caches live in core/, which takes and gives objects here
+// in batches. A slab's pages point to its descriptor in the page map, so
+// free() finds class and slab from the pointer alone.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+#include "base/lock.h"
+
+namespace lm::heap {
+class Heap;
+}
+
+namespace lm::slab {
+
+// Classes: 16..128 in steps of 16, then four per power of two up to 32 KiB.
+// 32 KiB was chosen by measurement against 16 KiB and 64 KiB (see
+// docs/architecture.md); the mean internal waste over all sizes is ~9%.
+constexpr unsigned kClasses = 40;
+constexpr size_t kMaxSize = 32768;
+
+constexpr size_t class_size(unsigned c) {
+  if (c < 8) return (c + 1) * 16;
+  unsigned k = (c - 8) / 4, j = (c - 8) % 4;
+  return (size_t{128} << k) + (j + 1) * (size_t{32} << k);
+}
+static_assert(class_size(kClasses - 1) == kMaxSize);
+
+// The class of an n-byte request, n <= kMaxSize. O(1): a shift for the first
+// eight classes, the highest set bit above.
+LM_FAST_PATH unsigned size_class(size_t n) {
+  if (n <= 128) return n == 0 ? 0 : static_cast<unsigned>((n - 1) >> 4);
+  unsigned b = log2_floor(n - 1);
+  return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
+}
+
+// Slab layout (a span of whole pages from the heap, page aligned):
+//
+//   +------------+--------+------+------+-----+------+--------+
+//   | descriptor | colour | obj0 | obj1 | ... | objN | unused |
+//   +------------+--------+------+------+-----+------+--------+
+//   0            64       64+colour
+//
+// Objects past `carved` have never been handed out: they are carved on
+// demand so that a new slab's pages are not touched before they are used.
+struct alignas(64) Slab {
+  Slab* next;
+  Slab* prev;
+  void* free_list;  // objects returned to this slab, linked through word 0
+  uptr first;       // address of object 0
+  uint64_t recip;   // ceil(2^40 / size): index = (offset * recip) >> 40
+  uint32_t size;
+  uint32_t capacity;
+  uint32_t in_use;  // objects out of the slab (thread caches or the program)
+  uint32_t carved;
+  uint16_t size_class;
+  uint8_t list;  // which class list holds it
+  uint8_t pad_[5];
+};
+static_assert(sizeof(Slab) == 64);
+
+// True if p is the start of an object slot of s (not a header, not interior).
+LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
+  uptr off = p - s->first;
+  uint64_t idx = (off * s->recip) >> 40;
+  return p >= s->first && idx < s->carved && idx * s->size == off;
+}
+
+void init(heap::Heap* heap);
+
+// Takes up to `want` objects of class c into out[]; returns how many (0 only
+// when the heap is exhausted).
+unsigned take(unsigned c, void** out, unsigned want);
+// Returns n objects of class c to their slabs. Empty slabs beyond a small
+// reserve go back to the heap.
+void give(unsigned c, void* const* objs, unsigned n);
+// Under the class lock: is p on its slab's free list? (double-free check)
+bool is_free_in_slab(Slab* s, void* p);
+
+// Empties every class's reserve of empty slabs into the heap (malloc_trim).
+size_t release_empty();
+
+struct ClassStats {
+  size_t object_size;
+  size_t active;   // objects out of slabs
+  size_t total;    // object slots in all slabs
+  size_t slabs;
+  size_t empty_slabs;
+  size_t span;     // bytes per slab
+  size_t refills;  // batches taken
+  size_t flushes;  // batches given back
+};
+ClassStats class_stats(unsigned c);
+
+// Objects per thread-cache bin of class c, and the batch moved at a time.
+unsigned cache_limit(unsigned c);
+
+void lock_for_fork();
+void unlock_for_fork();
+void reset_for_fork_child();
+
+}  // namespace lm::slab
