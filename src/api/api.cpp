@@ -133,7 +133,9 @@ LM_EXPORT size_t malloc_usable_size(void* p) { return lm::core::usable_size(p); 
 
 LM_EXPORT int mallopt(int param, int value) {
   lm::core::init();  // the environment is parsed before mallopt overrides it
-  return lm::config::mallopt(param, value);
+  int ok = lm::config::mallopt(param, value);
+  lm::core::tuning_changed();
+  return ok;
 }
 
 LM_EXPORT int malloc_trim(size_t pad) { return lm::core::trim(pad); }

@@ -92,25 +92,53 @@ void registry_remove(ThreadCache* tc) {
   if (tc->next) tc->next->prev = tc->prev;
 }
 
-// Gives `count` objects from the head of bin c back to the slabs.
-void flush_bin(ThreadCache& tc, unsigned c, unsigned count) {
+// Gives back all but the `keep` most recently freed objects of bin c: the
+// oldest go first, as the kernel's array_cache flushes, so a program that
+// frees its newest blocks first does not leave its oldest (often the heap's
+// top) pinned in the cache.
+void flush_bin(ThreadCache& tc, unsigned c, unsigned keep) {
   Bin& b = tc.bins[c];
+  if (b.count <= keep) return;
+  void* rest = b.head;
+  void** cut = nullptr;
+  for (unsigned i = 0; i < keep; ++i) {
+    cut = static_cast<void**>(rest);
+    rest = reveal(cut);
+  }
+  if (cut) *cut = protect(cut, nullptr);
+  else b.head = nullptr;
+  unsigned remaining = b.count - keep;
+  b.count = keep;
   void* batch[256];
-  while (count > 0 && b.head) {
+  while (remaining > 0) {
     unsigned n = 0;
-    while (n < count && n < 256 && b.head) {
-      void** slot = static_cast<void**>(b.head);
-      batch[n++] = b.head;
-      b.head = reveal(slot);
-      --b.count;
+    while (n < remaining && n < 256) {
+      void** slot = static_cast<void**>(rest);
+      batch[n++] = rest;
+      rest = reveal(slot);
     }
     slab::give(c, batch, n);
-    count -= n;
+    remaining -= n;
   }
 }
 
 void flush_all(ThreadCache& tc) {
-  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, tc.bins[c].count);
+  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, 0);
+}
+
+// Bin limits follow the tuning: with a trim threshold the user set, classes
+// above 1 KiB are not cached (glibc's tcache stops at 1032 bytes), so their
+// frees reach the slabs, the heap and its trim at once.
+std::atomic<unsigned> g_limits_epoch{1};
+
+void apply_limits(ThreadCache& tc) {
+  bool trim_set = config::tunables().trim_threshold_set.load(std::memory_order_relaxed);
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    unsigned limit = g_slow_mode || (trim_set && slab::class_size(c) > 1024) ? 0 : slab::cache_limit(c);
+    tc.bins[c].limit = limit;
+    flush_bin(tc, c, limit);
+  }
+  tc.epoch = g_limits_epoch.load(std::memory_order_relaxed);
 }
 
 // Thread exit (pthread key destructor): everything cached goes back, and the
@@ -131,8 +159,7 @@ LM_SLOW_PATH void thread_setup() {
   tc.state = ThreadState::kDead;
   pthread_setspecific(g_thread_key, &tc);
   registry_add(&tc);
-  if (!g_slow_mode)
-    for (unsigned c = 0; c < slab::kClasses; ++c) tc.bins[c].limit = slab::cache_limit(c);
+  apply_limits(tc);
   tc.state = ThreadState::kActive;
 }
 
@@ -256,6 +283,11 @@ void* move_block(void* p, size_t old_usable, size_t n, Owner owner) {
 
 void init() { ensure_init(); }
 
+void tuning_changed() {
+  g_limits_epoch.fetch_add(1, std::memory_order_relaxed);
+  if (t_cache.state == ThreadState::kActive) apply_limits(t_cache);
+}
+
 // A small object straight from the slabs, bypassing the thread cache (slow
 // mode, or a thread being set up or torn down).
 void* slab_alloc_direct(size_t n) {
@@ -274,6 +306,8 @@ LM_SLOW_PATH void* malloc_slow(size_t n) {
   }
   ThreadCache& tc = t_cache;
   if (tc.state == ThreadState::kNew) thread_setup();
+  else if (LM_UNLIKELY(tc.epoch != g_limits_epoch.load(std::memory_order_relaxed)) && tc.state == ThreadState::kActive)
+    apply_limits(tc);
   unsigned c = slab::size_class(n);
   Bin& b = tc.bins[c];
   if (b.head && (addr(b.head) & 15)) report::corrupted("malloc()", b.head, "unaligned thread-cache link");
@@ -316,6 +350,9 @@ LM_SLOW_PATH void free_slow(void* p, const char* func) {
       if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
     }
     if (tc.state == ThreadState::kNew && g_state.load(std::memory_order_acquire) == 2) thread_setup();
+    else if (LM_UNLIKELY(tc.epoch != g_limits_epoch.load(std::memory_order_relaxed)) &&
+             tc.state == ThreadState::kActive)
+      apply_limits(tc);
     Bin& b = tc.bins[c];
     if (tc.state != ThreadState::kActive || b.limit == 0) {
       int perturb = config::tunables().perturb.load(std::memory_order_relaxed);
@@ -324,7 +361,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func) {
       slab::give(c, &p, 1);
       return;
     }
-    if (b.count >= b.limit) flush_bin(tc, c, b.limit / 2 > 0 ? b.limit / 2 : 1);
+    if (b.count >= b.limit) flush_bin(tc, c, b.limit / 2);
     *slot = protect(slot, b.head);
     slot[1] = ptr(g_free_key);
     b.head = p;
@@ -332,13 +369,9 @@ LM_SLOW_PATH void free_slow(void* p, const char* func) {
     return;
   }
   switch (owner_of(p)) {
-    case Owner::kHeap: {
-      int perturb = config::tunables().perturb.load(std::memory_order_relaxed);
-      // glibc's free_perturb: the block less its header and footer.
-      if (LM_UNLIKELY(perturb)) std::memset(p, perturb, heap::Heap::usable_size(p) - sizeof(size_t));
+    case Owner::kHeap:
       g_heap.free(p, func);
       return;
-    }
     case Owner::kLarge:
       large::free(p, func);
       return;

@@ -18,6 +18,9 @@ enum class Family : unsigned char { kMalloc, kNew, kNewArray };
 
 // Initialises libmalloc if no allocation has yet (idempotent, thread-safe).
 void init();
+// After mallopt: thread caches re-read their limits (this thread at once,
+// others at their next slow path).
+void tuning_changed();
 
 void* malloc(size_t n);
 void* calloc(size_t n, size_t size);  // nullptr on overflow too

@@ -25,6 +25,7 @@ enum class ThreadState : uint8_t { kNew, kActive, kDead };
 struct ThreadCache {
   Bin bins[slab::kClasses];
   uint64_t misses;  // allocations that went to the slow path
+  unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;
   ThreadCache* next;  // registry of live caches, for statistics
   ThreadCache* prev;

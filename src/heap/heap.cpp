@@ -338,6 +338,10 @@ void Heap::free(void* mem, const char* func) {
   if (!(next->head & kPrevInUse)) report::double_free(func, mem);
   size_t nsize = csize(next);
   if (nsize < 16 || (nsize & 15) || nsize > system_) report::corrupted(func, mem, "invalid next size");
+  // glibc's free_perturb, once the header is known good: the block less
+  // its header and footer.
+  if (int perturb = config::tunables().perturb.load(std::memory_order_relaxed))
+    std::memset(mem, perturb, size - kHeaderSize);
   Chunk* old_top = top_;
   free_chunk(c, size, func);
   if (top_ != old_top) maybe_trim_top();

@@ -51,6 +51,15 @@ unsigned g_recent_next = 0;
 
 inline Header* header_of(const void* mem) { return ptr<Header>(addr(mem) - kHeaderSize); }
 
+// The cookie covers every field, so an overflow into the header from below
+// is caught before its values are trusted.
+inline uptr cookie_for(const Header* h) {
+  uptr x = addr(h) ^ g_secret;
+  x = (x ^ h->map_size) * 0x9e3779b97f4a7c15ull;
+  x = (x ^ h->offset) * 0xbf58476d1ce4e5b9ull;
+  return x ^ h->head ^ (x >> 29);
+}
+
 // Mapping bytes needed for n usable bytes at this alignment (<= a page: the
 // padding is known; above a page the mapping's own alignment is unknown).
 bool mapping_size_for(size_t n, size_t align, size_t* out) {
@@ -66,10 +75,10 @@ bool mapping_size_for(size_t n, size_t align, size_t* out) {
 void* place(uptr base, size_t size, size_t align) {
   uptr mem = align_up(base + kHeaderSize, align < 16 ? 16 : align);
   Header* h = header_of(ptr(mem));
-  h->cookie = addr(h) ^ g_secret;
   h->map_size = size;
   h->offset = addr(h) - base;
   h->head = (base + size - addr(h)) | kMappedFlag;
+  h->cookie = cookie_for(h);
   pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead);
   return ptr(mem);
 }
@@ -197,14 +206,13 @@ bool owns(const void* mem) {
   uptr hdr = a - kHeaderSize;
   if (pagemap::get(hdr) != pagemap::kLargeHead) return false;
   const Header* h = ptr<Header>(hdr);
-  return h->cookie == (hdr ^ g_secret) || h->cookie == (hdr ^ g_secret ^ kCachedMark);
+  return h->cookie == cookie_for(h);
 }
 
 void free(void* mem, const char* func) {
   Header* h = header_of(mem);
   uptr hdr = addr(h);
-  if (h->cookie == (hdr ^ g_secret ^ kCachedMark)) report::double_free(func, mem);
-  if (h->cookie != (hdr ^ g_secret)) report::invalid_pointer(func, mem);
+  if (h->cookie != cookie_for(h)) report::corrupted(func, mem, "damaged mmapped block header");
   uptr base = hdr - h->offset;
   size_t size = h->map_size;
   size_t chunk = h->head & ~size_t{7};
@@ -237,7 +245,7 @@ void free(void* mem, const char* func) {
           if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
         evicted[nevicted++] = take(oldest);
       }
-      h->cookie = hdr ^ g_secret ^ kCachedMark;
+      h->cookie = cookie_for(h) ^ kCachedMark;
       g_cache[g_cached++] = CacheEntry{base, size, now};
       g_cached_bytes += size;
       cached = true;
@@ -268,9 +276,9 @@ void* resize(void* mem, size_t n) {
     pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
     pagemap::set_range(nhdr, nhdr + 1, pagemap::kLargeHead);
   }
-  nh->cookie = nhdr ^ g_secret;
   nh->map_size = need;
   nh->head = (need - offset) | kMappedFlag;
+  nh->cookie = cookie_for(nh);
   LockGuard guard(g_lock);
   g_live_bytes += need;
   g_live_bytes -= size;
@@ -284,6 +292,11 @@ size_t usable_size(const void* mem) {
 }
 
 bool recently_unmapped(const void* mem) {
+  uptr a = addr(mem);
+  if (a >= kHeaderSize && !(a & 15) && pagemap::get(a - kHeaderSize) == pagemap::kLargeHead) {
+    const Header* h = header_of(mem);
+    if (h->cookie == (cookie_for(h) ^ kCachedMark)) return true;  // freed, still cached
+  }
   LockGuard guard(g_lock);
   for (uptr r : g_recent)
     if (r == addr(mem)) return true;

@@ -31,10 +31,10 @@ void init(uint64_t secret);
 // two >= 16), zeroed if asked; nullptr when the kernel refuses.
 void* alloc(size_t n, size_t align, bool zero);
 
-// True if mem is the start of a live or cached large block of ours.
+// True if mem is the start of a live large block of ours, header intact.
 bool owns(const void* mem);
 
-// Frees a block for which owns() is true. Aborts on double free.
+// Frees a block for which owns() is true.
 void free(void* mem, const char* func);
 
 // Resizes with mremap (possibly moving). Returns the new pointer, or nullptr
@@ -43,7 +43,8 @@ void* resize(void* mem, size_t n);
 
 size_t usable_size(const void* mem);
 
-// True if mem was a large block unmapped recently (for double-free reports).
+// True if mem was a large block freed recently: cached, or unmapped among the
+// last 64 (for double-free reports).
 bool recently_unmapped(const void* mem);
 
 // Unmaps every cached mapping; returns the bytes released.

@@ -2,7 +2,6 @@
 // creation from the heap, carving, and release of empty slabs.
 #include "slab/slab.h"
 
-#include "config/config.h"
 #include "heap/heap.h"
 #include "os/os.h"
 #include "pagemap/pagemap.h"
@@ -27,9 +26,12 @@ struct alignas(64) Cache {
 constinit Cache g_classes[kClasses] = {};
 heap::Heap* g_heap = nullptr;
 
-// Empty slabs kept per class before they go back to the heap: one, so a
-// class that empties and refills at its boundary does not churn the heap.
-constexpr size_t kEmptyReserve = 1;
+// Empty slabs kept per class before they go back to the heap: none. The
+// heap keeps a released span's pages resident (until trim or decay), so a
+// class that empties and refills costs a heap split and coalesce, not page
+// faults; and an empty slab kept near the top of the heap would stop brk
+// from shrinking (measured: 20 MiB of a 64 MiB heap held back that way).
+constexpr size_t kEmptyReserve = 0;
 
 constexpr size_t span_for(unsigned c) {
   size_t size = class_size(c);
@@ -142,7 +144,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
   unsigned nrelease = 0;
   {
     LockGuard guard(k.lock);
-    size_t reserve = config::tunables().trim_threshold_set.load(std::memory_order_relaxed) ? 0 : kEmptyReserve;
+    size_t reserve = kEmptyReserve;
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
       auto* s = reinterpret_cast<Slab*>(pagemap::get(addr(p)));
@@ -152,8 +154,12 @@ void give(unsigned c, void* const* objs, unsigned n) {
       if (s->in_use == 0) {
         move(k, s, kEmpty);
         if (k.counts[kEmpty] > reserve && nrelease < 8) {
-          list_remove(k, s);
-          to_release[nrelease++] = s;
+          // Keep the lowest-addressed empty slabs, release the highest.
+          Slab* victim = s;
+          for (Slab* e = k.lists[kEmpty]; e; e = e->next)
+            if (addr(e) > addr(victim)) victim = e;
+          list_remove(k, victim);
+          to_release[nrelease++] = victim;
         }
       } else if (s->list == kFull) {
         move(k, s, kPartial);
