@@ -1,0 +1,117 @@
+// Unit tests of the slab layer: the size-class table (exhaustively) and the
+// central slab lists' state transitions, on a real heap.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "config/config.h"
+#include "heap/heap.h"
+#include "pagemap/pagemap.h"
+#include "slab/slab.h"
+
+using namespace lm;
+
+namespace {
+heap::Heap g_heap;
+struct Init {
+  Init() {
+    config::parse_environment();
+    g_heap.init(heap::os_source());
+    slab::init(&g_heap);
+  }
+} g_init;
+}  // namespace
+
+TEST_CASE("slab: every size up to the largest class maps to the smallest class that fits") {
+  for (size_t n = 0; n <= slab::kMaxSize; ++n) {
+    unsigned c = slab::size_class(n);
+    REQUIRE(c < slab::kClasses);
+    REQUIRE(slab::class_size(c) >= n);
+    if (c > 0) REQUIRE(slab::class_size(c - 1) < n);
+  }
+}
+
+TEST_CASE("slab: classes are 16-aligned, increasing, four per doubling above 128") {
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    CHECK(slab::class_size(c) % 16 == 0);
+    if (c > 0) CHECK(slab::class_size(c) > slab::class_size(c - 1));
+  }
+  for (unsigned c = 11; c < slab::kClasses; c += 4) CHECK(slab::class_size(c) == slab::class_size(c - 4) * 2);
+}
+
+TEST_CASE("slab: mean internal waste over all sizes stays at or below 12.5%") {
+  double waste = 0;
+  for (size_t n = 1; n <= slab::kMaxSize; ++n) {
+    size_t s = slab::class_size(slab::size_class(n));
+    waste += static_cast<double>(s - n) / static_cast<double>(s);
+  }
+  double mean = waste / slab::kMaxSize;
+  MESSAGE("mean internal waste: " << mean * 100 << "%");
+  CHECK(mean <= 0.125);
+}
+
+TEST_CASE("slab: cache limits stay between 8 and 256 objects") {
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    CHECK(slab::cache_limit(c) >= 8);
+    CHECK(slab::cache_limit(c) <= 256);
+  }
+}
+
+TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs return to the heap") {
+  const unsigned c = slab::size_class(1000);
+  slab::ClassStats before = slab::class_stats(c);
+  size_t heap_in_use = g_heap.snapshot().in_use;
+  std::vector<void*> objs(4096);
+  // Take enough to fill more than one slab.
+  unsigned got = 0;
+  while (got < 100) got += slab::take(c, objs.data() + got, 100 - got);
+  slab::ClassStats mid = slab::class_stats(c);
+  CHECK(mid.active == before.active + 100);
+  CHECK(mid.slabs >= 2);
+  CHECK(g_heap.snapshot().in_use > heap_in_use);
+  std::set<void*> unique(objs.begin(), objs.begin() + 100);
+  CHECK(unique.size() == 100);
+  for (unsigned i = 0; i < 100; ++i) {
+    auto* p = static_cast<char*>(objs[i]);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0);
+    uptr e = pagemap::get(reinterpret_cast<uptr>(p));
+    REQUIRE(e > pagemap::kLargeHead);
+    auto* s = reinterpret_cast<slab::Slab*>(e);
+    CHECK(s->size_class == c);
+    CHECK(slab::is_object_start(s, reinterpret_cast<uptr>(p)));
+    CHECK(!slab::is_object_start(s, reinterpret_cast<uptr>(p) + 16));
+    std::fill(p, p + slab::class_size(c), static_cast<char>(i));
+  }
+  for (unsigned i = 0; i < 100; ++i) {
+    auto* p = static_cast<char*>(objs[i]);
+    CHECK(p[slab::class_size(c) - 1] == static_cast<char>(i));
+  }
+  // Give one back: its slab is partial and the object is on its free list.
+  auto* s0 = reinterpret_cast<slab::Slab*>(pagemap::get(reinterpret_cast<uptr>(objs[0])));
+  slab::give(c, &objs[0], 1);
+  CHECK(slab::is_free_in_slab(s0, objs[0]));
+  CHECK(!slab::is_free_in_slab(s0, objs[1]));
+  // Give everything back: all slabs empty, released to the heap.
+  slab::give(c, objs.data() + 1, 99);
+  slab::ClassStats after = slab::class_stats(c);
+  CHECK(after.active == before.active);
+  CHECK(after.slabs == before.slabs);
+  CHECK(g_heap.snapshot().in_use <= heap_in_use);
+  CHECK(g_heap.check() == nullptr);
+  // Released pages belong to the heap again.
+  CHECK(pagemap::get(reinterpret_cast<uptr>(objs[5])) == pagemap::kHeap);
+}
+
+TEST_CASE("slab: the largest class holds eight objects per slab") {
+  const unsigned c = slab::kClasses - 1;
+  void* objs[8];
+  unsigned got = slab::take(c, objs, 8);
+  CHECK(got == 8);
+  CHECK(slab::class_stats(c).slabs == 1);
+  slab::give(c, objs, 8);
+  CHECK(slab::class_stats(c).slabs == 0);
+}
