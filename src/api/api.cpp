@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/core.h"
+#include "core/fast_path.h"
 #include "libmalloc.h"
 #include "os/os.h"
 
@@ -52,7 +53,7 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow) {
 }
 
 LM_FAST_PATH void* new_impl(size_t n) {
-  void* p = lm::core::malloc(n);
+  void* p = lm::core::malloc_fast(n);
   return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false);
 }
 LM_FAST_PATH void* new_nothrow(size_t n) {
@@ -70,9 +71,10 @@ LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow) {
 
 extern "C" {
 
-LM_EXPORT void* malloc(size_t n) { return set_enomem_if_null(lm::core::malloc(n)); }
+// The fast paths are inlined here; their slow paths set errno on failure.
+LM_EXPORT void* malloc(size_t n) { return lm::core::malloc_fast(n); }
 
-LM_EXPORT void free(void* p) { lm::core::free(p, "free()"); }
+LM_EXPORT void free(void* p) { lm::core::free_fast(p, "free()"); }
 
 LM_EXPORT void* calloc(size_t n, size_t size) { return set_enomem_if_null(lm::core::calloc(n, size)); }
 
@@ -228,10 +230,10 @@ LM_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_
   return new_aligned(n, a, true);
 }
 
-LM_EXPORT void operator delete(void* p) noexcept { lm::core::free(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free(p, "operator delete[]"); }
-LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p, size_t) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p) noexcept { lm::core::free_fast(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free_fast(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete"); }
+LM_EXPORT void operator delete[](void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete[]"); }
 LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete"); }
 LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete[]"); }
 LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete"); }

@@ -12,6 +12,7 @@
 #include "core/core.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <malloc.h>
 #include <pthread.h>
@@ -288,6 +289,8 @@ void tuning_changed() {
   if (t_cache.state == ThreadState::kActive) apply_limits(t_cache);
 }
 
+void* malloc_slow_inner(size_t n);
+
 // A small object straight from the slabs, bypassing the thread cache (slow
 // mode, or a thread being set up or torn down).
 void* slab_alloc_direct(size_t n) {
@@ -298,6 +301,12 @@ void* slab_alloc_direct(size_t n) {
 }
 
 LM_SLOW_PATH void* malloc_slow(size_t n) {
+  void* p = malloc_slow_inner(n);
+  if (LM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+void* malloc_slow_inner(size_t n) {
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, 16);
   if (n > slab::kMaxSize) {
     void* p = alloc_any(n, false);

@@ -31,7 +31,7 @@ struct ThreadCache {
   ThreadCache* prev;
 };
 
-extern thread_local ThreadCache t_cache LM_TLS_IE;
+extern constinit thread_local ThreadCache t_cache LM_TLS_IE;
 extern uint64_t g_free_key;
 
 // glibc's PROTECT_PTR: a link is stored XORed with its slot address >> 12,

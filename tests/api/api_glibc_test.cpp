@@ -1,0 +1,357 @@
+// api_glibc_test.cpp: what a program can observe of glibc's allocator and
+// must observe of libmalloc too: where blocks live (/proc/self/maps), the
+// mmap threshold and its three knobs (mallopt, MALLOC_MMAP_THRESHOLD_,
+// GLIBC_TUNABLES), malloc_trim and RSS, mallopt's return values, mallinfo2,
+// malloc_stats and malloc_info formats. Placement checks run in a fresh child
+// process so that earlier tests cannot have moved any threshold.
+#include <doctest/doctest.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api_support.h"
+
+using apitest::contains;
+using apitest::run_self;
+
+namespace {
+constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
+
+// glibc raises its mmap threshold each time a mapped block is freed (its
+// dynamic threshold), so tests that count mappings first pin it at 128 KiB,
+// libmalloc's fixed default.
+void pin_mmap_threshold() { REQUIRE(mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1); }
+}  // namespace
+
+// `where [mallopt-threshold=N] [mmap-max=N] SIZE...`: allocates each size
+// (all kept alive) and prints "heap" or "outside" for each, one per line.
+CHILD_MODE("where") {
+  for (const std::string& a : args) {
+    if (a.rfind("mallopt-threshold=", 0) == 0) {
+      if (mallopt(M_MMAP_THRESHOLD, atoi(a.c_str() + 18)) != 1) return 3;
+      continue;
+    }
+    if (a.rfind("mmap-max=", 0) == 0) {
+      if (mallopt(M_MMAP_MAX, atoi(a.c_str() + 9)) != 1) return 3;
+      continue;
+    }
+    void* p = malloc(strtoul(a.c_str(), nullptr, 10));
+    if (p == nullptr) return 4;
+    memset(p, 1, 64);
+    printf("%s\n", apitest::in_brk_heap(p) ? "heap" : "outside");
+  }
+  return 0;
+}
+
+TEST_CASE("api: a 64 KiB block lies inside [heap] and a 1 MiB block outside it") {
+  auto r = run_self({"where", "65536", "1048576", "65536"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\noutside\nheap\n");
+}
+
+TEST_CASE("api: the 128 KiB threshold splits heap and mmap exactly" * LIBMALLOC_ONLY) {
+  // glibc only mmaps when its top chunk cannot serve the request, so the
+  // boundary is exact in libmalloc's contract only.
+  auto r = run_self({"where", "131071", "131072", "120000", "140000"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\noutside\nheap\noutside\n");
+}
+
+TEST_CASE("api: after mallopt(M_MMAP_THRESHOLD, 4 MiB) a 1 MiB block comes from [heap]") {
+  auto r = run_self({"where", "mallopt-threshold=4194304", "1048576", "8388608"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\noutside\n");
+}
+
+TEST_CASE("api: MALLOC_MMAP_THRESHOLD_=4194304 makes a 1 MiB block come from [heap]") {
+  auto r = run_self({"where", "1048576", "8388608"}, {"MALLOC_MMAP_THRESHOLD_=4194304"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\noutside\n");
+}
+
+TEST_CASE("api: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 makes a 1 MiB block come from [heap]") {
+  auto r = run_self({"where", "1048576", "8388608"},
+                    {"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\noutside\n");
+}
+
+TEST_CASE("api: mallopt(M_MMAP_MAX, 0) serves large blocks from [heap]") {
+  auto r = run_self({"where", "mmap-max=0", "1048576"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\n");
+}
+
+// `perturb SIZE...`: prints for each new block whether every byte is 0x54,
+// the complement of MALLOC_PERTURB_=171 (0xAB).
+CHILD_MODE("perturb") {
+  for (const std::string& a : args) {
+    size_t n = strtoul(a.c_str(), nullptr, 10);
+    void* p = malloc(n);
+    if (p == nullptr) return 4;
+    printf("%s\n", apitest::all_bytes(p, n, 0x54) ? "perturbed" : "plain");
+  }
+  return 0;
+}
+
+TEST_CASE("api: MALLOC_PERTURB_ fills new blocks with the complement of its byte") {
+  auto r = run_self({"perturb", "100000", "1048576"}, {"MALLOC_PERTURB_=171"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "perturbed\nperturbed\n");
+}
+
+// `dynamic SIZE`: allocates, frees, and allocates again a block of SIZE,
+// printing where each lies.
+CHILD_MODE("dynamic") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10);
+  void* p = malloc(n);
+  memset(p, 1, n);
+  printf("%s\n", apitest::in_brk_heap(p) ? "heap" : "outside");
+  free(p);
+  void* q = malloc(n);
+  printf("%s\n", apitest::in_brk_heap(q) ? "heap" : "outside");
+  free(q);
+  return 0;
+}
+
+TEST_CASE("api: with the dynamic threshold, freeing a 1 MiB mapped block moves the next to [heap]") {
+  // glibc's default; libmalloc's dynamic_threshold=1 (glibc ignores it).
+  auto r = run_self({"dynamic", "1048576"}, {"LIBMALLOC_OPTIONS=dynamic_threshold=1"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "outside\nheap\n");
+}
+
+TEST_CASE("api: the mmap threshold stays fixed by default" * LIBMALLOC_ONLY) {
+  auto r = run_self({"dynamic", "1048576"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "outside\noutside\n");
+}
+
+// `free-all-rss`: fills 64 MiB of 4..64 KiB heap blocks, frees them all
+// (newest first, then oldest first: both orders of coalescing) without
+// calling malloc_trim, and prints "peak_MiB after_MiB brk_fell".
+CHILD_MODE("free-all-rss") {
+  std::vector<void*> blocks;
+  blocks.reserve(20000);  // allocated first, so it does not pin the heap top
+  size_t total = 0;
+  unsigned seed = 99;
+  const uintptr_t brk_start = apitest::brk_heap_end();
+  while (total < 64 * kMiB) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = 4 * kKiB + (seed >> 8) % (60 * kKiB);
+    void* p = malloc(n);
+    if (p == nullptr) return 4;
+    memset(p, 0x33, n);
+    blocks.push_back(p);
+    total += n;
+  }
+  size_t peak = apitest::rss_bytes();
+  const uintptr_t brk_peak = apitest::brk_heap_end();
+  const size_t half = blocks.size() / 2;
+  for (size_t i = blocks.size(); i-- > half;) free(blocks[i]);
+  for (size_t i = 0; i < half; ++i) free(blocks[i]);
+  size_t after = apitest::rss_bytes();
+  const uintptr_t brk_end = apitest::brk_heap_end();
+  printf("%zu %zu %d\n", peak / kMiB, after / kMiB,
+         brk_peak > brk_start && brk_end < brk_peak - 32 * kMiB ? 1 : 0);
+  return 0;
+}
+
+// DESIGN.md: a trim threshold the user sets is honoured at free() time
+// through the slab layer and the caches, so RSS falls without malloc_trim.
+TEST_CASE("api: with a trim threshold set, freeing every heap block gives the memory back") {
+  auto r = run_self({"free-all-rss"}, {"MALLOC_TRIM_THRESHOLD_=131072"});
+  CHECK(r.exited_ok());
+  size_t peak = 0, after = 0;
+  int brk_fell = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu %d", &peak, &after, &brk_fell) == 3);
+  CAPTURE(r.out);
+  CHECK(after + 48 < peak);
+  CHECK(brk_fell == 1);
+}
+
+// By default libmalloc keeps the thread caches' last blocks and returns
+// interior free pages only after a delay (or malloc_trim), as jemalloc and
+// mimalloc do; the heap top must still shrink with brk at free() time.
+TEST_CASE("api: by default, freeing every heap block shrinks the heap top without malloc_trim") {
+  auto r = run_self({"free-all-rss"});
+  CHECK(r.exited_ok());
+  size_t peak = 0, after = 0;
+  int brk_fell = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu %d", &peak, &after, &brk_fell) == 3);
+  CAPTURE(r.out);
+  CHECK(after + 24 < peak);
+  CHECK(brk_fell == 1);
+}
+
+// `large-rss`: 16 touched 4 MiB blocks, all freed, then malloc_trim(0);
+// prints "peak_MiB after_free_MiB after_trim_MiB".
+CHILD_MODE("large-rss") {
+  void* blocks[16];
+  for (auto& b : blocks) {
+    b = malloc(4 * kMiB);
+    if (b == nullptr) return 4;
+    memset(b, 0x44, 4 * kMiB);
+  }
+  size_t peak = apitest::rss_bytes();
+  for (auto& b : blocks) free(b);
+  size_t after_free = apitest::rss_bytes();
+  malloc_trim(0);
+  size_t after_trim = apitest::rss_bytes();
+  printf("%zu %zu %zu\n", peak / kMiB, after_free / kMiB, after_trim / kMiB);
+  return 0;
+}
+
+TEST_CASE("api: freed large blocks are returned to the OS by malloc_trim(0) at the latest") {
+  auto r = run_self({"large-rss"});
+  CHECK(r.exited_ok());
+  size_t peak = 0, after_free = 0, after_trim = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu %zu", &peak, &after_free, &after_trim) == 3);
+  CAPTURE(r.out);
+  CHECK(peak >= 64);
+  CHECK(after_trim + 56 < peak);
+}
+
+TEST_CASE("api: mallopt returns 1 on success and 0 for a bad value") {
+  CHECK(mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1);
+  CHECK(mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1);
+  CHECK(mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1);
+  CHECK(mallopt(M_TOP_PAD, 128 * 1024) == 1);
+  CHECK(mallopt(M_MMAP_MAX, 65536) == 1);
+  CHECK(mallopt(M_ARENA_MAX, 8) == 1);
+  CHECK(mallopt(M_PERTURB, 0) == 1);
+  CHECK(mallopt(M_MXFAST, 64) == 1);
+  CHECK(mallopt(M_MXFAST, 1000) == 0);  // above glibc's MAX_FAST_SIZE
+  CHECK(mallopt(M_MXFAST, -1) == 0);
+}
+
+TEST_CASE("api: malloc_trim(0) lowers RSS after most blocks are freed") {
+  // 96 MiB in 4..64 KiB heap blocks; free 15 of 16 and keep the rest, plus
+  // one block allocated last, so the top of the heap cannot simply shrink.
+  std::vector<void*> blocks;
+  size_t total = 0;
+  unsigned seed = 12345;
+  while (total < 96 * kMiB) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = 4 * kKiB + (seed >> 8) % (60 * kKiB);
+    void* p = malloc(n);
+    REQUIRE(p != nullptr);
+    memset(p, 0x5A, n);
+    blocks.push_back(p);
+    total += n;
+  }
+  void* last = malloc(64);
+  REQUIRE(last != nullptr);
+  size_t peak = apitest::rss_bytes();
+  for (size_t i = 0; i < blocks.size(); ++i)
+    if (i % 16 != 0) free(blocks[i]);
+  int trimmed = malloc_trim(0);
+  size_t after = apitest::rss_bytes();
+  CAPTURE(peak);
+  CAPTURE(after);
+  CHECK(trimmed == 1);
+  CHECK(after + 60 * kMiB < peak);
+  for (size_t i = 0; i < blocks.size(); i += 16) {
+    CHECK(apitest::all_bytes(blocks[i], 4 * kKiB, 0x5A));  // survivors intact
+    free(blocks[i]);
+  }
+  free(last);
+}
+
+// `mallinfo2`: in a fresh process (glibc serves even a 1 MiB request from a
+// large enough free heap chunk, so counts of mappings need a clean heap),
+// checks mallinfo2's fields and prints "failed: CONDITION" for each miss.
+#define EXPECT(cond) ((cond) ? (void)0 : (void)printf("failed: %s\n", #cond))
+CHILD_MODE("mallinfo2") {
+  struct mallinfo2 before = mallinfo2();
+  std::vector<void*> small;
+  for (int i = 0; i < 100; ++i) small.push_back(malloc(1000));
+  void* big[3];
+  for (auto& b : big) b = malloc(kMiB);
+  struct mallinfo2 during = mallinfo2();
+  EXPECT(during.arena > 0);
+  EXPECT(during.uordblks >= before.uordblks + 100 * 1000);
+  EXPECT(during.hblks == before.hblks + 3);
+  EXPECT(during.hblkhd >= before.hblkhd + 3 * kMiB);
+  EXPECT(during.arena >= during.uordblks);
+  EXPECT(during.usmblks == 0);  // unused since glibc 2.26
+  free(big[0]);
+  // realloc(p, 0) frees: one mapping fewer.
+  EXPECT(realloc(big[1], 0) == nullptr);
+  struct mallinfo2 one_left = mallinfo2();
+  EXPECT(one_left.hblks == before.hblks + 1);
+  free(big[2]);
+  for (void* p : small) free(p);
+  struct mallinfo2 after = mallinfo2();
+  EXPECT(after.hblks == before.hblks);
+  EXPECT(after.hblkhd == before.hblkhd);
+  EXPECT(after.uordblks < during.uordblks);
+  EXPECT(after.fordblks > 0 || after.arena == 0);
+  printf("done\n");
+  return 0;
+}
+
+TEST_CASE("api: mallinfo2 counts heap bytes in use and mapped blocks") {
+  auto r = run_self({"mallinfo2"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "done\n");
+}
+
+TEST_CASE("api: mallinfo agrees with mallinfo2 on small counts") {
+  pin_mmap_threshold();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  void* big = malloc(2 * kMiB);
+  struct mallinfo old = mallinfo();
+  struct mallinfo2 now = mallinfo2();
+  CHECK(static_cast<size_t>(old.hblks) == now.hblks);
+  CHECK(old.arena > 0);
+  free(big);
+#pragma GCC diagnostic pop
+}
+
+TEST_CASE("api: malloc_stats prints glibc's format to stderr") {
+  pin_mmap_threshold();
+  void* big = malloc(2 * kMiB);
+  std::string text = apitest::capture_stderr([] { malloc_stats(); });
+  free(big);
+  CAPTURE(text);
+  const char* expected[] = {"Arena 0:", "system bytes", "in use bytes", "Total (incl. mmap):",
+                            "system bytes", "in use bytes", "max mmap regions", "max mmap bytes"};
+  size_t at = 0;
+  for (const char* e : expected) {
+    size_t found = text.find(e, at);
+    CHECK_MESSAGE(found != std::string::npos, "missing, in order: " << e);
+    if (found != std::string::npos) at = found + strlen(e);
+  }
+  CHECK(text.rfind("Arena 0:\n", 0) == 0);
+  // Each figure line reads "NAME = NUMBER" with NAME padded to 16 columns.
+  unsigned long value = 0;
+  size_t mmaps = text.find("max mmap regions");
+  REQUIRE(mmaps != std::string::npos);
+  CHECK(sscanf(text.c_str() + mmaps, "max mmap regions = %lu", &value) == 1);
+  CHECK(value >= 1);
+}
+
+TEST_CASE("api: malloc_info writes XML starting with <malloc version=") {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  REQUIRE(f != nullptr);
+  CHECK(malloc_info(0, f) == 0);
+  fclose(f);
+  std::string xml(buf, len);
+  free(buf);
+  CAPTURE(xml);
+  CHECK(xml.rfind("<malloc version=", 0) == 0);
+  CHECK(contains(xml, "</malloc>"));
+  FILE* g = fopen("/dev/null", "w");
+  REQUIRE(g != nullptr);
+  CHECK(malloc_info(1, g) != 0);  // options must be 0
+  fclose(g);
+}

@@ -1,0 +1,273 @@
+// api_libmalloc_test.cpp: libmalloc's own behaviour, skipped against glibc:
+// it is the allocator in use, its extensions (include/libmalloc.h),
+// LIBMALLOC_OPTIONS (help, verbose, stats, log_path, bad input) and the
+// glibc-style abort on corruption, each checked in a child process.
+#include <doctest/doctest.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api_support.h"
+#include "libmalloc.h"
+
+using apitest::contains;
+using apitest::lines;
+using apitest::opaque;
+using apitest::run_self;
+
+namespace {
+
+size_t count_lines_with(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (const std::string& line : lines(text)) n += contains(line, needle);
+  return n;
+}
+
+// Runs a corruption child mode and checks its fatal report: SIGABRT,
+// exactly one line on stderr, starting "libmalloc: FUNC(): " and naming the
+// pointer the child printed. Twice: plain, and with MALLOC_PERTURB_ set
+// (free then fills blocks, which must not happen before the pointer is
+// validated).
+void check_fatal_report(const std::vector<std::string>& mode, const char* func, const char* kind) {
+  for (std::string perturb : {"MALLOC_PERTURB_=0", "MALLOC_PERTURB_=87"}) {
+    CAPTURE(perturb);
+    auto r = run_self(mode, {perturb});
+    CAPTURE(r.out);
+    CAPTURE(r.err);
+    CAPTURE(r.status);
+    CHECK(r.aborted());
+    std::string pointer = r.out.substr(0, r.out.find('\n'));
+    CHECK(pointer.rfind("0x", 0) == 0);
+    auto err_lines = lines(r.err);
+    CHECK(err_lines.size() == 1);
+    if (err_lines.empty()) continue;
+    const std::string& line = err_lines[0];
+    CHECK(line.rfind(std::string("libmalloc: ") + func + "(): ", 0) == 0);
+    CHECK(contains(line, kind));
+    CHECK(contains(line, pointer));
+  }
+}
+
+void* g_sink;
+
+}  // namespace
+
+// Corruption child modes: each prints the pointer it misuses, then misuses it.
+CHILD_MODE("double-free") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10);
+  void* p = malloc(n);
+  void* other = malloc(n);  // a live neighbour, so the block is not the last
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  free(p);
+  free(opaque(p));
+  g_sink = other;
+  return 0;
+}
+
+CHILD_MODE("free-stack") {
+  char on_stack[64];
+  void* p = opaque(static_cast<void*>(on_stack + 16));
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  free(p);
+  return 0;
+}
+
+CHILD_MODE("free-interior") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10);
+  char* p = static_cast<char*>(malloc(n));
+  void* q = opaque(static_cast<void*>(p + 16));
+  printf("%s\n", apitest::hex_pointer(q).c_str());
+  fflush(stdout);
+  free(q);
+  return 0;
+}
+
+CHILD_MODE("realloc-stack") {
+  char on_stack[64];
+  void* p = opaque(static_cast<void*>(on_stack + 16));
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  g_sink = realloc(p, 100);
+  return 0;
+}
+
+// Overwrites the 16 bytes before a block (its header, for heap and mapped
+// blocks), then frees it.
+CHILD_MODE("smash-header") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10);
+  char* p = static_cast<char*>(malloc(n));
+  void* keep = malloc(n);  // a live neighbour
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  memset(opaque(p) - 16, 0x41, 16);
+  free(p);
+  g_sink = keep;
+  return 0;
+}
+
+CHILD_MODE("pid") {
+  void* p = malloc(1000);
+  void* q = malloc(1 << 20);
+  printf("%d\n", static_cast<int>(getpid()));
+  free(p);
+  free(q);
+  return 0;
+}
+
+TEST_CASE("api: libmalloc is the allocator in use" * LIBMALLOC_ONLY) {
+  const char* version = apitest::lm_version();
+  REQUIRE(version != nullptr);
+  CHECK(strlen(version) > 0);
+  libmalloc_stats before{}, during{};
+  REQUIRE(apitest::lm_get_stats(&before));
+  void* big = malloc(1 << 20);
+  void* mid = malloc(64 << 10);
+  REQUIRE(apitest::lm_get_stats(&during));
+  CHECK(during.mmap_blocks == before.mmap_blocks + 1);
+  CHECK(during.mmap_in_use >= before.mmap_in_use + (1 << 20));
+  CHECK(during.heap_in_use >= before.heap_in_use + (64 << 10));
+  CHECK(during.mmap_threshold == 128 * 1024);
+  free(big);
+  free(mid);
+}
+
+TEST_CASE("api: libmalloc_heap_check passes after a mixed workload" * LIBMALLOC_ONLY) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 3000; ++i) blocks.push_back(malloc(static_cast<size_t>(i * 37 % 9000)));
+  for (size_t i = 0; i < blocks.size(); i += 2) free(blocks[i]);
+  CHECK(apitest::lm_heap_check() == 0);
+  for (size_t i = 1; i < blocks.size(); i += 2) free(blocks[i]);
+  CHECK(apitest::lm_heap_check() == 0);
+}
+
+TEST_CASE("api: libmalloc_get_option reads options and refuses unknown names" * LIBMALLOC_ONLY) {
+  char buf[64] = {};
+  CHECK(apitest::lm_get_option("stats", buf, sizeof buf) == 0);
+  CHECK(apitest::lm_get_option("mmap_threshold", buf, sizeof buf) == 0);
+  CHECK(std::string(buf) == "131072");
+  CHECK(apitest::lm_get_option("no_such_option", buf, sizeof buf) == -1);
+}
+
+TEST_CASE("api: LIBMALLOC_OPTIONS=help=1 prints the option table on stderr" * LIBMALLOC_ONLY) {
+  auto r = run_self({"noop"}, {"LIBMALLOC_OPTIONS=help=1"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+  for (const char* name : {"redzone", "stats", "halt_on_error", "detect_leaks", "quarantine_mb",
+                           "redzone_size", "log_path", "verbose", "dynamic_threshold"})
+    CHECK_MESSAGE(count_lines_with(r.err, name) >= 1, "option missing from help: " << name);
+}
+
+TEST_CASE("api: LIBMALLOC_OPTIONS=verbose=1 prints the options in force" * LIBMALLOC_ONLY) {
+  auto r = run_self({"noop"}, {"LIBMALLOC_OPTIONS=verbose=1:mmap_threshold=262144"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+  CHECK(contains(r.err, "mmap_threshold"));
+  CHECK((contains(r.err, "262144") || contains(r.err, "256K") || contains(r.err, "256k")));
+}
+
+TEST_CASE("api: an unknown LIBMALLOC_OPTIONS name is reported once and ignored" * LIBMALLOC_ONLY) {
+  auto r = run_self({"noop"}, {"LIBMALLOC_OPTIONS=no_such_option=1"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+  CHECK(count_lines_with(r.err, "no_such_option") == 1);
+}
+
+TEST_CASE("api: a malformed LIBMALLOC_OPTIONS value is reported and ignored" * LIBMALLOC_ONLY) {
+  auto r = run_self({"noop"}, {"LIBMALLOC_OPTIONS=dynamic_threshold=maybe"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+  CHECK(count_lines_with(r.err, "dynamic_threshold") == 1);
+  auto s = run_self({"noop"}, {"LIBMALLOC_OPTIONS=mmap_threshold=12x"});
+  CAPTURE(s.err);
+  CHECK(s.exited_ok());
+  CHECK(count_lines_with(s.err, "mmap_threshold") == 1);
+}
+
+TEST_CASE("api: garbage in LIBMALLOC_OPTIONS never stops the program" * LIBMALLOC_ONLY) {
+  const char* garbage[] = {"LIBMALLOC_OPTIONS=", "LIBMALLOC_OPTIONS=:::", "LIBMALLOC_OPTIONS===",
+                           "LIBMALLOC_OPTIONS=stats", "LIBMALLOC_OPTIONS=stats=1=2:=:x",
+                           "LIBMALLOC_OPTIONS=log_path=" /* empty string is the default */};
+  for (const char* env : garbage) {
+    CAPTURE(env);
+    auto r = run_self({"noop"}, {env});
+    CHECK(r.exited_ok());
+    CHECK(r.out == "ok\n");
+  }
+  std::string long_value = "LIBMALLOC_OPTIONS=log_path=/tmp/" + std::string(5000, 'x');
+  auto r = run_self({"noop"}, {long_value});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+}
+
+TEST_CASE("api: stats=1 prints a report at exit headed '== libmalloc stats (pid N) =='" * LIBMALLOC_ONLY) {
+  auto r = run_self({"pid"}, {"LIBMALLOC_OPTIONS=stats=1"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  REQUIRE(!r.out.empty());
+  std::string header = "== libmalloc stats (pid " + std::to_string(r.pid) + ") ==";
+  CHECK(r.out == std::to_string(r.pid) + "\n");
+  auto err_lines = lines(r.err);
+  REQUIRE(!err_lines.empty());
+  CHECK(err_lines[0] == header);
+  CHECK(err_lines.size() > 3);
+}
+
+TEST_CASE("api: log_path sends the stats report to PATH.PID instead of stderr" * LIBMALLOC_ONLY) {
+  char dir[] = "/tmp/lm_logpath_XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string base = std::string(dir) + "/report";
+  auto r = run_self({"pid"}, {"LIBMALLOC_OPTIONS=stats=1:log_path=" + base});
+  CHECK(r.exited_ok());
+  CHECK(!contains(r.err, "== libmalloc stats"));
+  std::string path = base + "." + std::to_string(r.pid);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CAPTURE(path);
+  CHECK(contains(ss.str(), "== libmalloc stats (pid " + std::to_string(r.pid) + ") =="));
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
+TEST_CASE("api: double free of a 64-byte heap block aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"double-free", "64"}, "free", "double free");
+}
+
+TEST_CASE("api: double free of a 1 MiB mapped block aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"double-free", "1048576"}, "free", "double free");
+}
+
+TEST_CASE("api: double free of a 4 KiB heap block aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"double-free", "4096"}, "free", "double free");
+}
+
+TEST_CASE("api: free of a stack address aborts as an invalid pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"free-stack"}, "free", "invalid pointer");
+}
+
+TEST_CASE("api: free of an interior pointer (p+16) aborts as an invalid pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"free-interior", "64"}, "free", "invalid pointer");
+  check_fatal_report({"free-interior", "1048576"}, "free", "invalid pointer");
+}
+
+TEST_CASE("api: realloc of a stack address aborts as an invalid pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"realloc-stack"}, "realloc", "invalid pointer");
+}
+
+TEST_CASE("api: free of a block whose header was overwritten aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"smash-header", "65536"}, "free", "");
+  check_fatal_report({"smash-header", "1048576"}, "free", "");
+}

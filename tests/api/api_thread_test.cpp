@@ -1,0 +1,296 @@
+// api_thread_test.cpp: the allocator under threads: many threads with
+// content checks, blocks freed by another thread than their allocator,
+// threads exiting with live blocks, and fork from a threaded process.
+// Every loop is bounded by a count, never by time.
+#include <doctest/doctest.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "api_support.h"
+
+using apitest::check;
+using apitest::fill;
+
+namespace {
+
+struct Rng {
+  uint64_t state;
+  uint32_t next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  }
+  // Mostly small sizes, some page-sized, a few above the mmap threshold.
+  size_t size() {
+    uint32_t r = next() % 1000;
+    if (r < 900) return next() % 512;
+    if (r < 990) return 512 + next() % 16000;
+    return 100000 + next() % 300000;
+  }
+};
+
+struct Block {
+  unsigned char* p = nullptr;
+  size_t n = 0;
+  uint32_t seed = 0;
+};
+
+// A block's pattern depends on its seed, so overlap with or reuse by any
+// other live block shows up as a mismatch.
+void write_block(Block& b) { fill(b.p, b.n, b.seed); }
+bool block_ok(const Block& b) { return check(b.p, b.n, b.seed); }
+
+// Waits up to timeout_s for pid; kills it on timeout. Returns waitpid status
+// or -1 on timeout.
+int wait_bounded(pid_t pid, int timeout_s) {
+  int status = 0;
+  for (long ms = 0; ms < timeout_s * 1000L; ms += 5) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("api: many threads allocate, reallocate and free with content checks") {
+  constexpr int kThreads = 8, kOps = 20000, kSlots = 64;
+  std::atomic<int> damaged{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &damaged, &failed] {
+      Rng rng{static_cast<uint64_t>(t) * 7919 + 1};
+      Block slots[kSlots];
+      for (int op = 0; op < kOps; ++op) {
+        Block& b = slots[rng.next() % kSlots];
+        if (b.p != nullptr && !block_ok(b)) ++damaged;
+        uint32_t kind = rng.next() % 4;
+        size_t n = rng.size();
+        if (kind == 0 && b.p != nullptr) {
+          n += 1;  // realloc(p, 0) would free the block
+          auto* q = static_cast<unsigned char*>(realloc(b.p, n));
+          if (q == nullptr) { ++failed; continue; }
+          if (!check(q, n < b.n ? n : b.n, b.seed)) ++damaged;
+          b.p = q;
+        } else {
+          free(b.p);
+          b.p = static_cast<unsigned char*>(kind == 1 ? calloc(n, 1) : malloc(n));
+          if (b.p == nullptr) { ++failed; continue; }
+          if (kind == 1 && !apitest::all_bytes(b.p, n, 0)) ++damaged;
+        }
+        b.n = n;
+        b.seed = rng.next();
+        write_block(b);
+      }
+      for (Block& b : slots) {
+        if (b.p != nullptr && !block_ok(b)) ++damaged;
+        free(b.p);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(damaged == 0);
+  CHECK(failed == 0);
+}
+
+TEST_CASE("api: blocks allocated by one thread are verified and freed by another") {
+  constexpr int kProducers = 3, kConsumers = 3, kPerProducer = 30000;
+  constexpr size_t kMaxQueued = 4096;
+  std::mutex mu;
+  std::condition_variable not_empty, not_full;
+  std::deque<Block> queue;
+  int producers_left = kProducers;
+  std::atomic<int> damaged{0}, consumed{0};
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kProducers; ++t) {
+    threads.emplace_back([&, t] {
+      Rng rng{static_cast<uint64_t>(t) + 100};
+      for (int i = 0; i < kPerProducer; ++i) {
+        Block b;
+        b.n = rng.size();
+        b.seed = rng.next();
+        b.p = static_cast<unsigned char*>(malloc(b.n));
+        if (b.p == nullptr) { ++damaged; continue; }
+        write_block(b);
+        std::unique_lock<std::mutex> lock(mu);
+        not_full.wait(lock, [&] { return queue.size() < kMaxQueued; });
+        queue.push_back(b);
+        not_empty.notify_one();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      --producers_left;
+      not_empty.notify_all();
+    });
+  }
+  for (int t = 0; t < kConsumers; ++t) {
+    threads.emplace_back([&] {
+      for (;;) {
+        Block b;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          not_empty.wait(lock, [&] { return !queue.empty() || producers_left == 0; });
+          if (queue.empty()) return;
+          b = queue.front();
+          queue.pop_front();
+          not_full.notify_one();
+        }
+        if (!block_ok(b)) ++damaged;
+        // Also allocate here, so each thread both frees remote blocks and
+        // allocates its own.
+        void* own = malloc(b.n / 2 + 1);
+        memset(own, 0x11, b.n / 2 + 1);
+        free(b.p);
+        free(own);
+        ++consumed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(damaged == 0);
+  CHECK(consumed == kProducers * kPerProducer);
+}
+
+TEST_CASE("api: a thread exits with live blocks that the main thread checks and frees") {
+  constexpr int kRounds = 20, kThreads = 8, kBlocks = 500;
+  int damaged = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::vector<Block>> made(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&made, t, round] {
+        Rng rng{static_cast<uint64_t>(round * 100 + t)};
+        // Churn first, so the thread holds cached free blocks at exit.
+        for (int i = 0; i < 2000; ++i) free(malloc(rng.size()));
+        for (int i = 0; i < kBlocks; ++i) {
+          Block b{nullptr, rng.size(), rng.next()};
+          b.p = static_cast<unsigned char*>(malloc(b.n));
+          if (b.p != nullptr) write_block(b);
+          made[t].push_back(b);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (auto& blocks : made)
+      for (Block& b : blocks) {
+        if (b.p == nullptr || !block_ok(b)) ++damaged;
+        free(b.p);
+      }
+  }
+  CHECK(damaged == 0);
+}
+
+TEST_CASE("api: fork from a threaded process; the child allocates and frees freely") {
+  constexpr int kHammers = 4, kForks = 40;
+  std::atomic<bool> stop{false};
+  std::atomic<long> hammer_ops{0};
+  Block inherited{nullptr, 5000, 42};
+  inherited.p = static_cast<unsigned char*>(malloc(inherited.n));
+  REQUIRE(inherited.p != nullptr);
+  write_block(inherited);
+  std::vector<std::thread> hammers;
+  for (int t = 0; t < kHammers; ++t) {
+    hammers.emplace_back([&, t] {
+      Rng rng{static_cast<uint64_t>(t) + 777};
+      void* keep[32] = {};
+      // Bounded: at most 50 million operations even if stop never comes.
+      for (long i = 0; i < 50000000 && !stop.load(std::memory_order_relaxed); ++i) {
+        void*& slot = keep[rng.next() % 32];
+        free(slot);
+        slot = malloc(rng.size());
+        hammer_ops.fetch_add(1, std::memory_order_relaxed);
+      }
+      for (void* p : keep) free(p);
+    });
+  }
+  int good = 0;
+  for (int f = 0; f < kForks; ++f) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      FAIL_CHECK("fork failed");
+      break;
+    }
+    if (pid == 0) {
+      // The child: only this thread exists; every lock must be usable.
+      if (!block_ok(inherited)) _exit(10);
+      free(inherited.p);
+      Rng rng{static_cast<uint64_t>(f)};
+      Block blocks[64];
+      for (int i = 0; i < 3000; ++i) {
+        Block& b = blocks[rng.next() % 64];
+        if (b.p != nullptr && !block_ok(b)) _exit(11);
+        free(b.p);
+        b.n = rng.size();
+        b.seed = rng.next();
+        b.p = static_cast<unsigned char*>(malloc(b.n));
+        if (b.p == nullptr) _exit(12);
+        write_block(b);
+      }
+      void* big = malloc(3 << 20);
+      if (big == nullptr) _exit(13);
+      memset(big, 1, 3 << 20);
+      free(big);
+      // A thread in the child allocates too.
+      pthread_t th;
+      auto worker = [](void*) -> void* {
+        void* ps[100];
+        for (auto& p : ps) p = malloc(300);
+        for (auto& p : ps) free(p);
+        return malloc(10);
+      };
+      if (pthread_create(&th, nullptr, worker, nullptr) != 0) _exit(14);
+      void* from_thread = nullptr;
+      pthread_join(th, &from_thread);
+      free(from_thread);
+      for (Block& b : blocks) free(b.p);
+      _exit(0);
+    }
+    int status = wait_bounded(pid, 30);
+    CAPTURE(f);
+    CAPTURE(status);
+    CHECK((status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    good += status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  stop = true;
+  for (auto& th : hammers) th.join();
+  CHECK(good == kForks);
+  CHECK(hammer_ops.load() > 0);
+  CHECK(block_ok(inherited));
+  free(inherited.p);
+}
+
+TEST_CASE("api: many short-lived threads each allocate and free") {
+  constexpr int kThreads = 300;
+  std::atomic<int> damaged{0};
+  for (int batch = 0; batch < kThreads / 10; ++batch) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 10; ++t)
+      threads.emplace_back([&damaged, t, batch] {
+        Rng rng{static_cast<uint64_t>(batch * 10 + t)};
+        Block b{nullptr, rng.size() + 1, rng.next()};
+        b.p = static_cast<unsigned char*>(malloc(b.n));
+        write_block(b);
+        for (int i = 0; i < 200; ++i) free(malloc(rng.size()));
+        if (!block_ok(b)) ++damaged;
+        free(b.p);
+      });
+    for (auto& th : threads) th.join();
+  }
+  CHECK(damaged == 0);
+}

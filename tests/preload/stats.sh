@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# stats.sh: LIBMALLOC_OPTIONS=stats=1 under LD_PRELOAD prints, at exit of
+# each preloaded process, a report headed `== libmalloc stats (pid N) ==`
+# with that process's pid, and leaves stdout alone.
+source "$(dirname "$0")/common.sh"
+need python3
+PY=$(python3_path)
+
+# shellcheck disable=SC2016
+timeout 60 env LIBMALLOC_OPTIONS=stats=1 LD_PRELOAD="$LIB" bash -c 'echo $$' \
+  >"$WORK/bash.out" 2>"$WORK/bash.err" || fail "bash with stats=1 exited with status $?"
+pid=$(cat "$WORK/bash.out")
+[[ $pid =~ ^[0-9]+$ ]] || fail "bash printed '$pid', not its pid"
+head -n 1 "$WORK/bash.err" | grep -qxF "== libmalloc stats (pid $pid) ==" || {
+  head -n 5 "$WORK/bash.err" >&2
+  fail "stderr does not start with '== libmalloc stats (pid $pid) =='"
+}
+[[ $(wc -l <"$WORK/bash.err") -gt 3 ]] || fail "the stats report has no body"
+echo "ok: bash report for pid $pid"
+
+timeout 60 env LIBMALLOC_OPTIONS=stats=1 LD_PRELOAD="$LIB" PYTHONMALLOC=malloc "$PY" -c \
+  'import os; x = [str(i) * 10 for i in range(100000)]; print(os.getpid(), len(x))' \
+  >"$WORK/py.out" 2>"$WORK/py.err" || fail "python3 with stats=1 exited with status $?"
+read -r pypid count <"$WORK/py.out"
+[[ $count == 100000 ]] || fail "python3 printed '$(cat "$WORK/py.out")'"
+grep -qxF "== libmalloc stats (pid $pypid) ==" "$WORK/py.err" ||
+  fail "no '== libmalloc stats (pid $pypid) ==' line in python3's stderr"
+echo "ok: python3 report for pid $pypid"

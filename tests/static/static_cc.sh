@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# static_cc.sh SOURCE INCLUDE_DIR LIBMALLOC_A: what a C user types, with no
+# build system: `cc prog.c libmalloc.a` and `cc -static prog.c libmalloc.a`.
+# Both must link and the programs must pass their own checks.
+set -euo pipefail
+src=${1:?usage: $0 SOURCE INCLUDE_DIR LIBMALLOC_A}
+inc=${2:?}
+lib=${3:?}
+cc=${CC:-cc}
+command -v "$cc" >/dev/null || { echo "FAIL: $cc is not installed" >&2; exit 1; }
+work=$(mktemp -d /tmp/lm_static_cc.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+for mode in dynamic static; do
+  flags=()
+  [[ $mode == static ]] && flags=(-static)
+  echo "\$ $cc ${flags[*]} -I$inc $(basename "$src") $(basename "$lib") -o prog_$mode"
+  timeout 120 "$cc" "${flags[@]}" -O1 -I"$inc" "$src" "$lib" -o "$work/prog_$mode" 2>"$work/cc.err" || {
+    head -n 20 "$work/cc.err" >&2
+    echo "FAIL: '$cc ${flags[*]} prog.c libmalloc.a' does not link" >&2
+    exit 1
+  }
+  rc=0
+  timeout 60 "$work/prog_$mode" >"$work/out" 2>&1 || rc=$?
+  cat "$work/out"
+  [[ $rc -eq 0 ]] || { echo "FAIL: the $mode program exited with status $rc" >&2; exit 1; }
+done
+echo "ok: cc links libmalloc.a both ways"
