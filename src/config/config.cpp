@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include "os/os.h"
 
@@ -122,6 +123,26 @@ bool set_value(Options* out, const OptionInfo& o, const char* v, size_t vlen) {
   return false;
 }
 
+// String options that take one of a few words.
+struct Choice {
+  const char* option;
+  const char* words[4];
+};
+constexpr Choice kChoices[] = {
+    {"purge", {"dontneed", "free", nullptr, nullptr}},
+    {"thp", {"default", "always", "never", nullptr}},
+};
+
+bool valid_choice(const OptionInfo& o, const char* v, size_t vlen) {
+  for (const Choice& c : kChoices) {
+    if (std::strcmp(c.option, o.name) != 0) continue;
+    for (const char* w : c.words)
+      if (w && std::strlen(w) == vlen && std::memcmp(w, v, vlen) == 0) return true;
+    return false;
+  }
+  return true;
+}
+
 // Walks "a=1:b=2" (',' also separates, as ASan accepts).
 int parse_list(const char* text, Options* out, const char* source) {
   int errors = 0;
@@ -146,7 +167,7 @@ int parse_list(const char* text, Options* out, const char* source) {
     }
     const char* v = eq + 1;
     size_t vlen = ilen - static_cast<size_t>(v - item);
-    if (!set_value(out, *o, v, vlen)) {
+    if (!valid_choice(*o, v, vlen) || !set_value(out, *o, v, vlen)) {
       complain(source, nullptr, v, vlen, o->name);
       ++errors;
     }
@@ -317,6 +338,14 @@ int mallopt(int param, int value) {
       // M_ARENA_MAX, M_ARENA_TEST, M_CHECK_ACTION and unknown parameters:
       // glibc returns 1 for all of them, and so do we.
       return 1;
+  }
+}
+
+int thp_advice() {
+  switch (g_options.thp[0]) {
+    case 'a': return MADV_HUGEPAGE;
+    case 'n': return MADV_NOHUGEPAGE;
+    default: return 0;
   }
 }
 

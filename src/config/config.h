@@ -55,6 +55,10 @@ void set_defaults(Options* out);
 // parameter or value is not accepted (glibc's convention).
 int mallopt(int param, int value);
 
+// The madvise advice the thp option asks for on new memory: MADV_HUGEPAGE
+// (always), MADV_NOHUGEPAGE (never), or 0 (default: leave the kernel's).
+int thp_advice();
+
 // Text of option `name` into buf; 0, or -1 if there is no such option.
 int get_option(const char* name, char* buf, size_t buflen);
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/auxv.h>
 
 #include "config/config.h"
@@ -291,6 +292,23 @@ void tuning_changed() {
 
 void* malloc_slow_inner(size_t n);
 
+// Time-based upkeep, from ticks and slow paths: at most every few ms.
+std::atomic<uint64_t> g_last_upkeep_ms{0};
+void upkeep() {
+  uint64_t now = os::now_ms();
+  uint64_t last = g_last_upkeep_ms.load(std::memory_order_relaxed);
+  if (now - last < 16) return;
+  if (!g_last_upkeep_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+  const config::Options& o = config::options();
+  int advice = o.purge[0] == 'f' ? MADV_FREE : MADV_DONTNEED;
+  static std::atomic<uint64_t> last_slab_pass{0};
+  uint64_t last_pass = last_slab_pass.load(std::memory_order_relaxed);
+  if (now - last_pass >= o.decay_ms / 4 && last_slab_pass.compare_exchange_strong(last_pass, now))
+    slab::purge(now, o.decay_ms, advice);
+  g_heap.decay(now, o.decay_ms, advice == MADV_FREE);
+  large::decay(now);
+}
+
 // A small object straight from the slabs, bypassing the thread cache (slow
 // mode, or a thread being set up or torn down).
 void* slab_alloc_direct(size_t n) {
@@ -300,7 +318,10 @@ void* slab_alloc_direct(size_t n) {
   return p;
 }
 
+LM_SLOW_PATH void tick() { upkeep(); }
+
 LM_SLOW_PATH void* malloc_slow(size_t n) {
+  upkeep();
   void* p = malloc_slow_inner(n);
   if (LM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
@@ -380,6 +401,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func) {
   switch (owner_of(p)) {
     case Owner::kHeap:
       g_heap.free(p, func);
+      upkeep();
       return;
     case Owner::kLarge:
       large::free(p, func);
@@ -469,7 +491,8 @@ int trim(size_t pad) {
   stats::count(stats::k_trims);
   if (t_cache.state == ThreadState::kActive) flush_all(t_cache);
   slab::release_empty();
-  bool released = large::trim() > 0;
+  bool released = slab::purge(os::now_ms(), 0, MADV_DONTNEED) > 0;
+  if (large::trim() > 0) released = true;
   if (g_heap.trim(pad)) released = true;
   return released ? 1 : 0;
 }

@@ -19,6 +19,10 @@
 namespace lm::core {
 
 LM_SLOW_PATH void* malloc_slow(size_t n);
+// Every kTickMask+1 cache hits of a bin: time-based work (decay purging) that
+// must happen even in a program that never leaves the fast path.
+LM_SLOW_PATH void tick();
+constexpr uint64_t kTickMask = 255;
 LM_SLOW_PATH void free_slow(void* p, const char* func);
 
 LM_FAST_PATH void* malloc_fast(size_t n) {
@@ -30,8 +34,8 @@ LM_FAST_PATH void* malloc_fast(size_t n) {
       void** slot = static_cast<void**>(p);
       b.head = reveal(slot);
       --b.count;
-      ++b.allocs;
       slot[1] = nullptr;  // clear the free key
+      if (LM_UNLIKELY((++b.allocs & kTickMask) == 0)) tick();
       return p;
     }
   }

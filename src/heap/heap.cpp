@@ -3,6 +3,7 @@
 #include "heap/heap.h"
 
 #include <cstring>
+#include <sys/mman.h>
 
 #include "config/config.h"
 #include "os/os.h"
@@ -26,6 +27,21 @@ constexpr size_t kMaxAdaptiveKeep = 32u << 20;
 constexpr uint64_t kKeepDecayMs = 1000;
 // Continuation regions are at least this big, so they stay few.
 constexpr size_t kMinRegion = 1u << 20;
+
+// Free blocks this big carry a stamp after their links: when they became
+// free (ms << 1) and whether their whole pages were purged (bit 0):
+//
+//   chunk -> | prev_size | head | fd | bk | stamp | ...free pages... |
+constexpr size_t kStampedMin = 3 * 4096;
+constexpr uint64_t kPurgedBit = 1;
+inline uint64_t& stamp_of(Chunk* c) { return *ptr<uint64_t>(addr(c) + sizeof(Chunk)); }
+// The whole pages inside a free block that can be purged without touching
+// its header, links or stamp.
+inline void interior(const Chunk* c, size_t size, size_t page, uptr* begin, uptr* end) {
+  *begin = align_up(addr(c) + sizeof(Chunk) + sizeof(uint64_t), page);
+  *end = align_down(addr(c) + size, page);
+  if (*end < *begin) *end = *begin;
+}
 
 void* real_sbrk(intptr_t increment) { return os::sbrk(increment); }
 void* real_current_break() { return os::current_break(); }
@@ -51,7 +67,15 @@ unsigned Heap::bin_index(size_t size) {
 }
 static_assert(64 + (47 - 10) * 4 + 3 < 216, "bins cover a 47-bit address space");
 
-void Heap::bin_insert(Chunk* c, size_t size) {
+void Heap::bin_insert(Chunk* c, size_t size, uint64_t stamp) {
+  if (size >= kStampedMin) {
+    if (stamp & kPurgedBit) {
+      uptr b, e;
+      interior(c, size, os::page_size(), &b, &e);
+      purged_ += e - b;
+    }
+    stamp_of(c) = stamp ? stamp : os::now_ms() << 1;
+  }
   unsigned i = bin_index(size);
   Chunk* head = bins_[i];
   c->fd = head;
@@ -72,13 +96,24 @@ void Heap::bin_remove(Chunk* c, size_t size, const char* func) {
   else bins_[i] = c->fd;
   if (c->fd) c->fd->bk = c->bk;
   if (!bins_[i]) bitmap_[i / 64] &= ~(uint64_t{1} << (i % 64));
+  if (size >= kStampedMin && (stamp_of(c) & kPurgedBit)) {
+    uptr b, e;
+    interior(c, size, os::page_size(), &b, &e);
+    purged_ -= e - b;
+  }
   bin_bytes_ -= size;
   --bin_count_;
 }
 
 // The smallest block among the first kBinScan of the lowest non-empty bin
 // that can hold nb, removed from its bin; nullptr if none.
-Chunk* Heap::find_fit(size_t nb, const char* func) {
+Chunk* Heap::find_fit(size_t nb, const char* func, uint64_t* stamp) {
+  Chunk* c = find_fit_unstamped(nb, func);
+  if (c && csize(c) >= kStampedMin) *stamp = stamp_of(c);
+  return c;
+}
+
+Chunk* Heap::find_fit_unstamped(size_t nb, const char* func) {
   unsigned i = bin_index(nb);
   if (i < kSmallBins) {
     if (Chunk* c = bins_[i]) {
@@ -119,13 +154,14 @@ Chunk* Heap::find_fit(size_t nb, const char* func) {
 }
 
 // Makes c (out of any bin) an in-use block of nb bytes, freeing the tail.
-void* Heap::carve(Chunk* c, size_t nb, bool zero, const char* func) {
+void* Heap::carve(Chunk* c, size_t nb, bool zero, const char* func, uint64_t stamp) {
   size_t size = csize(c);
   if (size - nb >= kMinChunk) {
     Chunk* rest = at(c, nb);
     rest->head = (size - nb) | kPrevInUse;
     at(rest, size - nb)->prev_size = size - nb;
-    bin_insert(rest, size - nb);
+    // A purged block's tail stays purged (a later purge of it is a no-op).
+    bin_insert(rest, size - nb, stamp);
     c->head = nb | (c->head & kPrevInUse);
   } else {
     at(c, size)->head |= kPrevInUse;
@@ -137,7 +173,8 @@ void* Heap::carve(Chunk* c, size_t nb, bool zero, const char* func) {
 }
 
 void* Heap::alloc_locked(size_t nb, bool zero, const char* func) {
-  if (Chunk* c = find_fit(nb, func)) return carve(c, nb, zero, func);
+  uint64_t stamp = 0;
+  if (Chunk* c = find_fit(nb, func, &stamp)) return carve(c, nb, zero, func, stamp);
   if (!top_ || csize(top_) < nb + kMinChunk) {
     if (!grow(nb)) return nullptr;
   }
@@ -215,11 +252,15 @@ bool Heap::grow(size_t nb) {
   Segment* cur = nsegments_ ? &segments_[nsegments_ - 1] : nullptr;
   bool contiguous = cur && !cur->mapped && src_.current_break() == ptr(cur->end);
   size_t have = contiguous ? csize(top_) : 0;
-  size_t incr = align_up(need - (have < need ? have : need), page);
+  int thp = config::thp_advice();
+  // With huge pages asked for, grow in whole 2 MiB steps so they can form.
+  size_t step = thp == MADV_HUGEPAGE ? size_t{2} << 20 : page;
+  size_t incr = align_up(need - (have < need ? have : need), step);
   if (incr <= static_cast<size_t>(INTPTR_MAX)) {
     void* old = src_.sbrk(static_cast<intptr_t>(incr));
     if (old) {
       stats::count(stats::k_brk_grow);
+      if (thp) os::advise(old, incr, thp);
       if (contiguous && addr(old) == cur->end) {
         register_range(cur->end, cur->end + incr, true);
         cur->end += incr;
@@ -248,6 +289,7 @@ bool Heap::grow(size_t nb) {
   if (size < want) return false;
   void* region = src_.map(size);
   if (!region) return false;
+  if (thp) os::advise(region, size, thp);
   stats::count(stats::k_segment_maps);
   if (!add_segment(addr(region), addr(region) + size, true)) {
     src_.unmap(region, size);
@@ -311,6 +353,8 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
   if (next == top_) {
     c->head = (size + csize(top_)) | kPrevInUse;
     top_ = c;
+    top_stamp_ = os::now_ms();
+    top_purged_ = false;
     return;
   }
   size_t nsize = csize(next);
@@ -439,32 +483,55 @@ bool Heap::trim_top(size_t keep) {
   return true;
 }
 
-// madvise(DONTNEED) of every whole page inside a free block or the top.
-size_t Heap::purge_free_pages() {
+// Purges the whole pages of binned free blocks (and of the top) that have
+// been free for at least min_age ms. Lock held.
+size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
   size_t page = os::page_size();
   size_t purged = 0;
-  auto purge = [&](uptr begin, uptr end) {
-    begin = align_up(begin, page);
-    end = align_down(end, page);
-    if (end > begin && os::purge(ptr(begin), end - begin)) purged += end - begin;
-  };
-  for (unsigned i = 0; i < kBins; ++i)
-    for (Chunk* c = bins_[i]; c; c = c->fd) purge(addr(c) + sizeof(Chunk), addr(c) + csize(c));
-  if (top_) {
-    uptr begin = align_up(addr(top_) + kHeaderSize, page);
-    uptr end = addr(top_) + csize(top_);
-    purge(begin, end);
-    if (end % page == 0 && begin < end && clean_from_ > begin) clean_from_ = begin;
+  for (unsigned i = bin_index(kStampedMin); i < kBins; ++i) {
+    for (Chunk* c = bins_[i]; c; c = c->fd) {
+      size_t size = csize(c);
+      if (size < kStampedMin) continue;
+      uint64_t& st = stamp_of(c);
+      if ((st & kPurgedBit) || now - (st >> 1) < min_age) continue;
+      uptr b, e;
+      interior(c, size, page, &b, &e);
+      if (e > b && os::advise(ptr(b), e - b, advice)) {
+        purged += e - b;
+        purged_ += e - b;
+      }
+      st |= kPurgedBit;
+    }
+  }
+  if (top_ && !top_purged_ && now - top_stamp_ >= min_age) {
+    uptr b = align_up(addr(top_) + kHeaderSize, page);
+    uptr e = align_down(addr(top_) + csize(top_), page);
+    if (e > b && os::advise(ptr(b), e - b, advice)) {
+      purged += e - b;
+      // DONTNEED pages read back as zero: calloc may skip them.
+      if (advice == MADV_DONTNEED && e == addr(top_) + csize(top_) && clean_from_ > b) clean_from_ = b;
+    }
+    top_purged_ = true;  // nothing to do until a free grows it again
   }
   if (purged) stats::count(stats::k_purged_pages, purged / page);
   return purged;
+}
+
+size_t Heap::decay(uint64_t now, size_t decay_ms, bool use_free) {
+  if (now - last_decay_ms_ < decay_ms / 4) return 0;
+  LockGuard guard(lock_);
+  if (now - last_decay_ms_ < decay_ms / 4) return 0;
+  last_decay_ms_ = now;
+  return purge_free_pages(now, decay_ms, use_free ? MADV_FREE : MADV_DONTNEED);
 }
 
 bool Heap::trim(size_t pad) {
   LockGuard guard(lock_);
   bool released = trim_top(pad);
   if (released) trimmed_since_grow_ = true;
-  if (purge_free_pages()) released = true;
+  top_purged_ = false;
+  top_stamp_ = 0;
+  if (purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED)) released = true;
   return released;
 }
 
@@ -476,6 +543,7 @@ Snapshot Heap::snapshot() {
   s.free = bin_bytes_ + s.top;
   s.in_use = system_ - s.free;
   s.free_blocks = bin_count_;
+  s.purged = purged_;
   s.segments = nsegments_;
   for (unsigned i = 0; i < nsegments_; ++i) s.mapped_segments += segments_[i].mapped;
   s.max_system = max_system_;

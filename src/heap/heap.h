@@ -63,6 +63,7 @@ Source os_source();
 
 struct Snapshot {
   size_t system;       // bytes of all segments
+  size_t purged;       // bytes of free blocks given back with madvise (not resident)
   size_t in_use;       // bytes of blocks handed out (headers included)
   size_t free;         // bytes of free blocks, top included
   size_t top;          // bytes of the top block
@@ -101,6 +102,12 @@ class Heap {
   // free pages inside free blocks with madvise. True if anything was released.
   bool trim(size_t pad);
 
+  // Decay: purges the whole pages of free blocks (and of the top) that have
+  // stayed free for decay_ms, with MADV_DONTNEED or, with use_free,
+  // MADV_FREE. Cheap to call often: it walks the bins at most every
+  // decay_ms / 4. Returns the bytes purged.
+  size_t decay(uint64_t now_ms, size_t decay_ms, bool use_free);
+
   Snapshot snapshot();
   // Walks every segment and checks every invariant; returns nullptr when the
   // heap is consistent, else a description of the first problem.
@@ -125,10 +132,11 @@ class Heap {
   static constexpr unsigned kBinScan = 32;
 
   static unsigned bin_index(size_t size);
-  void bin_insert(Chunk* c, size_t size);
+  void bin_insert(Chunk* c, size_t size, uint64_t stamp = 0);
   void bin_remove(Chunk* c, size_t size, const char* func);
-  Chunk* find_fit(size_t nb, const char* func);
-  void* carve(Chunk* c, size_t nb, bool zero, const char* func);
+  Chunk* find_fit(size_t nb, const char* func, uint64_t* stamp);
+  Chunk* find_fit_unstamped(size_t nb, const char* func);
+  void* carve(Chunk* c, size_t nb, bool zero, const char* func, uint64_t stamp = 0);
   void* alloc_locked(size_t nb, bool zero, const char* func);
   bool grow(size_t nb);
   bool add_segment(uptr base, uptr end, bool mapped);
@@ -136,7 +144,7 @@ class Heap {
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top();
   bool trim_top(size_t keep);
-  size_t purge_free_pages();
+  size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
   void register_range(uptr begin, uptr end, bool add);
   const char* check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks);
 
@@ -156,6 +164,10 @@ class Heap {
   size_t adaptive_keep_ = 0;
   bool trimmed_since_grow_ = false;
   uint64_t last_grow_ms_ = 0;
+  uint64_t last_decay_ms_ = 0;
+  uint64_t top_stamp_ = 0;   // when the top last grew by a free (see stamps)
+  bool top_purged_ = false;  // its whole pages were purged since
+  size_t purged_ = 0;        // bytes of binned blocks marked purged
 };
 
 }  // namespace lm::heap

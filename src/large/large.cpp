@@ -181,8 +181,9 @@ void* alloc(size_t n, size_t align, bool zero) {
     }
   }
   if (!base) {
-    void* p = os::map(need);
+    void* p = config::options().large_populate ? os::map_populated(need) : os::map(need);
     if (!p) return nullptr;
+    if (int thp = config::thp_advice()) os::advise(p, need, thp);
     stats::count(stats::k_large_maps);
     base = addr(p);
     size = need;
@@ -316,6 +317,17 @@ size_t trim() {
   }
   release_all(all, n);
   return bytes;
+}
+
+void decay(uint64_t now) {
+  CacheEntry expired[kCacheEntries];
+  unsigned n = 0;
+  {
+    LockGuard guard(g_lock);
+    if (g_cached == 0) return;
+    n = expire(now, expired);
+  }
+  release_all(expired, n);
 }
 
 Snapshot snapshot() {

@@ -49,6 +49,8 @@ bool recently_unmapped(const void* mem);
 
 // Unmaps every cached mapping; returns the bytes released.
 size_t trim();
+// Unmaps cached mappings unused for decay_ms.
+void decay(uint64_t now_ms);
 
 struct Snapshot {
   size_t live_blocks;

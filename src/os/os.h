@@ -24,6 +24,8 @@ void* current_break();
 
 // A private anonymous read-write mapping of `size` bytes (a page multiple).
 void* map(size_t size);
+// Like map, with every page faulted in now (MAP_POPULATE).
+void* map_populated(size_t size);
 // Like map, but reserves address space only (MAP_NORESERVE): for page maps.
 void* map_noreserve(size_t size);
 void unmap(void* p, size_t size);
@@ -42,6 +44,16 @@ int gettid();
 // Milliseconds from a monotonic clock (coarse, vDSO: a few ns).
 uint64_t now_ms();
 [[noreturn]] void die();
+
+// Read-only file access for redzone reports (symbol tables, /proc/self/maps).
+// Unbuffered, never allocates; -1 / nullptr on failure.
+int open_read(const char* path);
+long read(int fd, void* buf, size_t n);
+void close(int fd);
+// Maps the whole file read-only (private); *size receives its length.
+const void* map_file(int fd, size_t* size);
+// readlink(2) NUL-terminated into buf; its length or -1.
+long read_link(const char* path, char* buf, size_t cap);
 
 // printf-style formatting into a fixed buffer, flushed to a descriptor.
 // Supports %s %c %d %i %u %x %p %% with l/z length, '-' and '0' flags and a

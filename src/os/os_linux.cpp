@@ -50,6 +50,12 @@ void* map(size_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+void* map_populated(size_t size) {
+  ErrnoKeeper keep;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
 void* map_noreserve(size_t size) {
   ErrnoKeeper keep;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -92,6 +98,44 @@ void write_all(int fd, const char* buf, size_t len) {
 int open_append(const char* path) {
   ErrnoKeeper keep;
   return ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int open_read(const char* path) {
+  ErrnoKeeper keep;
+  return ::open(path, O_RDONLY | O_CLOEXEC);
+}
+
+long read(int fd, void* buf, size_t n) {
+  ErrnoKeeper keep;
+  for (;;) {
+    ssize_t r = ::read(fd, buf, n);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+void close(int fd) {
+  ErrnoKeeper keep;
+  ::close(fd);
+}
+
+const void* map_file(int fd, size_t* size) {
+  ErrnoKeeper keep;
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end <= 0) return nullptr;
+  void* p = mmap(nullptr, static_cast<size_t>(end), PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) return nullptr;
+  *size = static_cast<size_t>(end);
+  return p;
+}
+
+long read_link(const char* path, char* buf, size_t cap) {
+  ErrnoKeeper keep;
+  if (cap == 0) return -1;
+  ssize_t n = ::readlink(path, buf, cap - 1);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
 }
 
 int getpid() { return static_cast<int>(::getpid()); }

@@ -40,16 +40,20 @@ LM_FAST_PATH unsigned size_class(size_t n) {
   return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
 }
 
-// Slab layout (a span of whole pages from the heap, page aligned):
+// Slab layout (a span of whole pages from the heap, page aligned; the
+// descriptor lives off-slab in a pool, pointed to by the span's page-map
+// entries):
 //
-//   +------------+--------+------+------+-----+------+--------+
-//   | descriptor | colour | obj0 | obj1 | ... | objN | unused |
-//   +------------+--------+------+------+-----+------+--------+
-//   0            64       64+colour
+//   base                                               base + span
+//   +--------+------+------+-----+------+--------+
+//   | colour | obj0 | obj1 | ... | objN | unused |
+//   +--------+------+------+-----+------+--------+
+//            first = base + colour
 //
 // Objects past `carved` have never been handed out: they are carved on
 // demand so that a new slab's pages are not touched before they are used.
 struct alignas(64) Slab {
+  // First cache line: what free() and refills read.
   Slab* next;
   Slab* prev;
   void* free_list;  // objects returned to this slab, linked through word 0
@@ -62,8 +66,16 @@ struct alignas(64) Slab {
   uint16_t size_class;
   uint8_t list;  // which class list holds it
   uint8_t pad_[5];
+  // Second: decay. Whole pages holding only free objects may be purged; the
+  // free objects on them are parked off the free list (their links are gone)
+  // until the slab runs out of other objects.
+  uptr base;              // the span's first byte
+  uint64_t purged[2];     // bit i: page i of the span is purged
+  uint64_t touched_ms;    // last take or give
+  uint64_t purged_ms;     // last purge pass over this slab
+  uint8_t pad2_[24];
 };
-static_assert(sizeof(Slab) == 64);
+static_assert(sizeof(Slab) == 128);
 
 // True if p is the start of an object slot of s (not a header, not interior).
 LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
@@ -86,6 +98,10 @@ bool is_free_in_slab(Slab* s, void* p);
 // Empties every class's reserve of empty slabs into the heap (malloc_trim).
 size_t release_empty();
 
+// Decay: purges the whole free pages of partial slabs untouched for
+// min_age_ms (0: all of them, for malloc_trim). Returns the bytes purged.
+size_t purge(uint64_t now_ms, size_t min_age_ms, int advice);
+
 struct ClassStats {
   size_t object_size;
   size_t active;   // objects out of slabs
@@ -95,6 +111,7 @@ struct ClassStats {
   size_t span;     // bytes per slab
   size_t refills;  // batches taken
   size_t flushes;  // batches given back
+  size_t purged;   // bytes of slab pages purged (not resident)
 };
 ClassStats class_stats(unsigned c);
 

@@ -3,6 +3,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <set>
@@ -114,4 +116,35 @@ TEST_CASE("slab: the largest class holds eight objects per slab") {
   CHECK(slab::class_stats(c).slabs == 1);
   slab::give(c, objs, 8);
   CHECK(slab::class_stats(c).slabs == 0);
+}
+
+TEST_CASE("slab: purging free pages of partial slabs keeps live objects and hands parked ones out once") {
+  const unsigned c = slab::size_class(500);
+  std::vector<void*> objs(1000);
+  unsigned got = 0;
+  while (got < objs.size()) got += slab::take(c, objs.data() + got, static_cast<unsigned>(objs.size()) - got);
+  const size_t size = slab::class_size(c);
+  for (size_t i = 0; i < objs.size(); ++i) std::fill_n(static_cast<char*>(objs[i]), size, static_cast<char>(i));
+  // Keep every 50th object: most pages hold only free objects.
+  std::vector<void*> live, dead;
+  for (size_t i = 0; i < objs.size(); ++i) (i % 50 == 0 ? live : dead).push_back(objs[i]);
+  slab::give(c, dead.data(), static_cast<unsigned>(dead.size()));
+  size_t purged = slab::purge(~uint64_t{0} >> 1, 0, MADV_DONTNEED);
+  CHECK(purged > 0);
+  CHECK(slab::class_stats(c).purged == purged);
+  for (size_t i = 0; i < objs.size(); i += 50) {
+    auto* p = static_cast<char*>(objs[i]);
+    CHECK(p[0] == static_cast<char>(i));
+    CHECK(p[size - 1] == static_cast<char>(i));
+  }
+  // Take everything free again: each object exactly once, none of the live.
+  std::vector<void*> again(dead.size());
+  got = 0;
+  while (got < again.size()) got += slab::take(c, again.data() + got, static_cast<unsigned>(again.size()) - got);
+  std::set<void*> unique(again.begin(), again.end());
+  CHECK(unique.size() == again.size());
+  for (void* p : live) CHECK(unique.count(p) == 0);
+  slab::give(c, again.data(), static_cast<unsigned>(again.size()));
+  slab::give(c, live.data(), static_cast<unsigned>(live.size()));
+  CHECK(g_heap.check() == nullptr);
 }
