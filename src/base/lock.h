@@ -3,6 +3,8 @@
 // needs mutual exclusion; the fork protocol lives in core/.
 #pragma once
 
+#include <sys/single_threaded.h>
+
 #include <atomic>
 
 #include "base/base.h"
@@ -37,15 +39,25 @@ class Mutex {
   std::atomic<int> state_{0};
 };
 
+// Scoped lock. While the process has a single thread (glibc's
+// __libc_single_threaded, cleared for good by the first pthread_create) it
+// skips the atomic operations, as glibc's malloc does: they are most of the
+// cost of an uncontended lock. The choice is made once per guard, so a lock
+// and its unlock always match.
 class LockGuard {
  public:
-  explicit LockGuard(Mutex& m) : m_(m) { m_.lock(); }
-  ~LockGuard() { m_.unlock(); }
+  explicit LockGuard(Mutex& m) : m_(m), held_(!__libc_single_threaded) {
+    if (held_) m_.lock();
+  }
+  ~LockGuard() {
+    if (held_) m_.unlock();
+  }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
 
  private:
   Mutex& m_;
+  bool held_;
 };
 
 }  // namespace lm

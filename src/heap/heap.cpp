@@ -74,7 +74,7 @@ void Heap::bin_insert(Chunk* c, size_t size, uint64_t stamp) {
       interior(c, size, os::page_size(), &b, &e);
       purged_ += e - b;
     }
-    stamp_of(c) = stamp ? stamp : os::now_ms() << 1;
+    stamp_of(c) = stamp ? stamp : os::recent_ms() << 1;
   }
   unsigned i = bin_index(size);
   Chunk* head = bins_[i];
@@ -241,7 +241,7 @@ bool Heap::grow(size_t nb) {
     adaptive_keep_ = next < kMaxAdaptiveKeep ? next : kMaxAdaptiveKeep;
   }
   trimmed_since_grow_ = false;
-  last_grow_ms_ = os::now_ms();
+  last_grow_ms_ = os::recent_ms();
 
   size_t pad = t.top_pad.load(std::memory_order_relaxed);
   if (pad > (1u << 30)) pad = 1u << 30;
@@ -353,7 +353,7 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
   if (next == top_) {
     c->head = (size + csize(top_)) | kPrevInUse;
     top_ = c;
-    top_stamp_ = os::now_ms();
+    top_stamp_ = os::recent_ms();
     top_purged_ = false;
     return;
   }
@@ -449,7 +449,7 @@ void Heap::maybe_trim_top() {
   if (top < thresh) return;
   size_t keep = t.top_pad.load(std::memory_order_relaxed);
   if (!t.trim_threshold_set.load(std::memory_order_relaxed)) {
-    if (adaptive_keep_ && os::now_ms() - last_grow_ms_ > kKeepDecayMs) adaptive_keep_ /= 2;
+    if (adaptive_keep_ && os::recent_ms() - last_grow_ms_ > kKeepDecayMs) adaptive_keep_ /= 2;
     if (adaptive_keep_ > keep) keep = adaptive_keep_;
     if (top - thresh < keep) return;
   }

@@ -71,13 +71,15 @@ bool mapping_size_for(size_t n, size_t align, size_t* out) {
   return true;
 }
 
-// Writes the header into a mapping and registers it.
-void* place(uptr base, size_t size, size_t align) {
+// Writes the header into a mapping and registers it. The block's usable
+// extent (head) covers `used` bytes of the mapping; a reused mapping may be
+// bigger, its resident slack left for the block to grow into by realloc.
+void* place(uptr base, size_t size, size_t used, size_t align) {
   uptr mem = align_up(base + kHeaderSize, align < 16 ? 16 : align);
   Header* h = header_of(ptr(mem));
   h->map_size = size;
   h->offset = addr(h) - base;
-  h->head = (base + size - addr(h)) | kMappedFlag;
+  h->head = (base + used - addr(h)) | kMappedFlag;
   h->cookie = cookie_for(h);
   pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead);
   return ptr(mem);
@@ -134,7 +136,7 @@ void note_live(size_t size) {
 
 void init(uint64_t secret) { g_secret = secret | 1; }
 
-void* alloc(size_t n, size_t align, bool zero) {
+void* alloc(size_t n, size_t align, bool zero, bool growing) {
   size_t need;
   if (!mapping_size_for(n, align, &need)) return nullptr;
   CacheEntry expired[kCacheEntries];
@@ -142,7 +144,7 @@ void* alloc(size_t n, size_t align, bool zero) {
   CacheEntry reuse{0, 0, 0};
   {
     LockGuard guard(g_lock);
-    nexpired = expire(os::now_ms(), expired);
+    nexpired = expire(os::recent_ms(), expired);
     // Best fit; failing that, the largest entry if it is worth growing.
     int best = -1, largest = -1;
     for (unsigned i = 0; i < g_cached; ++i) {
@@ -164,9 +166,10 @@ void* alloc(size_t n, size_t align, bool zero) {
   if (base) {
     stats::count(stats::k_large_cache_hits);
     dirty = size;
-    if (size > need * 2) {
-      // Much too big: give the tail back rather than pin it.
-      if (os::remap(ptr(base), size, need, false)) size = need;
+    if (size > need * 8 && !growing) {
+      // Far too big: give most of the tail back, keeping room to grow (a
+      // block that crossed the threshold by realloc usually keeps growing).
+      if (os::remap(ptr(base), size, need * 2, false)) size = need * 2;
     } else if (size < need) {
       // Grow it: its resident pages are kept, only the new tail faults.
       void* moved = os::remap(ptr(base), size, need, true);
@@ -189,7 +192,7 @@ void* alloc(size_t n, size_t align, bool zero) {
     size = need;
     dirty = 0;
   }
-  void* mem = place(base, size, align);
+  void* mem = place(base, size, need < size ? need : size, align);
   {
     LockGuard guard(g_lock);
     note_live(size);
@@ -236,7 +239,7 @@ void free(void* mem, const char* func) {
     --g_live_blocks;
     g_live_bytes -= size;
     g_live_count.store(g_live_blocks, std::memory_order_relaxed);
-    uint64_t now = os::now_ms();
+    uint64_t now = os::recent_ms();
     nevicted = expire(now, evicted);
     if (size <= budget) {
       // Make room: evict the oldest entries until this one fits.
@@ -266,7 +269,21 @@ void* resize(void* mem, size_t n) {
   size_t size = h->map_size;
   size_t need;
   if (n > kMaxRequest - offset - kHeaderSize || !mapping_size_for(n + offset, 16, &need)) return nullptr;
-  if (need == size) return mem;
+  // Within the mapping, unless the block shrinks below a quarter of what it
+  // used: move the block's end and keep the pages, which are resident (a
+  // later growth would fault them in again).
+  size_t used = (h->head & ~size_t{7}) + offset;
+  if (need <= size && need >= used / 4) {
+    h->head = (need - offset) | kMappedFlag;
+    h->cookie = cookie_for(h);
+    return mem;
+  }
+  // Growing: ask for half as much again, so growth in small steps costs a
+  // logarithmic number of mremap calls (untouched pages cost nothing).
+  if (need > size && need < size + size / 2) {
+    size_t geometric = align_up(size + size / 2, os::page_size());
+    if (geometric > need && geometric - offset - kHeaderSize <= kMaxRequest) need = geometric;
+  }
   void* moved = os::remap(ptr(base), size, need, true);
   if (!moved) return nullptr;
   stats::count(stats::k_large_remaps);

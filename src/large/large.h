@@ -28,8 +28,10 @@ constexpr size_t kHeaderSize = 32;
 void init(uint64_t secret);
 
 // A mapped block of at least n usable bytes, aligned to `align` (a power of
-// two >= 16), zeroed if asked; nullptr when the kernel refuses.
-void* alloc(size_t n, size_t align, bool zero);
+// two >= 16), zeroed if asked; nullptr when the kernel refuses. With
+// growing (realloc moving a block up), a cached mapping is handed over whole
+// rather than trimmed to size: the block will likely grow into it.
+void* alloc(size_t n, size_t align, bool zero, bool growing = false);
 
 // True if mem is the start of a live large block of ours, header intact.
 bool owns(const void* mem);

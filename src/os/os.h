@@ -41,8 +41,11 @@ void write_all(int fd, const char* buf, size_t len);
 int open_append(const char* path);
 int getpid();
 int gettid();
-// Milliseconds from a monotonic clock (coarse, vDSO: a few ns).
+// Milliseconds from a monotonic clock (coarse, through the vDSO: ~20 ns).
 uint64_t now_ms();
+// The last value now_ms() returned to anyone: free to read, and as fresh as
+// the allocator's periodic upkeep (a few ms). For ageing, not for timing.
+uint64_t recent_ms();
 [[noreturn]] void die();
 
 // Read-only file access for redzone reports (symbol tables, /proc/self/maps).

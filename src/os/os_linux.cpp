@@ -141,11 +141,19 @@ long read_link(const char* path, char* buf, size_t cap) {
 int getpid() { return static_cast<int>(::getpid()); }
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
 
+namespace {
+std::atomic<uint64_t> g_recent_ms{0};
+}
+
 uint64_t now_ms() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+  uint64_t ms = static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+  g_recent_ms.store(ms, std::memory_order_relaxed);
+  return ms;
 }
+
+uint64_t recent_ms() { return g_recent_ms.load(std::memory_order_relaxed); }
 
 void die() {
   // abort() raises SIGABRT like glibc's malloc_printerr; _exit only if a

@@ -240,7 +240,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
       if (!s) break;
       list_push(k, s, kEmpty);
     }
-    s->touched_ms = os::now_ms();
+    s->touched_ms = os::recent_ms();
     if (!s->free_list && s->carved == s->capacity && any_purged(s)) unpark(s);
     while (got < want && s->free_list) {
       void* p = s->free_list;
@@ -267,7 +267,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
   {
     LockGuard guard(k.lock);
     size_t reserve = kEmptyReserve;
-    uint64_t now = os::now_ms();
+    uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
       auto* s = reinterpret_cast<Slab*>(pagemap::get(addr(p)));

@@ -6,6 +6,7 @@
 // process so that earlier tests cannot have moved any threshold.
 #include <doctest/doctest.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -354,4 +355,49 @@ TEST_CASE("api: malloc_info writes XML starting with <malloc version=") {
   REQUIRE(g != nullptr);
   CHECK(malloc_info(1, g) != 0);  // options must be 0
   fclose(g);
+}
+
+// `brk-blocked`: puts a mapping right above the program break, so brk can
+// no longer grow, then allocates 64 MiB of 1..64 KiB blocks, checks every
+// byte, frees them, and prints "ok N" with N the blocks that lie above the
+// blocking mapping (served from mapped continuation regions, not brk).
+CHILD_MODE("brk-blocked") {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  free(malloc(100));  // the heap exists
+  auto end = reinterpret_cast<uintptr_t>(sbrk(0));
+  end = (end + page - 1) & ~(page - 1);
+  void* wall = mmap(reinterpret_cast<void*>(end), 1 << 20, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (wall != reinterpret_cast<void*>(end)) return 3;
+  std::vector<std::pair<unsigned char*, size_t>> blocks;
+  size_t total = 0;
+  unsigned seed = 7;
+  while (total < 64 * kMiB) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = 1 + (seed >> 8) % (64 * kKiB);
+    auto* p = static_cast<unsigned char*>(malloc(n));
+    if (p == nullptr) return 4;
+    memset(p, static_cast<int>(n & 0xff), n);
+    blocks.push_back({p, n});
+    total += n;
+  }
+  size_t elsewhere = 0;
+  for (auto [p, n] : blocks) {
+    for (size_t i = 0; i < n; i += 97)
+      if (p[i] != (n & 0xff)) return 5;
+    elsewhere += reinterpret_cast<uintptr_t>(p) < end || reinterpret_cast<uintptr_t>(p) >= end + (1 << 20);
+  }
+  for (auto [p, n] : blocks) free(p);
+  printf("ok %zu\n", elsewhere == blocks.size() ? blocks.size() : 0);
+  return 0;
+}
+
+TEST_CASE("api: when a mapping blocks brk, the heap continues in mapped regions") {
+  auto r = run_self({"brk-blocked"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  size_t n = 0;
+  CHECK(sscanf(r.out.c_str(), "ok %zu", &n) == 1);
+  CHECK(n > 1000);
 }

@@ -124,3 +124,46 @@ TEST_CASE("large: double free aborts, cached or unmapped") {
           if (!large::owns(p) && large::recently_unmapped(p)) abort();
         }) == SIGABRT);
 }
+
+TEST_CASE("large: resize within the mapping moves only the block's end; growth is geometric") {
+  large::trim();
+  auto* p = static_cast<unsigned char*>(large::alloc(200000, 16, false));
+  REQUIRE(p);
+  for (int i = 0; i < 200000; ++i) p[i] = static_cast<unsigned char>(i);
+  // Grow in small steps: only a logarithmic number of mremap calls.
+  size_t remaps = stats::read(stats::k_large_remaps);
+  for (size_t n = 200000; n <= 4000000; n += 4096) {
+    p = static_cast<unsigned char*>(large::resize(p, n));
+    REQUIRE(p);
+    REQUIRE(large::usable_size(p) >= n);
+    p[n - 1] = 1;
+  }
+  CHECK(stats::read(stats::k_large_remaps) - remaps < 12);
+  for (int i = 0; i < 200000; i += 7) REQUIRE(p[i] == static_cast<unsigned char>(i));
+  // A mild shrink keeps the mapping and its pages; the block end moves.
+  remaps = stats::read(stats::k_large_remaps);
+  p = static_cast<unsigned char*>(large::resize(p, 3000000));
+  CHECK(stats::read(stats::k_large_remaps) == remaps);
+  CHECK(large::usable_size(p) >= 3000000);
+  CHECK(large::usable_size(p) < 3000000 + 4096);
+  // A deep shrink gives the pages back.
+  p = static_cast<unsigned char*>(large::resize(p, 300000));
+  CHECK(stats::read(stats::k_large_remaps) == remaps + 1);
+  CHECK(large::owns(p));
+  large::free(p, "free()");
+  large::trim();
+}
+
+TEST_CASE("large: a growing block takes a cached mapping whole; a new block takes a trimmed one") {
+  large::trim();
+  void* big = large::alloc(8 << 20, 16, false);
+  large::free(big, "free()");
+  void* grow = large::alloc(200000, 16, false, true);
+  CHECK(large::snapshot().live_bytes >= (8u << 20));  // the whole mapping
+  CHECK(large::usable_size(grow) < 200000 + 4096);    // but the block is its size
+  large::free(grow, "free()");
+  void* plain = large::alloc(200000, 16, false);
+  CHECK(large::snapshot().live_bytes < (1u << 20));   // trimmed to twice the need
+  large::free(plain, "free()");
+  large::trim();
+}
