@@ -85,6 +85,19 @@ bool parse_bool(const char* s, size_t len, bool* out) {
   return false;
 }
 
+// Set by any explicit setting of these tunables, from any source: glibc
+// turns its dynamic threshold off once one is set, and libmalloc's trim
+// hysteresis honours an explicit trim threshold exactly.
+bool g_trim_threshold_set = false;
+bool g_tuning_set = false;
+
+void note_explicit(const char* name) {
+  if (std::strcmp(name, "trim_threshold") == 0) g_trim_threshold_set = true;
+  if (std::strcmp(name, "mmap_threshold") == 0 || std::strcmp(name, "trim_threshold") == 0 ||
+      std::strcmp(name, "top_pad") == 0 || std::strcmp(name, "mmap_max") == 0)
+    g_tuning_set = true;
+}
+
 void complain(const char* source, const char* what, const char* text, size_t len, const char* name) {
   os::Writer w(2);
   char piece[96];
@@ -92,7 +105,7 @@ void complain(const char* source, const char* what, const char* text, size_t len
   std::memcpy(piece, text, n);
   piece[n] = '\0';
   if (name)
-    w.printf("libmalloc: %s: bad value '%s' for option '%s' (keeping the default)\n", source, piece, name);
+    w.printf("libmalloc: %s: bad value '%s' for option '%s' (ignored)\n", source, piece, name);
   else
     w.printf("libmalloc: %s: %s '%s' (ignored)\n", source, what, piece);
 }
@@ -170,6 +183,8 @@ int parse_list(const char* text, Options* out, const char* source) {
     if (!valid_choice(*o, v, vlen) || !set_value(out, *o, v, vlen)) {
       complain(source, nullptr, v, vlen, o->name);
       ++errors;
+    } else {
+      note_explicit(o->name);
     }
   }
   return errors;
@@ -214,19 +229,13 @@ constexpr GlibcName kGlibcNames[] = {
     {"arena_max", "MALLOC_ARENA_MAX", "arena_max"},
 };
 
-// Flags for thresholds the user set, so the dynamic threshold and the trim
-// hysteresis step aside as glibc's do.
-bool g_mmap_threshold_set = false;
-bool g_trim_threshold_set = false;
-
 void set_glibc(Options* out, const char* option, const char* v, size_t vlen, const char* source) {
   const OptionInfo* o = find(option, std::strlen(option));
   if (!set_value(out, *o, v, vlen)) {
     complain(source, nullptr, v, vlen, o->name);
     return;
   }
-  if (std::strcmp(option, "mmap_threshold") == 0) g_mmap_threshold_set = true;
-  if (std::strcmp(option, "trim_threshold") == 0) g_trim_threshold_set = true;
+  note_explicit(option);
 }
 
 void parse_glibc_tunables(Options* out) {
@@ -264,8 +273,7 @@ void publish_tunables(const Options& o) {
   g_tunables.top_pad.store(o.top_pad, std::memory_order_relaxed);
   g_tunables.mmap_max.store(o.mmap_max, std::memory_order_relaxed);
   g_tunables.perturb.store(static_cast<int>(o.perturb & 0xff), std::memory_order_relaxed);
-  g_tunables.dynamic_threshold.store(o.dynamic_threshold && !g_mmap_threshold_set && !g_trim_threshold_set,
-                                     std::memory_order_relaxed);
+  g_tunables.dynamic_threshold.store(o.dynamic_threshold && !g_tuning_set, std::memory_order_relaxed);
   g_tunables.trim_threshold_set.store(g_trim_threshold_set, std::memory_order_relaxed);
 }
 
@@ -289,14 +297,9 @@ void parse_environment() {
   set_defaults(&g_options);
   parse_glibc_tunables(&g_options);
   parse_glibc_env(&g_options);
-  if (const char* lo = std::getenv("LIBMALLOC_OPTIONS")) {
-    Options before = g_options;
-    parse_list(lo, &g_options, "LIBMALLOC_OPTIONS");
-    if (g_options.mmap_threshold != before.mmap_threshold) g_mmap_threshold_set = true;
-    if (g_options.trim_threshold != before.trim_threshold) g_trim_threshold_set = true;
-  }
+  if (const char* lo = std::getenv("LIBMALLOC_OPTIONS")) parse_list(lo, &g_options, "LIBMALLOC_OPTIONS");
   if (g_options.mmap_threshold > kMaxDynamicThreshold) {
-    os::Writer(2).printf("libmalloc: mmap_threshold %zu is above the maximum %zu (keeping the default)\n",
+    os::Writer(2).printf("libmalloc: mmap_threshold %zu is above the maximum %zu (using the default)\n",
                          g_options.mmap_threshold, kMaxDynamicThreshold);
     g_options.mmap_threshold = 128u << 10;
   }

@@ -29,6 +29,7 @@ constexpr uptr kCachedMark = 0x5a5a5a5a5a5a5a5aull;
 struct CacheEntry {
   uptr base;
   size_t size;
+  uptr hdr;  // where the last block's header (and its page-map entry) is
   uint64_t freed_ms;
 };
 // Few entries: a program replacing large buffers needs one or two at a time,
@@ -115,7 +116,7 @@ unsigned expire(uint64_t now, CacheEntry* out) {
 // addresses for double-free reports.
 void release_all(const CacheEntry* list, unsigned n) {
   for (unsigned i = 0; i < n; ++i) {
-    uptr hdr = list[i].base + ptr<Header>(list[i].base)->offset;
+    uptr hdr = list[i].hdr;
     {
       LockGuard guard(g_lock);
       g_recent[g_recent_next++ % kRecent] = hdr + kHeaderSize;
@@ -141,7 +142,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
   if (!mapping_size_for(n, align, &need)) return nullptr;
   CacheEntry expired[kCacheEntries];
   unsigned nexpired = 0;
-  CacheEntry reuse{0, 0, 0};
+  CacheEntry reuse{0, 0, 0, 0};
   {
     LockGuard guard(g_lock);
     nexpired = expire(os::recent_ms(), expired);
@@ -154,7 +155,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     if (best < 0 && largest >= 0 && g_cache[largest].size >= need / 4) best = largest;
     if (best >= 0) {
       reuse = take(static_cast<unsigned>(best));
-      uptr old_hdr = reuse.base + ptr<Header>(reuse.base)->offset;
+      uptr old_hdr = reuse.hdr;
       pagemap::set_range(old_hdr, old_hdr + 1, pagemap::kNone);
     }
   }
@@ -250,7 +251,7 @@ void free(void* mem, const char* func) {
         evicted[nevicted++] = take(oldest);
       }
       h->cookie = cookie_for(h) ^ kCachedMark;
-      g_cache[g_cached++] = CacheEntry{base, size, now};
+      g_cache[g_cached++] = CacheEntry{base, size, hdr, now};
       g_cached_bytes += size;
       cached = true;
     } else {

@@ -262,11 +262,9 @@ unsigned take(unsigned c, void** out, unsigned want) {
 
 void give(unsigned c, void* const* objs, unsigned n) {
   Cache& k = g_classes[c];
-  Slab* to_release[8];
-  unsigned nrelease = 0;
+  Slab* to_release = nullptr;  // linked through next, released unlocked
   {
     LockGuard guard(k.lock);
-    size_t reserve = kEmptyReserve;
     uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
@@ -277,13 +275,14 @@ void give(unsigned c, void* const* objs, unsigned n) {
       --s->in_use;
       if (s->in_use == 0) {
         move(k, s, kEmpty);
-        if (k.counts[kEmpty] > reserve && nrelease < 8) {
+        if (k.counts[kEmpty] > kEmptyReserve) {
           // Keep the lowest-addressed empty slabs, release the highest.
           Slab* victim = s;
           for (Slab* e = k.lists[kEmpty]; e; e = e->next)
-            if (addr(e) > addr(victim)) victim = e;
+            if (e->base > victim->base) victim = e;
           list_remove(k, victim);
-          to_release[nrelease++] = victim;
+          victim->next = to_release;
+          to_release = victim;
         }
       } else if (s->list == kFull) {
         move(k, s, kPartial);
@@ -292,7 +291,11 @@ void give(unsigned c, void* const* objs, unsigned n) {
     k.active -= n;
     ++k.flushes;
   }
-  for (unsigned i = 0; i < nrelease; ++i) release_slab(to_release[i]);
+  while (to_release) {
+    Slab* s = to_release;
+    to_release = s->next;
+    release_slab(s);
+  }
 }
 
 bool is_free_in_slab(Slab* s, void* p) {

@@ -89,8 +89,8 @@ void init(heap::Heap* heap);
 // Takes up to `want` objects of class c into out[]; returns how many (0 only
 // when the heap is exhausted).
 unsigned take(unsigned c, void** out, unsigned want);
-// Returns n objects of class c to their slabs. Empty slabs beyond a small
-// reserve go back to the heap.
+// Returns n objects of class c to their slabs. Slabs that become empty go
+// back to the heap (kEmptyReserve in slab.cpp says why none are kept).
 void give(unsigned c, void* const* objs, unsigned n);
 // Under the class lock: is p on its slab's free list? (double-free check)
 bool is_free_in_slab(Slab* s, void* p);
