@@ -42,6 +42,14 @@ int libmalloc_heap_check(void);
  * it) as text into buf. Returns 0, or -1 when no such option exists. */
 int libmalloc_get_option(const char* name, char* buf, size_t buflen);
 
+/* Access hints for a large (mapped) block: madvise(advice) on the whole
+ * pages of [p + offset, p + offset + len), for example MADV_WILLNEED to
+ * read ahead, MADV_SEQUENTIAL or MADV_RANDOM, MADV_HUGEPAGE. The pages that
+ * hold libmalloc's header are never discarded. Returns 0, or -1 with errno
+ * EINVAL when p is not a live block of at least the mmap threshold or the
+ * range leaves the block (and with the kernel's errno when it refuses). */
+int libmalloc_advise(void* p, size_t offset, size_t len, int advice);
+
 /* The library version, e.g. "0.1.0". */
 const char* libmalloc_version(void);
 

@@ -37,12 +37,12 @@ LM_FAST_PATH void* set_enomem_if_null(void* p) {
 
 // operator new's failure path: call the new-handler until it gives up, then
 // throw std::bad_alloc (or return nullptr for the nothrow forms).
-LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow) {
+LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family family) {
   for (;;) {
     std::new_handler handler = lm_weak_get_new_handler ? lm_weak_get_new_handler() : nullptr;
     if (!handler) break;
     handler();
-    void* p = align > 16 ? lm::core::memalign(align, n) : lm::core::malloc(n);
+    void* p = align > 16 ? lm::core::memalign(align, n, family) : lm::core::malloc(n, family);
     if (p) return p;
   }
   if (nothrow) return nullptr;
@@ -52,19 +52,21 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow) {
   lm::os::die();
 }
 
-LM_FAST_PATH void* new_impl(size_t n) {
-  void* p = lm::core::malloc_fast(n);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false);
+// The family (new or new[]) is a constant at each call site; redzone mode
+// checks it against the matching delete.
+LM_FAST_PATH void* new_impl(size_t n, Family family) {
+  void* p = lm::core::malloc_fast(n, family);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false, family);
 }
-LM_FAST_PATH void* new_nothrow(size_t n) {
-  void* p = lm::core::malloc(n);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true);
+LM_FAST_PATH void* new_nothrow(size_t n, Family family) {
+  void* p = lm::core::malloc(n, family);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true, family);
 }
-LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow) {
+LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Family family) {
   size_t align = static_cast<size_t>(al);
-  if (LM_UNLIKELY(!lm::is_pow2(align))) return new_failed(lm::kMaxRequest + 1, 16, nothrow);
-  void* p = lm::core::memalign(align, n);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow);
+  if (LM_UNLIKELY(!lm::is_pow2(align))) return new_failed(lm::kMaxRequest + 1, 16, nothrow, family);
+  void* p = lm::core::memalign(align, n, family);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family);
 }
 
 }  // namespace
@@ -184,18 +186,7 @@ LM_EXPORT void cfree(void* p) { free(p); }
 // ---- libmalloc extensions (include/libmalloc.h) ----
 
 LM_EXPORT int libmalloc_get_stats(struct libmalloc_stats* out) {
-  struct mallinfo2 mi;
-  lm::core::fill_mallinfo2(&mi);
-  std::memset(out, 0, sizeof *out);
-  out->heap_system = mi.arena;
-  out->heap_in_use = mi.uordblks;
-  out->heap_free = mi.fordblks;
-  out->heap_top = mi.keepcost;
-  out->mmap_in_use = mi.hblkhd;
-  out->mmap_blocks = mi.hblks;
-  const lm::config::Tunables& t = lm::config::tunables();
-  out->mmap_threshold = t.mmap_threshold.load(std::memory_order_relaxed);
-  out->trim_threshold = t.trim_threshold.load(std::memory_order_relaxed);
+  lm::core::fill_stats(out);
   return 0;
 }
 
@@ -211,38 +202,59 @@ LM_EXPORT int libmalloc_get_option(const char* name, char* buf, size_t buflen) {
   return lm::config::get_option(name, buf, buflen);
 }
 
+LM_EXPORT int libmalloc_advise(void* p, size_t offset, size_t len, int advice) {
+  int rc = lm::core::advise(p, offset, len, advice);
+  if (rc != 0) errno = rc;
+  return rc == 0 ? 0 : -1;
+}
+
 LM_EXPORT const char* libmalloc_version(void) { return "0.1.0"; }
 
 }  // extern "C"
 
 // ---- C++ ----
 
-LM_EXPORT void* operator new(size_t n) { return new_impl(n); }
-LM_EXPORT void* operator new[](size_t n) { return new_impl(n); }
-LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n); }
-LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n); }
-LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false); }
-LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false); }
+constexpr Family kNew = Family::kNew;
+constexpr Family kNewArray = Family::kNewArray;
+
+LM_EXPORT void* operator new(size_t n) { return new_impl(n, kNew); }
+LM_EXPORT void* operator new[](size_t n) { return new_impl(n, kNewArray); }
+LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNew); }
+LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNewArray); }
+LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNew); }
+LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNewArray); }
 LM_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true);
+  return new_aligned(n, a, true, kNew);
 }
 LM_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true);
+  return new_aligned(n, a, true, kNewArray);
 }
 
-LM_EXPORT void operator delete(void* p) noexcept { lm::core::free_fast(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free_fast(p, "operator delete[]"); }
-LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete[]"); }
-LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept { lm::core::free(p, "operator delete[]"); }
-LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete[]"); }
-LM_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept { lm::core::free(p, "operator delete"); }
-LM_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept { lm::core::free(p, "operator delete[]"); }
+LM_EXPORT void operator delete(void* p) noexcept { lm::core::free_fast(p, "operator delete", kNew); }
+LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free_fast(p, "operator delete[]", kNewArray); }
+LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete", kNew); }
+LM_EXPORT void operator delete[](void* p, size_t) noexcept {
+  lm::core::free_fast(p, "operator delete[]", kNewArray);
+}
+LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
+  lm::core::free(p, "operator delete", kNew);
+}
+LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  lm::core::free(p, "operator delete[]", kNewArray);
+}
+LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete", kNew); }
+LM_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+  lm::core::free(p, "operator delete[]", kNewArray);
+}
+LM_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
+  lm::core::free(p, "operator delete", kNew);
+}
+LM_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+  lm::core::free(p, "operator delete[]", kNewArray);
+}
 LM_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete");
+  lm::core::free(p, "operator delete", kNew);
 }
 LM_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete[]");
+  lm::core::free(p, "operator delete[]", kNewArray);
 }

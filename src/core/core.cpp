@@ -3,6 +3,8 @@
 //
 // The fast paths are in fast_path.h; this file holds everything they defer
 // to. Call tree of the slow side:
+//   redzone mode: every entry below goes to redzone:: first (its blocks come
+//   from rz_backing_alloc: heap or large), bootstrap blocks excepted.
 //   malloc_slow -> ensure_init -> thread_setup -> refill (slab::take)
 //               -> alloc_any -> heap.alloc | large::alloc
 //   free_slow   -> slab: double-free check, flush (slab::give)
@@ -20,11 +22,13 @@
 #include <sys/auxv.h>
 
 #include "config/config.h"
+#include "libmalloc.h"
 #include "core/fast_path.h"
 #include "heap/heap.h"
 #include "large/large.h"
 #include "os/os.h"
 #include "pagemap/pagemap.h"
+#include "redzone/redzone.h"
 #include "report/report.h"
 #include "slab/slab.h"
 #include "stats/stats.h"
@@ -74,9 +78,13 @@ size_t bootstrap_size(const void* p) {
 
 constinit Mutex g_registry_lock;
 ThreadCache* g_registry = nullptr;  // live thread caches
+std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
 pthread_key_t g_thread_key;
 bool g_slow_mode = false;  // redzone or perturb: no thread caching
+bool g_redzone = false;    // redzone mode: set once, before g_state is 2
+void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped);
+void rz_backing_free(void* p);
 
 void registry_add(ThreadCache* tc) {
   LockGuard guard(g_registry_lock);
@@ -84,6 +92,7 @@ void registry_add(ThreadCache* tc) {
   tc->next = g_registry;
   if (g_registry) g_registry->prev = tc;
   g_registry = tc;
+  g_threads.fetch_add(1, std::memory_order_relaxed);
 }
 
 void registry_remove(ThreadCache* tc) {
@@ -92,13 +101,90 @@ void registry_remove(ThreadCache* tc) {
   if (tc->prev) tc->prev->next = tc->next;
   else g_registry = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
+  g_threads.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// When upkeep last ran: a coarse clock for everything that ages.
+std::atomic<uint64_t> g_last_upkeep_ms{0};
+
+// ---- transfer caches ----
+//
+// Between the thread caches and the slabs, per class, a small stack of whole
+// batches (tcmalloc's transfer cache): a thread that flushes a full batch
+// parks it here in O(1), and a thread whose bin ran empty adopts a parked
+// batch as its bin in O(1). Batches keep the bins' safe-linked encoding, so
+// nothing is walked or decoded under the lock; only when the stack is full or
+// empty do objects go to or come from their slabs. This is what makes
+// cross-thread frees (one thread allocates, another frees) scale.
+
+struct Batch {
+  void* head;
+  unsigned count;
+};
+struct alignas(64) Transfer {
+  Mutex lock;
+  unsigned n;
+  unsigned slots;
+  uint64_t touched_ms;
+  Batch batches[64];
+};
+constinit Transfer g_transfer[slab::kClasses] = {};
+
+void transfer_init() {
+  for (unsigned c = 0; c < slab::kClasses; ++c) {
+    // Up to ~1 MiB of objects per class, between 4 and 64 batches.
+    size_t batch_bytes = (slab::cache_limit(c) / 2) * slab::class_size(c);
+    size_t slots = (1u << 20) / batch_bytes;
+    g_transfer[c].slots = static_cast<unsigned>(slots < 4 ? 4 : slots > 64 ? 64 : slots);
+  }
+}
+
+bool transfer_put(unsigned c, void* head, unsigned count) {
+  Transfer& t = g_transfer[c];
+  LockGuard guard(t.lock);
+  if (t.n == t.slots) return false;
+  t.batches[t.n++] = Batch{head, count};
+  t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
+  return true;
+}
+
+bool transfer_get(unsigned c, Batch* out) {
+  Transfer& t = g_transfer[c];
+  LockGuard guard(t.lock);
+  if (t.n == 0) return false;
+  *out = t.batches[--t.n];
+  return true;
+}
+
+// Decodes a safe-linked list of count objects and gives them to the slabs.
+void give_list(unsigned c, void* head, unsigned count) {
+  void* batch[256];
+  while (count > 0) {
+    unsigned n = 0;
+    while (n < count && n < 256) {
+      void** slot = static_cast<void**>(head);
+      batch[n++] = head;
+      head = reveal(slot);
+    }
+    slab::give(c, batch, n);
+    count -= n;
+  }
+}
+
+// Returns every parked batch of class c to the slabs (trim, decay).
+void transfer_drain(unsigned c) {
+  for (;;) {
+    Batch b;
+    if (!transfer_get(c, &b)) return;
+    give_list(c, b.head, b.count);
+  }
 }
 
 // Gives back all but the `keep` most recently freed objects of bin c: the
 // oldest go first, as the kernel's array_cache flushes, so a program that
 // frees its newest blocks first does not leave its oldest (often the heap's
-// top) pinned in the cache.
-void flush_bin(ThreadCache& tc, unsigned c, unsigned keep) {
+// top) pinned in the cache. A full batch is parked in the transfer cache.
+void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = true) {
   Bin& b = tc.bins[c];
   if (b.count <= keep) return;
   void* rest = b.head;
@@ -111,21 +197,16 @@ void flush_bin(ThreadCache& tc, unsigned c, unsigned keep) {
   else b.head = nullptr;
   unsigned remaining = b.count - keep;
   b.count = keep;
-  void* batch[256];
-  while (remaining > 0) {
-    unsigned n = 0;
-    while (n < remaining && n < 256) {
-      void** slot = static_cast<void**>(rest);
-      batch[n++] = rest;
-      rest = reveal(slot);
-    }
-    slab::give(c, batch, n);
-    remaining -= n;
-  }
+  // Parking only pays when another thread may adopt the batch; a lone
+  // thread's objects go straight back, so its slabs can empty.
+  if (to_transfer && remaining == b.limit / 2 && g_threads.load(std::memory_order_relaxed) > 1 &&
+      transfer_put(c, rest, remaining))
+    return;
+  give_list(c, rest, remaining);
 }
 
 void flush_all(ThreadCache& tc) {
-  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, 0);
+  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, 0, false);
 }
 
 // Bin limits follow the tuning: with a trim threshold the user set, classes
@@ -138,7 +219,7 @@ void apply_limits(ThreadCache& tc) {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     unsigned limit = g_slow_mode || (trim_set && slab::class_size(c) > 1024) ? 0 : slab::cache_limit(c);
     tc.bins[c].limit = limit;
-    flush_bin(tc, c, limit);
+    flush_bin(tc, c, limit, false);
   }
   tc.epoch = g_limits_epoch.load(std::memory_order_relaxed);
 }
@@ -165,7 +246,10 @@ LM_SLOW_PATH void thread_setup() {
   tc.state = ThreadState::kActive;
 }
 
+// redzone's locks are leaves (never held across a call into heap or large),
+// so they are taken before all of core's and released after them.
 void fork_prepare() {
+  if (g_redzone) redzone::lock_for_fork();
   g_registry_lock.lock();
   slab::lock_for_fork();
   large::lock_for_fork();
@@ -178,16 +262,20 @@ void fork_parent() {
   large::unlock_for_fork();
   slab::unlock_for_fork();
   g_registry_lock.unlock();
+  if (g_redzone) redzone::unlock_for_fork();
 }
 void fork_child() {
   pagemap::reset_for_fork_child();
   g_heap.reset_for_fork_child();
   large::reset_for_fork_child();
   slab::reset_for_fork_child();
+  for (Transfer& t : g_transfer) t.lock.reset_after_fork();
   g_registry_lock.reset_after_fork();
+  if (g_redzone) redzone::reset_for_fork_child();
   // Only this thread survives; the others' caches are abandoned (their
   // objects stay allocated in the child, a bounded leak).
   g_registry = nullptr;
+  g_threads.store(0, std::memory_order_relaxed);
   if (t_cache.state == ThreadState::kActive) registry_add(&t_cache);
 }
 
@@ -209,10 +297,15 @@ LM_SLOW_PATH bool init_slow() {
     config::parse_environment();
     g_heap.init(heap::os_source());
     slab::init(&g_heap);
+    transfer_init();
     uint64_t secret = make_secret();
     large::init(secret);
     g_free_key = secret * 0x9e3779b97f4a7c15ull | 1;
     g_slow_mode = config::options().redzone || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
+    if (config::options().redzone) {
+      redzone::init(redzone::Backend{rz_backing_alloc, rz_backing_free}, secret * 0xbf58476d1ce4e5b9ull);
+      g_redzone = true;
+    }
     pthread_key_create(&g_thread_key, thread_teardown);
     g_state.store(2, std::memory_order_release);
     t_in_init = false;
@@ -253,6 +346,37 @@ void* alloc_any(size_t n, bool zero) {
   return nullptr;
 }
 
+// Redzone mode's backing blocks: own mappings at or above the threshold,
+// else heap blocks (never slabs: a redzoned block's size is not a class).
+void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
+  *mapped = false;
+  if (wants_mapping(n)) {
+    if (void* p = large::alloc(n, align, false)) {
+      *usable = large::usable_size(p);
+      *mapped = true;
+      return p;
+    }
+  }
+  void* p = align <= 16 ? g_heap.alloc(n, false) : g_heap.alloc_aligned(align, n);
+  if (p) {
+    *usable = heap::Heap::usable_size(p);
+    return p;
+  }
+  if (n < config::tunables().mmap_threshold.load(std::memory_order_relaxed) &&
+      config::tunables().mmap_max.load(std::memory_order_relaxed) > 0) {
+    if ((p = large::alloc(n, align, false))) {
+      *usable = large::usable_size(p);
+      *mapped = true;
+    }
+  }
+  return p;
+}
+
+void rz_backing_free(void* p) {
+  if (pagemap::get(addr(p)) == pagemap::kHeap) g_heap.free(p, "free()");
+  else large::free(p, "free()");
+}
+
 enum class Owner { kSlab, kHeap, kLarge, kBootstrap, kNone };
 
 Owner owner_of(const void* p) {
@@ -272,7 +396,8 @@ Owner owner_of(const void* p) {
 
 // Moves a block to a new one of n bytes, copying what fits.
 void* move_block(void* p, size_t old_usable, size_t n, Owner owner) {
-  void* q = malloc_fast(n);
+  void* q = n > old_usable && wants_mapping(n) ? large::alloc(n, 16, false, true) : nullptr;
+  if (!q) q = malloc_fast(n);
   if (!q) return nullptr;
   std::memcpy(q, p, old_usable < n ? old_usable : n);
   if (owner == Owner::kSlab) free_fast(p, "realloc()");
@@ -293,8 +418,16 @@ void tuning_changed() {
 void* malloc_slow_inner(size_t n);
 
 // Time-based upkeep, from ticks and slow paths: at most every few ms.
-std::atomic<uint64_t> g_last_upkeep_ms{0};
+void upkeep_now();
+
+// From slow paths: reading the clock costs ~20 ns, so only on every 32nd
+// call of a thread. (Ticks, already one per 256 cache hits, call upkeep_now.)
 void upkeep() {
+  static thread_local unsigned calls LM_TLS_IE = 0;
+  if ((++calls & 31) == 1) upkeep_now();
+}
+
+void upkeep_now() {
   uint64_t now = os::now_ms();
   uint64_t last = g_last_upkeep_ms.load(std::memory_order_relaxed);
   if (now - last < 16) return;
@@ -303,8 +436,13 @@ void upkeep() {
   int advice = o.purge[0] == 'f' ? MADV_FREE : MADV_DONTNEED;
   static std::atomic<uint64_t> last_slab_pass{0};
   uint64_t last_pass = last_slab_pass.load(std::memory_order_relaxed);
-  if (now - last_pass >= o.decay_ms / 4 && last_slab_pass.compare_exchange_strong(last_pass, now))
+  if (now - last_pass >= o.decay_ms / 4 && last_slab_pass.compare_exchange_strong(last_pass, now)) {
+    // Batches parked for a whole decay period go back to their slabs, so
+    // the slabs can empty and their pages be purged.
+    for (unsigned c = 0; c < slab::kClasses; ++c)
+      if (g_transfer[c].n && now - g_transfer[c].touched_ms >= o.decay_ms) transfer_drain(c);
     slab::purge(now, o.decay_ms, advice);
+  }
   g_heap.decay(now, o.decay_ms, advice == MADV_FREE);
   large::decay(now);
 }
@@ -318,11 +456,14 @@ void* slab_alloc_direct(size_t n) {
   return p;
 }
 
-LM_SLOW_PATH void tick() { upkeep(); }
+LM_SLOW_PATH void tick() { upkeep_now(); }
 
-LM_SLOW_PATH void* malloc_slow(size_t n) {
+LM_SLOW_PATH void* malloc_slow(size_t n, Family family) {
   upkeep();
-  void* p = malloc_slow_inner(n);
+  void* p;
+  if (LM_UNLIKELY(!ensure_init())) p = bootstrap_alloc(n, 16);
+  else if (g_redzone) p = redzone::alloc(n, 16, family, false, addr(__builtin_return_address(0)));
+  else p = malloc_slow_inner(n);
   if (LM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
@@ -347,6 +488,14 @@ void* malloc_slow_inner(size_t n) {
     return p;
   }
   if (b.head) return malloc_fast(n);  // set up just now: the bin may be full
+  ++tc.misses;
+  Batch parked;
+  if (transfer_get(c, &parked)) {
+    // Adopt a parked batch as the bin: no object is touched.
+    b.head = parked.head;
+    b.count = parked.count;
+    return malloc_fast(n);
+  }
   void* batch[256];
   unsigned got = slab::take(c, batch, b.limit / 2 > 0 ? b.limit / 2 : 1);
   if (got == 0) return alloc_any(n, false);
@@ -357,13 +506,17 @@ void* malloc_slow_inner(size_t n) {
     b.head = batch[i];
     ++b.count;
   }
-  ++tc.misses;
   static_cast<void**>(batch[0])[1] = nullptr;
   return batch[0];
 }
 
-LM_SLOW_PATH void free_slow(void* p, const char* func) {
+LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
   if (!p) return;
+  if (LM_UNLIKELY(g_redzone)) {
+    if (!in_bootstrap(p)) redzone::free(p, family, func, addr(__builtin_return_address(0)));
+    upkeep();
+    return;
+  }
   uptr e = pagemap::get(addr(p));
   if (e > pagemap::kLargeHead) {
     auto* s = reinterpret_cast<slab::Slab*>(e);
@@ -414,14 +567,15 @@ LM_SLOW_PATH void free_slow(void* p, const char* func) {
   }
 }
 
-void* malloc(size_t n) { return malloc_fast(n); }
+void* malloc(size_t n, Family family) { return malloc_fast(n, family); }
 
-void free(void* p, const char* func) { free_fast(p, func); }
+void free(void* p, const char* func, Family family) { free_fast(p, func, family); }
 
 void* calloc(size_t n, size_t size) {
   size_t total;
   if (mul_overflows(n, size, &total)) return nullptr;
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(total, 16);  // static: zeroed
+  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(total, 16, Family::kMalloc, true, addr(__builtin_return_address(0)));
   if (total <= slab::kMaxSize) {
     void* p = malloc_fast(total);
     if (p) std::memset(p, 0, total);
@@ -430,8 +584,13 @@ void* calloc(size_t n, size_t size) {
   return alloc_any(total, true);
 }
 
-void* memalign(size_t align, size_t n) {
-  if (align <= 16) return malloc(n);
+void* memalign(size_t align, size_t n, Family family) {
+  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(n, align, family, false, addr(__builtin_return_address(0)));
+  if (align <= 16) return malloc(n, family);
+  // Alignments up to a cache line come from the slabs: a class whose size is
+  // a multiple of 64 has 64-aligned objects (spans are page aligned and
+  // colours are whole cache lines), and any multiple of 64 maps to one.
+  if (align <= 64 && n <= slab::kMaxSize - 64 && !g_slow_mode) return malloc(align_up(n ? n : 1, 64), family);
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
   if (n > kMaxRequest - align) return nullptr;
   void* p = nullptr;
@@ -445,6 +604,13 @@ void* memalign(size_t align, size_t n) {
 
 void* realloc(void* p, size_t n) {
   if (n > kMaxRequest) return nullptr;
+  if (LM_UNLIKELY(g_redzone)) {
+    uptr ret = addr(__builtin_return_address(0));
+    if (!in_bootstrap(p)) return redzone::realloc(p, n, ret);
+    void* q = redzone::alloc(n, 16, Family::kMalloc, false, ret);
+    if (q) std::memcpy(q, p, bootstrap_size(p) < n ? bootstrap_size(p) : n);
+    return q;
+  }
   size_t threshold = config::tunables().mmap_threshold.load(std::memory_order_relaxed);
   switch (owner_of(p)) {
     case Owner::kSlab: {
@@ -476,6 +642,8 @@ void* realloc(void* p, size_t n) {
 
 size_t usable_size(const void* p) {
   if (!p) return 0;
+  if (LM_UNLIKELY(g_redzone))
+    return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, addr(__builtin_return_address(0)));
   switch (owner_of(p)) {
     case Owner::kSlab: return reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)))->size;
     case Owner::kHeap: return heap::Heap::usable_size(p);
@@ -490,6 +658,7 @@ int trim(size_t pad) {
   if (!ensure_init()) return 0;
   stats::count(stats::k_trims);
   if (t_cache.state == ThreadState::kActive) flush_all(t_cache);
+  for (unsigned c = 0; c < slab::kClasses; ++c) transfer_drain(c);
   slab::release_empty();
   bool released = slab::purge(os::now_ms(), 0, MADV_DONTNEED) > 0;
   if (large::trim() > 0) released = true;
@@ -504,13 +673,21 @@ struct SlabTotals {
   size_t active_bytes;
   size_t span_bytes;
 };
+// Objects parked in the transfer caches are free to the program, so they
+// count as free here.
 SlabTotals slab_totals() {
   SlabTotals t{};
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     slab::ClassStats s = slab::class_stats(c);
-    t.free_objects += s.total - s.active;
-    t.free_bytes += (s.total - s.active) * s.object_size;
-    t.active_bytes += s.active * s.object_size;
+    size_t parked = 0;
+    {
+      LockGuard guard(g_transfer[c].lock);
+      for (unsigned i = 0; i < g_transfer[c].n; ++i) parked += g_transfer[c].batches[i].count;
+    }
+    size_t active = s.active > parked ? s.active - parked : 0;
+    t.free_objects += s.total - active;
+    t.free_bytes += (s.total - active) * s.object_size;
+    t.active_bytes += active * s.object_size;
     t.span_bytes += s.slabs * s.span;
   }
   return t;
@@ -539,6 +716,29 @@ void fill_mallinfo2(struct mallinfo2* mi) {
   mi->keepcost = h.top;
 }
 
+void fill_stats(struct libmalloc_stats* out) {
+  std::memset(out, 0, sizeof *out);
+  if (!ensure_init()) return;
+  struct mallinfo2 mi;
+  fill_mallinfo2(&mi);
+  heap::Snapshot h = g_heap.snapshot();
+  large::Snapshot l = large::snapshot();
+  SlabTotals st = slab_totals();
+  out->heap_system = mi.arena;
+  out->heap_in_use = mi.uordblks;
+  out->heap_free = mi.fordblks;
+  out->heap_top = mi.keepcost;
+  out->heap_segments = h.segments;
+  out->mmap_in_use = l.live_bytes;
+  out->mmap_blocks = l.live_blocks;
+  out->mmap_cached = l.cached_bytes;
+  out->slab_in_use = st.active_bytes;
+  out->slab_total = st.span_bytes;
+  const config::Tunables& t = config::tunables();
+  out->mmap_threshold = t.mmap_threshold.load(std::memory_order_relaxed);
+  out->trim_threshold = t.trim_threshold.load(std::memory_order_relaxed);
+}
+
 void print_malloc_stats() {
   if (!ensure_init()) return;
   heap::Snapshot h = g_heap.snapshot();
@@ -560,6 +760,7 @@ int print_malloc_info(int options, FILE* fp) {
   // Gather first: fprintf may allocate, and no lock of ours is held then.
   heap::Snapshot h = g_heap.snapshot();
   large::Snapshot l = large::snapshot();
+  SlabTotals st = slab_totals();
   fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
   fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
@@ -572,6 +773,9 @@ int print_malloc_info(int options, FILE* fp) {
   fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
   fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", l.live_blocks, l.live_bytes);
   fprintf(fp, "<total type=\"mmap-cache\" count=\"%zu\" size=\"%zu\"/>\n", l.cached_blocks, l.cached_bytes);
+  fprintf(fp, "<total type=\"slab\" count=\"%zu\" size=\"%zu\"/>\n", st.free_objects, st.free_bytes);
+  fprintf(fp, "<total type=\"slab-in-use\" size=\"%zu\"/>\n", st.active_bytes);
+  fprintf(fp, "<total type=\"heap-purged\" size=\"%zu\"/>\n", h.purged);
   fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system + l.live_bytes);
   fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system + l.max_bytes);
   fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n", h.system + l.live_bytes);
@@ -591,6 +795,22 @@ void print_report(int fd) {
            h.system, h.max_system, h.in_use, h.free, h.top, h.free_blocks, h.segments, h.mapped_segments);
   w.printf("mmap:  %zu live blocks, %zu bytes (max %zu blocks, %zu bytes); cache %zu mappings, %zu bytes\n",
            l.live_blocks, l.live_bytes, l.max_blocks, l.max_bytes, l.cached_blocks, l.cached_bytes);
+  {
+    // Where the memory is, per layer: "dirty" is free but resident (reused
+    // without page faults), "purged" was given back with madvise.
+    size_t slab_unused = 0, slab_purged = 0;
+    for (unsigned c = 0; c < slab::kClasses; ++c) {
+      slab::ClassStats cs = slab::class_stats(c);
+      slab_unused += cs.slabs * cs.span - cs.active * cs.object_size;
+      slab_purged += cs.purged;
+    }
+    size_t heap_free_slab = h.free;  // the heap's own free blocks and top
+    w.printf("memory: heap free %zu (dirty %zu, purged %zu); slabs unused %zu (dirty %zu, purged %zu); "
+             "mmap cache %zu (dirty)\n",
+             heap_free_slab, heap_free_slab - (h.purged < heap_free_slab ? h.purged : heap_free_slab), h.purged,
+             slab_unused, slab_unused - (slab_purged < slab_unused ? slab_purged : slab_unused), slab_purged,
+             l.cached_bytes);
+  }
   w.printf("tuning: mmap_threshold %zu, trim_threshold %zu, top_pad %zu, adaptive top pad %zu\n",
            t.mmap_threshold.load(std::memory_order_relaxed), t.trim_threshold.load(std::memory_order_relaxed),
            t.top_pad.load(std::memory_order_relaxed), g_heap.adaptive_keep_for_testing());
@@ -619,19 +839,28 @@ void print_report(int fd) {
   stats::print_counters(w);
 }
 
+int advise(void* p, size_t offset, size_t len, int advice) {
+  if (!p || !ensure_init() || g_redzone || pagemap::get(addr(p)) > pagemap::kLargeHead || !large::owns(p)) return EINVAL;
+  return large::advise(p, offset, len, advice) ? 0 : EINVAL;
+}
+
 int heap_check() {
   if (!ensure_init()) return 0;
+  int bad = g_redzone ? redzone::check_all(addr(__builtin_return_address(0))) : 0;
   if (const char* err = g_heap.check()) {
     report::warn("heap check failed: %s", err);
     return -1;
   }
-  return 0;
+  return bad ? -1 : 0;
 }
 
 namespace {
 // stats=1: the report at exit, after the program's own destructors.
+// Redzone mode: every live block's redzones, the quarantine's fills, leaks.
 __attribute__((destructor)) void report_at_exit() {
-  if (g_state.load(std::memory_order_acquire) == 2 && config::options().stats) print_report(report::output_fd());
+  if (g_state.load(std::memory_order_acquire) != 2) return;
+  if (g_redzone) redzone::at_exit();
+  if (config::options().stats) print_report(report::output_fd());
 }
 }  // namespace
 

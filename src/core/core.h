@@ -8,13 +8,16 @@
 #include <cstdio>
 
 #include "base/base.h"
+#include "redzone/redzone.h"
 
 struct mallinfo2;
+struct libmalloc_stats;
 
 namespace lm::core {
 
-// Which family allocated a block (checked in redzone mode).
-enum class Family : unsigned char { kMalloc, kNew, kNewArray };
+// Which family allocated a block (checked in redzone mode): malloc/free,
+// new/delete, new[]/delete[]. A constant at every call site.
+using Family = redzone::Family;
 
 // Initialises libmalloc if no allocation has yet (idempotent, thread-safe).
 void init();
@@ -22,18 +25,21 @@ void init();
 // others at their next slow path).
 void tuning_changed();
 
-void* malloc(size_t n);
+void* malloc(size_t n, Family family = Family::kMalloc);
 void* calloc(size_t n, size_t size);  // nullptr on overflow too
 void* realloc(void* p, size_t n);     // p non-null, n > 0
-void* memalign(size_t align, size_t n);  // align: a power of two
-void free(void* p, const char* func);
+void* memalign(size_t align, size_t n, Family family = Family::kMalloc);  // align: a power of two
+void free(void* p, const char* func, Family family = Family::kMalloc);
 size_t usable_size(const void* p);
 
 int trim(size_t pad);
 void fill_mallinfo2(struct mallinfo2* out);
+void fill_stats(struct libmalloc_stats* out);  // include/libmalloc.h
 void print_malloc_stats();                 // glibc's malloc_stats format, stderr
 int print_malloc_info(int options, FILE* fp);  // glibc's malloc_info XML
 void print_report(int fd);                 // the stats=1 report
 int heap_check();
+// libmalloc_advise: 0, or the errno value to report.
+int advise(void* p, size_t offset, size_t len, int advice);  // heap invariants, and in redzone mode every block's redzones
 
 }  // namespace lm::core

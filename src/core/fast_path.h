@@ -2,9 +2,13 @@
 //
 // Call tree:
 //   malloc(n) -> size_class -> pop t_cache.bins[c]            (hit: return)
-//             -> malloc_slow: init, thread setup, refill, heap, large, redzone
+//             -> malloc_slow: init, redzone (every call in redzone mode),
+//                thread setup, refill, heap, large
 //   free(p)   -> pagemap::get -> slab? -> key check, push bin  (fits: return)
-//             -> free_slow: flush, double-free check, heap, large, bootstrap
+//             -> free_slow: redzone, flush, double-free check, heap, large,
+//                bootstrap
+// The Family argument is a constant at each call site; only the slow paths
+// (redzone mode) look at it.
 //
 // The fast paths run only when every condition below holds; anything else
 // (uninitialised library or thread, redzone mode, empty or full bin, a
@@ -12,20 +16,21 @@
 // no atomic read-modify-write, no errno change.
 #pragma once
 
+#include "core/core.h"
 #include "core/thread_cache.h"
 #include "pagemap/pagemap.h"
 #include "slab/slab.h"
 
 namespace lm::core {
 
-LM_SLOW_PATH void* malloc_slow(size_t n);
+LM_SLOW_PATH void* malloc_slow(size_t n, Family family);
 // Every kTickMask+1 cache hits of a bin: time-based work (decay purging) that
 // must happen even in a program that never leaves the fast path.
 LM_SLOW_PATH void tick();
 constexpr uint64_t kTickMask = 255;
-LM_SLOW_PATH void free_slow(void* p, const char* func);
+LM_SLOW_PATH void free_slow(void* p, const char* func, Family family);
 
-LM_FAST_PATH void* malloc_fast(size_t n) {
+LM_FAST_PATH void* malloc_fast(size_t n, Family family = Family::kMalloc) {
   if (LM_LIKELY(n <= slab::kMaxSize)) {
     Bin& b = t_cache.bins[slab::size_class(n)];
     void* p = b.head;
@@ -39,10 +44,10 @@ LM_FAST_PATH void* malloc_fast(size_t n) {
       return p;
     }
   }
-  return malloc_slow(n);
+  return malloc_slow(n, family);
 }
 
-LM_FAST_PATH void free_fast(void* p, const char* func) {
+LM_FAST_PATH void free_fast(void* p, const char* func, Family family = Family::kMalloc) {
   uptr e = pagemap::get(addr(p));
   if (LM_LIKELY(e > pagemap::kLargeHead)) {
     auto* s = reinterpret_cast<slab::Slab*>(e);
@@ -56,7 +61,7 @@ LM_FAST_PATH void free_fast(void* p, const char* func) {
       return;
     }
   }
-  free_slow(p, func);
+  free_slow(p, func, family);
 }
 
 }  // namespace lm::core

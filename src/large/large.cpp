@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <sys/mman.h>
 
 #include "base/lock.h"
 #include "config/config.h"
@@ -308,6 +309,19 @@ void* resize(void* mem, size_t n) {
 size_t usable_size(const void* mem) {
   const Header* h = header_of(mem);
   return (h->head & ~size_t{7}) - kHeaderSize;
+}
+
+bool advise(void* mem, size_t offset, size_t len, int advice) {
+  size_t usable = usable_size(mem);
+  if (offset > usable || len > usable - offset) return false;
+  size_t page = os::page_size();
+  uptr begin = align_down(addr(mem) + offset, page);
+  uptr end = align_up(addr(mem) + offset + len, page);
+  // The first page holds the header: never let DONTNEED-like advice zero it.
+  if (begin < align_up(addr(mem), page) && (advice == MADV_DONTNEED || advice == MADV_FREE))
+    begin = align_up(addr(mem), page);
+  if (end <= begin) return true;
+  return os::advise(ptr(begin), end - begin, advice);
 }
 
 bool recently_unmapped(const void* mem) {

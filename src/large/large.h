@@ -45,6 +45,11 @@ void* resize(void* mem, size_t n);
 
 size_t usable_size(const void* mem);
 
+// madvise(advice) on the whole pages of [mem + offset, mem + offset + len)
+// within a live block (owns(mem) true). False if the range leaves the block
+// or the kernel refuses.
+bool advise(void* mem, size_t offset, size_t len, int advice);
+
 // True if mem was a large block freed recently: cached, or unmapped among the
 // last 64 (for double-free reports).
 bool recently_unmapped(const void* mem);

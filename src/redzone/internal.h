@@ -1,0 +1,128 @@
+// internal.h: what the redzone module's files share with each other (shadow
+// writers, stack capture and depot, block header, reports). Private to
+// src/redzone/: other modules include only redzone.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/base.h"
+#include "os/os.h"
+#include "redzone/redzone.h"
+
+namespace lm::redzone {
+
+// Shadow byte values: AddressSanitizer's heap codes, so that the shadow map
+// in a report reads like ASan's.
+constexpr uint8_t kAddressable = 0x00;   // 1..7: that many leading bytes addressable
+constexpr uint8_t kLeftRedzone = 0xfa;   // ASan's kAsanHeapLeftRedzoneMagic
+constexpr uint8_t kRightRedzone = 0xfb;  // ASan's (former) kAsanHeapRightRedzoneMagic
+constexpr uint8_t kFreed = 0xfd;         // ASan's kAsanHeapFreeMagic
+
+// Fill bytes of the memory itself (checked without compiler help). Never 0:
+// the commonest overflow writes a terminating NUL.
+constexpr uint8_t kLeftFill = 0xfa;
+constexpr uint8_t kRightFill = 0xfb;
+constexpr uint8_t kFreedFill = 0xfd;
+
+namespace shadow {
+// Makes shadow exist for [begin, end) (leaves are 128 MiB NORESERVE
+// mappings, created under the shadow lock). False when the kernel refuses.
+bool ensure(uptr begin, uptr end);
+// Sets the shadow of [begin, end) (both 8-aligned) to v. Leaves must exist.
+void set(uptr begin, uptr end, uint8_t v);
+// Sets [begin, end) to 0, returning whole shadow pages to the kernel.
+void clear(uptr begin, uptr end);
+// The first address in [a, a+size) whose access is bad, or 0 when all are fine.
+uptr first_bad(uptr a, size_t size);
+void lock_for_fork();
+void unlock_for_fork();
+void reset_for_fork_child();
+}  // namespace shadow
+
+namespace stack {
+constexpr unsigned kMaxFrames = 16;
+struct Trace {
+  unsigned n;
+  uptr pc[kMaxFrames];  // return addresses (frame 0 may be an exact pc)
+};
+// Captures the calling thread's stack: `ret` first, then the frames above
+// the stack slot that holds it (frame-pointer records where they look valid,
+// else a scan for words that are return addresses: they point into an
+// executable segment of a loaded module just after a call instruction).
+// Never allocates, never takes a lock that is held while allocating.
+LM_NOINLINE void capture(Trace* t, uptr ret);
+// The depot: id of an identical trace stored before, else stores it. 0 when
+// the depot is full or t is empty.
+uint32_t save(const Trace& t);
+void load(uint32_t id, Trace* t);
+// "    #N 0xADDR in FUNCTION (MODULE+0xOFFSET)" lines.
+void print(os::Writer& w, const Trace& t);
+// The first frame outside libmalloc's own entry points, as "(MODULE+0xOFF) in
+// FUNCTION" for SUMMARY lines.
+void print_summary_frame(os::Writer& w, const Trace& t);
+// Small per-thread number (T0 is the first thread that allocated).
+uint16_t thread_number();
+// [lo, hi) of the calling thread's stack mapping, cached per thread.
+bool thread_stack(uptr* lo, uptr* hi);
+// The /proc/self/maps line holding a, as [lo, hi).
+bool mapping_of(uptr a, uptr* lo, uptr* hi);
+
+// Writable PT_LOAD segments of loaded modules (leak roots).
+struct Range {
+  uptr lo, hi;
+};
+unsigned writable_segments(Range* out, unsigned cap);
+// True when the dynamic loader made the allocation with this stack (TLS
+// vectors, link maps): such blocks are referenced from places no root scan
+// sees (cached thread stacks), so the leak scan treats them as roots, as
+// LeakSanitizer does.
+bool from_loader(uint32_t stack_id);
+
+void lock_for_fork();
+void unlock_for_fork();
+void reset_for_fork_child();
+}  // namespace stack
+
+// ---- reports ----
+enum class Kind { kOverflow, kUseAfterFree, kDoubleFree, kBadFree, kMismatch, kLeak };
+
+// A block as the report describes it (copied from its header).
+struct BlockInfo {
+  uptr user;
+  size_t size;
+  uint32_t alloc_stack;
+  uint32_t free_stack;
+  uint16_t alloc_tid;
+  uint16_t free_tid;
+  Family family;
+  bool freed;
+};
+
+struct Finding {
+  Kind kind;
+  uptr addr;                   // the bad address (or the freed pointer)
+  bool has_block;
+  BlockInfo block;
+  const char* func;            // entry that found it ("free()", ...), or null
+  const char* when;            // "at exit", "when the block left quarantine", ...
+  const stack::Trace* current; // stack of the call that found it, or null
+  uint16_t tid;                // thread of that call
+  // Instrumented access (compiler-assisted mode).
+  bool access;
+  bool write;
+  size_t access_size;
+  uptr pc, bp, sp;
+  Family dealloc_family;       // kMismatch: the deallocator's family
+  const char* dealloc_name;    // kMismatch: "free", "operator delete", ...
+};
+
+// Prints the report; then aborts unless halt_on_error=0. Takes the report
+// lock (never held while allocating).
+void emit(const Finding& f);
+// One leak (called for each direct and indirect leak, then the summary).
+void emit_leak(const BlockInfo& b, bool direct, bool first);
+void emit_leak_summary(size_t bytes, size_t blocks);
+bool halt_on_error();
+
+}  // namespace lm::redzone

@@ -1,0 +1,96 @@
+// shadow.cpp: the shadow memory of redzone mode. One shadow byte per 8 bytes
+// of address space, in a two-level map like the page map: a root of 2^17
+// slots, one leaf per 1 GiB (128 MiB of MAP_NORESERVE address space, faulted
+// in per 4 KiB only where blocks were poisoned). Leaves are created under
+// the shadow lock and never removed; readers take no lock.
+#include <cstring>
+
+#include "base/lock.h"
+#include "redzone/internal.h"
+
+namespace lm::redzone::shadow {
+
+constinit std::atomic<uint8_t*> g_root[kRootEntries] = {};
+
+namespace {
+constinit Mutex g_lock;
+constexpr size_t kLeafBytes = (size_t{1} << kLeafShift) >> 3;
+static_assert(kLeafBytes == 128u << 20, "a shadow leaf covers 1 GiB at 1/8");
+constexpr uptr kLeafMask = (uptr{1} << kLeafShift) - 1;
+
+uint8_t* leaf_of(uptr a) { return g_root[a >> kLeafShift].load(std::memory_order_acquire); }
+}  // namespace
+
+bool ensure(uptr begin, uptr end) {
+  if (end <= begin) return true;
+  if ((end - 1) >> kAddressBits) return false;
+  for (uptr slot = begin >> kLeafShift; slot <= (end - 1) >> kLeafShift; ++slot) {
+    if (g_root[slot].load(std::memory_order_acquire)) continue;
+    LockGuard guard(g_lock);
+    if (g_root[slot].load(std::memory_order_relaxed)) continue;
+    auto* leaf = static_cast<uint8_t*>(os::map_noreserve(kLeafBytes));
+    if (!leaf) return false;
+    g_root[slot].store(leaf, std::memory_order_release);
+  }
+  return true;
+}
+
+// Calls fn(shadow pointer, count) for each leaf-contained piece of [begin, end).
+template <class Fn>
+void for_each_piece(uptr begin, uptr end, Fn&& fn) {
+  while (begin < end) {
+    uptr leaf_end = (begin | kLeafMask) + 1;
+    uptr piece_end = end < leaf_end ? end : leaf_end;
+    if (uint8_t* leaf = leaf_of(begin)) fn(leaf + ((begin & kLeafMask) >> 3), (piece_end - begin) >> 3);
+    begin = piece_end;
+  }
+}
+
+void set(uptr begin, uptr end, uint8_t v) {
+  for_each_piece(begin, end, [v](uint8_t* s, size_t n) { std::memset(s, v, n); });
+}
+
+void clear(uptr begin, uptr end) {
+  for_each_piece(begin, end, [](uint8_t* s, size_t n) {
+    // Whole shadow pages go back to the kernel (they read as zero again), so
+    // that shadow of unmapped blocks does not stay resident.
+    uptr lo = align_up(addr(s), 4096), hi = align_down(addr(s) + n, 4096);
+    if (hi > lo + 4096) {
+      std::memset(s, 0, lo - addr(s));
+      os::purge(ptr(lo), hi - lo);
+      std::memset(ptr(hi), 0, addr(s) + n - hi);
+    } else {
+      std::memset(s, 0, n);
+    }
+  });
+}
+
+uptr first_bad(uptr a, size_t size) {
+  if (size == 0) return 0;
+  uptr last = a + size - 1;
+  if (last < a) last = ~uptr{0};
+  for (uptr g = a & ~uptr{7}; g <= last; g += 8) {
+    const uint8_t* s = byte_for(g);
+    if (!s) {  // no shadow in this leaf: skip to the next one
+      uptr next = (g | kLeafMask) + 1;
+      if (next == 0) break;
+      g = next - 8;
+      continue;
+    }
+    uint8_t v = *s;
+    if (v == 0) continue;
+    uptr first = g > a ? g : a;
+    if (v >= 0x80) return first;
+    // 1..7: bytes [g, g+v) addressable.
+    uptr bad = g + v;
+    if (bad <= last) return bad > a ? bad : a;
+    if (g + 8 < g) break;
+  }
+  return 0;
+}
+
+void lock_for_fork() { g_lock.lock(); }
+void unlock_for_fork() { g_lock.unlock(); }
+void reset_for_fork_child() { g_lock.reset_after_fork(); }
+
+}  // namespace lm::redzone::shadow

@@ -1,0 +1,638 @@
+// stack.cpp: stack capture, the stack depot and symbolisation for redzone
+// reports. libmalloc may depend on libc only, so there is no unwinder:
+// capture walks frame-pointer records where they look valid and otherwise
+// scans the stack for return addresses (a word pointing into an executable
+// PT_LOAD segment just after a call instruction). Module ranges come from
+// dl_iterate_phdr, cached; names from dladdr (.dynsym) or the module's own
+// .symtab, read from its file at report time. Nothing here allocates.
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+
+#include <cstring>
+
+#include "base/lock.h"
+#include "redzone/internal.h"
+
+namespace lm::redzone::stack {
+
+namespace {
+
+// ---- executable ranges of loaded modules ----
+
+constexpr unsigned kMaxRanges = 500;
+struct ExecRange {
+  uptr lo, hi;
+};
+// Every 1 MiB chunk of address space that holds executable code, in an
+// open-addressing set: most stack words (heap pointers, numbers) are
+// rejected by one probe before the binary search over ranges.
+constexpr unsigned kChunkShift = 20;
+constexpr unsigned kChunkSlots = 4096;
+struct ModuleCache {
+  unsigned long long adds, subs;
+  uptr min, max;
+  unsigned n;
+  ExecRange r[kMaxRanges];  // sorted by lo
+  uint32_t chunks[kChunkSlots];  // chunk number + 1; 0: empty
+};
+
+unsigned chunk_slot(uptr chunk) { return static_cast<unsigned>((chunk * 0x9e3779b97f4a7c15ull) >> 52) & (kChunkSlots - 1); }
+
+void add_chunks(ModuleCache* c, const ExecRange& r) {
+  for (uptr chunk = r.lo >> kChunkShift; chunk <= (r.hi - 1) >> kChunkShift; ++chunk) {
+    auto key = static_cast<uint32_t>(chunk + 1);
+    unsigned i = chunk_slot(chunk), probes = 0;
+    while (c->chunks[i] != 0 && c->chunks[i] != key && probes++ < kChunkSlots) i = (i + 1) & (kChunkSlots - 1);
+    c->chunks[i] = key;
+  }
+}
+
+LM_FAST_PATH bool maybe_code(const ModuleCache* c, uptr v) {
+  uptr chunk = v >> kChunkShift;
+  auto key = static_cast<uint32_t>(chunk + 1);
+  for (unsigned i = chunk_slot(chunk), probes = 0; probes < kChunkSlots; i = (i + 1) & (kChunkSlots - 1), ++probes) {
+    if (c->chunks[i] == key) return true;
+    if (c->chunks[i] == 0) return false;
+  }
+  return false;
+}
+constexpr size_t kCacheBytes = align_up(sizeof(ModuleCache), 4096);
+
+std::atomic<ModuleCache*> g_modules{nullptr};
+constinit Mutex g_modules_lock;
+std::atomic<uint64_t> g_modules_checked_ms{0};
+
+int collect_exec(struct dl_phdr_info* info, size_t, void* data) {
+  auto* c = static_cast<ModuleCache*>(data);
+  c->adds = info->dlpi_adds;
+  c->subs = info->dlpi_subs;
+  // The vDSO never calls malloc, and it sits next to the main stack: leaving
+  // it out lets the min/max test reject every stack address at once.
+  if (info->dlpi_name && std::strstr(info->dlpi_name, "linux-vdso")) return 0;
+  for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || c->n >= kMaxRanges) continue;
+    uptr lo = info->dlpi_addr + ph.p_vaddr;
+    ExecRange r{lo, lo + ph.p_memsz};
+    unsigned j = c->n++;
+    while (j > 0 && c->r[j - 1].lo > r.lo) {
+      c->r[j] = c->r[j - 1];
+      --j;
+    }
+    c->r[j] = r;
+  }
+  return 0;
+}
+
+int read_counts(struct dl_phdr_info* info, size_t, void* data) {
+  auto* out = static_cast<unsigned long long*>(data);
+  out[0] = info->dlpi_adds;
+  out[1] = info->dlpi_subs;
+  return 1;
+}
+
+// Rebuilds the cache. A replaced cache is left mapped on purpose: another
+// thread may be reading it, and rebuilds happen only when the set of loaded
+// modules changed (dlopen/dlclose), so the few pages left behind are bounded.
+void refresh_modules() {
+  if (!g_modules_lock.try_lock()) return;  // someone else is refreshing
+  ModuleCache* old = g_modules.load(std::memory_order_acquire);
+  unsigned long long counts[2] = {0, 0};
+  if (old) dl_iterate_phdr(read_counts, counts);
+  if (!old || counts[0] != old->adds || counts[1] != old->subs) {
+    if (auto* c = static_cast<ModuleCache*>(os::map(kCacheBytes))) {
+      dl_iterate_phdr(collect_exec, c);
+      if (c->n == 0) {
+        // Too early (a static program's libc start-up, before its module
+        // list is set up): publish nothing, so that the next capture retries.
+        os::unmap(c, kCacheBytes);
+        g_modules_lock.unlock();
+        return;
+      }
+      c->min = c->n ? c->r[0].lo : 1;
+      c->max = 0;
+      for (unsigned i = 0; i < c->n; ++i) {
+        if (c->r[i].hi > c->max) c->max = c->r[i].hi;
+        add_chunks(c, c->r[i]);
+      }
+      g_modules.store(c, std::memory_order_release);
+    }
+  }
+  g_modules_lock.unlock();
+}
+
+LM_FAST_PATH const ExecRange* find_range(const ModuleCache* c, uptr v) {
+  if (v < c->min || v >= c->max || !maybe_code(c, v)) return nullptr;
+  unsigned lo = 0, hi = c->n;
+  while (lo < hi) {
+    unsigned mid = (lo + hi) / 2;
+    if (c->r[mid].lo <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return nullptr;
+  const ExecRange* r = &c->r[lo - 1];
+  return v < r->hi ? r : nullptr;
+}
+
+// Length of a ModRM-addressed operand (ModRM, SIB, displacement) in bytes.
+unsigned modrm_length(uint8_t modrm, uint8_t sib) {
+  unsigned mod = modrm >> 6, rm = modrm & 7;
+  if (mod == 3) return 1;
+  if (mod == 0) {
+    if (rm == 4) return (sib & 7) == 5 ? 6 : 2;
+    return rm == 5 ? 5 : 1;
+  }
+  if (mod == 1) return rm == 4 ? 3 : 2;
+  return rm == 4 ? 6 : 5;
+}
+
+// True when v points into an executable segment right after a call: E8
+// rel32, or FF /2 with any addressing form (call reg, call [mem]).
+LM_FAST_PATH bool is_return_address(const ModuleCache* c, uptr v) {
+  const ExecRange* r = find_range(c, v);
+  if (!r) return false;
+  const uint8_t* code = ptr<const uint8_t>(v);
+  if (v - 5 >= r->lo && code[-5] == 0xe8) return true;
+  for (unsigned k = 2; k <= 7; ++k) {
+    if (v - k < r->lo || code[-static_cast<int>(k)] != 0xff) continue;
+    uint8_t modrm = code[1 - static_cast<int>(k)];
+    if (((modrm >> 3) & 7) != 2) continue;
+    uint8_t sib = k >= 3 ? code[2 - static_cast<int>(k)] : 0;
+    if (modrm_length(modrm, sib) == k - 1) return true;
+  }
+  return false;
+}
+
+// ---- the calling thread's stack ----
+
+thread_local uptr t_stack_lo LM_TLS_IE = 0;
+thread_local uptr t_stack_hi LM_TLS_IE = 0;
+thread_local uint16_t t_thread_no LM_TLS_IE = 0;  // number + 1; 0: none yet
+std::atomic<uint16_t> g_threads{0};
+
+uptr parse_hex(const char*& s) {
+  uptr v = 0;
+  for (;; ++s) {
+    char ch = *s;
+    if (ch >= '0' && ch <= '9') v = v * 16 + static_cast<uptr>(ch - '0');
+    else if (ch >= 'a' && ch <= 'f') v = v * 16 + static_cast<uptr>(ch - 'a' + 10);
+    else return v;
+  }
+}
+
+// The /proc/self/maps line holding a: [lo, hi). Reads with a stack buffer.
+bool find_mapping(uptr a, uptr* lo, uptr* hi) {
+  int fd = os::open_read("/proc/self/maps");
+  if (fd < 0) return false;
+  char buf[4096];
+  char line[128];
+  size_t line_len = 0;
+  bool found = false;
+  long n;
+  while (!found && (n = os::read(fd, buf, sizeof buf)) > 0) {
+    for (long i = 0; i < n && !found; ++i) {
+      char ch = buf[i];
+      if (ch != '\n') {
+        if (line_len + 1 < sizeof line) line[line_len++] = ch;
+        continue;
+      }
+      line[line_len] = '\0';
+      line_len = 0;
+      const char* s = line;
+      uptr l = parse_hex(s);
+      if (*s != '-') continue;
+      ++s;
+      uptr h = parse_hex(s);
+      if (a >= l && a < h) {
+        *lo = l;
+        *hi = h;
+        found = true;
+      }
+    }
+  }
+  os::close(fd);
+  return found;
+}
+
+// ---- the depot ----
+
+constexpr unsigned kBucketBits = 16;
+constexpr size_t kBuckets = size_t{1} << kBucketBits;
+constexpr size_t kDepotBytes = size_t{256} << 20;  // NORESERVE: ~4M traces of 8 frames
+struct DepotEntry {
+  uint32_t next;  // id of the next entry in the bucket
+  uint32_t hash;
+  uint32_t n;
+  uint32_t pad;
+  uptr pc[1];  // n of them
+};
+std::atomic<char*> g_depot{nullptr};  // buckets, then entries
+constinit Mutex g_depot_lock;
+size_t g_depot_used = 8;  // bytes of the entry area; offset 0 means "none"
+
+std::atomic<uint32_t>* depot_buckets(char* d) { return reinterpret_cast<std::atomic<uint32_t>*>(d); }
+char* depot_entries(char* d) { return d + kBuckets * sizeof(uint32_t); }
+const DepotEntry* depot_entry(char* d, uint32_t id) {
+  return reinterpret_cast<const DepotEntry*>(depot_entries(d) + size_t{id} * 8);
+}
+
+uint32_t hash_trace(const Trace& t) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ t.n;
+  for (unsigned i = 0; i < t.n; ++i) {
+    h ^= t.pc[i];
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  return static_cast<uint32_t>(h);
+}
+
+bool same(const DepotEntry* e, uint32_t hash, const Trace& t) {
+  if (e->hash != hash || e->n != t.n) return false;
+  for (unsigned i = 0; i < t.n; ++i)
+    if (e->pc[i] != t.pc[i]) return false;
+  return true;
+}
+
+// ---- symbolisation (report time only) ----
+
+struct ModuleInfo {
+  const char* name;  // path ("" for the main program until resolved)
+  uptr bias;         // load bias (dlpi_addr)
+  bool found;
+};
+
+struct FindModule {
+  uptr pc;
+  ModuleInfo* out;
+};
+
+int find_module_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* f = static_cast<FindModule*>(data);
+  for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uptr lo = info->dlpi_addr + ph.p_vaddr;
+    if (f->pc >= lo && f->pc < lo + ph.p_memsz) {
+      f->out->name = info->dlpi_name;
+      f->out->bias = info->dlpi_addr;
+      f->out->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+char g_exe_path[512];
+
+const char* module_path(const char* name) {
+  if (name && name[0]) return name;
+  if (!g_exe_path[0] && os::read_link("/proc/self/exe", g_exe_path, sizeof g_exe_path) < 0)
+    std::memcpy(g_exe_path, "<main program>", 15);
+  return g_exe_path;
+}
+
+// Symbol tables of module files, mapped on first use and kept (reports only).
+struct SymtabFile {
+  char path[256];
+  const char* base;
+  size_t size;
+  bool ok;
+};
+constexpr unsigned kMaxSymtabFiles = 32;
+SymtabFile g_symtab_files[kMaxSymtabFiles];
+unsigned g_symtab_count = 0;
+
+const SymtabFile* symtab_file(const char* path) {
+  for (unsigned i = 0; i < g_symtab_count; ++i)
+    if (std::strcmp(g_symtab_files[i].path, path) == 0) return &g_symtab_files[i];
+  if (g_symtab_count == kMaxSymtabFiles || std::strlen(path) >= sizeof(SymtabFile::path)) return nullptr;
+  SymtabFile* f = &g_symtab_files[g_symtab_count++];
+  std::strcpy(f->path, path);
+  f->ok = false;
+  int fd = os::open_read(path);
+  if (fd < 0) return f;
+  f->base = static_cast<const char*>(os::map_file(fd, &f->size));
+  os::close(fd);
+  f->ok = f->base && f->size >= sizeof(ElfW(Ehdr)) && std::memcmp(f->base, ELFMAG, SELFMAG) == 0;
+  return f;
+}
+
+// The function containing `offset` (a link-time address) in the file's
+// .symtab (or .dynsym), or nullptr.
+const char* symtab_lookup(const SymtabFile* f, uptr offset) {
+  if (!f || !f->ok) return nullptr;
+  auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(f->base);
+  if (eh->e_shoff == 0 || eh->e_shoff + size_t{eh->e_shnum} * sizeof(ElfW(Shdr)) > f->size) return nullptr;
+  auto* sh = reinterpret_cast<const ElfW(Shdr)*>(f->base + eh->e_shoff);
+  for (int pass = 0; pass < 2; ++pass) {
+    unsigned want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
+    for (unsigned i = 0; i < eh->e_shnum; ++i) {
+      if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
+      const ElfW(Shdr)& strs = sh[sh[i].sh_link];
+      if (sh[i].sh_offset + sh[i].sh_size > f->size || strs.sh_offset + strs.sh_size > f->size) continue;
+      auto* syms = reinterpret_cast<const ElfW(Sym)*>(f->base + sh[i].sh_offset);
+      size_t count = sh[i].sh_size / sizeof(ElfW(Sym));
+      for (size_t k = 0; k < count; ++k) {
+        const ElfW(Sym)& s = syms[k];
+        if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0) continue;
+        if (offset >= s.st_value && offset < s.st_value + (s.st_size ? s.st_size : 1) && s.st_name < strs.sh_size)
+          return f->base + strs.sh_offset + s.st_name;
+      }
+    }
+  }
+  return nullptr;
+}
+
+struct Symbol {
+  const char* function;
+  const char* module;
+  uptr offset;
+};
+
+Symbol symbolize(uptr pc) {
+  Symbol s{"??", "??", pc};
+  ModuleInfo m{nullptr, 0, false};
+  FindModule fm{pc, &m};
+  dl_iterate_phdr(find_module_cb, &fm);
+  Dl_info info;
+  std::memset(&info, 0, sizeof info);
+  bool have_dl = dladdr(ptr(pc), &info) != 0;
+  if (m.found) {
+    s.module = module_path(m.name);
+    s.offset = pc - m.bias;
+  } else if (have_dl && info.dli_fname) {
+    s.module = module_path(info.dli_fname);
+    s.offset = pc - addr(info.dli_fbase);
+  }
+  if (have_dl && info.dli_sname && info.dli_saddr) {
+    s.function = info.dli_sname;
+  } else if (m.found) {
+    if (const char* name = symtab_lookup(symtab_file(s.module), s.offset)) s.function = name;
+  }
+  return s;
+}
+
+uptr own_bias() {
+  ModuleInfo m{nullptr, 0, false};
+  FindModule fm{addr(reinterpret_cast<const void*>(&own_bias)), &m};
+  dl_iterate_phdr(find_module_cb, &fm);
+  return m.found && m.name && m.name[0] ? m.bias : ~uptr{0};  // ~0: linked into the program
+}
+
+}  // namespace
+
+// ---- capture ----
+
+bool thread_stack(uptr* lo, uptr* hi) {
+  uptr sp = addr(__builtin_frame_address(0));
+  if (!(sp >= t_stack_lo && sp < t_stack_hi)) {
+    uptr l, h;
+    if (t_stack_hi != 0) return false;  // one attempt per thread
+    if (!find_mapping(sp, &l, &h)) {
+      t_stack_lo = t_stack_hi = 1;
+      return false;
+    }
+    t_stack_lo = l;
+    t_stack_hi = h;
+  }
+  *lo = t_stack_lo;
+  *hi = t_stack_hi;
+  return true;
+}
+
+bool mapping_of(uptr a, uptr* lo, uptr* hi) { return find_mapping(a, lo, hi); }
+
+uint16_t thread_number() {
+  if (LM_UNLIKELY(t_thread_no == 0)) t_thread_no = static_cast<uint16_t>(g_threads.fetch_add(1) + 1);
+  return static_cast<uint16_t>(t_thread_no - 1);
+}
+
+void capture(Trace* t, uptr ret) {
+  t->n = 0;
+  if (ret) t->pc[t->n++] = ret;
+  ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  if (!c || (ret && !find_range(c, ret))) {
+    // Unknown code: a module loaded since (or JIT code). Re-read the module
+    // list at most every 50 ms.
+    uint64_t now = os::now_ms(), last = g_modules_checked_ms.load(std::memory_order_relaxed);
+    if (!c || now - last >= 50) {
+      g_modules_checked_ms.store(now, std::memory_order_relaxed);
+      refresh_modules();
+      c = g_modules.load(std::memory_order_acquire);
+      if (!c) return;
+    }
+  }
+  // No __builtin_frame_address here: it would make this function set up
+  // its own frame pointer, and the caller's rbp is worth more. libmalloc is
+  // built without frame pointers, so rbp often still holds the program's
+  // frame pointer from the call into malloc.
+  uptr sp, rbp;
+  asm volatile("mov %%rsp, %0\n\tmov %%rbp, %1" : "=r"(sp), "=r"(rbp));
+  uptr lo, hi;
+  if (!thread_stack(&lo, &hi) || sp < lo || sp >= hi) hi = align_up(sp + 1, 4096);  // unknown stack: this page only
+  const uptr* w = ptr<const uptr>(align_up(sp, 8));
+  const uptr* end = ptr<const uptr>(hi);
+  // The slot holding `ret` sits above libmalloc's own frames: the last copy
+  // within 1 KiB (copies below it are arguments spilled by our frames, which
+  // take well under 1 KiB between the entry point and here).
+  if (ret) {
+    const uptr* lim = end - w > 128 ? w + 128 : end;
+    const uptr* slot = nullptr;
+    for (const uptr* p = w; p < lim; ++p)
+      if (*p == ret) slot = p;
+    if (!slot) return;  // not found: only ret is reliable
+    w = slot;
+  }
+  // Above the slot: frame-pointer records [saved fp, return address] where
+  // they look valid (the first record whose successor is a record too), else
+  // a scan for words that are return addresses. After the chain ends (code
+  // without frame pointers, e.g. libc's start-up), the scan goes on.
+  auto record_ok = [&](const uptr* x) {
+    uptr fp = x[0];
+    return fp > addr(x) && fp < hi && hi - fp >= 16 && (fp & 7) == 0 && is_return_address(c, x[1]);
+  };
+  const uptr* p = w + (ret ? 1 : 0);
+  const uptr* search_end = end - p > 128 ? p + 128 : end;
+  const uptr* rec = nullptr;
+  if (rbp >= addr(p) && rbp < hi && hi - rbp >= 16 && (rbp & 7) == 0 && record_ok(ptr<const uptr>(rbp)))
+    rec = ptr<const uptr>(rbp);
+  // The program's frame pointer at the call is saved in libmalloc's own
+  // frames (below the slot) by whichever of our functions reused rbp: a
+  // word there pointing into the stack above the slot at a valid chain.
+  for (const uptr* x = ptr<const uptr>(align_up(sp, 8)); !rec && ret && x < w; ++x) {
+    uptr v = *x;
+    if (v > addr(w) && v < hi && hi - v >= 16 && (v & 7) == 0 && is_return_address(c, ptr<const uptr>(v)[1]))
+      rec = ptr<const uptr>(v);
+  }
+  for (const uptr* x = p; !rec && x + 1 < search_end; ++x) {
+    if (record_ok(x) && record_ok(ptr<const uptr>(x[0]))) {
+      rec = x;
+      break;
+    }
+  }
+  if (rec) {
+    while (t->n < kMaxFrames) {
+      t->pc[t->n++] = rec[1];
+      p = rec + 2;
+      const uptr* next = ptr<const uptr>(rec[0]);
+      if (next <= rec || addr(next) >= hi || hi - addr(next) < 16 || !record_ok(next)) {
+        // The last record's return address is valid even when its saved fp is not.
+        if (next > rec && addr(next) < hi && hi - addr(next) >= 16 && is_return_address(c, next[1]) &&
+            t->n < kMaxFrames) {
+          t->pc[t->n++] = next[1];
+          p = next + 2;
+        }
+        break;
+      }
+      rec = next;
+    }
+  }
+  for (unsigned budget = 384; p < end && t->n < kMaxFrames && budget > 0; ++p, --budget) {
+    uptr v = *p;
+    if (is_return_address(c, v)) t->pc[t->n++] = v;
+  }
+}
+
+// ---- depot ----
+
+uint32_t save(const Trace& t) {
+  if (t.n == 0) return 0;
+  char* d = g_depot.load(std::memory_order_acquire);
+  if (!d) {
+    LockGuard guard(g_depot_lock);
+    d = g_depot.load(std::memory_order_relaxed);
+    if (!d) {
+      d = static_cast<char*>(os::map_noreserve(kDepotBytes));
+      if (!d) return 0;
+      g_depot.store(d, std::memory_order_release);
+    }
+  }
+  uint32_t hash = hash_trace(t);
+  std::atomic<uint32_t>& bucket = depot_buckets(d)[hash & (kBuckets - 1)];
+  for (uint32_t id = bucket.load(std::memory_order_acquire); id; id = depot_entry(d, id)->next)
+    if (same(depot_entry(d, id), hash, t)) return id;
+  LockGuard guard(g_depot_lock);
+  for (uint32_t id = bucket.load(std::memory_order_relaxed); id; id = depot_entry(d, id)->next)
+    if (same(depot_entry(d, id), hash, t)) return id;
+  size_t bytes = 16 + 8 * size_t{t.n};
+  size_t limit = kDepotBytes - kBuckets * sizeof(uint32_t);
+  if (g_depot_used + bytes > limit || (g_depot_used >> 3) > 0xffffffffu) return 0;
+  auto id = static_cast<uint32_t>(g_depot_used >> 3);
+  auto* e = reinterpret_cast<DepotEntry*>(depot_entries(d) + g_depot_used);
+  e->next = bucket.load(std::memory_order_relaxed);
+  e->hash = hash;
+  e->n = t.n;
+  for (unsigned i = 0; i < t.n; ++i) e->pc[i] = t.pc[i];
+  g_depot_used += bytes;
+  bucket.store(id, std::memory_order_release);
+  return id;
+}
+
+void load(uint32_t id, Trace* t) {
+  t->n = 0;
+  char* d = g_depot.load(std::memory_order_acquire);
+  if (!d || id == 0) return;
+  const DepotEntry* e = depot_entry(d, id);
+  t->n = e->n < kMaxFrames ? e->n : kMaxFrames;
+  for (unsigned i = 0; i < t->n; ++i) t->pc[i] = e->pc[i];
+}
+
+void print(os::Writer& w, const Trace& t) {
+  if (t.n == 0) {
+    w.puts("    <empty stack>\n");
+    return;
+  }
+  for (unsigned i = 0; i < t.n; ++i) {
+    // Frames are return addresses: the call is the instruction before.
+    uptr pc = t.pc[i] - 1;
+    Symbol s = symbolize(pc);
+    w.printf("    #%u 0x%lx in %s (%s+0x%lx)\n", i, pc, s.function, s.module, s.offset);
+  }
+}
+
+void print_summary_frame(os::Writer& w, const Trace& t) {
+  if (t.n == 0) return;
+  unsigned i = 0;
+  uptr own = own_bias();
+  if (t.n > 1 && own != ~uptr{0}) {
+    ModuleInfo m{nullptr, 0, false};
+    FindModule fm{t.pc[0] - 1, &m};
+    dl_iterate_phdr(find_module_cb, &fm);
+    if (m.found && m.bias == own) i = 1;  // frame 0 is libmalloc's entry point
+  }
+  Symbol s = symbolize(t.pc[i] - 1);
+  w.printf(" (%s+0x%lx) in %s", s.module, s.offset, s.function);
+}
+
+// ---- leak roots ----
+
+namespace {
+int find_loader_cb(struct dl_phdr_info* info, size_t, void* data) {
+  auto* r = static_cast<Range*>(data);
+  if (!info->dlpi_name || !std::strstr(info->dlpi_name, "/ld-linux")) return 0;
+  for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    r->lo = info->dlpi_addr + ph.p_vaddr;
+    r->hi = r->lo + ph.p_memsz;
+    return 1;
+  }
+  return 0;
+}
+}  // namespace
+
+bool from_loader(uint32_t id) {
+  static Range loader{0, 0};
+  static bool looked = false;
+  if (!looked) {
+    dl_iterate_phdr(find_loader_cb, &loader);
+    looked = true;
+  }
+  if (loader.hi == 0) return false;
+  Trace t;
+  load(id, &t);
+  for (unsigned i = 0; i < t.n; ++i)
+    if (t.pc[i] >= loader.lo && t.pc[i] < loader.hi) return true;
+  return false;
+}
+
+namespace {
+struct SegmentList {
+  Range* out;
+  unsigned cap;
+  unsigned n;
+};
+int collect_writable(struct dl_phdr_info* info, size_t, void* data) {
+  auto* l = static_cast<SegmentList*>(data);
+  for (unsigned i = 0; i < info->dlpi_phnum && l->n < l->cap; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+    uptr lo = info->dlpi_addr + ph.p_vaddr;
+    l->out[l->n++] = Range{align_down(lo, 8), align_down(lo + ph.p_memsz, 8)};
+  }
+  return 0;
+}
+}  // namespace
+
+unsigned writable_segments(Range* out, unsigned cap) {
+  SegmentList l{out, cap, 0};
+  dl_iterate_phdr(collect_writable, &l);
+  return l.n;
+}
+
+void lock_for_fork() {
+  g_depot_lock.lock();
+  g_modules_lock.lock();
+}
+void unlock_for_fork() {
+  g_modules_lock.unlock();
+  g_depot_lock.unlock();
+}
+void reset_for_fork_child() {
+  g_modules_lock.reset_after_fork();
+  g_depot_lock.reset_after_fork();
+}
+
+}  // namespace lm::redzone::stack

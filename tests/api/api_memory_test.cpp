@@ -1,0 +1,197 @@
+// api_memory_test.cpp: giving memory back (issue 6): decay without
+// malloc_trim, malloc_trim of slab pages, the purge, thp and large_populate
+// options, and libmalloc_advise. Each case runs in a child process with its
+// own LIBMALLOC_OPTIONS and reads its RSS from /proc/self.
+#include <dlfcn.h>
+#include <doctest/doctest.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "api_support.h"
+#include "libmalloc.h"
+
+using apitest::run_self;
+
+namespace {
+
+constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
+
+size_t rss_mib() { return apitest::rss_bytes() / kMiB; }
+
+// Fills about `total` bytes of 16 B..60 KiB blocks (mostly small, as issue
+// 6's burst), then frees all but every 50th, in a scattered order.
+std::vector<void*> burst_and_free(size_t total) {
+  std::vector<void*> blocks;
+  blocks.reserve(total / 1000);
+  unsigned seed = 12345;
+  size_t sum = 0;
+  while (sum < total) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = (seed >> 8) % 10 ? 16 + (seed >> 12) % 1009 : 1024 + (seed >> 12) % (59 * kKiB);
+    void* p = malloc(n);
+    memset(p, 0x5a, n);
+    blocks.push_back(p);
+    sum += n;
+  }
+  std::vector<void*> kept;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 50 == 0) kept.push_back(blocks[i]);
+    else free(blocks[i]);
+  }
+  return kept;
+}
+
+// A light load for `ms` milliseconds: one small malloc and free per ms.
+void stay_lightly_busy(int ms) {
+  for (int i = 0; i < ms; ++i) {
+    void* p = malloc(64);
+    static_cast<volatile char*>(p)[0] = 1;
+    free(p);
+    usleep(1000);
+  }
+}
+
+int (*advise_fn())(void*, size_t, size_t, int) {
+#ifdef LM_TEST_LINKED
+  return &libmalloc_advise;
+#else
+  return reinterpret_cast<int (*)(void*, size_t, size_t, int)>(dlsym(RTLD_DEFAULT, "libmalloc_advise"));
+#endif
+}
+
+// The VmFlags line of the smaps entry holding address a.
+std::string vm_flags_of(const void* a) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  auto x = reinterpret_cast<uintptr_t>(a);
+  while (std::getline(smaps, line)) {
+    uintptr_t lo, hi;
+    // Mapping lines start "lo-hi perms"; attribute lines start "Name:".
+    if (line.find(':') > line.find(' ') && sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2) inside = x >= lo && x < hi;
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return "";
+}
+
+void* g_keep;
+
+}  // namespace
+
+// `decay`: burst of 256 MiB, 98% freed, 1.5 s of light load, no
+// malloc_trim: prints "peak after_free after_idle" in MiB.
+CHILD_MODE("decay") {
+  auto kept = burst_and_free(256 * kMiB);
+  size_t after_free = rss_mib();
+  stay_lightly_busy(1500);
+  printf("%zu %zu\n", after_free, rss_mib());
+  g_keep = kept.data();
+  return 0;
+}
+
+TEST_CASE("api: freed memory goes back to the kernel after decay_ms without malloc_trim" * LIBMALLOC_ONLY) {
+  auto r = run_self({"decay"}, {"LIBMALLOC_OPTIONS=decay_ms=200"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t after_free = 0, after_idle = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_idle) == 2);
+  CHECK(after_free > 200);
+  CHECK(after_idle * 3 < after_free);
+}
+
+TEST_CASE("api: purge=free gives memory back lazily and keeps every live byte" * LIBMALLOC_ONLY) {
+  auto r = run_self({"decay"}, {"LIBMALLOC_OPTIONS=decay_ms=200:purge=free"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+}
+
+// `trim-slabs`: the same burst, then malloc_trim(0) at once: "before after".
+CHILD_MODE("trim-slabs") {
+  auto kept = burst_and_free(256 * kMiB);
+  size_t before = rss_mib();
+  int released = malloc_trim(0);
+  printf("%zu %zu %d\n", before, rss_mib(), released);
+  for (void* p : kept)
+    if (static_cast<unsigned char*>(p)[0] != 0x5a) return 3;
+  return 0;
+}
+
+TEST_CASE("api: malloc_trim(0) returns the free pages of partly used slabs and heap blocks") {
+  auto r = run_self({"trim-slabs"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t before = 0, after = 0;
+  int released = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu %d", &before, &after, &released) == 3);
+  CHECK(released == 1);
+  CHECK(after * 2 < before);
+}
+
+// `populate`: an 8 MiB block, untouched: prints the RSS growth in MiB.
+CHILD_MODE("populate") {
+  size_t before = rss_mib();
+  void* p = malloc(8 * kMiB);
+  size_t after = rss_mib();
+  printf("%zu\n", after - before);
+  g_keep = p;
+  return 0;
+}
+
+TEST_CASE("api: large_populate=1 pre-faults new large blocks" * LIBMALLOC_ONLY) {
+  auto plain = run_self({"populate"});
+  auto populated = run_self({"populate"}, {"LIBMALLOC_OPTIONS=large_populate=1"});
+  CAPTURE(plain.out);
+  CAPTURE(populated.out);
+  CHECK(std::atoi(plain.out.c_str()) < 2);
+  CHECK(std::atoi(populated.out.c_str()) >= 7);
+}
+
+// `thp`: prints the VmFlags of an 8 MiB block's mapping.
+CHILD_MODE("thp") {
+  void* p = malloc(8 * kMiB);
+  printf("%s\n", vm_flags_of(p).c_str());
+  g_keep = p;
+  return 0;
+}
+
+TEST_CASE("api: thp=always and thp=never advise large mappings" * LIBMALLOC_ONLY) {
+  auto always = run_self({"thp"}, {"LIBMALLOC_OPTIONS=thp=always"});
+  auto never = run_self({"thp"}, {"LIBMALLOC_OPTIONS=thp=never"});
+  auto plain = run_self({"thp"});
+  CAPTURE(always.out);
+  CAPTURE(never.out);
+  CHECK(apitest::contains(always.out, " hg"));
+  CHECK(apitest::contains(never.out, " nh"));
+  CHECK(!apitest::contains(plain.out, " hg"));
+  CHECK(!apitest::contains(plain.out, " nh"));
+}
+
+TEST_CASE("api: libmalloc_advise applies access hints to large blocks only" * LIBMALLOC_ONLY) {
+  auto advise = advise_fn();
+  bool found = advise != nullptr;
+  REQUIRE(found);
+  auto* big = static_cast<char*>(malloc(4 * kMiB));
+  memset(big, 1, 4 * kMiB);
+  CHECK(advise(big, 0, 4 * kMiB, MADV_WILLNEED) == 0);
+  CHECK(advise(big, kMiB, kMiB, MADV_SEQUENTIAL) == 0);
+  CHECK(advise(big, 0, 4 * kMiB, MADV_NORMAL) == 0);
+  errno = 0;
+  CHECK(advise(big, 3 * kMiB, 2 * kMiB, MADV_WILLNEED) == -1);  // past the block
+  CHECK(errno == EINVAL);
+  CHECK(big[12345] == 1);
+  void* small = malloc(100);
+  errno = 0;
+  CHECK(advise(small, 0, 100, MADV_WILLNEED) == -1);
+  CHECK(errno == EINVAL);
+  free(small);
+  free(big);
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""check_reports.py: runs deliberately buggy programs in redzone mode and
+checks each report against the contract in DESIGN.md ("Redzone mode
+reports"): the first report line names the KIND and the bad address, the
+block's address, size and the bad byte's offset are named, frames read
+`#N 0xADDR in FUNCTION (MODULE+0xOFFSET)`, there is a shadow map in ASan's
+layout, and the process aborts (or, with halt_on_error=0, continues).
+
+The program prints `EXPECT kind=K addr=0x.. block=0x.. size=N [access=R:S]`
+on stderr just before its bug; addresses are compared with that line.
+
+usage: check_reports.py GROUP PROGRAM [--preload LIB] [MODE...]
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+FRAME = re.compile(r"^    #\d+ 0x[0-9a-f]+ in \S.* \(.+\+0x[0-9a-f]+\)$")
+SHADOW_ROW = re.compile(r"^(=>|  )0x[0-9a-f]+:( |\[)[0-9a-f.]{2}")
+
+# mode -> (extra options, where it is found, frame function expected in the current stack)
+MODES = {
+    "overflow1-small": ("", "found by free()"),
+    "overflow16-small": ("", "found by free()"),
+    "overflow1-heap": ("", "found by free()"),
+    "overflow16-heap": ("", "found by free()"),
+    "overflow1-mmap": ("", "found by free()"),
+    "overflow16-mmap": ("", "found by free()"),
+    "underflow-small": ("", "found by free()"),
+    "underflow-mmap": ("", "found by free()"),
+    "overflow-at-exit": ("", "found at exit"),
+    "overflow-heap-check": ("", "found by libmalloc_heap_check()"),
+    "overflow-realloc": ("", "found by realloc()"),
+    "uaf-exit": ("", "found at exit"),
+    "uaf-quarantine": (":quarantine_mb=1", "found when the block left quarantine"),
+    "double-free": ("", "attempting double-free"),
+    "bad-free-stack": ("", "is located in the stack of thread T0"),
+    "bad-free-interior": ("", "16 bytes inside of 40-byte region"),
+    "new-array-free": ("", "(operator new [] vs free)"),
+    "malloc-delete": ("", "(malloc vs operator delete)"),
+    "new-delete-array": ("", "(operator new vs operator delete[])"),
+    "leak": (":detect_leaks=1", "Direct leak of 1234 byte(s)"),
+}
+GROUPS = {
+    "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
+    "free": ["uaf-exit", "uaf-quarantine", "double-free", "bad-free-stack", "bad-free-interior"],
+    "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "leak"],
+    "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "double-free", "bad-free-interior",
+               "new-array-free", "leak"],
+    "halt0": ["overflow1-small", "uaf-quarantine", "double-free", "bad-free-stack", "malloc-delete",
+              "overflow-heap-check"],
+    "kasan": ["read-overflow", "write-underflow", "read-after-free"],
+}
+KASAN_WHERE = {"read-overflow": "", "write-underflow": "", "read-after-free": ""}
+
+failures = []
+
+
+def fail(mode, msg, err):
+    failures.append(f"{mode}: {msg}")
+    sys.stderr.write(f"FAIL {mode}: {msg}\n--- stderr:\n{err[-4000:]}\n---\n")
+
+
+def check(program, mode, preload, halt):
+    extra, where = MODES.get(mode, ("", KASAN_WHERE.get(mode, "")))
+    env = dict(os.environ)
+    env["LIBMALLOC_OPTIONS"] = "redzone=1" + extra + ("" if halt else ":halt_on_error=0")
+    env["MALLOC_PERTURB_"] = "0"
+    if preload:
+        env["LD_PRELOAD"] = preload
+    try:
+        r = subprocess.run([program, mode], env=env, capture_output=True, text=True, timeout=50)
+    except subprocess.TimeoutExpired:
+        fail(mode, "timed out", "")
+        return
+    err = r.stderr
+    m = re.search(r"^EXPECT kind=(\S+) addr=(\S+) block=(\S+) size=(\d+)(?: access=(\w+):(\d+))?$", err, re.M)
+    if not m:
+        fail(mode, "no EXPECT line (did the program run?)", err)
+        return
+    kind, addr, block, size = m.group(1), int(m.group(2), 16), m.group(3), int(m.group(4))
+    lines = err.splitlines()
+    errors = [i for i, l in enumerate(lines) if "ERROR: libmalloc:" in l]
+    if not errors:
+        fail(mode, "no report", err)
+        return
+    first = lines[errors[0]]
+    want = f"ERROR: libmalloc: {kind} on address {addr:#x}"
+    if want not in first:
+        fail(mode, f"first report line {first!r} lacks {want!r}", err)
+        return
+    report = "\n".join(lines[errors[0]:])
+    if where and where not in report:
+        fail(mode, f"report lacks {where!r}", err)
+    if m.group(5):
+        access = f"{m.group(5)} of size {m.group(6)} at {addr:#x} thread T0"
+        if access not in report:
+            fail(mode, f"report lacks the access line {access!r}", err)
+    if block != "(nil)":
+        b = int(block, 16)
+        if kind == "memory-leak":
+            offset = 0
+        else:
+            offset = addr - b
+        located = f"block {b:#x}, size {size}: the address is at offset {offset} from its start"
+        if located not in report:
+            fail(mode, f"report lacks {located!r}", err)
+        region = f"{size}-byte region [{b:#x},{b + size:#x})"
+        if region not in report:
+            fail(mode, f"report lacks {region!r}", err)
+        if "allocated by thread T0 here:" not in report:
+            fail(mode, "no allocation stack", err)
+    frames = [l for l in lines[errors[0]:] if l.startswith("    #")]
+    if not frames or not all(FRAME.match(f) for f in frames):
+        fail(mode, f"bad or missing frames: {frames[:3]}", err)
+    if not any(" in main (" in f for f in frames):
+        fail(mode, "no frame names main", err)
+    rows = [l for l in lines[errors[0]:] if SHADOW_ROW.match(l)]
+    if "Shadow bytes around the buggy address:" not in report or len(rows) != 11 * len(errors) \
+            or sum(1 for l in rows if l.startswith("=>")) != len(errors) or "[" not in "".join(rows):
+        fail(mode, "no shadow map in ASan's layout", err)
+    aborted = r.returncode == -signal.SIGABRT
+    if halt:
+        if not aborted or "ABORTING" not in report:
+            fail(mode, f"did not abort (status {r.returncode})", err)
+        if "CONTINUED" in err and kind not in ("memory-leak",) and "at exit" not in where:
+            fail(mode, "ran on past the report", err)
+    else:
+        if r.returncode != 0 or "CONTINUED" not in err:
+            fail(mode, f"did not continue with halt_on_error=0 (status {r.returncode})", err)
+    if not failures or not failures[-1].startswith(mode):
+        print(f"ok: {mode}{'' if halt else ' (halt_on_error=0)'}")
+
+
+def main():
+    args = sys.argv[1:]
+    group, program = args[0], args[1]
+    preload = None
+    if len(args) > 3 and args[2] == "--preload":
+        preload = args[3]
+    halt = group != "halt0"
+    for mode in GROUPS[group]:
+        check(program, mode, preload, halt)
+    if failures:
+        print(f"{len(failures)} failure(s)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+// Unit tests of the redzone module in isolation: block layout and shadow
+// encoding for every small size, alignment, quarantine poisoning, the
+// checks (halt_on_error=0, so reports are printed and the test goes on), and
+// the shadow answers that compiler-instrumented accesses get. Backing blocks
+// come from glibc (these tests run on glibc's malloc), not from the heap.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "config/config.h"
+#include "redzone/internal.h"
+#include "redzone/redzone.h"
+
+using namespace lm;
+using redzone::Family;
+
+namespace {
+
+void* backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
+  size_t size = align_up(n, align);
+  *usable = size;
+  *mapped = false;
+  return aligned_alloc(align, size);
+}
+void backing_free(void* p) { ::free(p); }
+
+struct Setup {
+  Setup() {
+    setenv("LIBMALLOC_OPTIONS", "redzone=1:halt_on_error=0:quarantine_mb=1", 1);
+    config::parse_environment();
+    redzone::init(redzone::Backend{backing_alloc, backing_free}, 0x1234567);
+  }
+} g_setup;
+
+uint8_t shadow_of(const void* p) { return *redzone::shadow::byte_for(addr(p)); }
+
+char* rz_malloc(size_t n, size_t align = 16, Family f = Family::kMalloc) {
+  return static_cast<char*>(redzone::alloc(n, align, f, false, 0));
+}
+void rz_free(void* p, Family f = Family::kMalloc) { redzone::free(p, f, "free()", 0); }
+
+}  // namespace
+
+TEST_CASE("redzone: every size up to 1 KiB: addressable bytes, partial tail, redzones on both sides") {
+  for (size_t n = 0; n <= 1024; ++n) {
+    char* p = rz_malloc(n);
+    REQUIRE(p != nullptr);
+    CHECK(addr(p) % 16 == 0);
+    CHECK(redzone::usable_size(p, 0) == n);
+    for (size_t g = 0; g < n / 8; ++g) CHECK(shadow_of(p + 8 * g) == redzone::kAddressable);
+    if (n % 8) CHECK(shadow_of(p + n / 8 * 8) == n % 8);
+    for (size_t k = 1; k <= 2; ++k) CHECK(shadow_of(p - 8 * k) == redzone::kLeftRedzone);
+    CHECK(shadow_of(p + align_up(n, 8)) == redzone::kRightRedzone);
+    CHECK(shadow_of(p + align_up(n, 8) + 8) == redzone::kRightRedzone);
+    CHECK(redzone::shadow::first_bad(addr(p), n) == 0);
+    if (n > 0) CHECK(redzone::shadow::first_bad(addr(p), n + 1) == addr(p) + n);
+    CHECK(redzone::shadow::first_bad(addr(p) - 1, 1) == addr(p) - 1);
+    std::memset(p, 0xab, n);
+    rz_free(p);
+  }
+}
+
+TEST_CASE("redzone: alignments up to 64 KiB are honoured") {
+  for (size_t a = 16; a <= 65536; a *= 2) {
+    char* p = rz_malloc(100, a);
+    REQUIRE(p != nullptr);
+    CHECK(addr(p) % a == 0);
+    CHECK(shadow_of(p - 8) == redzone::kLeftRedzone);
+    rz_free(p);
+  }
+}
+
+TEST_CASE("redzone: calloc-style allocation is zeroed") {
+  auto* p = static_cast<unsigned char*>(redzone::alloc(5000, 16, Family::kMalloc, true, 0));
+  bool zero = true;
+  for (size_t i = 0; i < 5000; ++i) zero = zero && p[i] == 0;
+  CHECK(zero);
+  rz_free(p);
+}
+
+TEST_CASE("redzone: a freed block is poisoned and filled while quarantined") {
+  char* p = rz_malloc(40);
+  rz_free(p);
+  for (size_t g = 0; g < 5; ++g) CHECK(shadow_of(p + 8 * g) == redzone::kFreed);
+  CHECK(static_cast<unsigned char>(p[0]) == redzone::kFreedFill);
+  CHECK(redzone::shadow::first_bad(addr(p) + 4, 4) == addr(p) + 4);
+}
+
+TEST_CASE("redzone: realloc moves and keeps the contents") {
+  char* p = rz_malloc(10);
+  std::memcpy(p, "0123456789", 10);
+  char* q = static_cast<char*>(redzone::realloc(p, 1000, 0));
+  REQUIRE(q != nullptr);
+  CHECK(q != p);
+  CHECK(std::memcmp(q, "0123456789", 10) == 0);
+  CHECK(redzone::usable_size(q, 0) == 1000);
+  rz_free(q);
+}
+
+TEST_CASE("redzone: a damaged redzone is found once by the heap check (halt_on_error=0)") {
+  char* p = rz_malloc(24);
+  CHECK(redzone::check_all(0) == 0);
+  p[24] = 0;
+  CHECK(redzone::check_all(0) == 1);
+  CHECK(redzone::check_all(0) == 0);  // repaired after the report
+  rz_free(p);
+}
+
+TEST_CASE("redzone: addresses without shadow are always fine") {
+  int local = 0;
+  CHECK(redzone::shadow::byte_for(addr(&local)) == nullptr);
+  CHECK(redzone::shadow::first_bad(addr(&local), sizeof local) == 0);
+  CHECK(redzone::shadow::byte_for(uptr{1} << 47) == nullptr);
+}

@@ -1,0 +1,134 @@
+// rz_bugs.cpp: one deliberate heap bug per mode, for check_reports.py.
+// `rz_bugs MODE` prints "EXPECT kind=K addr=0x.. block=0x.. size=N" on
+// stderr (unbuffered) just before the bug, then commits it, then prints
+// "CONTINUED" and exits 0 (reached only with halt_on_error=0).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+// Weak: resolved from the preloaded libmalloc.so, or from libmalloc.a.
+extern "C" int libmalloc_heap_check(void) __attribute__((weak));
+
+namespace {
+
+// Keeps the compiler from seeing through pointers and sizes.
+template <class T>
+T opaque(T v) {
+  asm volatile("" : "+r"(v));
+  return v;
+}
+
+void expect(const char* kind, const void* addr, const void* block, size_t size) {
+  fprintf(stderr, "EXPECT kind=%s addr=%p block=%p size=%zu\n", kind, addr, block, size);
+}
+
+char* g_keep;  // a root for the leak test's reachable block
+
+__attribute__((noinline)) void overflow(size_t n, size_t by) {
+  char* p = opaque(static_cast<char*>(malloc(n)));
+  memset(p, 1, n);
+  expect("heap-buffer-overflow", p + n + by - 1, p, n);
+  p[opaque(n + by - 1)] = 'x';
+  free(p);
+}
+
+__attribute__((noinline)) void underflow(size_t n) {
+  char* p = opaque(static_cast<char*>(malloc(n)));
+  expect("heap-buffer-overflow", p - 1, p, n);
+  p[opaque(-1L)] = 'x';
+  free(p);
+}
+
+__attribute__((noinline)) void use_after_free(size_t n, bool churn) {
+  char* p = opaque(static_cast<char*>(malloc(n)));
+  free(p);
+  expect("heap-use-after-free", p + n / 2, p, n);
+  p[opaque(n / 2)] = 'x';
+  if (churn)  // push it out of a 1 MiB quarantine
+    for (int i = 0; i < 64; ++i) free(opaque(malloc(64 * 1024)));
+}
+
+__attribute__((noinline)) void leak() {
+  g_keep = static_cast<char*>(malloc(100));  // reachable: not reported
+  char* p = opaque(static_cast<char*>(malloc(1234)));
+  expect("memory-leak", p, p, 1234);
+  p = nullptr;
+}
+
+// Overwrites the stack below this frame, so no stale copy of a leaked
+// pointer survives there.
+__attribute__((noinline)) void scrub_stack() {
+  volatile char buf[16384];
+  for (size_t i = 0; i < sizeof buf; ++i) buf[i] = 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const char* m = argv[1];
+  auto is = [&](const char* name) { return strcmp(m, name) == 0; };
+  if (is("overflow1-small")) overflow(20, 1);
+  else if (is("overflow16-small")) overflow(32, 16);
+  else if (is("overflow1-heap")) overflow(64 * 1024, 1);
+  else if (is("overflow16-heap")) overflow(64 * 1024, 16);
+  else if (is("overflow1-mmap")) overflow(1 << 20, 1);
+  else if (is("overflow16-mmap")) overflow(1 << 20, 16);
+  else if (is("underflow-small")) underflow(24);
+  else if (is("underflow-mmap")) underflow(1 << 20);
+  else if (is("overflow-at-exit")) {
+    char* p = opaque(static_cast<char*>(malloc(10)));
+    expect("heap-buffer-overflow", p + 10, p, 10);
+    p[opaque(10)] = 0;
+  } else if (is("overflow-heap-check")) {
+    char* p = opaque(static_cast<char*>(malloc(48)));
+    expect("heap-buffer-overflow", p + 50, p, 48);
+    p[opaque(50)] = 0;
+    if (!libmalloc_heap_check || libmalloc_heap_check() != -1) return 3;
+    free(p);
+  } else if (is("overflow-realloc")) {
+    char* p = opaque(static_cast<char*>(malloc(16)));
+    expect("heap-buffer-overflow", p + 16, p, 16);
+    p[opaque(16)] = 0;
+    p = static_cast<char*>(realloc(p, 100));
+    free(p);
+  } else if (is("uaf-exit")) use_after_free(40, false);
+  else if (is("uaf-quarantine")) use_after_free(40, true);
+  else if (is("double-free")) {
+    char* p = opaque(static_cast<char*>(malloc(30)));
+    free(p);
+    expect("double-free", p, p, 30);
+    free(p);
+  } else if (is("bad-free-stack")) {
+    alignas(16) char buf[64];
+    char* p = opaque(buf);
+    expect("bad-free", p, nullptr, 0);
+    free(p);
+  } else if (is("bad-free-interior")) {
+    char* p = opaque(static_cast<char*>(malloc(40)));
+    expect("bad-free", p + 16, p, 40);
+    free(p + opaque(16));
+    free(p);
+  } else if (is("new-array-free")) {
+    int* a = opaque(new int[10]);
+    expect("alloc-dealloc-mismatch", a, a, 40);
+    free(a);
+  } else if (is("malloc-delete")) {
+    void* p = opaque(malloc(24));
+    expect("alloc-dealloc-mismatch", p, p, 24);
+    ::operator delete(p);
+  } else if (is("new-delete-array")) {
+    long* p = opaque(new long);
+    expect("alloc-dealloc-mismatch", p, p, 8);
+    delete[] p;
+  } else if (is("leak")) {
+    leak();
+    scrub_stack();
+  } else {
+    return 2;
+  }
+  fprintf(stderr, "CONTINUED\n");
+  return 0;
+}

@@ -1,0 +1,55 @@
+/* rz_kasan.c: heap bugs caught at the faulting instruction by
+ * compiler-assisted redzone mode (built with -fsanitize=kernel-address in
+ * outline mode, run with LIBMALLOC_OPTIONS=redzone=1; see kasan.sh).
+ * `rz_kasan MODE` prints "EXPECT kind=K addr=0x.. block=0x.. size=N" on
+ * stderr before the bad access, and "CONTINUED" after it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int sink;
+
+__attribute__((noinline)) static int read_at(const int* p, long i) { return p[i]; }
+__attribute__((noinline)) static void write_at(char* p, long i) { p[i] = 1; }
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const char* m = argv[1];
+  if (!strcmp(m, "read-overflow")) {
+    int* p = malloc(10 * sizeof(int));
+    fprintf(stderr, "EXPECT kind=heap-buffer-overflow addr=%p block=%p size=40 access=READ:4\n", (void*)(p + 10),
+            (void*)p);
+    sink = read_at(p, 10);
+    free(p);
+  } else if (!strcmp(m, "write-underflow")) {
+    char* p = malloc(100);
+    fprintf(stderr, "EXPECT kind=heap-buffer-overflow addr=%p block=%p size=100 access=WRITE:1\n", (void*)(p - 3),
+            (void*)p);
+    write_at(p, -3);
+    free(p);
+  } else if (!strcmp(m, "read-after-free")) {
+    int* p = malloc(64);
+    free(p);
+    fprintf(stderr, "EXPECT kind=heap-use-after-free addr=%p block=%p size=64 access=READ:4\n", (void*)(p + 2),
+            (void*)p);
+    sink = read_at(p, 2);
+  } else if (!strcmp(m, "clean")) {
+    /* In-bounds accesses of every size, the partial last granule included. */
+    char* p = malloc(13);
+    for (int i = 0; i < 13; ++i) write_at(p, i);
+    int* q = malloc(12 * sizeof(int));
+    long sum = 0;
+    for (int i = 0; i < 12; ++i) q[i] = i;
+    for (int i = 0; i < 12; ++i) sum += read_at(q, i);
+    long long* r = calloc(4, sizeof *r);
+    r[3] = sum;
+    printf("clean %ld %lld %d\n", sum, r[3], p[12]);
+    free(p);
+    free(q);
+    free(r);
+  } else {
+    return 2;
+  }
+  fprintf(stderr, "CONTINUED\n");
+  return 0;
+}
