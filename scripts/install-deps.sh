@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build g++ gcc pkg-config libc6-dev
+  # the redzone suite builds its compiler-assisted test with both compilers
+  clang
   # tests and benchmarks
   doctest-dev libbenchmark-dev libjemalloc-dev libmimalloc-dev
   # programs the preload tests run, and the tools their scripts use
