@@ -6,11 +6,24 @@ and libmalloc in interleaved rounds (for each case: glibc jemalloc mimalloc libm
 repeated), takes medians and writes docs/benchmarks.md with tables and SVG plots
 (docs/bench/*.svg). Raw results go to docs/bench/results-<mode>.json.
 
-  bench/run.py --quick              # a few minutes on 2 cores: micro, workloads, real programs
+  bench/run.py --quick              # ~4-5 minutes on 2 cores: micro, workloads, real programs, memory
   bench/run.py --full               # more rounds and larger counts
   bench/run.py --quick --scaling    # also the 1..16 thread sweeps (own section in the report)
-  bench/run.py --smoke              # tiny counts, ~1 min; non-zero exit on crash or mismatch
+  bench/run.py --smoke              # tiny counts, under a minute; non-zero exit on crash or mismatch
   bench/run.py --report-only        # rewrite docs/benchmarks.md from the saved results
+
+Groups: micro (Google Benchmark), workloads (bench/workloads/*), real (python3, sqlite3,
+redis), memory (bench/workloads/burst_idle.cpp: RSS over 5 s of idle after a 1.4 GiB burst;
+one round per allocator outside --full, since it lasts 10-20 s by design), scaling (opt-in).
+
+Variants: an allocator variant is the same library run with extra environment, shown as its
+own column or line: --variant '[GROUPS/]NAME=BASE:VAR=VALUE[;VAR=VALUE...]', e.g.
+  --variant 'memory/libmalloc thp=always=libmalloc:LIBMALLOC_OPTIONS=thp=always'
+GROUPS (comma-separated) defaults to workloads,memory. Without --variant the defaults are
+libmalloc's redzone mode on the workloads (issue 5) and thp=always, thp=never and purge=free
+on the memory group (issue 6); --no-variants drops them. A variant that crashes on a probe
+is reported and left out; a redzone variant whose library reports no overflow on
+lm_bench_redzone_probe (the mode is not there yet) is reported and left out.
 
 Measuring: each run goes through lm_bench_rusage (bench/rusage.cpp, static), which forks,
 execs and reports wall time, user+sys CPU time and ru_maxrss of the child. Micro
@@ -57,10 +70,35 @@ DEFAULT_LIBS = {
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
 }
-WORKLOADS = ["larson", "prodcons", "threads_churn", "spectrum", "frag", "strbuild", "large"]
-BENCH_TARGETS = ["bench/lm_bench_micro", "bench/lm_bench_rusage", "bench/libglibc_shim.so"] + [
-    "bench/lm_wl_" + w for w in WORKLOADS
+WORKLOADS = ["larson", "prodcons", "threads_churn", "spectrum", "frag", "strbuild", "large", "burst_idle"]
+BENCH_TARGETS = ["bench/lm_bench_micro", "bench/lm_bench_rusage", "bench/libglibc_shim.so",
+                 "bench/lm_bench_redzone_probe"] + ["bench/lm_wl_" + w for w in WORKLOADS]
+GROUPS = ["micro", "workloads", "real", "memory", "scaling"]
+
+# (groups, name, base allocator, extra environment): see "Variants" above.
+DEFAULT_VARIANTS = [
+    (["workloads"], "libmalloc redzone", "libmalloc", {"LIBMALLOC_OPTIONS": "redzone=1"}),
+    (["memory"], "libmalloc thp=always", "libmalloc", {"LIBMALLOC_OPTIONS": "thp=always"}),
+    (["memory"], "libmalloc thp=never", "libmalloc", {"LIBMALLOC_OPTIONS": "thp=never"}),
+    (["memory"], "libmalloc purge=free", "libmalloc", {"LIBMALLOC_OPTIONS": "purge=free"}),
 ]
+
+
+def parse_variant(text):
+    """'[GROUPS/]NAME=BASE:VAR=VALUE[;VAR=VALUE]' -> (groups, name, base, env). NAME may hold
+    '=' (as in 'libmalloc thp=always'): it ends at the '=' followed by BASE ':' VAR '='."""
+    groups = ["workloads", "memory"]
+    m = re.match(r"^((?:%s)(?:,(?:%s))*)/(.*)$" % ("|".join(GROUPS), "|".join(GROUPS)), text)
+    if m:
+        groups, text = m.group(1).split(","), m.group(2)
+    m = re.match(r"^(.+?)=([^:=]+):([A-Za-z_][A-Za-z0-9_]*=.*)$", text)
+    if not m:
+        raise argparse.ArgumentTypeError("--variant wants [GROUPS/]NAME=BASE:VAR=VALUE[;VAR=VALUE], got %r" % text)
+    env = {}
+    for item in m.group(3).split(";"):
+        k, _, v = item.partition("=")
+        env[k] = v
+    return (groups, m.group(1), m.group(2), env)
 
 # Parameters per mode. Work is always a fixed count of operations, never a duration.
 NPROC = os.cpu_count() or 1
@@ -91,6 +129,18 @@ def workload_cases(mode):
         ("large", "large", ["live=5", "ops=%d" % pick(10, 80, 600)],
          "large blocks: 5 live buffers of 256 KiB-25 MiB replaced at random, each page written once"),
     ]
+
+
+def memory_cases(mode):
+    """(case name, program, args, description) for the memory group (issue 6)."""
+    if mode == "smoke":
+        args = ["mb=16", "idle_ms=300", "sample_ms=100"]
+    else:
+        args = ["mb=1434", "idle_ms=5000", "sample_ms=100"]
+    return [("burst_idle", "burst_idle", args,
+             "burst and idle: %s MiB in blocks of 16 B-1 KiB (90%%) and 1-60 KiB (10%%), every byte written; "
+             "98%% freed at random; then one 16-256 B malloc+free per ms for %s ms with RSS sampled every "
+             "100 ms; then malloc_trim(0)" % (args[0][3:], args[1][8:]))]
 
 
 def scaling_threads(args):
@@ -164,6 +214,7 @@ class Runner:
             os.path.dirname(self.loader) if self.loader else None)
         self.rusage = os.path.join(bench_dir, "lm_bench_rusage")
         self.seq = 0
+        self.variant_env = {}  # variant name -> extra environment (its library is in libs)
 
     def command(self, alloc, prog, args, preload=None, foreign=False):
         """The argv for prog under alloc. foreign=True: a program of this machine's own
@@ -190,9 +241,13 @@ class Runner:
         self.seq += 1
         out = os.path.join(self.tmp, "ru%d.json" % self.seq)
         cmd, penv = self.command(alloc, prog, args, preload, foreign)
+        penv = dict(penv, **self.variant_env.get(alloc, {}))
         env = self.env(penv)
         env.update(extra_env or {})
-        timeout = timeout or self.opts.timeout
+        if not timeout:
+            timeout = self.opts.timeout
+            if alloc in self.variant_env:
+                timeout = min(timeout, self.opts.variant_timeout)
         argv = [self.rusage, "-t", str(timeout), "-o", out, "--"] + cmd
         stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         try:
@@ -200,8 +255,9 @@ class Runner:
         finally:
             if stdin_path:
                 stdin.close()
+        err = p.stderr.decode(errors="replace")
         res = {"argv": cmd, "env": penv, "stdout": p.stdout.decode(errors="replace"),
-               "stderr_tail": p.stderr.decode(errors="replace")[-2000:]}
+               "stderr_tail": err[-2000:], "stderr_head": err[:4000]}
         try:
             with open(out) as f:
                 ru = json.load(f)
@@ -209,15 +265,23 @@ class Runner:
             ru = {"wall_s": None, "user_s": None, "sys_s": None, "maxrss_kb": None, "exit": p.returncode,
                   "signal": 0, "timed_out": False, "minflt": None}
         res.update(ru)
+        res["timeout"] = timeout
         res["cpu_s"] = (ru["user_s"] + ru["sys_s"]) if ru.get("user_s") is not None else None
         res["ok"] = ru.get("exit") == 0 and not ru.get("signal") and not ru.get("timed_out")
         return res
 
 
 def parse_output(text):
-    """checksum, errors and metric.* lines printed by the workloads."""
-    out = {"checksum": None, "metrics": {}}
+    """checksum, errors and metric.* lines printed by the workloads; burst_idle's RSS series
+    (`rss_ms: T KB` lines and `rss_trim: KB`)."""
+    out = {"checksum": None, "metrics": {}, "series": []}
     for line in text.splitlines():
+        m = re.match(r"^rss_ms: (\d+) (-?\d+)$", line.strip())
+        if m:
+            out["series"].append([int(m.group(1)), int(m.group(2))])
+        m = re.match(r"^rss_trim: (-?\d+)$", line.strip())
+        if m:
+            out["rss_trim"] = int(m.group(1))
         m = re.match(r"^checksum: (\S+)$", line.strip())
         if m:
             out["checksum"] = m.group(1)
@@ -284,6 +348,8 @@ def record(results, group, case, alloc, rnd, res, metric_from=None):
     parsed = parse_output(res["stdout"])
     rec = {"ok": res["ok"], "wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "maxrss_kb": res["maxrss_kb"],
            "minflt": res.get("minflt"), "checksum": parsed["checksum"], "metrics": parsed["metrics"]}
+    if parsed["series"]:
+        rec["series"] = parsed["series"]
     if metric_from:
         rec["metrics"].update(metric_from)
     if res["ok"] and parsed["checksum"] is None and group != "micro":
@@ -291,6 +357,11 @@ def record(results, group, case, alloc, rnd, res, metric_from=None):
         res["why"] = "no checksum line in output"
     if not rec["ok"]:
         why = res.get("why") or describe_failure(res)
+        # A libmalloc report (redzone mode, or a fast-mode abort) names the bug: keep its first lines.
+        head = res.get("stderr_head", "")
+        said = [l.strip() for l in head.splitlines() if re.search(r"ERROR: libmalloc:|^libmalloc: |is located|lies in", l)]
+        if said:
+            why += ": " + " / ".join(said[:2])
         results.failures.append({"group": group, "case": case, "alloc": alloc, "round": rnd, "why": why,
                                  "argv": shlex.join(res["argv"]), "env": res.get("env", {}),
                                  "stderr": res["stderr_tail"][-800:]})
@@ -356,12 +427,23 @@ def run_workloads(runner, results, allocs, rounds, cases, group):
         if not os.path.exists(exe):
             loud("%s is missing: case %s skipped" % (exe, case))
             continue
+        hung = set()
         for rnd in range(rounds):
             for alloc in allocs:
+                if alloc in hung:
+                    log("[%s] %-16s round %d/%d %-9s skipped: it hung in an earlier round" % (
+                        group, case, rnd + 1, rounds, alloc))
+                    continue
                 res = runner.run(alloc, exe, args)
+                if res.get("timed_out"):
+                    hung.add(alloc)
                 rec = record(results, group, case, alloc, rnd, res)
-                log("[%s] %-16s round %d/%d %-9s %s  checksum %s" % (
-                    group, case, rnd + 1, rounds, alloc, fmt_run(rec), rec["checksum"]))
+                mt = rec["metrics"]
+                rss = ("  RSS peak %.0f, 1 s idle %.0f, 5 s idle %.0f, trimmed %.0f MiB" % tuple(
+                    mt[k] / 1024.0 for k in ("peak_rss_kb", "idle1_rss_kb", "final_rss_kb", "trim_rss_kb"))
+                       if group == "memory" and rec["ok"] and "trim_rss_kb" in mt else "")
+                log("[%s] %-16s round %d/%d %-9s %s  checksum %s%s" % (
+                    group, case, rnd + 1, rounds, alloc, fmt_run(rec), rec["checksum"], rss))
     results.check_checksums(group)
 
 
@@ -678,6 +760,25 @@ def svg_escape(s):
 
 
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "mimalloc": "#2ca02c", "libmalloc": "#d62728"}
+VARIANT_COLORS = ["#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+
+def color(a):
+    """A fixed colour per allocator; variants get the next free one by name order."""
+    if a in COLORS:
+        return COLORS[a]
+    COLORS[a] = VARIANT_COLORS[(len(COLORS) - 4) % len(VARIANT_COLORS)]
+    return COLORS[a]
+
+
+def legend(allocs, x0, y0):
+    """Colour keys, four per line."""
+    o = []
+    for i, a in enumerate(allocs):
+        x, y = x0 + (i % 4) * 170, y0 + 14 * (i // 4)
+        o.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>' % (
+            x, y, color(a), x + 14, y + 9, svg_escape(a)))
+    return o
 
 
 def svg_bars(path, title, cases, allocs, values, xlabel):
@@ -689,14 +790,13 @@ def svg_bars(path, title, cases, allocs, values, xlabel):
                      if values[c].get(a) and values[c].get("glibc")] + [1.0])
     cap = max(1.5, min(4.0, math.ceil(top_ratio * 2) / 2))
     step = 0.5 if cap <= 2 else 1.0
+    top += 14 * ((len(allocs) - 1) // 4)
     height = top + len(rows) * (bar_h * len(allocs) + gap) + 40
     o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
          'font-size="11">' % (left + width + 70, height),
          '<rect width="100%" height="100%" fill="white"/>',
          '<text x="10" y="18" font-size="14" font-weight="bold">%s</text>' % svg_escape(title)]
-    for i, a in enumerate(allocs):
-        o.append('<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>' % (
-            left + i * 110, COLORS.get(a, "#000"), left + i * 110 + 14, a))
+    o += legend(allocs, 10, 28)
     scale = width / cap
     for k in range(0, int(round(cap / step)) + 1):
         x = left + k * step * scale
@@ -715,7 +815,7 @@ def svg_bars(path, title, cases, allocs, values, xlabel):
                 r = v / base
                 w = min(r, cap) * scale
                 o.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s %s: %.3g (%.2fx glibc)'
-                         '</title></rect>' % (left, y, w, bar_h - 1, COLORS.get(a, "#000"), svg_escape(c), a, v, r))
+                         '</title></rect>' % (left, y, w, bar_h - 1, color(a), svg_escape(c), a, v, r))
                 if r > cap:
                     o.append('<text x="%.1f" y="%d" font-size="8">%.1fx</text>' % (left + w + 2, y + bar_h - 1, r))
             y += bar_h
@@ -738,7 +838,7 @@ def svg_lines(path, title, threads, allocs, series, ylabel):
          '<text x="10" y="18" font-size="14" font-weight="bold">%s</text>' % svg_escape(title)]
     for i, a in enumerate(allocs):
         o.append('<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>' % (
-            left + i * 110, COLORS.get(a, "#000"), left + i * 110 + 14, a))
+            left + i * 110, color(a), left + i * 110 + 14, a))
     n = len(threads)
     xs = [left + (width * i / max(1, n - 1)) for i in range(n)]
     for i, t in enumerate(threads):
@@ -756,9 +856,9 @@ def svg_lines(path, title, threads, allocs, series, ylabel):
         pts = [(xs[i], top + height - height * v / ymax) for i, v in enumerate(series.get(a, [])) if v]
         if pts:
             o.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
-                COLORS.get(a, "#000"), " ".join("%.1f,%.1f" % p for p in pts)))
+                color(a), " ".join("%.1f,%.1f" % p for p in pts)))
             for p in pts:
-                o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (p[0], p[1], COLORS.get(a, "#000")))
+                o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (p[0], p[1], color(a)))
     o.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(o))
@@ -790,8 +890,12 @@ def fmt_val(v, unit):
     return "%.3g" % v
 
 
+BASE_OF = {}  # variant name -> its base allocator (set by write_report)
+
+
 def ratio_table(cases, allocs, vals, unit, higher_better=False):
-    """Markdown table: value, ratio to glibc, ratio to the best other allocator."""
+    """Markdown table: value, ratio to glibc, ratio to the best other allocator (variants
+    are compared with the other allocators, never with their own base or other variants)."""
     lines = ["| case | " + " | ".join(allocs) + " |", "|---|" + "---|" * len(allocs)]
     ratios = {a: [] for a in allocs}
     best_ratios = {a: [] for a in allocs}
@@ -806,7 +910,8 @@ def ratio_table(cases, allocs, vals, unit, higher_better=False):
                 cells.append("FAIL" if a in row else "-")
                 continue
             g = row.get("glibc")
-            others = [row.get(b) for b in allocs if b != a and row.get(b)]
+            others = [row.get(b) for b in allocs if b != a and b != BASE_OF.get(a) and b not in BASE_OF
+                      and row.get(b)]
             if higher_better:
                 rg = (g / v) if g else None       # <1 = better than glibc, as for times
                 best = max(others) if others else None
@@ -840,12 +945,23 @@ def write_report(opts, main, scaling, out_md, plot_dir):
     meta = main["meta"] if main else scaling["meta"]
     res = Results.from_json(main["results"]) if main else Results()
     allocs = main["meta"]["allocators"] if main else scaling["meta"]["allocators"]
+    variants = meta.get("variants", {}) if main else {}
+    BASE_OF.clear()
+    BASE_OF.update({n: v["base"] for n, v in variants.items()})
+    for i, n in enumerate(variants):
+        COLORS.setdefault(n, VARIANT_COLORS[i % len(VARIANT_COLORS)])
+    baseline = None
+    bpath = getattr(opts, "baseline", None)
+    if main and bpath and os.path.exists(bpath):
+        with open(bpath) as f:
+            baseline = json.load(f)
     L.append("# libmalloc benchmarks\n")
     L.append("Generated by `bench/run.py` (issue 3); every number below comes from the run described here. "
              "Rewrite it with the command under *How to reproduce*; do not edit numbers by hand.\n")
     if main:
         L += machine_section(main["meta"], "Machine and versions")
         L += status_section(main["meta"], res)
+        L += goals_section(res, allocs, variants, scaling, baseline)
         L.append("## How measured\n")
         L.append(
             "- Each case runs as a separate process under each allocator: glibc with no preload, the others with "
@@ -864,10 +980,23 @@ def write_report(opts, main, scaling, out_md, plot_dir):
                  "The geomean row is over the cases of the table.\n")
         L.append("- Workloads and real programs print a checksum that depends only on the work; the runner "
                  "compares it across allocators and rounds (mismatch = loud error, non-zero exit).\n")
-        L.append("- Quick mode is meant for trends on a noisy shared machine: differences under ~10% are noise.\n")
+        if "memory" in res.cases:
+            L.append("- The memory group (burst and idle, issue 6) is timed by design: its idle phase is 5 s of wall "
+                     "time, so its wall time says nothing; it records RSS over time (from `/proc/self/statm`), "
+                     "the burst's own duration and CPU time. It runs %d round(s) per allocator.\n"
+                     % meta.get("memory_rounds", 1))
+        if variants:
+            L.append("- Variants are the same library with extra environment, measured in the same interleaved "
+                     "rounds as the allocators: " + "; ".join(
+                         "`%s` = %s with `%s` (%s)" % (n, v["base"], " ".join("%s=%s" % kv for kv in v["env"].items()),
+                                                      ", ".join(v["groups"])) for n, v in variants.items())
+                     + ". A variant's ratio to the best of the others leaves out its own base allocator.\n")
+        L.append("- The machine is shared with other developers' builds and tests (see the load average above): "
+                 "quick mode is meant for trends, and differences under ~10% are noise.\n")
         L += summary_section(res, allocs)
         L += commands_section(main["meta"], res)
-        L += group_sections(res, allocs, plot_dir, rel)
+        L += group_sections(res, allocs, plot_dir, rel, variants)
+        L += memory_section(res, group_cols(res, allocs, variants, "memory"), plot_dir, rel)
     if scaling:
         L += scaling_section(scaling, plot_dir, rel)
     else:
@@ -958,7 +1087,8 @@ def commands_section(meta, res):
          "The everyday command is `bench/run.py --quick` (`--full` for more rounds and larger counts; it runs "
          "`meson setup`/`ninja` in build/ when needed). This report came from:\n", "```", meta["command"], "```\n",
          "Each program below was run as `lm_bench_rusage -o OUT -- PROGRAM ARGS` with no preload (glibc) or "
-         "`LD_PRELOAD=<library>`; binaries were in `%s`.\n" % meta.get("bench_dir", "build/bench"), "```"]
+         "`LD_PRELOAD=<library>` (variants: plus their environment, see *How measured*); binaries were in `%s`.\n"
+         % meta.get("bench_dir", "build/bench"), "```"]
     for (g, c), cmd in sorted(res.commands.items()):
         L.append("%-10s %-16s %s" % (g, c, cmd))
     L.append("```\n")
@@ -968,8 +1098,18 @@ def commands_section(meta, res):
 GROUP_TITLES = {"micro": "Micro benchmarks (ns per operation)", "workloads": "Workloads", "real": "Real programs"}
 
 
-def group_sections(res, allocs, plot_dir, rel):
+def group_cols(res, allocs, variants, group):
+    """The columns of a group: the allocators, then the variants that ran in it."""
+    seen = set()
+    for per in res.cases.get(group, {}).values():
+        seen |= set(per)
+    return allocs + [n for n in variants if n in seen]
+
+
+def group_sections(res, base_allocs, plot_dir, rel, variants=None):
     L = []
+    variants = variants or {}
+    allocs = base_allocs
     if "micro" in res.cases:
         cases = case_order(res, "micro")
         vals = medians(res, "micro", "ns_per_op")
@@ -986,6 +1126,7 @@ def group_sections(res, allocs, plot_dir, rel):
     for g in ("workloads", "real"):
         if g not in res.cases:
             continue
+        allocs = group_cols(res, base_allocs, variants, g)
         cases = case_order(res, g)
         L.append("## %s\n" % GROUP_TITLES[g])
         for c in cases:
@@ -1028,6 +1169,8 @@ def group_sections(res, allocs, plot_dir, rel):
                  cases, allocs, rss, "peak RSS relative to glibc (shorter is better)")
         L.append("![%s wall time](%s/%s-time.svg)\n" % (g, rel, g))
         L.append("![%s peak RSS](%s/%s-rss.svg)\n" % (g, rel, g))
+        if g == "workloads":
+            L += redzone_section(res, allocs)
     return L
 
 
@@ -1092,13 +1235,295 @@ def scaling_section(scaling, plot_dir, rel):
     return L
 
 
+def med(res, group, case, alloc, key, metric=False):
+    runs = res.cases.get(group, {}).get(case, {}).get(alloc, [])
+    return median([(r["metrics"].get(key) if metric else r.get(key)) for r in runs if r.get("ok")])
+
+
+def verdict(value, target, lower_better=True):
+    """'met' or how far off, for a ratio against its target."""
+    if value is None:
+        return "not measured"
+    if lower_better:
+        if value > 2 * target:
+            return "missed: %.1fx the target" % (value / target)
+        return "**met**" if value <= target else "missed by %.0f%%" % ((value / target - 1) * 100)
+    return "**met**" if value >= target else "missed by %.0f%%" % ((1 - value / target) * 100)
+
+
+def median_series(runs):
+    """[(ms, KiB)] median over rounds per sample time."""
+    by_t = {}
+    for r in runs:
+        if r.get("ok"):
+            for t, kb in r.get("series", []):
+                by_t.setdefault(t, []).append(kb)
+    return [(t, median(v)) for t, v in sorted(by_t.items())]
+
+
+def goals_section(res, allocs, variants, scaling, baseline):
+    """The headline: each measured goal of issues 4, 5 and 6, its figure and whether it is met."""
+    rows = []
+    lm, mi, gl = "libmalloc", "mimalloc", "glibc"
+    peers = [a for a in ("glibc", "jemalloc", "mimalloc") if a in allocs]
+    if lm not in allocs:
+        return ["## Goals\n", "libmalloc did not run: no goal can be checked.\n"]
+    wl = res.cases.get("workloads", {})
+    wl_cases = [c for c in wl if lm in wl[c]]
+    if wl_cases and mi in allocs:
+        r = [med(res, "workloads", c, lm, "wall_s") / med(res, "workloads", c, mi, "wall_s") for c in wl_cases
+             if med(res, "workloads", c, lm, "wall_s") and med(res, "workloads", c, mi, "wall_s")]
+        gm = geomean(r)
+        rows.append(("4", "workloads: geomean of libmalloc's wall time ÷ mimalloc's (%d cases)" % len(r),
+                     "%.2f (per case %.2f-%.2f)" % (gm, min(r), max(r)) if gm else "-", "≤ 1.00", verdict(gm, 1.0)))
+    if wl_cases and gl in allocs:
+        r = [med(res, "workloads", c, lm, "maxrss_kb") / med(res, "workloads", c, gl, "maxrss_kb") for c in wl_cases
+             if med(res, "workloads", c, lm, "maxrss_kb") and med(res, "workloads", c, gl, "maxrss_kb")]
+        gm = geomean(r)
+        rows.append(("4", "workloads: geomean of libmalloc's peak RSS ÷ glibc's", "%.2f" % gm if gm else "-",
+                     "≤ 1.00", verdict(gm, 1.0)))
+    micro = res.cases.get("micro", {})
+    pairs = [c for c in micro if re.fullmatch(r"pair/(\d+)", c) and 16 <= int(c.split("/")[1]) <= 1024]
+    if pairs and mi in allocs:
+        r = {c: med(res, "micro", c, lm, "ns_per_op") / med(res, "micro", c, mi, "ns_per_op") for c in pairs
+             if med(res, "micro", c, lm, "ns_per_op") and med(res, "micro", c, mi, "ns_per_op")}
+        gm = geomean(list(r.values()))
+        worst = max(r, key=r.get) if r else None
+        rows.append(("4", "single-thread malloc/free pair, 16-1024 B (%d sizes): libmalloc's time ÷ mimalloc's" % len(r),
+                     "geomean %.2f (%.2f-%.2f; worst %s)" % (gm, min(r.values()), max(r.values()), worst) if gm else "-",
+                     "≤ 1.00", verdict(gm, 1.0)))
+    for c in ("larson", "prodcons"):
+        if c in wl and mi in allocs:
+            a, b = med(res, "workloads", c, lm, "wall_s"), med(res, "workloads", c, mi, "wall_s")
+            m = re.search(r"threads=(\d+)", res.commands.get(("workloads", c), ""))
+            v = b / a if a and b else None
+            rows.append(("4", "%s at %s threads: libmalloc's throughput ÷ mimalloc's (same work: time ratio "
+                              "inverted)" % (c, m.group(1) if m else "?"),
+                         "%.2f" % v if v else "-", "≥ 1.00", verdict(v, 1.0, lower_better=False)))
+    if scaling and mi in scaling["meta"]["allocators"] and lm in scaling["meta"]["allocators"]:
+        sres = Results.from_json(scaling["results"])
+        top = max(scaling["meta"]["threads"])
+        for c in ("larson", "prodcons"):
+            cc = "%s/%d" % (c, top)
+            a, b = med(sres, "scaling", cc, lm, "wall_s"), med(sres, "scaling", cc, mi, "wall_s")
+            na, nb = med(sres, "scaling", cc, lm, "ops", True), med(sres, "scaling", cc, mi, "ops", True)
+            v = (na / a) / (nb / b) if a and b and na and nb else None
+            rows.append(("4", "%s at %d threads on the %d-core machine (Scaling section, libmalloc %s): throughput "
+                              "÷ mimalloc's" % (c, top, scaling["meta"]["machine"]["cores"],
+                                                scaling["meta"]["machine"]["versions"].get("libmalloc", "?").split(" ")[0]),
+                         "%.2f" % v if v else "-", "≥ 1.00",
+                         verdict(v, 1.0, lower_better=False)))
+    if "frag" in wl and peers:
+        for key, metric, label in (("maxrss_kb", False, "peak"), ("final_rss_kb", True, "final")):
+            vals = {a: med(res, "workloads", "frag", a, key, metric) for a in peers + [lm]}
+            best = min((v, a) for a, v in vals.items() if a != lm and v) if any(vals[a] for a in peers) else None
+            v = vals[lm] / best[0] if best and vals[lm] else None
+            rows.append(("4", "fragmentation workload, %s RSS: libmalloc ÷ the smallest of the three (%s, %s)" % (
+                label, best[1] if best else "-", fmt_val(best[0], "MiB") if best else "-"),
+                "%.2f (%s)" % (v, fmt_val(vals[lm], "MiB")) if v else "-", "≤ 1.00", verdict(v, 1.0)))
+    bi = res.cases.get("memory", {}).get("burst_idle", {})
+    if lm in bi and gl in bi:
+        gtrim = med(res, "memory", "burst_idle", gl, "trim_rss_kb", True)
+        fin = med(res, "memory", "burst_idle", lm, "final_rss_kb", True)
+        trim = med(res, "memory", "burst_idle", lm, "trim_rss_kb", True)
+        when = next((t for t, kb in median_series(bi[lm]) if gtrim and kb is not None and kb <= 2 * gtrim), None)
+        v = fin / gtrim if fin and gtrim else None
+        rows.append(("6", "burst and idle: libmalloc's RSS after 5 s idle, no malloc_trim ÷ glibc's after "
+                          "malloc_trim(0) (%s)" % fmt_val(gtrim, "MiB"),
+                     "%.2f (%s; %s)" % (v, fmt_val(fin, "MiB"), "≤ 2x from %.1f s of idle on" % (when / 1000.0)
+                                        if when is not None else "never ≤ 2x in the idle phase") if v else "-",
+                     "≤ 2.00", verdict(v, 2.0)))
+        v = trim / gtrim if trim and gtrim else None
+        rows.append(("6", "burst and idle: libmalloc's RSS after malloc_trim(0) ÷ glibc's after malloc_trim(0)",
+                     "%.2f (%s)" % (v, fmt_val(trim, "MiB")) if v else "-", "≤ 1.00", verdict(v, 1.0)))
+    if baseline and wl_cases and gl in allocs:
+        bres = Results.from_json(baseline["results"])
+        bver = baseline["meta"]["machine"]["versions"].get("libmalloc", "?").split(" ")[0]
+        now = geomean([med(res, "workloads", c, lm, "wall_s") / med(res, "workloads", c, gl, "wall_s")
+                       for c in wl_cases if med(res, "workloads", c, lm, "wall_s") and med(res, "workloads", c, gl, "wall_s")])
+        bc = [c for c in bres.cases.get("workloads", {}) if c in wl_cases]
+        before = geomean([med(bres, "workloads", c, lm, "wall_s") / med(bres, "workloads", c, gl, "wall_s")
+                          for c in bc if med(bres, "workloads", c, lm, "wall_s") and med(bres, "workloads", c, gl, "wall_s")])
+        if now and before:
+            ch = now / before
+            rows.append(("6", "workloads: libmalloc's wall time ÷ glibc's (geomean), now vs before issue 6 (%s, "
+                              "docs/bench/results-baseline.json, same cases)" % bver,
+                         "%.2f now, %.2f before (%+.0f%%)" % (now, before, (ch - 1) * 100), "no worse (±10% noise)",
+                         "**met**" if ch <= 1.10 else "missed: %.0f%% slower relative to glibc" % ((ch - 1) * 100)))
+    rz = [n for n, v in variants.items() if "redzone=1" in v["env"].get("LIBMALLOC_OPTIONS", "")]
+    if rz:
+        n = rz[0]
+        r = {c: med(res, "workloads", c, n, "wall_s") / med(res, "workloads", c, lm, "wall_s") for c in wl_cases
+             if med(res, "workloads", c, n, "wall_s") and med(res, "workloads", c, lm, "wall_s")}
+        failed = sorted({f["case"] for f in res.failures if f["alloc"] == n})
+        if r:
+            worst = max(r, key=r.get)
+            rows.append(("5", "redzone mode: wall time ÷ fast mode's, per workload (%d cases%s)" % (
+                len(r), "; failed: " + ", ".join(failed) if failed else ""),
+                "geomean %.2f, worst %.2f (%s)" % (geomean(list(r.values())), r[worst], worst), "≤ 3.00 each",
+                verdict(r[worst], 3.0) + ("; not measured on " + ", ".join(failed) if failed else "")))
+        else:
+            rows.append(("5", "redzone mode: wall time ÷ fast mode's", "no successful run", "≤ 3.00", "not measured"))
+    L = ["## Goals (issues 4, 5 and 6)\n",
+         "Each goal as the issues state it, from this run's medians (ratios of the same run, so the machine's "
+         "speed cancels out; quick mode on a shared machine: ~10% is noise).\n",
+         "| issue | goal | measured | target | verdict |", "|---|---|---|---|---|"]
+    L += ["| %s | %s | %s | %s | %s |" % row for row in rows]
+    L.append("")
+    return L
+
+
+def redzone_section(res, allocs):
+    """Issue 5: redzone mode's time and peak RSS against the fast mode and glibc."""
+    rz = [a for a in allocs if a in BASE_OF and "redzone" in a]
+    if not rz or "libmalloc" not in allocs:
+        return []
+    n = rz[0]
+    L = ["### Redzone mode against the fast mode (issue 5)\n",
+         "`%s`: libmalloc with redzones, shadow bytes and the quarantine at its default size. Goal: at most 3x the "
+         "fast mode's time on each workload.\n" % n,
+         "| case | wall ÷ fast | CPU ÷ fast | wall ÷ glibc | peak RSS ÷ fast | peak RSS ÷ glibc |", "|---|---|---|---|---|---|"]
+    cols = {k: [] for k in range(5)}
+    for c in case_order(res, "workloads"):
+        v = {k: med(res, "workloads", c, n, k) for k in ("wall_s", "cpu_s", "maxrss_kb")}
+        f = {k: med(res, "workloads", c, "libmalloc", k) for k in ("wall_s", "cpu_s", "maxrss_kb")}
+        g = {k: med(res, "workloads", c, "glibc", k) for k in ("wall_s", "cpu_s", "maxrss_kb")}
+        if v["wall_s"] is None:
+            L.append("| %s | FAIL | | | | |" % c)
+            continue
+        rr = [v["wall_s"] / f["wall_s"] if f["wall_s"] else None, v["cpu_s"] / f["cpu_s"] if f["cpu_s"] else None,
+              v["wall_s"] / g["wall_s"] if g["wall_s"] else None,
+              v["maxrss_kb"] / f["maxrss_kb"] if f["maxrss_kb"] else None,
+              v["maxrss_kb"] / g["maxrss_kb"] if g["maxrss_kb"] else None]
+        for k, x in enumerate(rr):
+            if x:
+                cols[k].append(x)
+        L.append("| %s | %s |" % (c, " | ".join("%.2f" % x if x else "-" for x in rr)))
+    L.append("| **geomean** | %s |" % " | ".join("%.2f" % geomean(cols[k]) if geomean(cols[k]) else "-"
+                                                 for k in range(5)))
+    L.append("")
+    return L
+
+
+def svg_rss_time(path, title, allocs, series, peak, trim, goal_kb=None):
+    """RSS over the idle phase: one line per allocator (variants dashed), the peak drawn at
+    the left of t=0 and the value after malloc_trim(0) at the right of the last sample."""
+    left, top, width, height = 84, 64, 600, 320
+    tmax = max([t for s in series.values() for t, _ in s] + [1000])
+    vals = [kb for s in series.values() for _, kb in s if kb] + [v for v in peak.values() if v] + \
+           [v for v in trim.values() if v]
+    top_v = max(vals + [1]) / 1024.0
+    mag = 10 ** math.floor(math.log10(top_v))
+    ystep = next(m * mag for m in (0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10) if top_v / (m * mag) <= 5)
+    ymax = ystep * math.ceil(top_v / ystep)
+    top += 14 * ((len(allocs) - 1) // 4)
+    span = tmax * 1.2  # -10%: peak, 0..tmax: idle, +10%: after trim
+    X = lambda t: left + width * (t + tmax * 0.1) / span
+    Y = lambda kb: top + height - height * (kb / 1024.0) / ymax
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
+         'font-size="11">' % (left + width + 30, top + height + 50),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="10" y="18" font-size="14" font-weight="bold">%s</text>' % svg_escape(title)]
+    o += legend(allocs, 10, 30)
+    k = 0
+    while k * ystep <= ymax + 1e-9:
+        y = top + height - height * k * ystep / ymax
+        o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>' % (left, y, left + width, y))
+        o.append('<text x="%d" y="%.1f" text-anchor="end">%g</text>' % (left - 4, y + 4, round(k * ystep, 6)))
+        k += 1
+    step = 1000 if tmax >= 2000 else 100
+    for t in range(0, int(tmax) + 1, step):
+        o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (X(t), top, X(t), top + height))
+        o.append('<text x="%.1f" y="%d" text-anchor="middle">%g</text>' % (X(t), top + height + 15, t / 1000.0))
+    o.append('<text x="%.1f" y="%d" text-anchor="middle">peak</text>' % (X(-tmax * 0.05), top + height + 15))
+    o.append('<text x="%.1f" y="%d" text-anchor="middle">trim</text>' % (X(tmax * 1.05), top + height + 15))
+    o.append('<text x="%d" y="%d" text-anchor="middle">seconds of idle after the frees (peak: end of the burst; '
+             'trim: after malloc_trim(0))</text>' % (left + width / 2, top + height + 32))
+    o.append('<text x="16" y="%d" transform="rotate(-90 16 %d)" text-anchor="middle">RSS (MiB)</text>' % (
+        top + height / 2, top + height / 2))
+    if goal_kb:
+        o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#000" stroke-dasharray="2,3"/>' % (
+            left, Y(goal_kb), left + width, Y(goal_kb)))
+        o.append('<text x="%d" y="%.1f" text-anchor="end" font-size="9">goal: 2x glibc after trim</text>' % (
+            left + width - 2, Y(goal_kb) - 3))
+    for a in allocs:
+        dash = ' stroke-dasharray="6,3"' if a in BASE_OF else ""
+        pts = [(X(t), Y(kb)) for t, kb in series.get(a, []) if kb is not None]
+        if not pts:
+            continue
+        if peak.get(a):
+            o.append('<polyline fill="none" stroke="%s" stroke-width="1" stroke-dasharray="1,2" points="%.1f,%.1f '
+                     '%.1f,%.1f"/>' % (color(a), X(-tmax * 0.05), Y(peak[a]), pts[0][0], pts[0][1]))
+            o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (X(-tmax * 0.05), Y(peak[a]), color(a)))
+        o.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>' % (
+            color(a), dash, " ".join("%.1f,%.1f" % p for p in pts), svg_escape(a)))
+        if trim.get(a):
+            o.append('<polyline fill="none" stroke="%s" stroke-width="1" stroke-dasharray="1,2" points="%.1f,%.1f '
+                     '%.1f,%.1f"/>' % (color(a), pts[-1][0], pts[-1][1], X(tmax * 1.05), Y(trim[a])))
+            o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (X(tmax * 1.05), Y(trim[a]), color(a)))
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o))
+
+
+def memory_section(res, allocs, plot_dir, rel):
+    """Issue 6: the burst-and-idle workload, RSS over time."""
+    g, c = "memory", "burst_idle"
+    per = res.cases.get(g, {}).get(c)
+    if not per:
+        return []
+    allocs = [a for a in allocs if a in per]
+    L = ["## Giving memory back (burst and idle)\n"]
+    if (g, c) in res.desc:
+        L.append("`lm_wl_burst_idle` (bench/workloads/burst_idle.cpp): %s. RSS is read from `/proc/self/statm`. "
+                 "Issue 6's goal: libmalloc falls by itself, without malloc_trim, to at most twice what glibc "
+                 "reaches with malloc_trim(0), within the 5 s; after malloc_trim(0) it is at or below glibc.\n"
+                 % res.desc[(g, c)])
+    m = lambda a, k: med(res, g, c, a, k, True)
+    gtrim = m("glibc", "trim_rss_kb") if "glibc" in per else None
+    L.append("| allocator | burst: alloc+write / free | CPU (whole run) | peak | after the frees | 1 s idle | "
+             "5 s idle, no trim | after malloc_trim(0) | 5 s idle ÷ glibc after trim | after trim ÷ glibc after "
+             "trim | ≤ 2x glibc-after-trim from |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    series, peak, trim = {}, {}, {}
+    for a in allocs:
+        series[a] = median_series(per[a])
+        peak[a], trim[a] = m(a, "peak_rss_kb"), m(a, "trim_rss_kb")
+        if peak[a] is None:
+            L.append("| %s | FAIL |||||||||| " % a)
+            continue
+        fin = m(a, "final_rss_kb")
+        when = next((t for t, kb in series[a] if gtrim and kb is not None and kb <= 2 * gtrim), None)
+        L.append("| %s | %.2f s / %.3f s | %.2f s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            a, m(a, "alloc_s"), m(a, "free_s"), med(res, g, c, a, "cpu_s"), fmt_val(peak[a], "MiB"),
+            fmt_val(m(a, "freed_rss_kb"), "MiB"), fmt_val(m(a, "idle1_rss_kb"), "MiB"), fmt_val(fin, "MiB"),
+            fmt_val(trim[a], "MiB"), "%.2f" % (fin / gtrim) if gtrim else "-",
+            "%.2f" % (trim[a] / gtrim) if gtrim else "-",
+            ("%.1f s" % (when / 1000.0)) if when is not None else "never"))
+    L.append("")
+    L.append("(*burst*: the time to allocate and write the %.0f MiB, and to free 98%% of the blocks; the rest of the "
+             "run is the fixed 5 s idle phase. *≤ 2x … from*: the first sample, in seconds of idle, at or below "
+             "twice glibc's RSS after malloc_trim(0); the samples are 100 ms apart. Dashed lines in the plot are "
+             "variants; the dotted segments join the peak and the value after malloc_trim(0) to the idle "
+             "phase.)\n" % (m(allocs[0], "burst_mb") or 0))
+    if any("purge=free" in a for a in allocs):
+        L.append("With `purge=free` the pages are given back with MADV_FREE: the kernel takes them only when it runs "
+                 "short of memory, so RSS stays put on a machine with memory to spare; the figures above show what "
+                 "the process holds, not what the kernel could reclaim.\n")
+    fname = "memory-rss.svg"
+    svg_rss_time(os.path.join(plot_dir, fname), "Burst and idle: RSS after freeing 98% of a 1.4 GiB burst",
+                 allocs, series, peak, trim, 2 * gtrim if gtrim else None)
+    L.append("![RSS over the idle phase](%s/%s)\n" % (rel, fname))
+    return L
+
+
 # ----------------------------------------------------------------------------- bundle
 
 def make_bundle(opts, bench_dir, libs):
     dest = os.path.abspath(opts.bundle)
     lib_dir = os.path.join(dest, "lib")
     os.makedirs(lib_dir, exist_ok=True)
-    progs = ["lm_bench_micro", "lm_bench_rusage"] + ["lm_wl_" + w for w in WORKLOADS]
+    progs = ["lm_bench_micro", "lm_bench_rusage", "lm_bench_redzone_probe"] + ["lm_wl_" + w for w in WORKLOADS]
     for p in progs:
         src = os.path.join(bench_dir, p)
         if os.path.exists(src):
@@ -1152,12 +1577,16 @@ def main():
     mode.add_argument("--smoke", action="store_const", const="smoke", dest="mode",
                       help="tiny counts, no report; non-zero exit on crash or checksum mismatch")
     ap.add_argument("--scaling", action="store_true", help="also run the thread sweeps (group 'scaling')")
-    ap.add_argument("--groups", help="comma-separated subset of micro,workloads,real,scaling")
+    ap.add_argument("--groups", help="comma-separated subset of micro,workloads,real,memory,scaling")
     ap.add_argument("--threads", default="1,2,4,8,16", help="thread counts of the scaling sweep")
     ap.add_argument("--rounds", type=int, help="rounds per case (default: smoke 1, quick 3, full 5)")
     ap.add_argument("--allocators", default=",".join(ALLOCATORS), help="subset and order of allocators")
     ap.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
                     help="library of an allocator (jemalloc, mimalloc, libmalloc)")
+    ap.add_argument("--variant", action="append", default=[], type=parse_variant,
+                    metavar="[GROUPS/]NAME=BASE:VAR=VALUE",
+                    help="an allocator variant: BASE's library with extra environment (replaces the defaults)")
+    ap.add_argument("--no-variants", action="store_true", help="run no allocator variants")
     ap.add_argument("--build-dir", default=os.path.join(REPO, "build"), help="meson build dir (default build/)")
     ap.add_argument("--bench-dir", help="pre-built bench binaries; no meson/ninja is run")
     ap.add_argument("--no-build", action="store_true", help="use --build-dir as is, do not run ninja")
@@ -1166,8 +1595,13 @@ def main():
     ap.add_argument("--report", default=os.path.join(REPO, "docs", "benchmarks.md"), help="report to write")
     ap.add_argument("--no-report", action="store_true", help="do not write the report")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from saved results")
+    ap.add_argument("--baseline", default=os.path.join(REPO, "docs", "bench", "results-baseline.json"),
+                    help="earlier results to compare libmalloc's workload times with (issue 6: no slower than "
+                         "before); default docs/bench/results-baseline.json")
     ap.add_argument("--bundle", metavar="DIR", help="write a self-contained bundle for another machine and exit")
     ap.add_argument("--timeout", type=int, default=900, help="seconds after which a run counts as hung")
+    ap.add_argument("--variant-timeout", type=int, default=300,
+                    help="the same for variants (redzone mode may be slow, never 100x slow)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of raw outputs")
     ap.add_argument("--libmalloc-rev", help="what to call the libmalloc measured in the report (default: git rev "
                     "of this checkout)")
@@ -1180,7 +1614,7 @@ def main():
         return report_from_saved(opts)
 
     groups = opts.groups.split(",") if opts.groups else (
-        ["micro", "workloads", "real"] + (["scaling"] if opts.scaling else []))
+        ["micro", "workloads", "real", "memory"] + (["scaling"] if opts.scaling else []))
     rounds = opts.rounds or {"smoke": 1, "quick": 3, "full": 5}[opts.mode]
     bench_dir, built_lm, lm_why, notes = ensure_built(opts)
 
@@ -1228,10 +1662,52 @@ def main():
         allocs.append(a)
     log("allocators: %s%s" % (" ".join(allocs), ("; missing: " + ", ".join(missing)) if missing else ""))
 
+    # Variants: same library, extra environment. Probed like the allocators; a redzone
+    # variant must also report lm_bench_redzone_probe's overflow, else its mode is not there.
+    variants = {}  # name -> {"base", "env", "groups"}
+    wanted = [] if opts.no_variants else (opts.variant or DEFAULT_VARIANTS)
+    for vgroups, name, base, venv in wanted:
+        if not any(g in groups for g in vgroups):
+            continue
+        if base not in allocs and not (base.startswith("/") and os.path.exists(base)):
+            missing[name] = "its base allocator %s is missing" % base
+            loud("MISSING VARIANT %s: its base allocator %s is missing; continuing without it" % (name, base))
+            continue
+        libs[name] = libs[base] if base in allocs else base  # BASE: an allocator's name or a library's path
+        runner.variant_env[name] = venv
+        envs = " ".join("%s=%s" % kv for kv in venv.items())
+        probe = runner.run(name, os.path.join(bench_dir, "lm_wl_strbuild"), ["appends=1000", "live=16"], timeout=60)
+        if not probe["ok"]:
+            missing[name] = "%s with %s fails to run a trivial program (%s): %s" % (
+                base, envs, describe_failure(probe), probe["stderr_tail"][-300:].strip())
+            loud("BROKEN VARIANT %s: %s; continuing without it" % (name, missing[name]))
+            continue
+        if "redzone=1" in venv.get("LIBMALLOC_OPTIONS", ""):
+            exe = os.path.join(bench_dir, "lm_bench_redzone_probe")
+            rz = runner.run(name, exe, [], timeout=60) if os.path.exists(exe) else None
+            if rz is None:
+                loud("%s is missing: cannot tell whether redzone mode is there; measuring %s anyway" % (exe, name))
+            elif "heap-buffer-overflow" not in rz["stderr_tail"]:
+                missing[name] = ("%s with %s does not report an overflow by one byte (lm_bench_redzone_probe: %s, "
+                                 "stderr %r): redzone mode is not there yet" % (
+                                     base, envs, "ok" if rz["ok"] else describe_failure(rz),
+                                     rz["stderr_tail"][-200:].strip()))
+                loud("VARIANT NOT THERE %s: %s; continuing without it" % (name, missing[name]))
+                continue
+        variants[name] = {"base": base, "env": venv, "groups": [g for g in vgroups if g in groups]}
+    if variants:
+        log("variants: %s" % "; ".join("%s (%s + %s, groups %s)" % (
+            n, v["base"], " ".join("%s=%s" % kv for kv in v["env"].items()), ",".join(v["groups"]))
+            for n, v in variants.items()))
+
+    def with_variants(group):
+        return allocs + [n for n, v in variants.items() if group in v["groups"]]
+
     cmdline = "bench/run.py " + shlex.join(sys.argv[1:])
+    memory_rounds = opts.rounds or (3 if opts.mode == "full" else 1)
     meta = {"mode": opts.mode, "rounds": rounds, "allocators": allocs, "missing": missing, "notes": notes,
             "libs": {a: libs[a] for a in allocs}, "machine": machine_info(bench_dir), "command": cmdline,
-            "bench_dir": bench_dir}
+            "bench_dir": bench_dir, "variants": variants, "memory_rounds": memory_rounds}
     if opts.libmalloc_rev:
         meta["machine"]["versions"]["libmalloc"] = opts.libmalloc_rev
     results = Results()
@@ -1241,12 +1717,14 @@ def main():
         if "micro" in groups:
             run_micro(runner, results, allocs, opts, rounds, micro_args(opts.mode))
         if "workloads" in groups:
-            run_workloads(runner, results, allocs, rounds, workload_cases(opts.mode), "workloads")
+            run_workloads(runner, results, with_variants("workloads"), rounds, workload_cases(opts.mode), "workloads")
         if "real" in groups:
             if runner.loader:
                 loud("LM_BENCH_LOADER is set: real programs belong to this machine's userland; group skipped")
             else:
                 run_real(runner, results, allocs, opts, rounds, opts.mode)
+        if "memory" in groups:
+            run_workloads(runner, results, with_variants("memory"), memory_rounds, memory_cases(opts.mode), "memory")
         if "scaling" in groups:
             threads = scaling_threads(opts)
             tl = ",".join(str(t) for t in threads)

@@ -493,12 +493,15 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       size_t size = csize(c);
       if (size < kStampedMin) continue;
       uint64_t& st = stamp_of(c);
-      if ((st & kPurgedBit) || now - (st >> 1) < min_age) continue;
+      // min_age 0 is malloc_trim: it purges again what decay purged lazily
+      // (MADV_FREE pages still count in RSS until the kernel needs them).
+      bool again = (st & kPurgedBit) && min_age == 0;
+      if (((st & kPurgedBit) && !again) || now - (st >> 1) < min_age) continue;
       uptr b, e;
       interior(c, size, page, &b, &e);
       if (e > b && os::advise(ptr(b), e - b, advice)) {
         purged += e - b;
-        purged_ += e - b;
+        if (!again) purged_ += e - b;
       }
       st |= kPurgedBit;
     }

@@ -173,13 +173,17 @@ enum class Lookup { kLive, kQuarantined, kNotBlock, kDamaged };
 
 // Is p the start of one of our blocks? Reads the shadow first (a block
 // start is the first granule after a left redzone), so that foreign
-// pointers are never dereferenced; then the header's magic and seal. Takes
-// no lock: the caller re-checks the state under g_lock.
+// pointers are never dereferenced; then the header's magic and seal, under
+// g_lock: the seal covers the live-list links, which other threads rewrite
+// (under g_lock) when they link or unlink a neighbour, so an unlocked read
+// can see a torn header and report a damage that is not there. Callers must
+// not hold g_lock; they re-check the state under it before acting.
 Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
   if (p & 15) return Lookup::kNotBlock;
   const uint8_t* s = shadow::byte_for(p);
   const uint8_t* below = shadow::byte_for(p - 8);
   if (!s || !below || *below != kLeftRedzone || *s == kLeftRedzone) return Lookup::kNotBlock;
+  LockGuard guard(g_lock);
   Header* h = header_of(p);
   if (h->magic == (p ^ g_secret) && sealed(h) && (h->state == kLive || h->state == kQuarantined)) {
     *out = h;

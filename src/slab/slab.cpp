@@ -332,6 +332,12 @@ size_t purge(uint64_t now, size_t min_age, int advice) {
     Cache& k = g_classes[c];
     LockGuard guard(k.lock);
     for (Slab* s = k.lists[kPartial]; s; s = s->next) {
+      if (min_age == 0 && any_purged(s)) {
+        // malloc_trim: purge again what decay may have purged lazily
+        // (MADV_FREE pages count in RSS until the kernel needs them).
+        for (size_t pg = 0; pg < 128; ++pg)
+          if (page_purged(s, pg)) os::advise(ptr(s->base + pg * kPage), kPage, advice);
+      }
       if (s->purged_ms > s->touched_ms || now - s->touched_ms < min_age) continue;
       purged += purge_slab(s, advice);
       s->purged_ms = now + 1;
