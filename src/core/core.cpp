@@ -427,8 +427,28 @@ void upkeep() {
   if ((++calls & 31) == 1) upkeep_now();
 }
 
+// Heap growth while partial slabs sit mostly empty (a program that freed
+// many small objects and now wants other sizes) is memory pressure: their
+// free pages go back at once instead of after decay_ms, so the growth does
+// not stack on top of them. Only slabs at most a quarter full: those are
+// unlikely to fill again soon.
+std::atomic<size_t> g_system_at_last_pressure{0};
+constexpr size_t kPressureGrowth = 8u << 20;
+
+void relieve_pressure(uint64_t now) {
+  size_t system = g_heap.system_bytes();
+  size_t last = g_system_at_last_pressure.load(std::memory_order_relaxed);
+  if (system < last + kPressureGrowth) {
+    if (system + kPressureGrowth < last) g_system_at_last_pressure.store(system, std::memory_order_relaxed);
+    return;
+  }
+  if (!g_system_at_last_pressure.compare_exchange_strong(last, system, std::memory_order_relaxed)) return;
+  slab::purge(now, 0, MADV_DONTNEED, 25);
+}
+
 void upkeep_now() {
   uint64_t now = os::now_ms();
+  relieve_pressure(now);
   uint64_t last = g_last_upkeep_ms.load(std::memory_order_relaxed);
   if (now - last < 16) return;
   if (!g_last_upkeep_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;

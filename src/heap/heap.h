@@ -109,6 +109,8 @@ class Heap {
   size_t decay(uint64_t now_ms, size_t decay_ms, bool use_free);
 
   Snapshot snapshot();
+  // Bytes of all segments, read without the lock (a statistic).
+  size_t system_bytes() const { return __atomic_load_n(&system_, __ATOMIC_RELAXED); }
   // Walks every segment and checks every invariant; returns nullptr when the
   // heap is consistent, else a description of the first problem.
   const char* check();
@@ -143,6 +145,8 @@ class Heap {
   void close_top_segment();
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top();
+  void maybe_purge_on_pressure();
+  static constexpr size_t kPressureDirtyFloor = 32u << 20;
   bool trim_top(size_t keep);
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
   void register_range(uptr begin, uptr end, bool add);
@@ -168,6 +172,8 @@ class Heap {
   uint64_t top_stamp_ = 0;   // when the top last grew by a free (see stamps)
   bool top_purged_ = false;  // its whole pages were purged since
   size_t purged_ = 0;        // bytes of binned blocks marked purged
+  size_t pressure_dirty_ = kPressureDirtyFloor;  // see maybe_purge_on_pressure
+  uint64_t last_pressure_ms_ = 0;
 };
 
 }  // namespace lm::heap

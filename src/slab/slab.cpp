@@ -326,13 +326,14 @@ size_t release_empty() {
   return released;
 }
 
-size_t purge(uint64_t now, size_t min_age, int advice) {
+size_t purge(uint64_t now, size_t min_age, int advice, unsigned max_occupancy_pct) {
   size_t purged = 0;
   for (unsigned c = 0; c < kClasses; ++c) {
     Cache& k = g_classes[c];
     LockGuard guard(k.lock);
     for (Slab* s = k.lists[kPartial]; s; s = s->next) {
-      if (min_age == 0 && any_purged(s)) {
+      if (size_t{s->in_use} * 100 > size_t{s->capacity} * max_occupancy_pct) continue;
+      if (min_age == 0 && any_purged(s) && max_occupancy_pct == 100) {
         // malloc_trim: purge again what decay may have purged lazily
         // (MADV_FREE pages count in RSS until the kernel needs them).
         for (size_t pg = 0; pg < 128; ++pg)

@@ -101,8 +101,9 @@ bool is_free_in_slab(Slab* s, void* p);
 size_t release_empty();
 
 // Decay: purges the whole free pages of partial slabs untouched for
-// min_age_ms (0: all of them, for malloc_trim). Returns the bytes purged.
-size_t purge(uint64_t now_ms, size_t min_age_ms, int advice);
+// min_age_ms (0: all of them, for malloc_trim) and at most
+// max_occupancy_pct full. Returns the bytes purged.
+size_t purge(uint64_t now_ms, size_t min_age_ms, int advice, unsigned max_occupancy_pct = 100);
 
 struct ClassStats {
   size_t object_size;

@@ -85,6 +85,16 @@ uintptr_t brk_heap_end() {
   return 0;
 }
 
+size_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    size_t kb = 0;
+    if (sscanf(line.c_str(), "VmHWM: %zu kB", &kb) == 1) return kb * 1024;
+  }
+  return 0;
+}
+
 size_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
   size_t total = 0, resident = 0;

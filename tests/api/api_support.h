@@ -38,6 +38,8 @@ bool in_brk_heap(const void* p);
 uintptr_t brk_heap_end();
 // Resident set size of this process, from /proc/self/statm.
 size_t rss_bytes();
+// Its high-water mark (VmHWM in /proc/self/status).
+size_t peak_rss_bytes();
 
 // Writes and checks a pattern that depends on seed and offset.
 void fill(void* p, size_t n, uint32_t seed);
