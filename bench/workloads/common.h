@@ -18,6 +18,15 @@
 
 namespace wl {
 
+// A live block of a workload: where, how big, and the tag its bytes were
+// stamped with (checked before it is freed).
+struct Block {
+  void* p = nullptr;
+  size_t size = 0;
+  uint64_t tag = 0;
+};
+
+
 // splitmix64: tiny, fast, good enough to drive workloads; seeded per thread so a
 // thread's decisions never depend on another thread's progress.
 struct Rng {

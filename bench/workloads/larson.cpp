@@ -13,11 +13,7 @@
 
 namespace {
 
-struct Block {
-  void* p = nullptr;
-  size_t size = 0;
-  uint64_t tag = 0;
-};
+using wl::Block;
 
 struct Exchange {
   std::mutex mu;

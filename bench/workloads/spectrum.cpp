@@ -7,13 +7,7 @@
 #include <thread>
 #include <vector>
 
-namespace {
-struct Block {
-  void* p = nullptr;
-  size_t size = 0;
-  uint64_t tag = 0;
-};
-}  // namespace
+using wl::Block;
 
 int main(int argc, char** argv) {
   wl::Args args(argc, argv);

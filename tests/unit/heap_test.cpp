@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "heap/heap.h"
 #include "os/os.h"
+#include "support/child.h"
 
 using namespace lm;
 
@@ -356,22 +357,7 @@ TEST_CASE_FIXTURE(Fixture, "heap: random operations keep every invariant and eve
   CHECK(h->snapshot().in_use < 64);
 }
 
-namespace {
-// Runs f in a child and returns its termination signal (0 if it exited).
-template <class F>
-int signal_of_child(F f) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    f();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-}  // namespace
+using lmtest::signal_of_child;
 
 TEST_CASE_FIXTURE(Fixture, "heap: double free and a damaged header abort") {
   void* a = h->alloc(100, false);

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "large/large.h"
 #include "stats/stats.h"
+#include "support/child.h"
 
 using namespace lm;
 
@@ -100,18 +101,7 @@ TEST_CASE("large: live and maximum counts follow allocations") {
 }
 
 TEST_CASE("large: double free aborts, cached or unmapped") {
-  auto child = [](auto f) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 2);
-      f();
-      _exit(0);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  };
+  auto child = [](auto f) { return lmtest::signal_of_child(f); };
   CHECK(child([] {
           void* p = large::alloc(1 << 20, 16, false);
           large::free(p, "free()");
