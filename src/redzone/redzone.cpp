@@ -12,6 +12,8 @@
 #include <cstring>
 #include <pthread.h>
 
+#include <cstddef>
+
 #include "base/lock.h"
 #include "config/config.h"
 #include "redzone/internal.h"
@@ -83,10 +85,18 @@ Header* g_q_head = nullptr;
 Header* g_q_tail = nullptr;
 size_t g_q_bytes = 0;
 
+// The seal covers every field but the list links: other threads rewrite a
+// header's links (under g_lock) when they link or unlink a neighbour, and a
+// seal over them made unlocked readers see torn headers. The links are safe
+// unsealed: they lie below the seal and `usable`, so an underflow from the
+// block reaches the seal first, and an overflow from below reaches `magic`.
+constexpr size_t kLinkWords[2] = {offsetof(Header, prev) / 8, offsetof(Header, next) / 8};
+
 uint64_t seal_of(const Header* h) {
   const uint64_t* w = reinterpret_cast<const uint64_t*>(h);
   uint64_t x = g_secret;
   for (size_t i = 0; i < kHeaderSize / 8 - 1; ++i) {
+    if (i == kLinkWords[0] || i == kLinkWords[1]) continue;
     x ^= w[i];
     x *= 0x9e3779b97f4a7c15ull;
     x ^= x >> 29;
@@ -173,17 +183,14 @@ enum class Lookup { kLive, kQuarantined, kNotBlock, kDamaged };
 
 // Is p the start of one of our blocks? Reads the shadow first (a block
 // start is the first granule after a left redzone), so that foreign
-// pointers are never dereferenced; then the header's magic and seal, under
-// g_lock: the seal covers the live-list links, which other threads rewrite
-// (under g_lock) when they link or unlink a neighbour, so an unlocked read
-// can see a torn header and report a damage that is not there. Callers must
-// not hold g_lock; they re-check the state under it before acting.
+// pointers are never dereferenced; then the header's magic and seal. Takes
+// no lock (the seal leaves out the links other threads rewrite): the caller
+// re-checks the state under g_lock before acting.
 Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
   if (p & 15) return Lookup::kNotBlock;
   const uint8_t* s = shadow::byte_for(p);
   const uint8_t* below = shadow::byte_for(p - 8);
   if (!s || !below || *below != kLeftRedzone || *s == kLeftRedzone) return Lookup::kNotBlock;
-  LockGuard guard(g_lock);
   Header* h = header_of(p);
   if (h->magic == (p ^ g_secret) && sealed(h) && (h->state == kLive || h->state == kQuarantined)) {
     *out = h;
