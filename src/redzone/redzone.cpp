@@ -444,13 +444,16 @@ void free_checked(void* p, Family family, const char* func, const stack::Trace& 
   finish_evicted(evicted, nevicted, &cur);
 }
 
-void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id) {
+// `room` (>= n) is how far the block may later grow in place by realloc:
+// the bytes between n and room are right redzone until then.
+void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id, size_t room = 0) {
   if (n > kMaxRequest) return nullptr;
   size_t a = align < 16 ? 16 : align;
   if (a > kMaxRequest) return nullptr;
+  if (room < n || room > kMaxRequest) room = n;
   size_t rz = redzone_for(n);
   size_t left = align_up(rz > g_near + kHeaderSize ? rz : g_near + kHeaderSize, a);
-  size_t total = left + align_up(n, 16) + rz;
+  size_t total = left + align_up(room, 16) + rz;
   if (total < n || total > kMaxRequest) return nullptr;
   size_t usable = 0;
   bool mapped = false;
@@ -496,6 +499,25 @@ void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t st
   return ptr(user);
 }
 
+// Moves a live block's end within its backing block: shadow, fills, size.
+// The caller checked there is room and the redzones are intact.
+void resize_in_place(Header* h, size_t n, uint32_t stack_id) {
+  uptr user = user_of(h), base = user - h->left, end = base + h->span;
+  size_t old = h->size;
+  LockGuard guard(g_lock);  // neighbours reseal their links under it
+  shadow::set(user, user + align_down(n, 8), kAddressable);
+  uptr tail = user + align_down(n, 8);
+  if (n & 7) {
+    *const_cast<uint8_t*>(shadow::byte_for(tail)) = static_cast<uint8_t>(n & 7);
+    tail += 8;
+  }
+  shadow::set(tail, end, kRightRedzone);
+  if (n < old) std::memset(ptr(user + n), kRightFill, old - n);
+  h->size = n;
+  h->alloc_stack = stack_id;
+  seal(h);
+}
+
 }  // namespace
 
 void init(const Backend& backend, uint64_t secret) {
@@ -537,7 +559,19 @@ void* realloc(void* p, size_t n, uptr ret) {
     return nullptr;
   }
   size_t old = h->size;
-  void* q = alloc_traced(n, 16, Family::kMalloc, false, stack::save(cur));
+  // In place when the backing block has room for n and its redzone, the
+  // block is a malloc one and its redzones are intact (otherwise the moving
+  // path below reports what is wrong). Programs that grow a buffer by small
+  // steps would else copy it at every step.
+  if (n <= kMaxRequest && static_cast<Family>(h->family) == Family::kMalloc && !damaged_redzone(h) &&
+      h->left + align_up(n, 16) + redzone_for(n) <= h->span) {
+    resize_in_place(h, n, stack::save(cur));
+    return p;
+  }
+  // Moving up: leave half as much again of room, so that growth by small
+  // steps moves a logarithmic number of times.
+  size_t room = n > old && n <= kMaxRequest / 2 ? n + n / 2 : n;
+  void* q = alloc_traced(n, 16, Family::kMalloc, false, stack::save(cur), room);
   if (!q) return nullptr;
   std::memcpy(q, p, old < n ? old : n);
   free_checked(p, Family::kMalloc, "realloc()", cur);

@@ -33,6 +33,7 @@ MODES = {
     "overflow-at-exit": ("", "found at exit"),
     "overflow-heap-check": ("", "found by libmalloc_heap_check()"),
     "overflow-realloc": ("", "found by realloc()"),
+    "overflow-after-inplace-realloc": ("", "found by free()"),
     "uaf-exit": ("", "found at exit"),
     "uaf-quarantine": (":quarantine_mb=1", "found when the block left quarantine"),
     "double-free": ("", "attempting double-free"),

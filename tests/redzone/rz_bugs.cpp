@@ -94,6 +94,16 @@ int main(int argc, char** argv) {
     p[opaque(16)] = 0;
     p = static_cast<char*>(realloc(p, 100));
     free(p);
+  } else if (is("overflow-after-inplace-realloc")) {
+    // realloc grows a block in place when its backing block has room (a
+    // moved block leaves room to grow); the new end is checked as the old.
+    char* p = opaque(static_cast<char*>(malloc(100)));
+    p = opaque(static_cast<char*>(realloc(p, 200)));  // moves, leaves room to 300
+    char* q = opaque(static_cast<char*>(realloc(p, 280)));
+    if (q != p) return 4;  // grew in place
+    expect("heap-buffer-overflow", q + 280, q, 280);
+    q[opaque(280)] = 0;
+    free(q);
   } else if (is("uaf-exit")) use_after_free(40, false);
   else if (is("uaf-quarantine")) use_after_free(40, true);
   else if (is("double-free")) {
