@@ -248,6 +248,17 @@ LM_SLOW_PATH void thread_setup() {
 
 // redzone's locks are leaves (never held across a call into heap or large),
 // so they are taken before all of core's and released after them.
+// On a thread's slow paths: sets its cache up on first use (once libmalloc
+// is ready), or re-reads its limits after mallopt changed them.
+void refresh_thread(ThreadCache& tc) {
+  if (tc.state == ThreadState::kNew) {
+    if (g_state.load(std::memory_order_acquire) == 2) thread_setup();
+  } else if (LM_UNLIKELY(tc.epoch != g_limits_epoch.load(std::memory_order_relaxed)) &&
+             tc.state == ThreadState::kActive) {
+    apply_limits(tc);
+  }
+}
+
 void fork_prepare() {
   if (g_redzone) redzone::lock_for_fork();
   g_registry_lock.lock();
@@ -496,9 +507,7 @@ void* malloc_slow_inner(size_t n) {
     return p;
   }
   ThreadCache& tc = t_cache;
-  if (tc.state == ThreadState::kNew) thread_setup();
-  else if (LM_UNLIKELY(tc.epoch != g_limits_epoch.load(std::memory_order_relaxed)) && tc.state == ThreadState::kActive)
-    apply_limits(tc);
+  refresh_thread(tc);
   unsigned c = slab::size_class(n);
   Bin& b = tc.bins[c];
   if (b.head && (addr(b.head) & 15)) report::corrupted("malloc()", b.head, "unaligned thread-cache link");
@@ -552,10 +561,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
         if (q == p) report::double_free(func, p);
       if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
     }
-    if (tc.state == ThreadState::kNew && g_state.load(std::memory_order_acquire) == 2) thread_setup();
-    else if (LM_UNLIKELY(tc.epoch != g_limits_epoch.load(std::memory_order_relaxed)) &&
-             tc.state == ThreadState::kActive)
-      apply_limits(tc);
+    refresh_thread(tc);
     Bin& b = tc.bins[c];
     if (tc.state != ThreadState::kActive || b.limit == 0) {
       int perturb = config::tunables().perturb.load(std::memory_order_relaxed);
@@ -833,7 +839,7 @@ void print_report(int fd) {
   }
   w.printf("tuning: mmap_threshold %zu, trim_threshold %zu, top_pad %zu, adaptive top pad %zu\n",
            t.mmap_threshold.load(std::memory_order_relaxed), t.trim_threshold.load(std::memory_order_relaxed),
-           t.top_pad.load(std::memory_order_relaxed), g_heap.adaptive_keep_for_testing());
+           t.top_pad.load(std::memory_order_relaxed), g_heap.adaptive_keep());
   // Per-class cache hits: live threads' counters (read racily: statistics)
   // plus those of exited threads.
   uint64_t hits[slab::kClasses] = {};

@@ -119,8 +119,8 @@ class Heap {
   void unlock_for_fork() { lock_.unlock(); }
   void reset_for_fork_child() { lock_.reset_after_fork(); }
 
-  // Test hooks.
-  size_t adaptive_keep_for_testing() const { return adaptive_keep_; }
+  // The adaptive top pad in force (stats=1 prints it).
+  size_t adaptive_keep() const { return adaptive_keep_; }
 
  private:
   struct Segment {

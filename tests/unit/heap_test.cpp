@@ -160,7 +160,7 @@ TEST_CASE_FIXTURE(Fixture, "heap: the top grows with brk and shrinks past the tr
   CHECK(s.in_use < 4096);
   // Default trimming keeps the pad (top_pad or the adaptive one) and trims
   // once a whole trim threshold lies beyond it.
-  size_t keep = std::max<size_t>(128 * 1024, h->adaptive_keep_for_testing());
+  size_t keep = std::max<size_t>(128 * 1024, h->adaptive_keep());
   CHECK(static_cast<size_t>(g_break - g_arena) < keep + 128 * 1024 + 2 * 4096);
 }
 
@@ -176,7 +176,7 @@ TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold is honoured exactly"
     ok();
   }
   for (auto p : v) h->free(p, "free()");
-  CHECK(h->adaptive_keep_for_testing() == 0);
+  CHECK(h->adaptive_keep() == 0);
 }
 
 TEST_CASE_FIXTURE(Fixture, "heap: a breathing top stops paying a brk call per cycle") {
@@ -191,7 +191,7 @@ TEST_CASE_FIXTURE(Fixture, "heap: a breathing top stops paying a brk call per cy
   // glibc calls brk to grow and to shrink in every round; once the adaptive
   // pad has learnt the cycle, libmalloc calls it no more.
   CHECK(g_sbrk_calls - calls_after_warmup == 0);
-  CHECK(h->adaptive_keep_for_testing() > 128 * 1024);
+  CHECK(h->adaptive_keep() > 128 * 1024);
 }
 
 TEST_CASE_FIXTURE(Fixture, "heap: continues in mapped regions when brk cannot grow") {
