@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/auxv.h>
 
+#include "base/pressure.h"
 #include "config/config.h"
 #include "libmalloc.h"
 #include "core/fast_path.h"
@@ -31,6 +32,7 @@
 #include "redzone/redzone.h"
 #include "report/report.h"
 #include "slab/slab.h"
+#include "slab/spans.h"
 #include "stats/stats.h"
 
 namespace lm::core {
@@ -77,6 +79,7 @@ size_t bootstrap_size(const void* p) {
 // ---- thread caches ----
 
 constinit Mutex g_registry_lock;
+constinit Mutex g_pressure_lock;  // a leaf: see relieve_free_pressure
 ThreadCache* g_registry = nullptr;  // live thread caches
 std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
@@ -262,6 +265,7 @@ void refresh_thread(ThreadCache& tc) {
 void fork_prepare() {
   if (g_redzone) redzone::lock_for_fork();
   g_registry_lock.lock();
+  g_pressure_lock.lock();
   slab::lock_for_fork();
   large::lock_for_fork();
   g_heap.lock_for_fork();
@@ -272,6 +276,7 @@ void fork_parent() {
   g_heap.unlock_for_fork();
   large::unlock_for_fork();
   slab::unlock_for_fork();
+  g_pressure_lock.unlock();
   g_registry_lock.unlock();
   if (g_redzone) redzone::unlock_for_fork();
 }
@@ -281,6 +286,7 @@ void fork_child() {
   large::reset_for_fork_child();
   slab::reset_for_fork_child();
   for (Transfer& t : g_transfer) t.lock.reset_after_fork();
+  g_pressure_lock.reset_after_fork();
   g_registry_lock.reset_after_fork();
   if (g_redzone) redzone::reset_for_fork_child();
   // Only this thread survives; the others' caches are abandoned (their
@@ -457,6 +463,28 @@ void relieve_pressure(uint64_t now) {
   slab::purge(now, 0, MADV_DONTNEED, 25);
 }
 
+// A program that frees most of its memory should see its RSS fall at once,
+// not after a decay period (see PressureGate): after a free that reached the
+// heap or the slabs, the dirty pages of the heap's free blocks and of the
+// span chunks are weighed against what the program still holds.
+PressureGate g_pressure;  // under g_pressure_lock
+
+void relieve_free_pressure() {
+  size_t dirty = g_heap.dirty_bytes() + slab::spans::dirty_bytes();
+  if (LM_LIKELY(dirty < g_pressure.threshold())) return;
+  // Held: heap blocks in use less the chunks' free pages. Slabs count whole,
+  // however sparse: purging around a mass free of small objects would fault
+  // the pages back in as soon as the program allocates again.
+  size_t spare = slab::spans::free_bytes(), heap_used = g_heap.in_use_bytes();
+  size_t held = heap_used > spare ? heap_used - spare : 0;
+  {
+    LockGuard guard(g_pressure_lock);
+    if (!g_pressure.should_purge(dirty, held, os::recent_ms())) return;
+  }
+  g_heap.purge_now();
+  slab::spans::purge_now();
+}
+
 void upkeep_now() {
   uint64_t now = os::now_ms();
   relieve_pressure(now);
@@ -473,6 +501,7 @@ void upkeep_now() {
     for (unsigned c = 0; c < slab::kClasses; ++c)
       if (g_transfer[c].n && now - g_transfer[c].touched_ms >= o.decay_ms) transfer_drain(c);
     slab::purge(now, o.decay_ms, advice);
+    slab::spans::decay(now, o.decay_ms, advice);
   }
   g_heap.decay(now, o.decay_ms, advice == MADV_FREE);
   large::decay(now);
@@ -568,9 +597,13 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
       if (LM_UNLIKELY(perturb)) std::memset(p, perturb, s->size);
       slot[1] = ptr(g_free_key);
       slab::give(c, &p, 1);
+      relieve_free_pressure();
       return;
     }
-    if (b.count >= b.limit) flush_bin(tc, c, b.limit / 2);
+    if (b.count >= b.limit) {
+      flush_bin(tc, c, b.limit / 2);
+      relieve_free_pressure();
+    }
     *slot = protect(slot, b.head);
     slot[1] = ptr(g_free_key);
     b.head = p;
@@ -580,6 +613,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
   switch (owner_of(p)) {
     case Owner::kHeap:
       g_heap.free(p, func);
+      relieve_free_pressure();
       upkeep();
       return;
     case Owner::kLarge:
@@ -687,6 +721,7 @@ int trim(size_t pad) {
   for (unsigned c = 0; c < slab::kClasses; ++c) transfer_drain(c);
   slab::release_empty();
   bool released = slab::purge(os::now_ms(), 0, MADV_DONTNEED) > 0;
+  if (slab::spans::decay(os::now_ms(), 0, MADV_DONTNEED) > 0) released = true;
   if (large::trim() > 0) released = true;
   if (g_heap.trim(pad)) released = true;
   return released ? 1 : 0;
@@ -729,7 +764,9 @@ void fill_mallinfo2(struct mallinfo2* mi) {
   heap::Snapshot h = g_heap.snapshot();
   large::Snapshot l = large::snapshot();
   SlabTotals st = slab_totals();
-  size_t slab_unused = st.span_bytes - st.active_bytes;
+  // Unused slots of slabs and free pages of span chunks: heap blocks in use
+  // to the heap, free to the program.
+  size_t slab_unused = st.span_bytes - st.active_bytes + slab::spans::stats().free_bytes;
   mi->arena = h.system;
   mi->ordblks = h.free_blocks + (h.top ? 1 : 0);
   mi->smblks = st.free_objects;
@@ -787,6 +824,7 @@ int print_malloc_info(int options, FILE* fp) {
   heap::Snapshot h = g_heap.snapshot();
   large::Snapshot l = large::snapshot();
   SlabTotals st = slab_totals();
+  slab::spans::Stats sp = slab::spans::stats();
   fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
   fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
@@ -801,6 +839,7 @@ int print_malloc_info(int options, FILE* fp) {
   fprintf(fp, "<total type=\"mmap-cache\" count=\"%zu\" size=\"%zu\"/>\n", l.cached_blocks, l.cached_bytes);
   fprintf(fp, "<total type=\"slab\" count=\"%zu\" size=\"%zu\"/>\n", st.free_objects, st.free_bytes);
   fprintf(fp, "<total type=\"slab-in-use\" size=\"%zu\"/>\n", st.active_bytes);
+  fprintf(fp, "<total type=\"span-free\" size=\"%zu\" dirty=\"%zu\"/>\n", sp.free_bytes, sp.dirty_bytes);
   fprintf(fp, "<total type=\"heap-purged\" size=\"%zu\"/>\n", h.purged);
   fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system + l.live_bytes);
   fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system + l.max_bytes);
@@ -831,11 +870,12 @@ void print_report(int fd) {
       slab_purged += cs.purged;
     }
     size_t heap_free_slab = h.free;  // the heap's own free blocks and top
+    slab::spans::Stats sp = slab::spans::stats();
     w.printf("memory: heap free %zu (dirty %zu, purged %zu); slabs unused %zu (dirty %zu, purged %zu); "
-             "mmap cache %zu (dirty)\n",
+             "span chunks %zu, free %zu (dirty %zu, purged %zu); mmap cache %zu (dirty)\n",
              heap_free_slab, heap_free_slab - (h.purged < heap_free_slab ? h.purged : heap_free_slab), h.purged,
              slab_unused, slab_unused - (slab_purged < slab_unused ? slab_purged : slab_unused), slab_purged,
-             l.cached_bytes);
+             sp.chunk_bytes, sp.free_bytes, sp.dirty_bytes, sp.free_bytes - sp.dirty_bytes, l.cached_bytes);
   }
   w.printf("tuning: mmap_threshold %zu, trim_threshold %zu, top_pad %zu, adaptive top pad %zu\n",
            t.mmap_threshold.load(std::memory_order_relaxed), t.trim_threshold.load(std::memory_order_relaxed),

@@ -199,14 +199,18 @@ void* Heap::alloc(size_t n, bool zero) {
   return alloc_locked(chunk_size_for(n), zero, "malloc()");
 }
 
-void* Heap::alloc_aligned(size_t align, size_t n) {
+void* Heap::alloc_aligned(size_t align, size_t n, bool* fresh) {
+  if (fresh) *fresh = false;
   if (align <= 16) return alloc(n, false);
   if (n > kMaxRequest - align - kMinChunk) return nullptr;
   size_t nb = chunk_size_for(n);
   LockGuard guard(lock_);
+  uptr clean = clean_from_;
   // Room for nb at any alignment, plus a leading free block of kMinChunk.
   void* mem = alloc_locked(nb + align + kMinChunk, false, "memalign()");
   if (!mem) return nullptr;
+  // Carved from the untouched part of the top: not a page of it is resident.
+  if (fresh) *fresh = clean != 0 && addr(mem) >= clean;
   Chunk* c = mem2chunk(mem);
   if (addr(mem) % align != 0) {
     uptr aligned = align_up(addr(mem) + kMinChunk, align);
@@ -389,7 +393,6 @@ void Heap::free(void* mem, const char* func) {
   Chunk* old_top = top_;
   free_chunk(c, size, func);
   if (top_ != old_top) maybe_trim_top();
-  maybe_purge_on_pressure();
 }
 
 bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
@@ -529,26 +532,9 @@ size_t Heap::decay(uint64_t now, size_t decay_ms, bool use_free) {
   return purge_free_pages(now, decay_ms, use_free ? MADV_FREE : MADV_DONTNEED);
 }
 
-// A program that frees most of its memory should see its RSS fall at once,
-// not after a decay period: when the free blocks' resident bytes pass a
-// threshold and twice the bytes in use, they are purged from free() itself.
-// The threshold doubles when such purges come less than a second apart (a
-// program cycling through big allocations would otherwise fault its memory
-// back in every cycle) and returns to its floor after ten quiet seconds.
-void Heap::maybe_purge_on_pressure() {
-  size_t dirty = bin_bytes_ > purged_ ? bin_bytes_ - purged_ : 0;
-  if (LM_LIKELY(dirty < pressure_dirty_)) return;
-  size_t top = top_ ? csize(top_) : 0;
-  size_t in_use = system_ - bin_bytes_ - top;
-  if (dirty < 2 * in_use) return;
-  uint64_t now = os::recent_ms();
-  if (now - last_pressure_ms_ < 1000) {
-    if (pressure_dirty_ < (size_t{1} << 30)) pressure_dirty_ *= 2;
-  } else if (now - last_pressure_ms_ > 10000) {
-    pressure_dirty_ = kPressureDirtyFloor;
-  }
-  last_pressure_ms_ = now;
-  purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED);
+size_t Heap::purge_now() {
+  LockGuard guard(lock_);
+  return purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED);
 }
 
 bool Heap::trim(size_t pad) {

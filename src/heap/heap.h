@@ -86,8 +86,10 @@ class Heap {
   // brk nor mmap can supply it. With zero, the usable bytes read as zero
   // (memset skipped where the memory is fresh from the kernel).
   void* alloc(size_t n, bool zero);
-  // As alloc, aligned to `align` (a power of two, at least 16).
-  void* alloc_aligned(size_t align, size_t n);
+  // As alloc, aligned to `align` (a power of two, at least 16). With fresh,
+  // says whether the block came from memory never touched since the kernel
+  // gave it (none of its pages resident).
+  void* alloc_aligned(size_t align, size_t n, bool* fresh = nullptr);
   // Returns a block to the heap. Aborts with a report on double free or a
   // damaged header. Precondition: mem lies in a heap page (the caller checked
   // the page map).
@@ -107,6 +109,19 @@ class Heap {
   // MADV_FREE. Cheap to call often: it walks the bins at most every
   // decay_ms / 4. Returns the bytes purged.
   size_t decay(uint64_t now_ms, size_t decay_ms, bool use_free);
+
+  // Purges the whole pages of every free block at once (memory pressure).
+  size_t purge_now();
+  // Bytes of binned free blocks not purged, and of blocks in use (the top
+  // excluded): read without the lock, as estimates for pressure decisions.
+  size_t dirty_bytes() const {
+    size_t b = __atomic_load_n(&bin_bytes_, __ATOMIC_RELAXED), p = __atomic_load_n(&purged_, __ATOMIC_RELAXED);
+    return b > p ? b - p : 0;
+  }
+  size_t in_use_bytes() const {
+    size_t s = __atomic_load_n(&system_, __ATOMIC_RELAXED), b = __atomic_load_n(&bin_bytes_, __ATOMIC_RELAXED);
+    return s > b ? s - b : 0;
+  }
 
   Snapshot snapshot();
   // Bytes of all segments, read without the lock (a statistic).
@@ -145,8 +160,6 @@ class Heap {
   void close_top_segment();
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top();
-  void maybe_purge_on_pressure();
-  static constexpr size_t kPressureDirtyFloor = 32u << 20;
   bool trim_top(size_t keep);
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
   void register_range(uptr begin, uptr end, bool add);
@@ -172,8 +185,6 @@ class Heap {
   uint64_t top_stamp_ = 0;   // when the top last grew by a free (see stamps)
   bool top_purged_ = false;  // its whole pages were purged since
   size_t purged_ = 0;        // bytes of binned blocks marked purged
-  size_t pressure_dirty_ = kPressureDirtyFloor;  // see maybe_purge_on_pressure
-  uint64_t last_pressure_ms_ = 0;
 };
 
 }  // namespace lm::heap

@@ -1,11 +1,13 @@
 // slab.cpp: the central side of the slab layer: per-class slab lists, slab
-// creation from the heap, carving, and release of empty slabs.
+// creation from span chunks (slab/spans.h), carving, and release of empty slabs.
 #include "slab/slab.h"
 
 #include "heap/heap.h"
 #include "os/os.h"
 #include "pagemap/pagemap.h"
 #include "report/report.h"
+#include "slab/desc_pool.h"
+#include "slab/spans.h"
 
 namespace lm::slab {
 
@@ -25,12 +27,14 @@ struct alignas(64) Cache {
 
 constinit Cache g_classes[kClasses] = {};
 heap::Heap* g_heap = nullptr;
+// Bytes of objects out of the slabs (thread caches and the program), over
+// all classes: what the span chunks really hold, for pressure decisions.
+constinit std::atomic<size_t> g_active_bytes{0};
 
-// Empty slabs kept per class before they go back to the heap: none. The
-// heap keeps a released span's pages resident (until trim or decay), so a
-// class that empties and refills costs a heap split and coalesce, not page
-// faults; and an empty slab kept near the top of the heap would stop brk
-// from shrinking (measured: 20 MiB of a 64 MiB heap held back that way).
+// Empty slabs kept per class before their span goes back: none. The span
+// allocator keeps a freed span's pages resident (until trim or decay), so a
+// class that empties and refills costs a bitmap update, not page faults;
+// and an empty slab kept per class would hold pages no other class can use.
 constexpr size_t kEmptyReserve = 0;
 
 constexpr size_t span_for(unsigned c) {
@@ -40,34 +44,40 @@ constexpr size_t span_for(unsigned c) {
 }
 static_assert(span_for(kClasses - 1) == 262144, "the largest class's slab holds 8 objects");
 
+}  // namespace
+
 // Descriptors live off-slab, in their own mapped pool, so that every page of
 // a span holds objects and any of them can be purged (an on-slab descriptor
 // pins the first page of every partly used slab: measured 20 MiB of 95 in
 // the burst-and-idle workload).
+namespace {
 constinit Mutex g_desc_lock;
-Slab* g_desc_free = nullptr;
+void* g_desc_free = nullptr;  // linked through word 0
+}  // namespace
 
-Slab* desc_alloc() {
+void* desc_alloc() {
   LockGuard guard(g_desc_lock);
   if (!g_desc_free) {
-    constexpr size_t kChunk = 64 * 1024;
-    auto* block = static_cast<Slab*>(os::map(kChunk));
+    constexpr size_t kBlock = 64 * 1024;
+    auto* block = static_cast<char*>(os::map(kBlock));
     if (!block) return nullptr;
-    for (size_t i = 0; i < kChunk / sizeof(Slab); ++i) {
-      block[i].next = g_desc_free;
-      g_desc_free = &block[i];
+    for (size_t i = 0; i < kBlock / kDescBytes; ++i) {
+      *reinterpret_cast<void**>(block + i * kDescBytes) = g_desc_free;
+      g_desc_free = block + i * kDescBytes;
     }
   }
-  Slab* d = g_desc_free;
-  g_desc_free = d->next;
+  void* d = g_desc_free;
+  g_desc_free = *static_cast<void**>(d);
   return d;
 }
 
-void desc_free(Slab* d) {
+void desc_free(void* d) {
   LockGuard guard(g_desc_lock);
-  d->next = g_desc_free;
+  *static_cast<void**>(d) = g_desc_free;
   g_desc_free = d;
 }
+
+namespace {
 
 void list_push(Cache& k, Slab* s, List l) {
   s->list = l;
@@ -91,15 +101,27 @@ void move(Cache& k, Slab* s, List l) {
   list_push(k, s, l);
 }
 
+constexpr size_t kChunkedMax = 1024;  // largest class whose spans are chunked
+
+void release_span(spans::Span sp, size_t bytes) {
+  if (sp.chunk) spans::free(sp, bytes);
+  else g_heap->free(ptr(sp.base), "free()");
+}
+
 Slab* new_slab(Cache& k, unsigned c) {
   size_t span = span_for(c);
-  Slab* s = desc_alloc();
+  auto* s = static_cast<Slab*>(desc_alloc());
   if (!s) return nullptr;
-  void* mem = g_heap->alloc_aligned(4096, span);
-  if (!mem) {
+  // Small classes' spans come from span chunks; the larger classes' spans,
+  // which churn as medium blocks grow through them, are heap blocks.
+  spans::Span got{0, nullptr};
+  if (class_size(c) <= kChunkedMax) got = spans::alloc(span);
+  else got.base = addr(g_heap->alloc_aligned(4096, span));
+  if (!got.base) {
     desc_free(s);
     return nullptr;
   }
+  void* mem = ptr(got.base);
   size_t size = class_size(c);
   size_t room = span;
   auto capacity = static_cast<uint32_t>(room / size);
@@ -121,9 +143,10 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->size_class = static_cast<uint16_t>(c);
   s->purged[0] = s->purged[1] = 0;
   s->touched_ms = s->purged_ms = 0;
+  s->chunk = got.chunk;
   if (!pagemap::set_range(addr(mem), addr(mem) + span, addr(s))) {
     pagemap::set_range(addr(mem), addr(mem) + span, pagemap::kHeap);
-    g_heap->free(mem, "malloc()");
+    release_span(got, span);
     desc_free(s);
     return nullptr;
   }
@@ -214,13 +237,18 @@ size_t purge_slab(Slab* s, int advice) {
 void release_slab(Slab* s) {
   size_t span = span_for(s->size_class);
   pagemap::set_range(s->base, s->base + span, pagemap::kHeap);
-  g_heap->free(ptr(s->base), "free()");
+  release_span(spans::Span{s->base, s->chunk}, span);
   desc_free(s);
 }
 
 }  // namespace
 
-void init(heap::Heap* heap) { g_heap = heap; }
+void init(heap::Heap* heap) {
+  g_heap = heap;
+  spans::init(heap);
+}
+
+size_t active_bytes() { return g_active_bytes.load(std::memory_order_relaxed); }
 
 unsigned cache_limit(unsigned c) {
   // About 32 KiB of objects per bin, between 8 and 256 objects.
@@ -256,6 +284,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
     move(k, s, s->in_use == s->capacity ? kFull : kPartial);
   }
   k.active += got;
+  g_active_bytes.fetch_add(got * class_size(c), std::memory_order_relaxed);
   ++k.refills;
   return got;
 }
@@ -289,6 +318,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
       }
     }
     k.active -= n;
+    g_active_bytes.fetch_sub(n * class_size(c), std::memory_order_relaxed);
     ++k.flushes;
   }
   while (to_release) {
@@ -366,14 +396,17 @@ ClassStats class_stats(unsigned c) {
 
 void lock_for_fork() {
   for (Cache& k : g_classes) k.lock.lock();
+  spans::lock_for_fork();
   g_desc_lock.lock();
 }
 void unlock_for_fork() {
   g_desc_lock.unlock();
+  spans::unlock_for_fork();
   for (Cache& k : g_classes) k.lock.unlock();
 }
 void reset_for_fork_child() {
   g_desc_lock.reset_after_fork();
+  spans::reset_for_fork_child();
   for (Cache& k : g_classes) k.lock.reset_after_fork();
 }
 

@@ -1,5 +1,5 @@
 // slab.h: small objects in size classes, kmem_cache style. Each class has
-// slabs (spans carved from the heap, one class each, no per-object header)
+// slabs (page runs of 1 MiB heap chunks, see spans.h; one class each, no per-object header)
 // on partial, full and empty lists under a per-class lock: the "central"
 // side. Per-thread caches live in core/, which takes and gives objects here
 // in batches. A slab's pages point to its descriptor in the page map, so
@@ -15,6 +15,10 @@
 
 namespace lm::heap {
 class Heap;
+}
+
+namespace lm::slab::spans {
+struct Chunk;
 }
 
 namespace lm::slab {
@@ -75,7 +79,8 @@ struct alignas(64) Slab {
   uint64_t purged[2];     // bit i: page i of the span is purged
   uint64_t touched_ms;    // last take or give
   uint64_t purged_ms;     // last purge pass over this slab
-  uint8_t pad2_[24];
+  spans::Chunk* chunk;    // where the span came from
+  uint8_t pad2_[16];
 };
 static_assert(sizeof(Slab) == 128);
 
@@ -87,6 +92,8 @@ LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
 }
 
 void init(heap::Heap* heap);
+// Bytes of objects out of the slabs, all classes (a relaxed counter).
+size_t active_bytes();
 
 // Takes up to `want` objects of class c into out[]; returns how many (0 only
 // when the heap is exhausted).

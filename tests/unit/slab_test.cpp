@@ -14,6 +14,7 @@
 #include "heap/heap.h"
 #include "pagemap/pagemap.h"
 #include "slab/slab.h"
+#include "slab/spans.h"
 
 using namespace lm;
 
@@ -63,7 +64,7 @@ TEST_CASE("slab: cache limits stay between 8 and 256 objects") {
   }
 }
 
-TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs return to the heap") {
+TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs return to the span chunks") {
   const unsigned c = slab::size_class(1000);
   slab::ClassStats before = slab::class_stats(c);
   size_t heap_in_use = g_heap.snapshot().in_use;
@@ -97,15 +98,66 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
   slab::give(c, &objs[0], 1);
   CHECK(slab::is_free_in_slab(s0, objs[0]));
   CHECK(!slab::is_free_in_slab(s0, objs[1]));
-  // Give everything back: all slabs empty, released to the heap.
+  // Give everything back: all slabs empty, their spans free in their chunk,
+  // which is kept as the one reserve chunk until trim or decay.
   slab::give(c, objs.data() + 1, 99);
   slab::ClassStats after = slab::class_stats(c);
   CHECK(after.active == before.active);
   CHECK(after.slabs == before.slabs);
-  CHECK(g_heap.snapshot().in_use <= heap_in_use);
+  slab::spans::Stats sp = slab::spans::stats();
+  CHECK(sp.chunks == 1);
+  CHECK(sp.free_bytes == sp.chunk_bytes);
   CHECK(g_heap.check() == nullptr);
   // Released pages belong to the heap again.
   CHECK(pagemap::get(reinterpret_cast<uptr>(objs[5])) == pagemap::kHeap);
+  // As malloc_trim does: the empty chunk goes back to the heap.
+  CHECK(slab::spans::decay(0, 0, MADV_DONTNEED) == slab::spans::kChunkBytes);
+  CHECK(slab::spans::stats().chunks == 0);
+  CHECK(g_heap.snapshot().in_use <= heap_in_use);
+  CHECK(g_heap.check() == nullptr);
+}
+
+TEST_CASE("spans: page runs are carved first-fit, freed runs are reused, and one empty chunk is kept") {
+  using namespace slab::spans;
+  const size_t k64 = 64 * 1024, k256 = 256 * 1024;
+  Span a = alloc(k64), b = alloc(k256), c = alloc(k64);
+  REQUIRE(a.base != 0);
+  REQUIRE(b.base != 0);
+  REQUIRE(c.base != 0);
+  CHECK(a.base % kPage == 0);
+  CHECK(a.chunk == b.chunk);
+  CHECK(b.base == a.base + k64);
+  CHECK(c.base == b.base + k256);
+  // Pages are usable memory, and a run's neighbours are untouched by it.
+  std::fill_n(reinterpret_cast<char*>(a.base), k64, 'a');
+  std::fill_n(reinterpret_cast<char*>(b.base), k256, 'b');
+  std::fill_n(reinterpret_cast<char*>(c.base), k64, 'c');
+  // A freed run is dirty; a smaller request reuses its start.
+  free(b, k256);
+  CHECK(stats().dirty_bytes >= k256);
+  Span d = alloc(k64);
+  CHECK(d.base == b.base);
+  CHECK(reinterpret_cast<char*>(a.base)[k64 - 1] == 'a');
+  CHECK(reinterpret_cast<char*>(c.base)[0] == 'c');
+  // A request bigger than any free run of the chunk comes from the next chunk.
+  Span big[4];
+  for (Span& s : big) {
+    s = alloc(k256);
+    REQUIRE(s.base != 0);
+  }
+  CHECK(stats().chunks == 2);
+  // Purging (as malloc_trim) drops free pages from RSS but keeps used ones.
+  decay(0, 0, MADV_DONTNEED);
+  CHECK(stats().dirty_bytes == 0);
+  CHECK(reinterpret_cast<char*>(c.base)[k64 - 1] == 'c');
+  // Free everything: one chunk stays as the reserve, the other goes back.
+  for (Span s : {a, c, d}) free(s, k64);
+  for (Span s : big) free(s, k256);
+  CHECK(stats().chunks == 1);
+  CHECK(stats().free_bytes == kChunkBytes);
+  decay(0, 0, MADV_DONTNEED);
+  CHECK(stats().chunks == 0);
+  CHECK(g_heap.check() == nullptr);
 }
 
 TEST_CASE("slab: the largest class holds eight objects per slab") {
