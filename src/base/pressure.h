@@ -16,21 +16,31 @@ class PressureGate {
  public:
   static constexpr size_t kFloor = 32u << 20;
 
+  // The fast pre-check, safe without the owner's lock: false means
+  // should_purge would say no.
+  bool may_purge(size_t dirty, uint64_t now_ms) const {
+    if (dirty < kFloor) return false;
+    return dirty >= __atomic_load_n(&threshold_, __ATOMIC_RELAXED) ||
+           now_ms - __atomic_load_n(&last_ms_, __ATOMIC_RELAXED) > kQuietMs;
+  }
+
   // True if the caller should purge its dirty memory now.
   bool should_purge(size_t dirty, size_t in_use, uint64_t now_ms) {
-    if (dirty < threshold_ || dirty < 2 * in_use) return false;
-    if (now_ms - last_ms_ < 1000) {
-      if (threshold_ < (size_t{1} << 30)) threshold_ *= 2;
-    } else if (now_ms - last_ms_ > 10000) {
-      threshold_ = kFloor;
+    size_t threshold = threshold_;
+    if (now_ms - last_ms_ > kQuietMs) threshold = kFloor;
+    if (dirty < threshold || dirty < 2 * in_use) {
+      __atomic_store_n(&threshold_, threshold, __ATOMIC_RELAXED);
+      return false;
     }
-    last_ms_ = now_ms;
+    if (now_ms - last_ms_ < 1000 && threshold < (size_t{1} << 30)) threshold *= 2;
+    __atomic_store_n(&threshold_, threshold, __ATOMIC_RELAXED);
+    __atomic_store_n(&last_ms_, now_ms, __ATOMIC_RELAXED);
     return true;
   }
-  // The fast pre-check: below this many dirty bytes nothing happens.
-  size_t threshold() const { return threshold_; }
+  size_t threshold() const { return __atomic_load_n(&threshold_, __ATOMIC_RELAXED); }
 
  private:
+  static constexpr uint64_t kQuietMs = 10000;
   size_t threshold_ = kFloor;
   uint64_t last_ms_ = 0;
 };

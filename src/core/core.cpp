@@ -471,7 +471,7 @@ PressureGate g_pressure;  // under g_pressure_lock
 
 void relieve_free_pressure() {
   size_t dirty = g_heap.dirty_bytes() + slab::spans::dirty_bytes();
-  if (LM_LIKELY(dirty < g_pressure.threshold())) return;
+  if (LM_LIKELY(!g_pressure.may_purge(dirty, os::recent_ms()))) return;
   // Held: heap blocks in use less the chunks' free pages. Slabs count whole,
   // however sparse: purging around a mass free of small objects would fault
   // the pages back in as soon as the program allocates again.
