@@ -8,6 +8,7 @@
 #include "report/report.h"
 #include "slab/desc_pool.h"
 #include "slab/spans.h"
+#include "stats/stats.h"
 
 namespace lm::slab {
 
@@ -217,6 +218,7 @@ size_t purge_slab(Slab* s, int advice) {
     pg = run;
   }
   if (!purged) return 0;
+  stats::count(stats::k_purged_pages, purged / kPage);
   s->purged[0] |= fresh[0];
   s->purged[1] |= fresh[1];
   // Drop the objects on purged pages from the free list: their links were

@@ -8,6 +8,7 @@
 #include "heap/heap.h"
 #include "os/os.h"
 #include "slab/desc_pool.h"
+#include "stats/stats.h"
 
 namespace lm::slab::spans {
 
@@ -155,6 +156,7 @@ size_t purge_chunk(Chunk* c, int advice, bool all) {
     }
     i = j;
   }
+  if (purged) stats::count(stats::k_purged_pages, purged / kPage);
   return purged;
 }
 
