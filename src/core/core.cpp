@@ -554,8 +554,11 @@ void* malloc_slow_inner(size_t n) {
     b.count = parked.count;
     return malloc_fast(n);
   }
-  void* batch[256];
-  unsigned got = slab::take(c, batch, b.limit / 2 > 0 ? b.limit / 2 : 1);
+  // Refill half the bin, at most kRefillMax objects at once.
+  constexpr unsigned kRefillMax = 256;
+  void* batch[kRefillMax];
+  unsigned want = b.limit / 2 > 0 ? b.limit / 2 : 1;
+  unsigned got = slab::take(c, batch, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);
   for (unsigned i = got - 1; i > 0; --i) {
     void** slot = static_cast<void**>(batch[i]);

@@ -257,7 +257,7 @@ unsigned cache_limit(unsigned c) {
   // 8 held 256 KiB per bin of the largest classes in every thread: with it,
   // the realloc workload peaked 2.3 MiB higher and producer-consumer 1.4.)
   size_t n = 32 * 1024 / class_size(c);
-  return static_cast<unsigned>(n < 2 ? 2 : n > 256 ? 256 : n);
+  return static_cast<unsigned>(n < 2 ? 2 : n > kMaxBin ? kMaxBin : n);
 }
 
 unsigned take(unsigned c, void** out, unsigned want) {

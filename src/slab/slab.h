@@ -126,6 +126,8 @@ struct ClassStats {
 ClassStats class_stats(unsigned c);
 
 // Objects per thread-cache bin of class c, and the batch moved at a time.
+// Objects a thread-cache bin of class c holds at most (about 32 KiB).
+constexpr unsigned kMaxBin = 1024;
 unsigned cache_limit(unsigned c);
 
 void lock_for_fork();

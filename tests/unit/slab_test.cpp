@@ -57,15 +57,16 @@ TEST_CASE("slab: mean internal waste over all sizes stays at or below 12.5%") {
   CHECK(mean <= 0.125);
 }
 
-TEST_CASE("slab: a bin holds 2 to 256 objects and at most 32 KiB, or two objects of the largest classes") {
+TEST_CASE("slab: a bin holds 2 to kMaxBin objects and at most 32 KiB, or two objects of the largest classes") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     const size_t limit = slab::cache_limit(c), size = slab::class_size(c);
     CAPTURE(size);
     CHECK(limit >= 2);
-    CHECK(limit <= 256);
+    CHECK(limit <= slab::kMaxBin);
     CHECK(limit * size <= std::max<size_t>(32768, 2 * size));
   }
   CHECK(slab::cache_limit(slab::kClasses - 1) == 2);
+  CHECK(slab::cache_limit(0) == slab::kMaxBin);  // 16-byte objects: 16 KiB
 }
 
 TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs return to the span chunks") {
