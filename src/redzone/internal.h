@@ -52,6 +52,13 @@ struct Trace {
 // executable segment of a loaded module just after a call instruction).
 // Never allocates, never takes a lock that is held while allocating.
 LM_NOINLINE void capture(Trace* t, uptr ret);
+// As capture, then save: the depot id of the calling thread's stack (0 when
+// the depot is full or the stack empty). Remembers where each frame's return
+// address lay on the stack, so that the next capture from the same call
+// path at the same depth costs a compare per frame instead of a scan (the
+// cached trace is used only when every one of its frames is found again at
+// its slot).
+LM_NOINLINE uint32_t capture_id(uptr ret);
 // The depot: id of an identical trace stored before, else stores it. 0 when
 // the depot is full or t is empty.
 uint32_t save(const Trace& t);
