@@ -33,6 +33,8 @@ bool ensure(uptr begin, uptr end);
 void set(uptr begin, uptr end, uint8_t v);
 // Sets [begin, end) to 0, returning whole shadow pages to the kernel.
 void clear(uptr begin, uptr end);
+// Faults in the shadow pages of [begin, end) in one call (MADV_POPULATE_WRITE).
+void populate(uptr begin, uptr end);
 // The first address in [a, a+size) whose access is bad, or 0 when all are fine.
 uptr first_bad(uptr a, size_t size);
 void lock_for_fork();
