@@ -458,9 +458,8 @@ struct CurrentStack {
 };
 
 // Blocks taken out of the FIFO: checks each (its fill, its redzones), then
-// unlinks it from its home shard and recycles it into this thread's shard,
-// or gives it back to the backend when it is its own mapping or beyond the
-// largest class. The blocks left quarantine long ago and are cold: each is
+// recycles it into this thread's shard, or gives it back to the backend
+// when it is its own mapping or beyond the largest class. The blocks left quarantine long ago and are cold: each is
 // prefetched a few blocks ahead. A damaged header (an overflow from the
 // block below while this one was quarantined) is reported, and the block is
 // left where it is.
@@ -501,24 +500,11 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
       emit(f);
     }
   }
-  // Unlink under the home shard's lock, taken once per run of blocks from
-  // one shard (and at most 64 blocks, so that the shard's own thread does
-  // not wait long).
   Header* to_release = nullptr;
   Recycled* to_recycle = nullptr;
-  Shard* held = nullptr;
-  unsigned run = 0;
   for (unsigned i = 0; i < n; ++i) {
     Header* h = out[i].h;
     if (!h) continue;
-    Shard* home = &g_shards[h->home % kShards];
-    if (home != held || ++run == 64) {
-      if (held) held->lock.unlock();
-      home->lock.lock();
-      held = home;
-      run = 0;
-    }
-    list_unlink(*home, h);
     h->magic = 0;
     set_state(h, 0);
     uptr base = user_of(h) - h->left;
@@ -533,7 +519,6 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
     r->next = to_recycle;
     to_recycle = r;
   }
-  if (held) held->lock.unlock();
   // Into this thread's bins; full chains on to the pool.
   Recycled* to_pool = nullptr;
   if (to_recycle) {
@@ -588,7 +573,37 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
 // Pushes blocks into the FIFO and evicts the oldest until the quarantine is
 // back within its limit, kEvictRound blocks at a time (checked outside the
 // lock).
-void flush(const Entry* in, unsigned nin, CurrentStack& cur) {
+void flush(Entry* in, unsigned nin, CurrentStack& cur) {
+  // Off their home shards' lists first (the FIFO is walked on its own),
+  // each home's lock taken once per run of blocks from it. A header damaged
+  // while the block waited in its thread's queue is reported, and the block
+  // stays where it is.
+  Shard* held = nullptr;
+  unsigned kept = 0;
+  for (unsigned i = 0; i < nin; ++i) {
+    Header* h = in[i].h;
+    if (!sealed(h)) {
+      Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
+      f.when = "when the block entered quarantine";
+      f.has_block = true;
+      f.block.user = user_of(h);
+      f.block.size = ~size_t{0};
+      if (held) held->lock.unlock();
+      held = nullptr;
+      emit(f);
+      continue;
+    }
+    Shard* home = &g_shards[h->home % kShards];
+    if (home != held) {
+      if (held) held->lock.unlock();
+      home->lock.lock();
+      held = home;
+    }
+    list_unlink(*home, h);
+    in[kept++] = in[i];
+  }
+  if (held) held->lock.unlock();
+  nin = kept;
   constexpr unsigned kEvictRound = 128;
   Entry out[kEvictRound];
   unsigned pushed = 0;
@@ -1051,10 +1066,12 @@ size_t usable_size(const void* p, uptr ret) {
 }
 
 namespace {
-// Collects up to kMax problems, each shard's under its lock (repairing each
-// so that it is reported once), then reports them outside the locks: live
-// blocks' redzones, quarantined blocks' fill. Blocks in a transient state
-// (being freed or leaving quarantine) are the freeing thread's to check.
+// Collects up to kMax problems, each shard's under its lock and the FIFO's
+// under its own (repairing each so that it is reported once), then reports
+// them outside the locks: live blocks' redzones, quarantined blocks' fill
+// (in threads' queues, on the shard lists; in the FIFO). Blocks in a
+// transient state (being freed or leaving quarantine) are the freeing or
+// evicting thread's to check.
 int check_everything(const char* when, const stack::Trace* cur) {
   constexpr unsigned kMax = 16;
   Finding found[kMax];
@@ -1095,6 +1112,38 @@ int check_everything(const char* when, const stack::Trace* cur) {
       }
       return true;
     });
+  }
+  // The FIFO, an array: prefetched a few blocks ahead.
+  {
+    LockGuard guard(g_q_lock);
+    constexpr size_t kAhead = 4;
+    auto at = [](size_t i) {
+      size_t k = g_ring_first + i;
+      return g_ring[k >= g_ring_cap ? k - g_ring_cap : k];
+    };
+    for (size_t i = 0; i < g_ring_count && i < kAhead; ++i) __builtin_prefetch(at(i).h);
+    for (size_t i = 0; i < g_ring_count && n < kMax; ++i) {
+      if (i + kAhead < g_ring_count) __builtin_prefetch(at(i + kAhead).h);
+      Header* h = at(i).h;
+      if (!sealed(h)) {
+        Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur);
+        f.has_block = true;
+        f.block.user = user_of(h);
+        f.block.size = ~size_t{0};
+        f.when = when;
+        found[n++] = f;
+        continue;
+      }
+      uptr user = user_of(h);
+      if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
+        Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
+        f.has_block = true;
+        f.block = info_of(h);
+        f.when = when;
+        found[n++] = f;
+        std::memset(ptr(user), kFreedFill, freed_fill_size(h));
+      }
+    }
   }
   for (unsigned i = 0; i < n; ++i) emit(found[i]);
   return static_cast<int>(n);
