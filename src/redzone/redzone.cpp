@@ -249,31 +249,38 @@ size_t redzone_for(size_t n) {
   return rz < g_min_rz ? g_min_rz : rz;
 }
 
+// Pages of each fill byte, compared with memcmp (libc's, vectorised): most
+// checks find every byte intact, and a byte loop is what would cost.
+constexpr size_t kPatternBytes = 4096;
+alignas(64) uint8_t g_pattern_left[kPatternBytes];
+alignas(64) uint8_t g_pattern_right[kPatternBytes];
+alignas(64) uint8_t g_pattern_freed[kPatternBytes];
+
+const uint8_t* pattern_of(uint8_t fill) {
+  return fill == kLeftFill ? g_pattern_left : fill == kRightFill ? g_pattern_right : g_pattern_freed;
+}
+
+// True when [lo, hi) holds only `fill`.
+bool intact(uptr lo, uptr hi, uint8_t fill) {
+  const uint8_t* pattern = pattern_of(fill);
+  for (uptr a = lo; a < hi; a += kPatternBytes) {
+    size_t n = std::min<size_t>(hi - a, kPatternBytes);
+    if (std::memcmp(ptr(a), pattern, n) != 0) return false;
+  }
+  return true;
+}
+
 // First byte in [lo, hi) that is not `fill`, else 0.
 uptr first_mismatch(uptr lo, uptr hi, uint8_t fill) {
-  uint64_t word = 0x0101010101010101ull * fill;
-  uptr a = lo;
-  for (; a < hi && (a & 7); ++a)
-    if (*ptr<uint8_t>(a) != fill) return a;
-  for (; a + 32 <= hi; a += 32) {
-    const uint64_t* w = ptr<const uint64_t>(a);
-    if ((w[0] ^ word) | (w[1] ^ word) | (w[2] ^ word) | (w[3] ^ word)) break;
-  }
-  for (; a + 8 <= hi; a += 8)
-    if (*ptr<uint64_t>(a) != word) break;
-  for (; a < hi; ++a)
+  if (intact(lo, hi, fill)) return 0;
+  for (uptr a = lo; a < hi; ++a)
     if (*ptr<uint8_t>(a) != fill) return a;
   return 0;
 }
 // Last byte in [lo, hi) that is not `fill`, else 0.
 uptr last_mismatch(uptr lo, uptr hi, uint8_t fill) {
-  uint64_t word = 0x0101010101010101ull * fill;
-  uptr a = hi;
-  for (; a > lo && (a & 7); --a)
-    if (*ptr<uint8_t>(a - 1) != fill) return a - 1;
-  for (; a >= lo + 8; a -= 8)
-    if (*ptr<uint64_t>(a - 8) != word) break;
-  for (; a > lo; --a)
+  if (intact(lo, hi, fill)) return 0;
+  for (uptr a = hi; a > lo; --a)
     if (*ptr<uint8_t>(a - 1) != fill) return a - 1;
   return 0;
 }
@@ -995,6 +1002,9 @@ void init(const Backend& backend, uint64_t secret) {
   g_near = g_min_rz;
   g_quarantine_limit = o.quarantine_mb > (size_t{1} << 30) ? ~size_t{0} : o.quarantine_mb << 20;
   g_batch_bytes = std::min(g_quarantine_limit / 16, kMaxBatchBytes);
+  std::memset(g_pattern_left, kLeftFill, kPatternBytes);
+  std::memset(g_pattern_right, kRightFill, kPatternBytes);
+  std::memset(g_pattern_freed, kFreedFill, kPatternBytes);
   g_tq_key_ok = pthread_key_create(&g_tq_key, queue_release) == 0;
   g_halt = o.halt_on_error;
   g_detect_leaks = o.detect_leaks;
