@@ -885,6 +885,21 @@ void populate_ahead(uptr base, uptr end) {
   if (shadow::ensure(from, to)) shadow::populate(from, to);
 }
 
+// A mapped block is populated whole up to kPopulateMapped: the quarantine
+// keeps freed mappings from being reused for a long time, so each large
+// block is mostly fresh pages, which the program is about to touch (a block
+// this large is asked for to be used). Beyond that, pages fault on demand,
+// so that a program reserving a huge block and touching little of it does
+// not see it all resident.
+constexpr size_t kPopulateMapped = size_t{4} << 20;
+
+void populate_mapping(uptr base, size_t usable) {
+  if (!g_populate_ok.load(std::memory_order_relaxed)) return;
+  uptr lo = align_up(base, 4096), hi = align_down(base + std::min(usable, kPopulateMapped), 4096);
+  if (lo < hi && !os::advise(ptr(lo), hi - lo, kMadvPopulateWrite))
+    g_populate_ok.store(false, std::memory_order_relaxed);
+}
+
 // `room` (>= n) is how far the block may later grow in place by realloc:
 // the bytes between n and room are right redzone until then.
 LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id,
@@ -939,6 +954,7 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
       return nullptr;
     }
     if (!mapped) populate_ahead(addr(b), addr(b) + usable);
+    else populate_mapping(addr(b), usable);
     LockGuard guard(s.lock);
     write_header(addr(b), align_down(addr(b) + usable, 8) - addr(b), mapped);
   }
