@@ -134,4 +134,8 @@ void emit_leak(const BlockInfo& b, bool direct, bool first);
 void emit_leak_summary(size_t bytes, size_t blocks);
 bool halt_on_error();
 
+// Test hook: true when p is a freed block still in quarantine (a thread's
+// queue or the FIFO).
+bool quarantined_for_testing(const void* p);
+
 }  // namespace lm::redzone

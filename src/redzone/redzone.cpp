@@ -5,22 +5,24 @@
 // reports.cpp.
 //
 // Call tree:
-//   alloc   -> capture_id -> recycled block of the class (shard lock), else
-//              backend.alloc -> poison, fill -> link (shard lock)
+//   alloc   -> capture_id (cached) -> recycled block of the class (shard
+//              lock), else backend.alloc (+ populate ahead) -> header, link
+//              (shard lock) -> poison, fill, seal
 //   free    -> capture_id -> lookup (shadow + header) -> checks -> claim
-//              (state CAS) -> poison, fill -> pending batch (shard lock)
-//              -> [batch full] flush: push to the FIFO, pop the oldest
-//              batches (quarantine lock) -> check them -> unlink and
-//              recycle (home shard lock) or release (backend)
+//              (state CAS) -> poison, fill -> the thread's queue (no lock)
+//              -> [queue full] flush: unlink (home shard locks), push to the
+//              FIFO ring and pop the oldest (FIFO lock) -> evict: check them
+//              (no lock), recycle into this thread's shard (shard lock, pool
+//              lock per full chain) or release (backend)
 //   realloc -> capture_id -> lookup -> in place (home shard lock), else
 //              alloc -> copy -> free
 //
 // Threads are spread over kShards shards by thread number; a shard owns a
-// lock, the list of the blocks its threads allocated (live, or freed and not
-// yet recycled), its threads' batch of freed blocks on the way to the FIFO,
-// and bins of recycled backing blocks. One thread per shard (the common case
-// up to kShards threads) takes only uncontended locks on malloc and free;
-// the global FIFO lock is taken once per batch.
+// lock, the list of the live blocks its threads allocated, and bins of
+// recycled backing blocks. A thread's freed blocks wait in its own queue and
+// enter the global FIFO 128 at a time. One thread per shard (the common case
+// up to kShards threads) takes one uncontended lock per malloc and none per
+// free; the FIFO's lock is taken once per batch.
 #include <algorithm>
 #include <cstring>
 #include <pthread.h>
@@ -73,7 +75,7 @@ struct Header {
   uint32_t pad;
   Header* prev;          // the home shard's block list
   Header* next;
-  Header* qnext;         // the pending batch or the FIFO batch it is in
+  Header* qnext;         // scratch link while the block leaves quarantine
   uint64_t seal;         // hash of the sealed fields
 };
 constexpr size_t kHeaderSize = sizeof(Header);
@@ -164,8 +166,8 @@ constexpr unsigned bin_limit(unsigned c) {
 
 struct alignas(64) Shard {
   Mutex lock;
-  // Blocks allocated by this shard's threads and not yet recycled or
-  // released: live ones, and freed ones in quarantine.
+  // Blocks allocated by this shard's threads: live ones, and freed ones
+  // still in a thread's queue (they leave when their batch enters the FIFO).
   Header* head = nullptr;
   Header* tail = nullptr;
   size_t count = 0;
@@ -1027,6 +1029,11 @@ void init(const Backend& backend, uint64_t secret) {
 }
 
 bool halt_on_error() { return g_halt; }
+
+bool quarantined_for_testing(const void* p) {
+  Header* h = nullptr;
+  return lookup(addr(p), &h) == Lookup::kQuarantined;
+}
 
 // The entries capture first, before anything else they call can reuse rbp
 // (libmalloc has no frame pointers; rbp at the capture often still holds the
