@@ -33,6 +33,8 @@ bool ensure(uptr begin, uptr end);
 void set(uptr begin, uptr end, uint8_t v);
 // Sets [begin, end) to 0, returning whole shadow pages to the kernel.
 void clear(uptr begin, uptr end);
+// Faults in the shadow pages of [begin, end) in one call (MADV_POPULATE_WRITE).
+void populate(uptr begin, uptr end);
 // The first address in [a, a+size) whose access is bad, or 0 when all are fine.
 uptr first_bad(uptr a, size_t size);
 void lock_for_fork();
@@ -52,6 +54,13 @@ struct Trace {
 // executable segment of a loaded module just after a call instruction).
 // Never allocates, never takes a lock that is held while allocating.
 LM_NOINLINE void capture(Trace* t, uptr ret);
+// As capture, then save: the depot id of the calling thread's stack (0 when
+// the depot is full or the stack empty). Remembers where each frame's return
+// address lay on the stack, so that the next capture from the same call
+// path at the same depth costs a compare per frame instead of a scan (the
+// cached trace is used only when every one of its frames is found again at
+// its slot).
+LM_NOINLINE uint32_t capture_id(uptr ret);
 // The depot: id of an identical trace stored before, else stores it. 0 when
 // the depot is full or t is empty.
 uint32_t save(const Trace& t);
@@ -124,5 +133,9 @@ void emit(const Finding& f);
 void emit_leak(const BlockInfo& b, bool direct, bool first);
 void emit_leak_summary(size_t bytes, size_t blocks);
 bool halt_on_error();
+
+// Test hook: true when p is a freed block still in quarantine (a thread's
+// queue or the FIFO).
+bool quarantined_for_testing(const void* p);
 
 }  // namespace lm::redzone

@@ -1,13 +1,28 @@
-// redzone.cpp: redzoned blocks, the quarantine, the checks on free, realloc,
-// quarantine exit, heap check and exit, the leak scan, and the answers to
-// compiler-instrumented accesses. Stack capture lives in stack.cpp, shadow
-// in shadow.cpp, report text in report.cpp.
+// redzone.cpp: redzoned blocks, the quarantine, the recycling of blocks
+// that leave it, the checks on free, realloc, quarantine exit, heap check and
+// exit, the leak scan, and the answers to compiler-instrumented accesses.
+// Stack capture lives in stack.cpp, shadow in shadow.cpp, report text in
+// reports.cpp.
 //
 // Call tree:
-//   alloc   -> capture, depot -> backend.alloc -> poison, fill -> link (lock)
-//   free    -> capture -> lookup (shadow + header) -> [lock] checks, unlink,
-//              poison, fill, enqueue, evict [unlock] -> reports -> release
-//   realloc -> lookup -> alloc -> copy -> free
+//   alloc   -> capture_id (cached) -> recycled block of the class (shard
+//              lock), else backend.alloc (+ populate ahead) -> header, link
+//              (shard lock) -> poison, fill, seal
+//   free    -> capture_id -> lookup (shadow + header) -> checks -> claim
+//              (state CAS) -> poison, fill -> the thread's queue (no lock)
+//              -> [queue full] flush: unlink (home shard locks), push to the
+//              FIFO ring and pop the oldest (FIFO lock) -> evict: check them
+//              (no lock), recycle into this thread's shard (shard lock, pool
+//              lock per full chain) or release (backend)
+//   realloc -> capture_id -> lookup -> in place (home shard lock), else
+//              alloc -> copy -> free
+//
+// Threads are spread over kShards shards by thread number; a shard owns a
+// lock, the list of the live blocks its threads allocated, and bins of
+// recycled backing blocks. A thread's freed blocks wait in its own queue and
+// enter the global FIFO 128 at a time. One thread per shard (the common case
+// up to kShards threads) takes one uncontended lock per malloc and none per
+// free; the FIFO's lock is taken once per batch.
 #include <algorithm>
 #include <cstring>
 #include <pthread.h>
@@ -36,68 +51,180 @@ namespace {
 // The header sits `near` bytes (redzone_size rounded up to 16) below the
 // block, so an underflow of up to redzone_size bytes damages only fill, and
 // a deeper one breaks the header's seal (also reported as an overflow).
+//
+// The seal covers the fields fixed while the block is live (magic through
+// home). The rest change under other threads' feet: `state` by a free's
+// compare-and-swap, the free fields once by the free that wins it, the list
+// links when a neighbour is linked or unlinked. They lie between the sealed
+// fields and the seal itself, so an overflow from the block below reaches
+// `magic` first and an underflow from the block the seal first.
 struct Header {
   uint64_t magic;        // user ^ g_secret while the block is ours
   uint64_t size;         // requested bytes
   uint64_t span;         // base .. end of the right redzone (8-aligned)
   uint32_t left;         // user - base
-  uint32_t alloc_stack;  // depot ids
-  uint32_t free_stack;
+  uint32_t alloc_stack;  // depot id
   uint16_t alloc_tid;
-  uint16_t free_tid;
   uint8_t family;
-  uint8_t state;
   uint8_t mapped;        // the backing block is its own mapping
-  uint8_t pad[5];
-  Header* prev;          // live list; the quarantine uses next only
+  uint8_t home;          // the shard whose block list holds it
+  // ---- not sealed ----
+  uint8_t state;         // kLive, ...: atomic
+  uint16_t free_tid;
+  uint32_t free_stack;
+  uint32_t pad;
+  Header* prev;          // the home shard's block list
   Header* next;
-  uint64_t usable;       // the backing block's usable bytes
-  uint64_t seal;         // hash of everything above
+  Header* qnext;         // scratch link while the block leaves quarantine
+  uint64_t seal;         // hash of the sealed fields
 };
 constexpr size_t kHeaderSize = sizeof(Header);
 static_assert(kHeaderSize == 80 && kHeaderSize % 16 == 0, "the header keeps the block 16-aligned");
+static_assert(offsetof(Header, state) == 37 && offsetof(Header, prev) == 48 && offsetof(Header, seal) == 72,
+              "the unsealed fields lie between the sealed ones and the seal");
+// The sealed bytes of the fifth word: alloc_tid, family, mapped, home.
+constexpr uint64_t kSealedMask4 = 0xffffffffffull;
 
+// States. A new block is kAllocating from its linking to its sealing. A
+// live block becomes kFreeing by the compare-and-swap that makes one free
+// win, kQuarantined once poisoned and filled, kEvicting while the thread
+// that took it out of the FIFO checks it, and 0 when it is recycled or
+// released. Heap checks skip the transient states.
 constexpr uint8_t kLive = 1;
 constexpr uint8_t kQuarantined = 2;
+constexpr uint8_t kFreeing = 3;
+constexpr uint8_t kEvicting = 4;
+constexpr uint8_t kAllocating = 5;
+
+uint8_t state_of(const Header* h) { return __atomic_load_n(&h->state, __ATOMIC_ACQUIRE); }
+void set_state(Header* h, uint8_t s) { __atomic_store_n(&h->state, s, __ATOMIC_RELEASE); }
 
 // Freed blocks are filled up to this many bytes (and checked when they leave
 // quarantine): enough for the common use after free, without paying to
 // touch every page of a freed multi-megabyte block.
 constexpr size_t kMaxFreedFill = 64 * 1024;
-// Blocks evicted from the quarantine per free, checked outside the lock.
-constexpr unsigned kEvictBatch = 32;
+
+// ---- shards ----
+
+// 16 shards: the threads of the common program each get one (thread
+// numbers are handed out in order), and the per-shard memory (recycled
+// blocks, a pending batch) stays bounded in a program of many threads.
+constexpr unsigned kShards = 16;
+
+// Recycled blocks are binned by size class, 8 per power of two from 128
+// bytes to 128 KiB (the default mmap threshold): requests are rounded up to
+// a class size (at most 12.5% more; the slack is right redzone, and room to
+// grow in place for realloc), so that any block of a class fits any request
+// of it.
+constexpr size_t kMinClassSize = 128;
+constexpr size_t kMaxClassSize = 128 * 1024;
+constexpr unsigned kClassSteps = 8;
+constexpr unsigned kClasses = 1 + 10 * kClassSteps;  // 128, then (2^7, 2^17] in 80 steps
+
+constexpr unsigned class_of(size_t total) {
+  if (total <= kMinClassSize) return 0;
+  unsigned e = 63 - static_cast<unsigned>(__builtin_clzll(total - 1));  // 2^e < total <= 2^(e+1)
+  return 1 + (e - 7) * kClassSteps + static_cast<unsigned>(((total - 1) >> (e - 3)) & 7);
+}
+constexpr size_t class_size(unsigned c) {
+  if (c == 0) return kMinClassSize;
+  unsigned e = 7 + (c - 1) / kClassSteps;
+  return size_t{9 + (c - 1) % kClassSteps} << (e - 3);
+}
+static_assert(class_size(1) == 144 && class_size(8) == 256 && class_size(9) == 288, "8 steps per power of two");
+static_assert(class_size(kClasses - 1) == kMaxClassSize && class_of(kMaxClassSize) == kClasses - 1,
+              "the last class is the default mmap threshold");
+static_assert(class_of(class_size(37)) == 37 && class_of(class_size(37) + 1) == 38, "class_of inverts class_size");
+
+// A recycled backing block: its first words (left redzone fill while the
+// block was live, at least 96 bytes) hold its links and the usable span.
+struct Recycled {
+  Recycled* next;        // the rest of its chain
+  size_t span;
+  Recycled* next_chain;  // the pool: the next chain of the class
+  uint32_t count;        // a chain's first block: blocks in the chain
+  uint32_t pad;
+  size_t bytes;          // a chain's first block: their spans
+};
+static_assert(sizeof(Recycled) <= 96, "fits the smallest left redzone (near redzone and header)");
+
+// Recycled blocks wait in the bins of the shard of the thread that took
+// them out of the quarantine (the thread that frees is the one likely to
+// allocate next), as a chain per class. A chain that reaches bin_limit
+// blocks, or a shard holding more than kShardRecycleCap, moves in one step
+// to the pool, a stack of chains per class shared by all shards, and an
+// empty bin adopts a chain from there: so a thread that only allocates (a
+// producer) gets the blocks that a thread that only frees (its consumer)
+// recycles, a lock taken per chain, not per block. The pool keeps at most
+// kPoolCap; beyond, chains go back to the backend.
+constexpr size_t kShardRecycleCap = size_t{2} << 20;
+constexpr size_t kPoolCap = size_t{64} << 20;
+constexpr unsigned bin_limit(unsigned c) {
+  size_t n = (256 * 1024) / class_size(c);
+  return n < 1 ? 1 : n > 32 ? 32 : static_cast<unsigned>(n);
+}
+
+struct alignas(64) Shard {
+  Mutex lock;
+  // Blocks allocated by this shard's threads: live ones, and freed ones
+  // still in a thread's queue (they leave when their batch enters the FIFO).
+  Header* head = nullptr;
+  Header* tail = nullptr;
+  size_t count = 0;
+  Recycled* bins[kClasses] = {};  // each a chain; its first block has count and bytes
+  size_t recycled_bytes = 0;
+};
+constinit Shard g_shards[kShards];
+
+// The pool of recycled chains, under g_pool_lock (taken alone, or inside a
+// shard's lock).
+constinit Mutex g_pool_lock;
+Recycled* g_pool[kClasses] = {};
+size_t g_pool_bytes = 0;
+
+unsigned my_shard() { return stack::thread_number() % kShards; }
+
+// ---- the quarantine FIFO: a ring of batches ----
+
+// A quarantined block and its span (so that the FIFO's byte count needs no
+// look at the cold header).
+struct Entry {
+  Header* h;
+  size_t span;
+};
+// Freed blocks wait in their thread's queue until it holds kPendingMax of
+// them or g_batch_bytes (a sixteenth of the quarantine, at most
+// kMaxBatchBytes), then go to the FIFO in one locked step.
+constexpr unsigned kPendingMax = 128;
+constexpr size_t kMaxBatchBytes = 256 * 1024;
+// The smallest span of a block (no request, no alignment: the header and
+// both redzones).
+constexpr size_t kMinSpan = 112;
 
 Backend g_backend{};
 uint64_t g_secret = 0;
 size_t g_near = 16;    // fill between header and block
 size_t g_min_rz = 16;  // redzone_size, rounded up to 16
 size_t g_quarantine_limit = 0;
+size_t g_batch_bytes = 0;
 bool g_halt = true;
 bool g_detect_leaks = false;
 
-// The live list, the quarantine and every header's links: under g_lock.
-// Never held while calling the backend, capturing a stack or reporting.
-constinit Mutex g_lock;
-Header* g_live_head = nullptr;
-Header* g_live_tail = nullptr;
-size_t g_live_count = 0;
-Header* g_q_head = nullptr;
-Header* g_q_tail = nullptr;
+// The FIFO: a ring of entries under g_q_lock, taken with no other lock of
+// ours held.
+constinit Mutex g_q_lock;
+Entry* g_ring = nullptr;  // mapped at the first flush
+bool g_ring_failed = false;
+size_t g_ring_cap = 0;
+size_t g_ring_first = 0;
+size_t g_ring_count = 0;
 size_t g_q_bytes = 0;
-
-// The seal covers every field but the list links: other threads rewrite a
-// header's links (under g_lock) when they link or unlink a neighbour, and a
-// seal over them made unlocked readers see torn headers. The links are safe
-// unsealed: they lie below the seal and `usable`, so an underflow from the
-// block reaches the seal first, and an overflow from below reaches `magic`.
-constexpr size_t kLinkWords[2] = {offsetof(Header, prev) / 8, offsetof(Header, next) / 8};
 
 uint64_t seal_of(const Header* h) {
   const uint64_t* w = reinterpret_cast<const uint64_t*>(h);
   uint64_t x = g_secret;
-  for (size_t i = 0; i < kHeaderSize / 8 - 1; ++i) {
-    if (i == kLinkWords[0] || i == kLinkWords[1]) continue;
-    x ^= w[i];
+  for (size_t i = 0; i < 5; ++i) {
+    x ^= i == 4 ? w[i] & kSealedMask4 : w[i];
     x *= 0x9e3779b97f4a7c15ull;
     x ^= x >> 29;
   }
@@ -124,27 +251,38 @@ size_t redzone_for(size_t n) {
   return rz < g_min_rz ? g_min_rz : rz;
 }
 
+// Pages of each fill byte, compared with memcmp (libc's, vectorised): most
+// checks find every byte intact, and a byte loop is what would cost.
+constexpr size_t kPatternBytes = 4096;
+alignas(64) uint8_t g_pattern_left[kPatternBytes];
+alignas(64) uint8_t g_pattern_right[kPatternBytes];
+alignas(64) uint8_t g_pattern_freed[kPatternBytes];
+
+const uint8_t* pattern_of(uint8_t fill) {
+  return fill == kLeftFill ? g_pattern_left : fill == kRightFill ? g_pattern_right : g_pattern_freed;
+}
+
+// True when [lo, hi) holds only `fill`.
+bool intact(uptr lo, uptr hi, uint8_t fill) {
+  const uint8_t* pattern = pattern_of(fill);
+  for (uptr a = lo; a < hi; a += kPatternBytes) {
+    size_t n = std::min<size_t>(hi - a, kPatternBytes);
+    if (std::memcmp(ptr(a), pattern, n) != 0) return false;
+  }
+  return true;
+}
+
 // First byte in [lo, hi) that is not `fill`, else 0.
 uptr first_mismatch(uptr lo, uptr hi, uint8_t fill) {
-  uint64_t word = 0x0101010101010101ull * fill;
-  uptr a = lo;
-  for (; a < hi && (a & 7); ++a)
-    if (*ptr<uint8_t>(a) != fill) return a;
-  for (; a + 8 <= hi; a += 8)
-    if (*ptr<uint64_t>(a) != word) break;
-  for (; a < hi; ++a)
+  if (intact(lo, hi, fill)) return 0;
+  for (uptr a = lo; a < hi; ++a)
     if (*ptr<uint8_t>(a) != fill) return a;
   return 0;
 }
 // Last byte in [lo, hi) that is not `fill`, else 0.
 uptr last_mismatch(uptr lo, uptr hi, uint8_t fill) {
-  uint64_t word = 0x0101010101010101ull * fill;
-  uptr a = hi;
-  for (; a > lo && (a & 7); --a)
-    if (*ptr<uint8_t>(a - 1) != fill) return a - 1;
-  for (; a >= lo + 8; a -= 8)
-    if (*ptr<uint64_t>(a - 8) != word) break;
-  for (; a > lo; --a)
+  if (intact(lo, hi, fill)) return 0;
+  for (uptr a = hi; a > lo; --a)
     if (*ptr<uint8_t>(a - 1) != fill) return a - 1;
   return 0;
 }
@@ -175,7 +313,8 @@ BlockInfo info_of(const Header* h) {
   b.alloc_tid = h->alloc_tid;
   b.free_tid = h->free_tid;
   b.family = static_cast<Family>(h->family);
-  b.freed = h->state == kQuarantined;
+  uint8_t s = state_of(h);
+  b.freed = s == kQuarantined || s == kFreeing || s == kEvicting;
   return b;
 }
 
@@ -184,17 +323,19 @@ enum class Lookup { kLive, kQuarantined, kNotBlock, kDamaged };
 // Is p the start of one of our blocks? Reads the shadow first (a block
 // start is the first granule after a left redzone), so that foreign
 // pointers are never dereferenced; then the header's magic and seal. Takes
-// no lock (the seal leaves out the links other threads rewrite): the caller
-// re-checks the state under g_lock before acting.
+// no lock: a free claims the block afterwards with a compare-and-swap.
+// kQuarantined covers every freed state.
 Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
   if (p & 15) return Lookup::kNotBlock;
   const uint8_t* s = shadow::byte_for(p);
   const uint8_t* below = shadow::byte_for(p - 8);
   if (!s || !below || *below != kLeftRedzone || *s == kLeftRedzone) return Lookup::kNotBlock;
   Header* h = header_of(p);
-  if (h->magic == (p ^ g_secret) && sealed(h) && (h->state == kLive || h->state == kQuarantined)) {
+  if (h->magic == (p ^ g_secret) && sealed(h)) {
+    uint8_t st = state_of(h);
     *out = h;
-    return h->state == kLive ? Lookup::kLive : Lookup::kQuarantined;
+    if (st == kLive) return Lookup::kLive;
+    if (st == kQuarantined || st == kFreeing || st == kEvicting) return Lookup::kQuarantined;
   }
   // Not a valid header. If the fill just below p is damaged too, an
   // underflow ran over this block's header.
@@ -202,52 +343,40 @@ Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
     if (damaged) *damaged = a;
     return Lookup::kDamaged;
   }
-  if (h->magic == (p ^ g_secret)) {
+  if (h->magic == (p ^ g_secret) && state_of(h) != 0) {
     if (damaged) *damaged = addr(h) + kHeaderSize - 1;
     return Lookup::kDamaged;
   }
   return Lookup::kNotBlock;
 }
 
-// ---- the live list (g_lock held) ----
+// ---- a shard's block list (its lock held) ----
 
-void live_link(Header* h) {
+void list_link(Shard& s, Header* h) {
   h->prev = nullptr;
-  h->next = g_live_head;
-  if (g_live_head) {
-    g_live_head->prev = h;
-    seal(g_live_head);
-  } else {
-    g_live_tail = h;
-  }
-  g_live_head = h;
-  ++g_live_count;
-  seal(h);
+  h->next = s.head;
+  if (s.head) s.head->prev = h;
+  else s.tail = h;
+  s.head = h;
+  ++s.count;
 }
 
-void live_unlink(Header* h) {
-  if (h->prev) {
-    h->prev->next = h->next;
-    seal(h->prev);
-  } else {
-    g_live_head = h->next;
-  }
-  if (h->next) {
-    h->next->prev = h->prev;
-    seal(h->next);
-  } else {
-    g_live_tail = h->prev;
-  }
-  --g_live_count;
+void list_unlink(Shard& s, Header* h) {
+  if (h->prev) h->prev->next = h->next;
+  else s.head = h->next;
+  if (h->next) h->next->prev = h->prev;
+  else s.tail = h->prev;
+  --s.count;
 }
 
-// Calls fn(h) for every live block whose header is intact, from the head
-// until a damaged header, then from the tail back to it; fn(nullptr, a)
+// Calls fn(h) for every block of the shard whose header is intact, from the
+// head until a damaged header, then from the tail back to it; fn(nullptr, a)
 // for a damaged header at a. Stops early when fn returns false.
 template <class Fn>
-void for_each_live(Fn&& fn) {
+void for_each_block(Shard& s, Fn&& fn) {
   Header* stop = nullptr;
-  for (Header* h = g_live_head; h; h = h->next) {
+  for (Header* h = s.head; h; h = h->next) {
+    if (state_of(h) == kAllocating) continue;  // not sealed yet
     if (!sealed(h)) {
       stop = h;
       if (!fn(nullptr, addr(h))) return;
@@ -256,25 +385,62 @@ void for_each_live(Fn&& fn) {
     if (!fn(h, 0)) return;
   }
   if (!stop) return;
-  for (Header* h = g_live_tail; h && h != stop; h = h->prev) {
+  for (Header* h = s.tail; h && h != stop; h = h->prev) {
+    if (state_of(h) == kAllocating) continue;
     if (!sealed(h)) return;
     if (!fn(h, 0)) return;
   }
 }
 
-// ---- release to the backend ----
+// ---- backing blocks: recycled, or from the backend ----
 
+// A recycled block of class c from shard s (its lock held), or from a chain
+// the shard adopts from the pool; nullptr when neither has one.
+void* recycled_take(Shard& s, unsigned c, size_t* span) {
+  Recycled* r = s.bins[c];
+  if (!r) {
+    {
+      LockGuard pool_guard(g_pool_lock);
+      r = g_pool[c];
+      if (!r) return nullptr;
+      g_pool[c] = r->next_chain;
+      g_pool_bytes -= r->bytes;
+    }
+    s.recycled_bytes += r->bytes;
+  }
+  Recycled* rest = r->next;
+  if (rest) {
+    rest->count = r->count - 1;
+    rest->bytes = r->bytes - r->span;
+  }
+  s.bins[c] = rest;
+  *span = r->span;
+  s.recycled_bytes -= r->span;
+  return r;
+}
+
+// The class whose every request a block of `span` bytes fits.
+unsigned class_fitting(size_t span) {
+  unsigned c = class_of(span < kMaxClassSize ? span : kMaxClassSize);
+  return class_size(c) > span ? c - 1 : c;
+}
+
+// Gives a block back to the backend (no lock of ours held).
 void release(Header* h) {
   uptr user = user_of(h), base = user - h->left;
-  size_t usable = h->usable;
   bool mapped = h->mapped;
-  h->magic = 0;
-  h->state = 0;
+  size_t span = h->span;
   // Before the backend frees it: afterwards the memory may already belong
   // to another thread's new block (heap) or to anyone's mmap (large).
-  if (mapped) shadow::clear(base, align_up(base + usable, 8));
-  else shadow::set(base, align_down(base + usable, 8), kLeftRedzone);
+  if (mapped) shadow::clear(base, base + span);
+  else shadow::set(base, base + span, kLeftRedzone);
   g_backend.free(ptr(base));
+}
+
+void release_recycled(Recycled* r) {
+  uptr base = addr(r);
+  shadow::set(base, base + r->span, kLeftRedzone);
+  g_backend.free(r);
 }
 
 Finding make_finding(Kind kind, uptr a, const char* func, const stack::Trace* cur) {
@@ -287,28 +453,301 @@ Finding make_finding(Kind kind, uptr a, const char* func, const stack::Trace* cu
   return f;
 }
 
-// Checks blocks that left the quarantine (their fill, their redzones), then
-// gives them back.
-void finish_evicted(Header* const* evicted, unsigned n, const stack::Trace* cur) {
+// The stack of the current call, loaded from the depot when a report needs it.
+struct CurrentStack {
+  uint32_t id;
+  stack::Trace t;
+  bool loaded = false;
+  explicit CurrentStack(uint32_t stack_id) : id(stack_id) {}
+  const stack::Trace* get() {
+    if (!loaded) stack::load(id, &t);
+    loaded = true;
+    return &t;
+  }
+};
+
+// Blocks taken out of the FIFO: checks each (its fill, its redzones), then
+// recycles it into this thread's shard, or gives it back to the backend
+// when it is its own mapping or beyond the largest class. The blocks left quarantine long ago and are cold: each is
+// prefetched a few blocks ahead. A damaged header (an overflow from the
+// block below while this one was quarantined) is reported, and the block is
+// left where it is.
+void evict(Entry* out, unsigned n, CurrentStack& cur) {
+  constexpr unsigned kAhead = 4;
+  auto prefetch = [&](unsigned i) {
+    uptr a = addr(out[i].h), end = a + std::min<size_t>(out[i].span, 2048);
+    for (; a < end; a += 64) __builtin_prefetch(ptr(a), 0, 3);
+  };
+  for (unsigned i = 0; i < n && i < kAhead; ++i) prefetch(i);
   for (unsigned i = 0; i < n; ++i) {
-    Header* h = evicted[i];
+    if (i + kAhead < n) prefetch(i + kAhead);
+    Header* h = out[i].h;
+    if (!sealed(h)) {
+      Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
+      f.when = "when the block left quarantine";
+      f.has_block = true;
+      f.block.user = user_of(h);
+      f.block.size = ~size_t{0};
+      emit(f);
+      out[i].h = nullptr;
+      continue;
+    }
+    set_state(h, kEvicting);
     uptr user = user_of(h);
     if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
-      Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
+      Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur.get());
       f.when = "when the block left quarantine";
       f.has_block = true;
       f.block = info_of(h);
       emit(f);
     }
     if (uptr a = damaged_redzone(h)) {
-      Finding f = make_finding(Kind::kOverflow, a, nullptr, cur);
+      Finding f = make_finding(Kind::kOverflow, a, nullptr, cur.get());
       f.when = "when the block left quarantine";
       f.has_block = true;
       f.block = info_of(h);
       emit(f);
     }
+  }
+  Header* to_release = nullptr;
+  Recycled* to_recycle = nullptr;
+  for (unsigned i = 0; i < n; ++i) {
+    Header* h = out[i].h;
+    if (!h) continue;
+    h->magic = 0;
+    set_state(h, 0);
+    uptr base = user_of(h) - h->left;
+    size_t span = h->span;
+    if (h->mapped || (base & 15) || span < kMinClassSize || span >= kMaxClassSize + kMaxClassSize / 8) {
+      h->qnext = to_release;
+      to_release = h;
+      continue;
+    }
+    auto* r = ptr<Recycled>(base);
+    r->span = span;
+    r->next = to_recycle;
+    to_recycle = r;
+  }
+  // Into this thread's bins; full chains on to the pool.
+  Recycled* to_pool = nullptr;
+  if (to_recycle) {
+    Shard& s = g_shards[my_shard()];
+    LockGuard guard(s.lock);
+    for (Recycled* r = to_recycle, *next; r; r = next) {
+      next = r->next;
+      unsigned c = class_fitting(r->span);
+      Recycled* bin = s.bins[c];
+      r->next = bin;
+      r->count = bin ? bin->count + 1 : 1;
+      r->bytes = bin ? bin->bytes + r->span : r->span;
+      s.bins[c] = r;
+      s.recycled_bytes += r->span;
+      if (r->count >= bin_limit(c) || s.recycled_bytes > kShardRecycleCap) {
+        s.bins[c] = nullptr;
+        s.recycled_bytes -= r->bytes;
+        r->next_chain = to_pool;
+        to_pool = r;
+      }
+    }
+  }
+  Recycled* to_backend = nullptr;
+  if (to_pool) {
+    LockGuard guard(g_pool_lock);
+    for (Recycled* r = to_pool, *next; r; r = next) {
+      next = r->next_chain;
+      if (g_pool_bytes + r->bytes > kPoolCap) {  // full: back to the backend
+        r->next_chain = to_backend;
+        to_backend = r;
+        continue;
+      }
+      unsigned c = class_fitting(r->span);
+      r->next_chain = g_pool[c];
+      g_pool[c] = r;
+      g_pool_bytes += r->bytes;
+    }
+  }
+  for (Recycled* r = to_backend, *next_chain; r; r = next_chain) {
+    next_chain = r->next_chain;
+    for (Recycled* q = r, *next; q; q = next) {
+      next = q->next;
+      release_recycled(q);
+    }
+  }
+  for (Header* h = to_release, *next; h; h = next) {
+    next = h->qnext;
     release(h);
   }
+}
+
+// Pushes blocks into the FIFO and evicts the oldest until the quarantine is
+// back within its limit, kEvictRound blocks at a time (checked outside the
+// lock).
+void flush(Entry* in, unsigned nin, CurrentStack& cur) {
+  // Off their home shards' lists first (the FIFO is walked on its own),
+  // each home's lock taken once per run of blocks from it. A header damaged
+  // while the block waited in its thread's queue is reported, and the block
+  // stays where it is.
+  Shard* held = nullptr;
+  unsigned kept = 0;
+  for (unsigned i = 0; i < nin; ++i) {
+    Header* h = in[i].h;
+    if (!sealed(h)) {
+      Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
+      f.when = "when the block entered quarantine";
+      f.has_block = true;
+      f.block.user = user_of(h);
+      f.block.size = ~size_t{0};
+      if (held) held->lock.unlock();
+      held = nullptr;
+      emit(f);
+      continue;
+    }
+    Shard* home = &g_shards[h->home % kShards];
+    if (home != held) {
+      if (held) held->lock.unlock();
+      home->lock.lock();
+      held = home;
+    }
+    list_unlink(*home, h);
+    in[kept++] = in[i];
+  }
+  if (held) held->lock.unlock();
+  nin = kept;
+  constexpr unsigned kEvictRound = 128;
+  Entry out[kEvictRound];
+  unsigned pushed = 0;
+  for (;;) {
+    unsigned n = 0;
+    {
+      LockGuard guard(g_q_lock);
+      if (!g_ring && !g_ring_failed) {
+        // Every quarantined block spans at least kMinSpan bytes: a ring
+        // this long never fills while the quarantine keeps its limit.
+        size_t cap = g_quarantine_limit / kMinSpan + 2 * kPendingMax + 2;
+        cap = std::min<size_t>(cap, size_t{1} << 26);
+        g_ring = static_cast<Entry*>(os::map_noreserve(align_up(cap * sizeof(Entry), 4096)));
+        g_ring_cap = g_ring ? cap : 0;
+        g_ring_failed = !g_ring;
+      }
+      auto pop = [&] {
+        out[n++] = g_ring[g_ring_first];
+        g_q_bytes -= g_ring[g_ring_first].span;
+        g_ring_first = g_ring_first + 1 == g_ring_cap ? 0 : g_ring_first + 1;
+        --g_ring_count;
+      };
+      while (pushed < nin) {
+        if (g_ring_cap == 0) {  // no FIFO: straight out
+          if (n == kEvictRound) break;
+          out[n++] = in[pushed++];
+          continue;
+        }
+        if (g_ring_count == g_ring_cap) {  // full: the oldest leaves early
+          if (n == kEvictRound) break;
+          pop();
+        }
+        size_t at = g_ring_first + g_ring_count;
+        g_ring[at >= g_ring_cap ? at - g_ring_cap : at] = in[pushed];
+        g_q_bytes += in[pushed].span;
+        ++g_ring_count;
+        ++pushed;
+      }
+      while (n < kEvictRound && g_ring_count > 0 && g_q_bytes > g_quarantine_limit) pop();
+    }
+    if (n) evict(out, n, cur);
+    if (n < kEvictRound && pushed == nin) return;
+  }
+}
+
+// ---- the calling thread's pending blocks ----
+//
+// A thread's freed blocks wait in its own queue, with no lock, until it
+// holds kPendingMax of them or g_batch_bytes, then go to the FIFO in one
+// locked step. Queues come from a pool (thread-local storage holds only a
+// pointer) and go back to it at thread exit, through a pthread key whose
+// destructor flushes the queue. A thread without a queue (setting one up,
+// or past its exit) flushes each block at once.
+struct ThreadQueue {
+  ThreadQueue* next_free;
+  unsigned count;
+  size_t bytes;
+  Entry e[kPendingMax];
+};
+
+constinit Mutex g_tq_lock;  // the pool of queues
+ThreadQueue* g_tq_free = nullptr;
+char* g_tq_carve = nullptr;
+size_t g_tq_carve_left = 0;
+pthread_key_t g_tq_key;
+bool g_tq_key_ok = false;
+
+thread_local ThreadQueue* t_queue LM_TLS_IE = nullptr;
+thread_local uint8_t t_queue_state LM_TLS_IE = 0;  // 0 none yet, 1 setting up, 2 ready, 3 gone
+
+void queue_release(void* arg) {
+  auto* q = static_cast<ThreadQueue*>(arg);
+  if (q != t_queue) return;
+  t_queue_state = 3;
+  t_queue = nullptr;
+  CurrentStack cur(0);
+  if (q->count) flush(q->e, q->count, cur);
+  q->count = 0;
+  q->bytes = 0;
+  LockGuard guard(g_tq_lock);
+  q->next_free = g_tq_free;
+  g_tq_free = q;
+}
+
+LM_SLOW_PATH ThreadQueue* queue_setup() {
+  if (t_queue_state != 0 || !g_tq_key_ok) return nullptr;
+  t_queue_state = 1;
+  ThreadQueue* q = nullptr;
+  {
+    LockGuard guard(g_tq_lock);
+    if (g_tq_free) {
+      q = g_tq_free;
+      g_tq_free = q->next_free;
+    } else {
+      constexpr size_t kChunk = 64 * 1024;
+      if (g_tq_carve_left < sizeof(ThreadQueue)) {
+        g_tq_carve = static_cast<char*>(os::map(kChunk));
+        g_tq_carve_left = g_tq_carve ? kChunk : 0;
+      }
+      if (g_tq_carve_left >= sizeof(ThreadQueue)) {
+        q = reinterpret_cast<ThreadQueue*>(g_tq_carve);
+        g_tq_carve += align_up(sizeof(ThreadQueue), 64);
+        g_tq_carve_left -= std::min(g_tq_carve_left, align_up(sizeof(ThreadQueue), 64));
+      }
+    }
+  }
+  if (!q) {
+    t_queue_state = 0;
+    return nullptr;
+  }
+  q->count = 0;
+  q->bytes = 0;
+  // May allocate (a key beyond the first 32): those calls see state 1.
+  pthread_setspecific(g_tq_key, q);
+  t_queue = q;
+  t_queue_state = 2;
+  return q;
+}
+
+// Queues a freed block (state kQuarantined) in the calling thread's queue,
+// and flushes the queue when it is full.
+void quarantine(Header* h, CurrentStack& cur) {
+  ThreadQueue* q = t_queue;
+  if (LM_UNLIKELY(!q) && !(q = queue_setup())) {
+    Entry e{h, h->span};
+    flush(&e, 1, cur);
+    return;
+  }
+  q->e[q->count++] = Entry{h, h->span};
+  q->bytes += h->span;
+  if (q->count < kPendingMax && q->bytes < g_batch_bytes) return;
+  unsigned n = q->count;
+  q->count = 0;
+  q->bytes = 0;
+  flush(q->e, n, cur);
 }
 
 // The block an instrumented access hit: for a right-redzone or in-block
@@ -359,21 +798,23 @@ void report_not_a_block(Lookup k, uptr p, uptr damaged, const char* func, const 
   emit(f);
 }
 
-// The checks and the enqueue of free and realloc. `cur` is the caller's
+// The checks and the enqueue of free and realloc. `cur_id` is the caller's
 // stack, already captured. Problems are reported before the block changes
 // (so the shadow map shows it as the program left it); a live block is
-// owned by the caller, so its header and redzones are read without the lock.
-void free_checked(void* p, Family family, const char* func, const stack::Trace& cur) {
+// owned by the caller, so its header and redzones are read without a lock,
+// and the compare-and-swap on its state makes one of two racing frees win.
+LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t cur_id) {
   uptr up = addr(p);
   Header* h = nullptr;
   uptr damaged = 0;
+  CurrentStack cur(cur_id);
   Lookup k = lookup(up, &h, &damaged);
   if (k == Lookup::kNotBlock || k == Lookup::kDamaged) {
-    report_not_a_block(k, up, damaged, func, &cur);
+    report_not_a_block(k, up, damaged, func, cur.get());
     return;
   }
   auto report_double_free = [&](const BlockInfo& info) {
-    Finding f = make_finding(Kind::kDoubleFree, up, func, &cur);
+    Finding f = make_finding(Kind::kDoubleFree, up, func, cur.get());
     f.has_block = true;
     f.block = info;
     emit(f);
@@ -382,71 +823,89 @@ void free_checked(void* p, Family family, const char* func, const stack::Trace& 
     report_double_free(info_of(h));
     return;
   }
-  BlockInfo info = info_of(h);
-  if (static_cast<Family>(h->family) != family) {
-    Finding f = make_finding(Kind::kMismatch, up, func, &cur);
+  if (LM_UNLIKELY(static_cast<Family>(h->family) != family)) {
+    Finding f = make_finding(Kind::kMismatch, up, func, cur.get());
     f.has_block = true;
-    f.block = info;
+    f.block = info_of(h);
     f.dealloc_family = family;
     f.dealloc_name = func;
     emit(f);
   }
   uptr overflow = damaged_redzone(h);
-  if (overflow) {
-    Finding f = make_finding(Kind::kOverflow, overflow, func, &cur);
+  if (LM_UNLIKELY(overflow)) {
+    Finding f = make_finding(Kind::kOverflow, overflow, func, cur.get());
     f.has_block = true;
-    f.block = info;
+    f.block = info_of(h);
     emit(f);
   }
-  uint32_t free_id = stack::save(cur);
-  Header* evicted[kEvictBatch];
-  unsigned nevicted = 0;
-  bool raced = false;
-  {
-    LockGuard guard(g_lock);
-    if (h->magic != (up ^ g_secret) || !sealed(h) || h->state != kLive) {
-      raced = true;  // another thread freed it since the lookup
-      info = info_of(h);
-    } else {
-      live_unlink(h);
-      h->state = kQuarantined;
-      h->free_stack = free_id;
-      h->free_tid = stack::thread_number();
-      // Poison and fill under the lock: once queued, another thread's free
-      // may evict and release the block.
-      shadow::set(up, align_up(up + h->size, 8), kFreed);
-      std::memset(p, kFreedFill, freed_fill_size(h));
-      if (overflow) refill_redzones(h);  // reported above, once
-      h->next = nullptr;
-      h->prev = nullptr;
-      seal(h);
-      if (g_q_tail) {
-        g_q_tail->next = h;
-        seal(g_q_tail);
-      } else {
-        g_q_head = h;
-      }
-      g_q_tail = h;
-      g_q_bytes += h->span;
-      while (g_q_bytes > g_quarantine_limit && g_q_head && nevicted < kEvictBatch) {
-        Header* e = g_q_head;
-        g_q_head = e->next;
-        if (!g_q_head) g_q_tail = nullptr;
-        g_q_bytes -= e->span;
-        evicted[nevicted++] = e;
-      }
-    }
-  }
-  if (raced) {
-    report_double_free(info);
+  uint8_t expected = kLive;
+  if (!__atomic_compare_exchange_n(&h->state, &expected, kFreeing, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    report_double_free(info_of(h));  // another thread freed it since the lookup
     return;
   }
-  finish_evicted(evicted, nevicted, &cur);
+  h->free_stack = cur_id;
+  h->free_tid = stack::thread_number();
+  shadow::set(up, align_up(up + h->size, 8), kFreed);
+  std::memset(p, kFreedFill, freed_fill_size(h));
+  if (overflow) refill_redzones(h);  // reported above, once
+  set_state(h, kQuarantined);
+  quarantine(h, cur);
+}
+
+// ---- pre-faulting the heap's fresh end ----
+//
+// The quarantine holds quarantine_mb of freed blocks before any memory is
+// reused, so a program's heap grows by that much more than without redzone
+// mode, and every page of it is touched first by us (fills, header). A first
+// touch costs a page fault, 11-20 us on the machines we run on (DESIGN.md);
+// MADV_POPULATE_WRITE faults a range in one call at about a quarter of the
+// cost per page. So when a backing block lies near the end of what was
+// populated so far in the brk heap, the pages from it up to the break (the
+// heap's free top, kept by its top pad) are populated, and their shadow:
+// the RSS grows a little earlier, nothing else changes. Continuation
+// regions (mmapped) are left to fault page by page.
+constexpr size_t kPopulateAhead = 512 * 1024;
+constexpr int kMadvPopulateWrite = 23;  // MADV_POPULATE_WRITE, Linux 5.14
+std::atomic<uptr> g_populated_to{0};
+std::atomic<bool> g_populate_ok{true};
+
+void populate_ahead(uptr base, uptr end) {
+  if (!g_populate_ok.load(std::memory_order_relaxed)) return;
+  uptr brk = addr(os::current_break());
+  if (base >= brk || end > brk) return;  // not the brk heap
+  uptr done = g_populated_to.load(std::memory_order_relaxed);
+  if (done <= brk && end + kPopulateAhead / 2 <= done) return;  // well inside what was populated
+  uptr from = align_down(end, 4096);
+  if (done <= brk && done > from) from = done;
+  uptr to = std::min(brk, align_down(end, 4096) + kPopulateAhead);
+  if (from >= to) return;
+  g_populated_to.store(to, std::memory_order_relaxed);
+  if (!os::advise(ptr(from), to - from, kMadvPopulateWrite)) {
+    g_populate_ok.store(false, std::memory_order_relaxed);  // an older kernel
+    return;
+  }
+  if (shadow::ensure(from, to)) shadow::populate(from, to);
+}
+
+// A mapped block is populated whole up to kPopulateMapped: the quarantine
+// keeps freed mappings from being reused for a long time, so each large
+// block is mostly fresh pages, which the program is about to touch (a block
+// this large is asked for to be used). Beyond that, pages fault on demand,
+// so that a program reserving a huge block and touching little of it does
+// not see it all resident.
+constexpr size_t kPopulateMapped = size_t{4} << 20;
+
+void populate_mapping(uptr base, size_t usable) {
+  if (!g_populate_ok.load(std::memory_order_relaxed)) return;
+  uptr lo = align_up(base, 4096), hi = align_down(base + std::min(usable, kPopulateMapped), 4096);
+  if (lo < hi && !os::advise(ptr(lo), hi - lo, kMadvPopulateWrite))
+    g_populate_ok.store(false, std::memory_order_relaxed);
 }
 
 // `room` (>= n) is how far the block may later grow in place by realloc:
 // the bytes between n and room are right redzone until then.
-void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id, size_t room = 0) {
+LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id,
+                               size_t room = 0) {
   if (n > kMaxRequest) return nullptr;
   size_t a = align < 16 ? 16 : align;
   if (a > kMaxRequest) return nullptr;
@@ -455,15 +914,53 @@ void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t st
   size_t left = align_up(rz > g_near + kHeaderSize ? rz : g_near + kHeaderSize, a);
   size_t total = left + align_up(room, 16) + rz;
   if (total < n || total > kMaxRequest) return nullptr;
-  size_t usable = 0;
-  bool mapped = false;
-  void* b = g_backend.alloc(a, total, &usable, &mapped);
-  if (!b) return nullptr;
-  uptr base = addr(b), user = base + left, end = align_down(base + usable, 8);
-  if (!shadow::ensure(base, base + usable)) {
-    g_backend.free(b);
-    return nullptr;
+  unsigned shard = my_shard();
+  Shard& s = g_shards[shard];
+  // The header, for a backing block at base of `span` bytes: written, and
+  // the block linked, before the fills below, so that the lock's barrier
+  // does not wait for their stores. State kAllocating until sealed.
+  Header* h = nullptr;
+  auto write_header = [&](uptr base, size_t span, bool mapped) {
+    uptr user = base + left;
+    h = header_of(user);
+    h->magic = user ^ g_secret;
+    h->size = n;
+    h->span = span;
+    h->left = static_cast<uint32_t>(left);
+    h->alloc_stack = stack_id;
+    h->alloc_tid = stack::thread_number();
+    h->family = static_cast<uint8_t>(family);
+    h->mapped = mapped ? 1 : 0;
+    h->home = static_cast<uint8_t>(shard);
+    h->state = kAllocating;
+    h->free_tid = 0;
+    h->free_stack = 0;
+    h->pad = 0;
+    h->qnext = nullptr;
+    list_link(s, h);
+  };
+  if (a == 16 && total <= kMaxClassSize) {
+    unsigned c = class_of(total);
+    total = class_size(c);
+    LockGuard guard(s.lock);
+    size_t span = 0;
+    if (void* r = recycled_take(s, c, &span)) write_header(addr(r), span, false);
   }
+  if (!h) {
+    size_t usable = 0;
+    bool mapped = false;
+    void* b = g_backend.alloc(a, total, &usable, &mapped);
+    if (!b) return nullptr;
+    if (!shadow::ensure(addr(b), addr(b) + usable)) {
+      g_backend.free(b);
+      return nullptr;
+    }
+    if (!mapped) populate_ahead(addr(b), addr(b) + usable);
+    else populate_mapping(addr(b), usable);
+    LockGuard guard(s.lock);
+    write_header(addr(b), align_down(addr(b) + usable, 8) - addr(b), mapped);
+  }
+  uptr user = user_of(h), base = user - left, end = base + h->span;
   shadow::set(base, user, kLeftRedzone);
   shadow::set(user, user + align_down(n, 8), kAddressable);
   uptr tail = user + align_down(n, 8);
@@ -472,50 +969,44 @@ void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t st
     tail += 8;
   }
   shadow::set(tail, end, kRightRedzone);
-  Header* h = header_of(user);
-  std::memset(b, kLeftFill, addr(h) - base);
+  std::memset(ptr(base), kLeftFill, addr(h) - base);
   std::memset(ptr(user - g_near), kLeftFill, g_near);
   // The right redzone runs to the end of the backing block (its slack too).
-  size_t span = end - base;
-  std::memset(ptr(user + n), kRightFill, span - left - n);
-  h->magic = user ^ g_secret;
-  h->size = n;
-  h->span = span;
-  h->left = static_cast<uint32_t>(left);
-  h->alloc_stack = stack_id;
-  h->free_stack = 0;
-  h->alloc_tid = stack::thread_number();
-  h->free_tid = 0;
-  h->family = static_cast<uint8_t>(family);
-  h->state = kLive;
-  h->mapped = mapped ? 1 : 0;
-  std::memset(h->pad, 0, sizeof h->pad);
-  h->usable = usable;
+  std::memset(ptr(user + n), kRightFill, end - user - n);
   if (zero) std::memset(ptr(user), 0, n);
-  {
-    LockGuard guard(g_lock);
-    live_link(h);
-  }
+  seal(h);
+  set_state(h, kLive);
   return ptr(user);
 }
 
 // Moves a live block's end within its backing block: shadow, fills, size.
-// The caller checked there is room and the redzones are intact.
-void resize_in_place(Header* h, size_t n, uint32_t stack_id) {
+// The caller checked there is room. Under the home shard's lock, so that a
+// heap check never reads a half-moved block.
+bool resize_in_place(Header* h, size_t n, uint32_t stack_id) {
   uptr user = user_of(h), base = user - h->left, end = base + h->span;
   size_t old = h->size;
-  LockGuard guard(g_lock);  // neighbours reseal their links under it
+  Shard& s = g_shards[h->home % kShards];
+  LockGuard guard(s.lock);
+  if (state_of(h) != kLive) return false;
+  // The bytes that change role (redzone to block, or the first redzone
+  // bytes past the new end) and the fill just below the block must be
+  // intact; else the caller moves the block, and the free reports it. The
+  // rest of the redzones is checked when the block is freed.
+  uptr from = user + old, to = user + std::max(old, n) + 16;
+  if (first_mismatch(from, std::min(to, end), kRightFill) || last_mismatch(user - g_near, user, kLeftFill))
+    return false;
   shadow::set(user, user + align_down(n, 8), kAddressable);
   uptr tail = user + align_down(n, 8);
   if (n & 7) {
     *const_cast<uint8_t*>(shadow::byte_for(tail)) = static_cast<uint8_t>(n & 7);
     tail += 8;
   }
-  shadow::set(tail, end, kRightRedzone);
+  shadow::set(tail, align_up(user + std::max(old, n), 8), kRightRedzone);
   if (n < old) std::memset(ptr(user + n), kRightFill, old - n);
   h->size = n;
   h->alloc_stack = stack_id;
   seal(h);
+  return true;
 }
 
 }  // namespace
@@ -528,53 +1019,64 @@ void init(const Backend& backend, uint64_t secret) {
   g_min_rz = align_up(rz, 16);
   g_near = g_min_rz;
   g_quarantine_limit = o.quarantine_mb > (size_t{1} << 30) ? ~size_t{0} : o.quarantine_mb << 20;
+  g_batch_bytes = std::min(g_quarantine_limit / 16, kMaxBatchBytes);
+  std::memset(g_pattern_left, kLeftFill, kPatternBytes);
+  std::memset(g_pattern_right, kRightFill, kPatternBytes);
+  std::memset(g_pattern_freed, kFreedFill, kPatternBytes);
+  g_tq_key_ok = pthread_key_create(&g_tq_key, queue_release) == 0;
   g_halt = o.halt_on_error;
   g_detect_leaks = o.detect_leaks;
 }
 
 bool halt_on_error() { return g_halt; }
 
+bool quarantined_for_testing(const void* p) {
+  Header* h = nullptr;
+  return lookup(addr(p), &h) == Lookup::kQuarantined;
+}
+
+// The entries capture first, before anything else they call can reuse rbp
+// (libmalloc has no frame pointers; rbp at the capture often still holds the
+// program's, which capture uses): the work itself is in noinline helpers,
+// so that the entries keep their few arguments in other registers.
 void* alloc(size_t n, size_t align, Family family, bool zero, uptr ret) {
-  stack::Trace t;
-  stack::capture(&t, ret);
-  return alloc_traced(n, align, family, zero, stack::save(t));
+  return alloc_traced(n, align, family, zero, stack::capture_id(ret));
 }
 
 void free(void* p, Family family, const char* func, uptr ret) {
   if (!p) return;
-  stack::Trace cur;
-  stack::capture(&cur, ret);
-  free_checked(p, family, func, cur);
+  free_checked(p, family, func, stack::capture_id(ret));
 }
 
 void* realloc(void* p, size_t n, uptr ret) {
-  stack::Trace cur;
-  stack::capture(&cur, ret);
+  uint32_t id = stack::capture_id(ret);
   Header* h = nullptr;
   uptr damaged = 0;
   Lookup k = lookup(addr(p), &h, &damaged);
   if (k != Lookup::kLive) {
-    if (k == Lookup::kQuarantined) free_checked(p, Family::kMalloc, "realloc()", cur);  // double-free report
-    else report_not_a_block(k, addr(p), damaged, "realloc()", &cur);
+    if (k == Lookup::kQuarantined) {
+      free_checked(p, Family::kMalloc, "realloc()", id);  // double-free report
+    } else {
+      CurrentStack cur(id);
+      report_not_a_block(k, addr(p), damaged, "realloc()", cur.get());
+    }
     return nullptr;
   }
   size_t old = h->size;
-  // In place when the backing block has room for n and its redzone, the
-  // block is a malloc one and its redzones are intact (otherwise the moving
-  // path below reports what is wrong). Programs that grow a buffer by small
-  // steps would else copy it at every step.
-  if (n <= kMaxRequest && static_cast<Family>(h->family) == Family::kMalloc && !damaged_redzone(h) &&
-      h->left + align_up(n, 16) + redzone_for(n) <= h->span) {
-    resize_in_place(h, n, stack::save(cur));
+  // In place when the backing block has room for n and its redzone and the
+  // block is a malloc one (otherwise the moving path below reports what is
+  // wrong). Programs that grow a buffer by small steps would else copy it
+  // at every step.
+  if (n <= kMaxRequest && static_cast<Family>(h->family) == Family::kMalloc &&
+      h->left + align_up(n, 16) + redzone_for(n) <= h->span && resize_in_place(h, n, id))
     return p;
-  }
   // Moving up: leave half as much again of room, so that growth by small
   // steps moves a logarithmic number of times.
   size_t room = n > old && n <= kMaxRequest / 2 ? n + n / 2 : n;
-  void* q = alloc_traced(n, 16, Family::kMalloc, false, stack::save(cur), room);
+  void* q = alloc_traced(n, 16, Family::kMalloc, false, id, room);
   if (!q) return nullptr;
   std::memcpy(q, p, old < n ? old : n);
-  free_checked(p, Family::kMalloc, "realloc()", cur);
+  free_checked(p, Family::kMalloc, "realloc()", id);
   return q;
 }
 
@@ -597,15 +1099,19 @@ size_t usable_size(const void* p, uptr ret) {
 }
 
 namespace {
-// Collects up to kMax problems under the lock (repairing each so that it is
-// reported once), then reports them outside it.
+// Collects up to kMax problems, each shard's under its lock and the FIFO's
+// under its own (repairing each so that it is reported once), then reports
+// them outside the locks: live blocks' redzones, quarantined blocks' fill
+// (in threads' queues, on the shard lists; in the FIFO). Blocks in a
+// transient state (being freed or leaving quarantine) are the freeing or
+// evicting thread's to check.
 int check_everything(const char* when, const stack::Trace* cur) {
   constexpr unsigned kMax = 16;
   Finding found[kMax];
   unsigned n = 0;
-  {
-    LockGuard guard(g_lock);
-    for_each_live([&](Header* h, uptr bad_header) {
+  for (Shard& s : g_shards) {
+    LockGuard guard(s.lock);
+    for_each_block(s, [&](Header* h, uptr bad_header) {
       if (n == kMax) return false;
       if (!h) {
         Finding f = make_finding(Kind::kOverflow, bad_header + kHeaderSize - 1, nullptr, cur);
@@ -616,17 +1122,51 @@ int check_everything(const char* when, const stack::Trace* cur) {
         found[n++] = f;
         return true;
       }
-      if (uptr a = damaged_redzone(h)) {
-        Finding f = make_finding(Kind::kOverflow, a, nullptr, cur);
-        f.has_block = true;
-        f.block = info_of(h);
-        f.when = when;
-        found[n++] = f;
-        refill_redzones(h);
+      uint8_t st = state_of(h);
+      if (st == kLive) {
+        if (uptr a = damaged_redzone(h)) {
+          Finding f = make_finding(Kind::kOverflow, a, nullptr, cur);
+          f.has_block = true;
+          f.block = info_of(h);
+          f.when = when;
+          found[n++] = f;
+          refill_redzones(h);
+        }
+      } else if (st == kQuarantined) {
+        uptr user = user_of(h);
+        if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
+          Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
+          f.has_block = true;
+          f.block = info_of(h);
+          f.when = when;
+          found[n++] = f;
+          std::memset(ptr(user), kFreedFill, freed_fill_size(h));
+        }
       }
       return true;
     });
-    for (Header* h = g_q_head; h && n < kMax && sealed(h); h = h->next) {
+  }
+  // The FIFO, an array: prefetched a few blocks ahead.
+  {
+    LockGuard guard(g_q_lock);
+    constexpr size_t kAhead = 4;
+    auto at = [](size_t i) {
+      size_t k = g_ring_first + i;
+      return g_ring[k >= g_ring_cap ? k - g_ring_cap : k];
+    };
+    for (size_t i = 0; i < g_ring_count && i < kAhead; ++i) __builtin_prefetch(at(i).h);
+    for (size_t i = 0; i < g_ring_count && n < kMax; ++i) {
+      if (i + kAhead < g_ring_count) __builtin_prefetch(at(i + kAhead).h);
+      Header* h = at(i).h;
+      if (!sealed(h)) {
+        Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur);
+        f.has_block = true;
+        f.block.user = user_of(h);
+        f.block.size = ~size_t{0};
+        f.when = when;
+        found[n++] = f;
+        continue;
+      }
       uptr user = user_of(h);
       if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
         Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
@@ -707,6 +1247,18 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   }
 }
 
+// Every shard's lock, in shard order (the order fork takes them in).
+struct AllShardsLocked {
+  AllShardsLocked() {
+    for (Shard& s : g_shards) s.lock.lock();
+  }
+  ~AllShardsLocked() {
+    for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
+  }
+  AllShardsLocked(const AllShardsLocked&) = delete;
+  AllShardsLocked& operator=(const AllShardsLocked&) = delete;
+};
+
 void detect_leaks() {
   constexpr unsigned kMaxSegs = 512;
   stack::Range segs[kMaxSegs];
@@ -722,8 +1274,9 @@ void detect_leaks() {
   LeakBlock* report = nullptr;
   size_t nreport = 0;
   {
-    LockGuard guard(g_lock);
-    size_t count = g_live_count;
+    AllShardsLocked guard;
+    size_t count = 0;
+    for (const Shard& s : g_shards) count += s.count;
     if (count == 0) return;
     blocks_bytes = align_up(count * sizeof(LeakBlock), 4096);
     work_bytes = align_up(count * sizeof(uint32_t), 4096);
@@ -731,13 +1284,15 @@ void detect_leaks() {
     g_work = static_cast<uint32_t*>(os::map(work_bytes));
     if (!g_blocks || !g_work) return;
     g_nblocks = 0;
-    for_each_live([&](Header* h, uptr) {
-      if (h && g_nblocks < count) {
-        uptr u = user_of(h);
-        g_blocks[g_nblocks++] = LeakBlock{u, u + h->size, h, 0};
-      }
-      return true;
-    });
+    for (Shard& s : g_shards) {
+      for_each_block(s, [&](Header* h, uptr) {
+        if (h && g_nblocks < count && state_of(h) == kLive) {
+          uptr u = user_of(h);
+          g_blocks[g_nblocks++] = LeakBlock{u, u + h->size, h, 0};
+        }
+        return true;
+      });
+    }
     std::sort(g_blocks, g_blocks + g_nblocks, [](const LeakBlock& a, const LeakBlock& b) { return a.lo < b.lo; });
     g_nwork = 0;
     for (size_t i = 0; i < g_nblocks; ++i) {
@@ -805,20 +1360,31 @@ void at_exit() {
   if (g_detect_leaks) detect_leaks();
 }
 
+// Lock order: the shards in index order, then the pool, then the FIFO, then
+// the queue pool, then stack's and shadow's leaves. No path holds two shard locks but these and the leak scan.
 void lock_for_fork() {
-  g_lock.lock();
+  for (Shard& s : g_shards) s.lock.lock();
+  g_pool_lock.lock();
+  g_q_lock.lock();
+  g_tq_lock.lock();
   stack::lock_for_fork();
   shadow::lock_for_fork();
 }
 void unlock_for_fork() {
   shadow::unlock_for_fork();
   stack::unlock_for_fork();
-  g_lock.unlock();
+  g_tq_lock.unlock();
+  g_q_lock.unlock();
+  g_pool_lock.unlock();
+  for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
 }
 void reset_for_fork_child() {
   shadow::reset_for_fork_child();
   stack::reset_for_fork_child();
-  g_lock.reset_after_fork();
+  g_tq_lock.reset_after_fork();
+  g_q_lock.reset_after_fork();
+  g_pool_lock.reset_after_fork();
+  for (Shard& s : g_shards) s.lock.reset_after_fork();
 }
 
 // ---- compiler-assisted mode ----

@@ -65,6 +65,14 @@ void clear(uptr begin, uptr end) {
   });
 }
 
+void populate(uptr begin, uptr end) {
+  constexpr int kMadvPopulateWrite = 23;  // MADV_POPULATE_WRITE, Linux 5.14
+  for_each_piece(begin, end, [](uint8_t* s, size_t n) {
+    uptr lo = align_down(addr(s), 4096), hi = align_up(addr(s) + n, 4096);
+    os::advise(ptr(lo), hi - lo, kMadvPopulateWrite);
+  });
+}
+
 uptr first_bad(uptr a, size_t size) {
   if (size == 0) return 0;
   uptr last = a + size - 1;

@@ -248,6 +248,8 @@ uint32_t hash_trace(const Trace& t) {
   return static_cast<uint32_t>(h);
 }
 
+const DepotEntry* depot_entry_of(uint32_t id) { return depot_entry(g_depot.load(std::memory_order_acquire), id); }
+
 bool same(const DepotEntry* e, uint32_t hash, const Trace& t) {
   if (e->hash != hash || e->n != t.n) return false;
   for (unsigned i = 0; i < t.n; ++i)
@@ -409,9 +411,19 @@ uint16_t thread_number() {
   return static_cast<uint16_t>(t_thread_no - 1);
 }
 
-void capture(Trace* t, uptr ret) {
+namespace {
+
+// The walk behind capture() and capture_id(): `sp` and `rbp` are the
+// capturing entry's own, read on entry. Where `slots` is not null it
+// receives, for each frame, the word offset from sp of the stack slot it
+// was read from (~0u when a frame was not read from the stack).
+LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   t->n = 0;
-  if (ret) t->pc[t->n++] = ret;
+  auto put = [&](uptr pc, const uptr* at) {
+    if (slots) slots[t->n] = at ? static_cast<uint32_t>((addr(at) - sp) / 8) : ~0u;
+    t->pc[t->n++] = pc;
+  };
+  if (ret) put(ret, nullptr);
   ModuleCache* c = g_modules.load(std::memory_order_acquire);
   if (!c || (ret && !find_range(c, ret))) {
     // Unknown code: a module loaded since (or JIT code). Re-read the module
@@ -424,12 +436,6 @@ void capture(Trace* t, uptr ret) {
       if (!c) return;
     }
   }
-  // No __builtin_frame_address here: it would make this function set up
-  // its own frame pointer, and the caller's rbp is worth more. libmalloc is
-  // built without frame pointers, so rbp often still holds the program's
-  // frame pointer from the call into malloc.
-  uptr sp, rbp;
-  asm volatile("mov %%rsp, %0\n\tmov %%rbp, %1" : "=r"(sp), "=r"(rbp));
   uptr lo, hi;
   if (!thread_stack(&lo, &hi) || sp < lo || sp >= hi) hi = align_up(sp + 1, 4096);  // unknown stack: this page only
   const uptr* w = ptr<const uptr>(align_up(sp, 8));
@@ -444,6 +450,7 @@ void capture(Trace* t, uptr ret) {
       if (*p == ret) slot = p;
     if (!slot) return;  // not found: only ret is reliable
     w = slot;
+    if (slots) slots[0] = static_cast<uint32_t>((addr(slot) - sp) / 8);
   }
   // Above the slot: frame-pointer records [saved fp, return address] where
   // they look valid (the first record whose successor is a record too), else
@@ -460,11 +467,16 @@ void capture(Trace* t, uptr ret) {
     rec = ptr<const uptr>(rbp);
   // The program's frame pointer at the call is saved in libmalloc's own
   // frames (below the slot) by whichever of our functions reused rbp: a
-  // word there pointing into the stack above the slot at a valid chain.
-  for (const uptr* x = ptr<const uptr>(align_up(sp, 8)); !rec && ret && x < w; ++x) {
-    uptr v = *x;
-    if (v > addr(w) && v < hi && hi - v >= 16 && (v & 7) == 0 && is_return_address(c, ptr<const uptr>(v)[1]))
-      rec = ptr<const uptr>(v);
+  // word there pointing into the stack above the slot at a valid record.
+  // Of several (stale words from earlier calls), the lowest: the program's
+  // innermost frame lies just above the slot.
+  if (!rec && ret) {
+    for (const uptr* x = ptr<const uptr>(align_up(sp, 8)); x < w; ++x) {
+      uptr v = *x;
+      if (v > addr(w) && v < hi && hi - v >= 16 && (v & 7) == 0 && (!rec || v < addr(rec)) &&
+          is_return_address(c, ptr<const uptr>(v)[1]))
+        rec = ptr<const uptr>(v);
+    }
   }
   for (const uptr* x = p; !rec && x + 1 < search_end; ++x) {
     if (record_ok(x) && record_ok(ptr<const uptr>(x[0]))) {
@@ -474,14 +486,14 @@ void capture(Trace* t, uptr ret) {
   }
   if (rec) {
     while (t->n < kMaxFrames) {
-      t->pc[t->n++] = rec[1];
+      put(rec[1], rec + 1);
       p = rec + 2;
       const uptr* next = ptr<const uptr>(rec[0]);
       if (next <= rec || addr(next) >= hi || hi - addr(next) < 16 || !record_ok(next)) {
         // The last record's return address is valid even when its saved fp is not.
         if (next > rec && addr(next) < hi && hi - addr(next) >= 16 && is_return_address(c, next[1]) &&
             t->n < kMaxFrames) {
-          t->pc[t->n++] = next[1];
+          put(next[1], next + 1);
           p = next + 2;
         }
         break;
@@ -491,8 +503,83 @@ void capture(Trace* t, uptr ret) {
   }
   for (unsigned budget = 384; p < end && t->n < kMaxFrames && budget > 0; ++p, --budget) {
     uptr v = *p;
-    if (is_return_address(c, v)) t->pc[t->n++] = v;
+    if (is_return_address(c, v)) put(v, p);
   }
+}
+
+// ---- the capture cache ----
+//
+// The walk above costs a scan of hundreds of stack words. A program
+// allocates from a few call paths over and over, and the same path leaves
+// the same return addresses at the same distances from the top of the
+// stack. So capture_id() remembers, per (entry return address, depth), the
+// stack slot of each frame it found and the depot id of the trace; a later
+// capture at the same depth whose slots hold exactly those return addresses
+// reuses the id after a compare per frame. Entries are shared by the
+// threads of a set without a lock: an entry torn by two writers can only
+// fail the comparison (the frames are compared with the depot's immutable
+// copy of the trace named by the id), never yield a trace that is not on
+// the stack.
+constexpr unsigned kCacheSets = 16;      // threads share a set by thread number
+constexpr unsigned kCacheEntries = 256;  // per set, direct-mapped
+struct CacheEntry {
+  uptr ret;
+  uint32_t depth;  // (stack top - sp) / 8 when it was stored
+  uint32_t id;
+  uint16_t slot[kMaxFrames];  // word offsets from sp of each frame's slot
+};
+CacheEntry g_cache[kCacheSets][kCacheEntries];
+static_assert(kMaxFrames <= 16 && sizeof(CacheEntry) == 48, "an entry stays within a cache line");
+
+LM_FAST_PATH CacheEntry* cache_entry(uptr ret, uint32_t depth) {
+  uint64_t h = (ret ^ (uint64_t{depth} << 40)) * 0x9e3779b97f4a7c15ull;
+  return &g_cache[thread_number() % kCacheSets][h >> (64 - 8)];
+}
+static_assert(kCacheEntries == 256, "cache_entry takes 8 bits of the hash");
+
+}  // namespace
+
+void capture(Trace* t, uptr ret) {
+  // No __builtin_frame_address here: it would make this function set up
+  // its own frame pointer, and the caller's rbp is worth more. libmalloc is
+  // built without frame pointers, so rbp often still holds the program's
+  // frame pointer from the call into malloc.
+  uptr sp, rbp;
+  asm volatile("mov %%rsp, %0\n\tmov %%rbp, %1" : "=r"(sp), "=r"(rbp));
+  walk(t, ret, sp, rbp, nullptr);
+}
+
+uint32_t capture_id(uptr ret) {
+  uptr sp, rbp;
+  asm volatile("mov %%rsp, %0\n\tmov %%rbp, %1" : "=r"(sp), "=r"(rbp));
+  uptr lo, hi;
+  CacheEntry* e = nullptr;
+  uint32_t depth = 0;
+  if (ret && thread_stack(&lo, &hi) && sp >= lo && sp < hi && (hi - sp) / 8 <= 0xffffffffu) {
+    depth = static_cast<uint32_t>((hi - sp) / 8);
+    e = cache_entry(ret, depth);
+    uint32_t id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+    if (id && e->ret == ret && e->depth == depth) {
+      const DepotEntry* d = depot_entry_of(id);
+      const uptr* s = ptr<const uptr>(sp);
+      bool same = d->pc[0] == ret;
+      for (unsigned i = 0; same && i < d->n && i < kMaxFrames; ++i) same = e->slot[i] < depth && s[e->slot[i]] == d->pc[i];
+      if (same) return id;
+    }
+  }
+  Trace t;
+  uint32_t slots[kMaxFrames];
+  walk(&t, ret, sp, rbp, slots);
+  uint32_t id = save(t);
+  if (!e || id == 0) return id;
+  for (unsigned i = 0; i < t.n; ++i)
+    if (slots[i] >= depth || slots[i] > 0xffff) return id;  // a frame not read from the stack, or too far
+  __atomic_store_n(&e->id, 0u, __ATOMIC_RELAXED);
+  e->ret = ret;
+  e->depth = depth;
+  for (unsigned i = 0; i < t.n; ++i) e->slot[i] = static_cast<uint16_t>(slots[i]);
+  __atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
+  return id;
 }
 
 // ---- depot ----

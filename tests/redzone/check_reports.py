@@ -36,6 +36,8 @@ MODES = {
     "overflow-after-inplace-realloc": ("", "found by free()"),
     "uaf-exit": ("", "found at exit"),
     "uaf-quarantine": (":quarantine_mb=1", "found when the block left quarantine"),
+    "uaf-cross-thread": (":quarantine_mb=1", "found when the block left quarantine"),
+    "uaf-recycled": (":quarantine_mb=1", "found when the block left quarantine"),
     "double-free": ("", "attempting double-free"),
     "bad-free-stack": ("", "is located in the stack of thread T0"),
     "bad-free-interior": ("", "16 bytes inside of 40-byte region"),
@@ -46,11 +48,12 @@ MODES = {
 }
 GROUPS = {
     "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
-    "free": ["uaf-exit", "uaf-quarantine", "double-free", "bad-free-stack", "bad-free-interior"],
+    "free": ["uaf-exit", "uaf-quarantine", "uaf-cross-thread", "uaf-recycled", "double-free", "bad-free-stack",
+             "bad-free-interior"],
     "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "leak"],
-    "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "double-free", "bad-free-interior",
-               "new-array-free", "leak"],
-    "halt0": ["overflow1-small", "uaf-quarantine", "double-free", "bad-free-stack", "malloc-delete",
+    "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",
+               "bad-free-interior", "new-array-free", "leak"],
+    "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "double-free", "bad-free-stack", "malloc-delete",
               "overflow-heap-check"],
     "kasan": ["read-overflow", "write-underflow", "read-after-free"],
 }

@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "config/config.h"
 #include "redzone/internal.h"
@@ -113,4 +115,88 @@ TEST_CASE("redzone: addresses without shadow are always fine") {
   CHECK(redzone::shadow::byte_for(addr(&local)) == nullptr);
   CHECK(redzone::shadow::first_bad(addr(&local), sizeof local) == 0);
   CHECK(redzone::shadow::byte_for(uptr{1} << 47) == nullptr);
+}
+
+TEST_CASE("redzone: a block freed by another thread is poisoned, filled and quarantined") {
+  char* p = nullptr;
+  std::thread([&] { p = rz_malloc(40); }).join();
+  REQUIRE(p != nullptr);
+  std::memset(p, 1, 40);
+  rz_free(p);
+  CHECK(redzone::quarantined_for_testing(p));
+  CHECK(shadow_of(p) == redzone::kFreed);
+  CHECK(static_cast<unsigned char>(p[39]) == redzone::kFreedFill);
+  char* q = rz_malloc(40);
+  std::thread([q] { rz_free(q); }).join();
+  CHECK(redzone::quarantined_for_testing(q));
+  CHECK(shadow_of(q + 32) == redzone::kFreed);
+}
+
+// The tests run with quarantine_mb=1: freeing 4 MiB of 3000-byte blocks
+// pushes every earlier block out (and recycles no block of another size).
+void churn() {
+  for (size_t done = 0; done < (4u << 20); done += 3000) rz_free(rz_malloc(3000));
+}
+
+TEST_CASE("redzone: a thread's queued frees enter the quarantine when it exits, and leave it") {
+  char* p = nullptr;
+  std::thread([&] {
+    p = rz_malloc(100);
+    rz_free(p);  // one block: stays in the thread's queue until it exits
+  }).join();
+  CHECK(redzone::quarantined_for_testing(p));
+  churn();
+  CHECK_FALSE(redzone::quarantined_for_testing(p));
+}
+
+TEST_CASE("redzone: blocks leaving quarantine are reused for their size, fully redzoned again") {
+  char* p = rz_malloc(200);
+  rz_free(p);
+  p[10] = 'x';  // use after free: found while the block is quarantined
+  CHECK(redzone::check_all(0) == 1);
+  churn();
+  CHECK_FALSE(redzone::quarantined_for_testing(p));
+  // Recycled memory serves new blocks of the class: p's comes back.
+  std::vector<char*> got;
+  bool reused = false;
+  for (int i = 0; i < 1000 && !reused; ++i) {
+    char* q = rz_malloc(200);
+    got.push_back(q);
+    reused = q == p;
+  }
+  CHECK(reused);
+  CHECK(redzone::usable_size(p, 0) == 200);
+  CHECK(redzone::shadow::first_bad(addr(p), 200) == 0);
+  CHECK(redzone::shadow::first_bad(addr(p), 201) == addr(p) + 200);
+  CHECK(shadow_of(p - 8) == redzone::kLeftRedzone);
+  CHECK(redzone::check_all(0) == 0);
+  for (char* q : got) rz_free(q);
+}
+
+namespace {
+// Both captures run at the same stack depth, from the same call site.
+LM_NOINLINE void capture_both(uint32_t* cached, uint32_t* fresh) {
+  uptr ret = addr(__builtin_return_address(0));
+  *cached = redzone::stack::capture_id(ret);
+  redzone::stack::Trace t;
+  redzone::stack::capture(&t, ret);
+  *fresh = redzone::stack::save(t);
+  asm volatile("" ::: "memory");
+}
+LM_NOINLINE void capture_both_deeper(uint32_t* cached, uint32_t* fresh) {
+  capture_both(cached, fresh);
+  asm volatile("" ::: "memory");
+}
+}  // namespace
+
+TEST_CASE("redzone: a cached stack capture names the same trace as a fresh walk") {
+  uint32_t a1, f1, a2, f2, b1, g1;
+  capture_both(&a1, &f1);
+  capture_both(&a2, &f2);  // from the cache this time
+  capture_both_deeper(&b1, &g1);
+  CHECK(a1 != 0);
+  CHECK(a1 == f1);
+  CHECK(a2 == f2);
+  CHECK(b1 == g1);
+  CHECK(b1 != a1);  // another path: another trace
 }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
 // Weak: resolved from the preloaded libmalloc.so, or from libmalloc.a.
 extern "C" int libmalloc_heap_check(void) __attribute__((weak));
@@ -48,6 +49,26 @@ __attribute__((noinline)) void use_after_free(size_t n, bool churn) {
   p[opaque(n / 2)] = 'x';
   if (churn)  // push it out of a 1 MiB quarantine
     for (int i = 0; i < 64; ++i) free(opaque(malloc(64 * 1024)));
+}
+
+// The block is freed by another thread, whose queue of freed blocks goes to
+// the quarantine when it exits; main's churn then pushes it out.
+__attribute__((noinline)) void use_after_cross_thread_free(size_t n) {
+  char* p = opaque(static_cast<char*>(malloc(n)));
+  std::thread([p] { free(p); }).join();
+  expect("heap-use-after-free", p + n / 2, p, n);
+  p[opaque(n / 2)] = 'x';
+  for (int i = 0; i < 64; ++i) free(opaque(malloc(64 * 1024)));
+}
+
+// Blocks leaving quarantine are recycled for new blocks of their size: the
+// churn is of the same size, and the damaged block is still reported.
+__attribute__((noinline)) void use_after_free_same_size_churn(size_t n) {
+  char* p = opaque(static_cast<char*>(malloc(n)));
+  free(p);
+  expect("heap-use-after-free", p + n / 2, p, n);
+  p[opaque(n / 2)] = 'x';
+  for (int i = 0; i < 40000; ++i) free(opaque(malloc(n)));
 }
 
 __attribute__((noinline)) void leak() {
@@ -106,6 +127,8 @@ int main(int argc, char** argv) {
     free(q);
   } else if (is("uaf-exit")) use_after_free(40, false);
   else if (is("uaf-quarantine")) use_after_free(40, true);
+  else if (is("uaf-cross-thread")) use_after_cross_thread_free(40);
+  else if (is("uaf-recycled")) use_after_free_same_size_churn(40);
   else if (is("double-free")) {
     char* p = opaque(static_cast<char*>(malloc(30)));
     free(p);
