@@ -230,7 +230,8 @@ bool g_detect_leaks = false;
 constinit Mutex g_q_lock;
 Entry* g_ring = nullptr;  // mapped at the first flush
 bool g_ring_failed = false;
-size_t g_ring_cap = 0;
+size_t g_ring_cap = 0;      // entries in use as the ring: grows by doubling
+size_t g_ring_max_cap = 0;  // entries the mapping can hold
 size_t g_ring_first = 0;
 size_t g_ring_count = 0;
 size_t g_q_bytes = 0;
@@ -620,6 +621,24 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
   }
 }
 
+// The ring is sized for the smallest blocks (kMinSpan each), but typical
+// blocks are several times larger: used whole, it would cycle through ten
+// or more times the entries the quarantine ever holds, a fresh page fault
+// every 256 entries on each first pass. So it starts small and doubles
+// when full (g_q_lock held), touching only as much as the quarantine needs.
+constexpr size_t kRingStart = 4096;
+
+void ring_grow() {
+  size_t old = g_ring_cap, cap = std::min(old * 2, g_ring_max_cap);
+  // Entries wrapped past the old end move to just after it, where the
+  // larger ring continues.
+  size_t wrapped = g_ring_first + g_ring_count > old ? g_ring_first + g_ring_count - old : 0;
+  size_t moved = std::min(wrapped, cap - old);
+  std::memcpy(g_ring + old, g_ring, moved * sizeof(Entry));
+  if (moved < wrapped) std::memmove(g_ring, g_ring + moved, (wrapped - moved) * sizeof(Entry));
+  g_ring_cap = cap;
+}
+
 // Pushes blocks into the FIFO and evicts the oldest until the quarantine is
 // back within its limit, kEvictRound blocks at a time (checked outside the
 // lock).
@@ -667,7 +686,8 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
         size_t cap = g_quarantine_limit / kMinSpan + 2 * kPendingMax + 2;
         cap = std::min<size_t>(cap, size_t{1} << 26);
         g_ring = static_cast<Entry*>(os::map_noreserve(align_up(cap * sizeof(Entry), 4096)));
-        g_ring_cap = g_ring ? cap : 0;
+        g_ring_max_cap = g_ring ? cap : 0;
+        g_ring_cap = std::min(g_ring_max_cap, kRingStart);
         g_ring_failed = !g_ring;
       }
       auto pop = [&] {
@@ -682,6 +702,7 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
           out[n++] = in[pushed++];
           continue;
         }
+        if (g_ring_count == g_ring_cap && g_ring_cap < g_ring_max_cap) ring_grow();
         if (g_ring_count == g_ring_cap) {  // full: the oldest leaves early
           if (n == kEvictRound) break;
           pop();

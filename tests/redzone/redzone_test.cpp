@@ -269,3 +269,26 @@ TEST_CASE("redzone: carved blocks never go back to the backend, even past the po
   churn();
   CHECK(g_carved_frees.load() == 0);
 }
+
+TEST_CASE("redzone: the quarantine's ring grows as blocks arrive, keeping every one in order") {
+  // The ring starts at 4096 entries; 8000 of the smallest blocks (128-byte
+  // spans, 1000 KiB: within the 1 MiB quarantine) make it double, with its
+  // head wherever earlier tests left it.
+  std::vector<char*> v;
+  for (int i = 0; i < 8000; ++i) v.push_back(rz_malloc(1));
+  for (char* q : v) rz_free(q);
+  bool all = true;
+  for (char* q : v) all = all && redzone::quarantined_for_testing(q);
+  CHECK(all);
+  // The heap check walks the ring: a use after free of the first, the
+  // middle and the last block freed is found in each.
+  v[0][0] = v[4000][0] = v[7999][0] = 'x';
+  CHECK(redzone::check_all(0) == 3);
+  v[0][0] = v[4000][0] = v[7999][0] = static_cast<char>(0xfd);  // the freed fill, restored
+  CHECK(redzone::check_all(0) == 0);
+  churn();
+  bool none = true;
+  for (char* q : v) none = none && !redzone::quarantined_for_testing(q);
+  CHECK(none);
+  CHECK(redzone::check_all(0) == 0);
+}
