@@ -500,6 +500,10 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
   constexpr unsigned kAhead = 4;
   auto prefetch = [&](unsigned i) {
     uptr a = addr(out[i].h), end = a + std::min<size_t>(out[i].span, 2048);
+    // Its shadow too: the next block of its class rewrites it.
+    const uint8_t* sh = shadow::byte_for(a);
+    if (sh)
+      for (uptr x = align_down(addr(sh), 64); x < addr(sh) + (end - a) / 8; x += 64) __builtin_prefetch(ptr(x), 1, 3);
     for (; a < end; a += 64) __builtin_prefetch(ptr(a), 0, 3);
   };
   for (unsigned i = 0; i < n && i < kAhead; ++i) prefetch(i);
