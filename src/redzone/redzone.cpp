@@ -66,7 +66,7 @@ struct Header {
   uint32_t alloc_stack;  // depot id
   uint16_t alloc_tid;
   uint8_t family;
-  uint8_t mapped;        // the backing block is its own mapping
+  uint8_t mapped;        // kFromBackend, kOwnMapping or kCarved
   uint8_t home;          // the shard whose block list holds it
   // ---- not sealed ----
   uint8_t state;         // kLive, ...: atomic
@@ -95,6 +95,14 @@ constexpr uint8_t kQuarantined = 2;
 constexpr uint8_t kFreeing = 3;
 constexpr uint8_t kEvicting = 4;
 constexpr uint8_t kAllocating = 5;
+
+// Where a block's backing memory came from (Header::mapped): a block of the
+// backend (its heap), a block that is its own mapping (its address range goes
+// back to the kernel on release), or carved from a chunk (see carve()),
+// which never goes back.
+constexpr uint8_t kFromBackend = 0;
+constexpr uint8_t kOwnMapping = 1;
+constexpr uint8_t kCarved = 2;
 
 uint8_t state_of(const Header* h) { return __atomic_load_n(&h->state, __ATOMIC_ACQUIRE); }
 void set_state(Header* h, uint8_t s) { __atomic_store_n(&h->state, s, __ATOMIC_RELEASE); }
@@ -143,7 +151,7 @@ struct Recycled {
   size_t span;
   Recycled* next_chain;  // the pool: the next chain of the class
   uint32_t count;        // a chain's first block: blocks in the chain
-  uint32_t pad;
+  uint32_t carved;       // carved from a chunk: never given back
   size_t bytes;          // a chain's first block: their spans
 };
 static_assert(sizeof(Recycled) <= 96, "fits the smallest left redzone (near redzone and header)");
@@ -173,6 +181,10 @@ struct alignas(64) Shard {
   size_t count = 0;
   Recycled* bins[kClasses] = {};  // each a chain; its first block has count and bytes
   size_t recycled_bytes = 0;
+  // The chunk that new blocks are carved from: [carve_at, carve_end).
+  uptr carve_at = 0;
+  uptr carve_end = 0;
+  size_t chunk_bytes = 0;  // the size of the shard's last chunk
 };
 constinit Shard g_shards[kShards];
 
@@ -181,6 +193,9 @@ constinit Shard g_shards[kShards];
 constinit Mutex g_pool_lock;
 Recycled* g_pool[kClasses] = {};
 size_t g_pool_bytes = 0;
+// Carved blocks that the full pool could not take (they cannot go back to
+// the backend), one list per class through `next`, also under g_pool_lock.
+Recycled* g_carved_spare[kClasses] = {};
 
 unsigned my_shard() { return stack::thread_number() % kShards; }
 
@@ -215,7 +230,8 @@ bool g_detect_leaks = false;
 constinit Mutex g_q_lock;
 Entry* g_ring = nullptr;  // mapped at the first flush
 bool g_ring_failed = false;
-size_t g_ring_cap = 0;
+size_t g_ring_cap = 0;      // entries in use as the ring: grows by doubling
+size_t g_ring_max_cap = 0;  // entries the mapping can hold
 size_t g_ring_first = 0;
 size_t g_ring_count = 0;
 size_t g_q_bytes = 0;
@@ -396,13 +412,20 @@ void for_each_block(Shard& s, Fn&& fn) {
 
 // A recycled block of class c from shard s (its lock held), or from a chain
 // the shard adopts from the pool; nullptr when neither has one.
-void* recycled_take(Shard& s, unsigned c, size_t* span) {
+void* recycled_take(Shard& s, unsigned c, size_t* span, bool* carved) {
   Recycled* r = s.bins[c];
   if (!r) {
     {
       LockGuard pool_guard(g_pool_lock);
       r = g_pool[c];
-      if (!r) return nullptr;
+      if (!r) {
+        r = g_carved_spare[c];
+        if (!r) return nullptr;
+        g_carved_spare[c] = r->next;
+        *span = r->span;
+        *carved = true;
+        return r;
+      }
       g_pool[c] = r->next_chain;
       g_pool_bytes -= r->bytes;
     }
@@ -415,6 +438,7 @@ void* recycled_take(Shard& s, unsigned c, size_t* span) {
   }
   s.bins[c] = rest;
   *span = r->span;
+  *carved = r->carved != 0;
   s.recycled_bytes -= r->span;
   return r;
 }
@@ -428,7 +452,7 @@ unsigned class_fitting(size_t span) {
 // Gives a block back to the backend (no lock of ours held).
 void release(Header* h) {
   uptr user = user_of(h), base = user - h->left;
-  bool mapped = h->mapped;
+  bool mapped = h->mapped == kOwnMapping;
   size_t span = h->span;
   // Before the backend frees it: afterwards the memory may already belong
   // to another thread's new block (heap) or to anyone's mmap (large).
@@ -476,6 +500,10 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
   constexpr unsigned kAhead = 4;
   auto prefetch = [&](unsigned i) {
     uptr a = addr(out[i].h), end = a + std::min<size_t>(out[i].span, 2048);
+    // Its shadow too: the next block of its class rewrites it.
+    const uint8_t* sh = shadow::byte_for(a);
+    if (sh)
+      for (uptr x = align_down(addr(sh), 64); x < addr(sh) + (end - a) / 8; x += 64) __builtin_prefetch(ptr(x), 1, 3);
     for (; a < end; a += 64) __builtin_prefetch(ptr(a), 0, 3);
   };
   for (unsigned i = 0; i < n && i < kAhead; ++i) prefetch(i);
@@ -518,13 +546,16 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
     set_state(h, 0);
     uptr base = user_of(h) - h->left;
     size_t span = h->span;
-    if (h->mapped || (base & 15) || span < kMinClassSize || span >= kMaxClassSize + kMaxClassSize / 8) {
+    bool carved = h->mapped == kCarved;
+    if (h->mapped == kOwnMapping || (base & 15) || span < kMinClassSize ||
+        span >= kMaxClassSize + kMaxClassSize / 8) {
       h->qnext = to_release;
       to_release = h;
       continue;
     }
     auto* r = ptr<Recycled>(base);
     r->span = span;
+    r->carved = carved ? 1 : 0;
     r->next = to_recycle;
     to_recycle = r;
   }
@@ -566,17 +597,50 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
       g_pool_bytes += r->bytes;
     }
   }
+  Recycled* spare = nullptr;
   for (Recycled* r = to_backend, *next_chain; r; r = next_chain) {
     next_chain = r->next_chain;
     for (Recycled* q = r, *next; q; q = next) {
       next = q->next;
-      release_recycled(q);
+      if (q->carved) {
+        q->next = spare;
+        spare = q;
+      } else {
+        release_recycled(q);
+      }
+    }
+  }
+  if (spare) {
+    LockGuard guard(g_pool_lock);
+    for (Recycled* q = spare, *next; q; q = next) {
+      next = q->next;
+      unsigned c = class_fitting(q->span);
+      q->next = g_carved_spare[c];
+      g_carved_spare[c] = q;
     }
   }
   for (Header* h = to_release, *next; h; h = next) {
     next = h->qnext;
     release(h);
   }
+}
+
+// The ring is sized for the smallest blocks (kMinSpan each), but typical
+// blocks are several times larger: used whole, it would cycle through ten
+// or more times the entries the quarantine ever holds, a fresh page fault
+// every 256 entries on each first pass. So it starts small and doubles
+// when full (g_q_lock held), touching only as much as the quarantine needs.
+constexpr size_t kRingStart = 4096;
+
+void ring_grow() {
+  size_t old = g_ring_cap, cap = std::min(old * 2, g_ring_max_cap);
+  // Entries wrapped past the old end move to just after it, where the
+  // larger ring continues.
+  size_t wrapped = g_ring_first + g_ring_count > old ? g_ring_first + g_ring_count - old : 0;
+  size_t moved = std::min(wrapped, cap - old);
+  std::memcpy(g_ring + old, g_ring, moved * sizeof(Entry));
+  if (moved < wrapped) std::memmove(g_ring, g_ring + moved, (wrapped - moved) * sizeof(Entry));
+  g_ring_cap = cap;
 }
 
 // Pushes blocks into the FIFO and evicts the oldest until the quarantine is
@@ -626,7 +690,8 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
         size_t cap = g_quarantine_limit / kMinSpan + 2 * kPendingMax + 2;
         cap = std::min<size_t>(cap, size_t{1} << 26);
         g_ring = static_cast<Entry*>(os::map_noreserve(align_up(cap * sizeof(Entry), 4096)));
-        g_ring_cap = g_ring ? cap : 0;
+        g_ring_max_cap = g_ring ? cap : 0;
+        g_ring_cap = std::min(g_ring_max_cap, kRingStart);
         g_ring_failed = !g_ring;
       }
       auto pop = [&] {
@@ -641,6 +706,7 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
           out[n++] = in[pushed++];
           continue;
         }
+        if (g_ring_count == g_ring_cap && g_ring_cap < g_ring_max_cap) ring_grow();
         if (g_ring_count == g_ring_cap) {  // full: the oldest leaves early
           if (n == kEvictRound) break;
           pop();
@@ -902,6 +968,91 @@ void populate_mapping(uptr base, size_t usable) {
     g_populate_ok.store(false, std::memory_order_relaxed);
 }
 
+// ---- chunks ----
+//
+// Blocks of the classes up to kMaxCarved are carved, back to back, from
+// chunks of a few MiB that each shard takes from the backend, instead of
+// one backend call per block: the quarantine holds quarantine_mb of freed
+// blocks before any memory is reused, so a program's first pass through it
+// asks for that much fresh memory. Per block, that was the heap's lock
+// (contended between threads), its growth by small steps and a page fault
+// at each new top; per chunk it is one backend call, one populate call for
+// the memory and one for its shadow, and the kernel may back the chunk with
+// huge pages. Carved blocks leave quarantine into the recycling bins like
+// any other; they never go back to the backend (when the pool is full they
+// wait in g_carved_spare), so redzone mode keeps its peak memory until exit.
+//
+// A shard's chunks grow from kMinChunk, doubling up to kMaxChunk, so that a
+// program (or a thread group) that allocates little populates little.
+constexpr size_t kMaxCarved = size_t{64} << 10;
+constexpr size_t kMinChunk = size_t{256} << 10;
+constexpr size_t kMaxChunk = size_t{4} << 20;
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr int kMadvHugepage = 14;  // MADV_HUGEPAGE
+static_assert(kMaxCarved <= kMinChunk / 4, "a chunk wastes at most a quarter at its end");
+static_assert(kMaxCarved <= kMaxClassSize, "only class sizes are carved (recycled by class)");
+
+size_t next_chunk_bytes(const Shard& s) {
+  return s.chunk_bytes == 0 ? kMinChunk : std::min(s.chunk_bytes * 2, kMaxChunk);
+}
+
+// Maps a chunk of `bytes`, its shadow (all left redzone: not handed out)
+// and populates both. False when the backend or the shadow fails.
+bool new_chunk(size_t bytes, uptr* lo, uptr* hi) {
+  size_t usable = 0;
+  bool mapped = false;
+  // Chunks of whole huge pages are aligned to one (the mapping is that much
+  // larger, in address space only), so that each can be a huge page.
+  void* b = g_backend.alloc(bytes % kHugePage == 0 ? kHugePage : 16, bytes, &usable, &mapped);
+  if (!b) return false;
+  uptr base = addr(b), end = align_down(base + usable, 16);
+  if (!shadow::ensure(base, end)) {
+    g_backend.free(b);
+    return false;
+  }
+  if (g_populate_ok.load(std::memory_order_relaxed)) {
+    uptr hlo = align_up(base, kHugePage), hhi = align_down(end, kHugePage);
+    if (hlo < hhi) os::advise(ptr(hlo), hhi - hlo, kMadvHugepage);  // a hint: failure changes nothing
+    uptr plo = align_up(base, 4096), phi = align_down(end, 4096);
+    if (plo < phi && !os::advise(ptr(plo), phi - plo, kMadvPopulateWrite))
+      g_populate_ok.store(false, std::memory_order_relaxed);
+    else
+      shadow::populate(base, end);
+  }
+  shadow::set(base, end, kLeftRedzone);
+  *lo = base;
+  *hi = end;
+  return true;
+}
+
+// Makes [lo, hi) the shard's chunk (its lock held). What is left of the old
+// one, if a class block fits it, becomes a recycled block of the shard.
+void install_chunk(Shard& s, uptr lo, uptr hi, size_t bytes) {
+  size_t left = s.carve_end - s.carve_at;
+  if (left >= kMinClassSize) {
+    auto* r = ptr<Recycled>(s.carve_at);
+    unsigned c = class_fitting(left);
+    Recycled* bin = s.bins[c];
+    r->next = bin;
+    r->span = left;
+    r->carved = 1;
+    r->count = bin ? bin->count + 1 : 1;
+    r->bytes = bin ? bin->bytes + left : left;
+    s.bins[c] = r;
+    s.recycled_bytes += left;
+  }
+  s.carve_at = lo;
+  s.carve_end = hi;
+  s.chunk_bytes = bytes;
+}
+
+// The next `size` bytes of the shard's chunk (its lock held; they fit).
+uptr carve(Shard& s, size_t size) {
+  uptr b = s.carve_at;
+  s.carve_at += size;
+  return b;
+}
+
 // `room` (>= n) is how far the block may later grow in place by realloc:
 // the bytes between n and room are right redzone until then.
 LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id,
@@ -920,7 +1071,7 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
   // the block linked, before the fills below, so that the lock's barrier
   // does not wait for their stores. State kAllocating until sealed.
   Header* h = nullptr;
-  auto write_header = [&](uptr base, size_t span, bool mapped) {
+  auto write_header = [&](uptr base, size_t span, uint8_t mapped) {
     uptr user = base + left;
     h = header_of(user);
     h->magic = user ^ g_secret;
@@ -930,7 +1081,7 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
     h->alloc_stack = stack_id;
     h->alloc_tid = stack::thread_number();
     h->family = static_cast<uint8_t>(family);
-    h->mapped = mapped ? 1 : 0;
+    h->mapped = mapped;
     h->home = static_cast<uint8_t>(shard);
     h->state = kAllocating;
     h->free_tid = 0;
@@ -942,9 +1093,24 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
   if (a == 16 && total <= kMaxClassSize) {
     unsigned c = class_of(total);
     total = class_size(c);
-    LockGuard guard(s.lock);
-    size_t span = 0;
-    if (void* r = recycled_take(s, c, &span)) write_header(addr(r), span, false);
+    bool carvable = total <= kMaxCarved;
+    {
+      LockGuard guard(s.lock);
+      size_t span = 0;
+      bool carved = false;
+      if (void* r = recycled_take(s, c, &span, &carved)) write_header(addr(r), span, carved ? kCarved : kFromBackend);
+      else if (carvable && s.carve_end - s.carve_at >= total) write_header(carve(s, total), total, kCarved);
+    }
+    if (!h && carvable) {
+      // A new chunk, mapped and populated with no lock of ours held.
+      uptr lo = 0, hi = 0;
+      size_t want = next_chunk_bytes(s);
+      if (new_chunk(want, &lo, &hi)) {
+        LockGuard guard(s.lock);
+        install_chunk(s, lo, hi, want);
+        write_header(carve(s, total), total, kCarved);
+      }
+    }
   }
   if (!h) {
     size_t usable = 0;
@@ -958,7 +1124,7 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
     if (!mapped) populate_ahead(addr(b), addr(b) + usable);
     else populate_mapping(addr(b), usable);
     LockGuard guard(s.lock);
-    write_header(addr(b), align_down(addr(b) + usable, 8) - addr(b), mapped);
+    write_header(addr(b), align_down(addr(b) + usable, 8) - addr(b), mapped ? kOwnMapping : kFromBackend);
   }
   uptr user = user_of(h), base = user - left, end = base + h->span;
   shadow::set(base, user, kLeftRedzone);

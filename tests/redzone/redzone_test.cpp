@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -20,13 +22,40 @@ using redzone::Family;
 
 namespace {
 
+// The backend's calls are counted, and the blocks of 256 KiB and more (the
+// chunks small blocks are carved from) remembered, so that tests can check
+// that carved blocks never go back to it.
+struct BigBlock {
+  uptr lo, hi;
+};
+std::atomic<size_t> g_backend_allocs{0};
+std::atomic<size_t> g_carved_frees{0};
+std::mutex g_big_lock;
+std::vector<BigBlock> g_big;  // the test's own memory: glibc's malloc
+
 void* backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
   size_t size = align_up(n, align);
   *usable = size;
   *mapped = false;
-  return aligned_alloc(align, size);
+  void* p = aligned_alloc(align, size);
+  ++g_backend_allocs;
+  if (p && n >= (size_t{256} << 10)) {
+    std::lock_guard<std::mutex> g(g_big_lock);
+    g_big.push_back({addr(p), addr(p) + size});
+  }
+  return p;
 }
-void backing_free(void* p) { ::free(p); }
+void backing_free(void* p) {
+  {
+    std::lock_guard<std::mutex> g(g_big_lock);
+    for (const BigBlock& b : g_big)
+      if (addr(p) >= b.lo && addr(p) < b.hi) {
+        ++g_carved_frees;  // not a block of ours: glibc would abort
+        return;
+      }
+  }
+  ::free(p);
+}
 
 struct Setup {
   Setup() {
@@ -199,4 +228,67 @@ TEST_CASE("redzone: a cached stack capture names the same trace as a fresh walk"
   CHECK(a2 == f2);
   CHECK(b1 == g1);
   CHECK(b1 != a1);  // another path: another trace
+}
+
+TEST_CASE("redzone: small blocks are carved from chunks, a backend call per chunk, not per block") {
+  std::vector<char*> got;
+  size_t before = g_backend_allocs.load();
+  for (int i = 0; i < 2000; ++i) got.push_back(rz_malloc(300));
+  // 2000 blocks of about 450 bytes: some recycled, the rest carved from
+  // chunks of 256 KiB, 512 KiB, 1 MiB ...: a handful of calls.
+  CHECK(g_backend_allocs.load() - before <= 4);
+  for (char* q : got) {
+    CHECK(redzone::usable_size(q, 0) == 300);
+    CHECK(redzone::shadow::first_bad(addr(q), 300) == 0);
+    CHECK(redzone::shadow::first_bad(addr(q), 301) == addr(q) + 300);
+    CHECK(shadow_of(q - 8) == redzone::kLeftRedzone);
+  }
+  // A carved block's overflow is found like any other's.
+  got[7][300] = 'x';
+  CHECK(redzone::check_all(0) == 1);
+  got[7][300] = static_cast<char>(0xfb);  // the right redzone's fill, restored
+  CHECK(redzone::check_all(0) == 0);
+  for (char* q : got) rz_free(q);
+}
+
+TEST_CASE("redzone: carved blocks never go back to the backend, even past the pool's cap") {
+  // 96 MiB of 32 KiB blocks through a 1 MiB quarantine: the recycling pool
+  // (64 MiB) overflows, and what it cannot hold would go back to the
+  // backend; carved blocks are kept instead, and serve later requests.
+  std::vector<char*> got;
+  for (size_t done = 0; done < (size_t{96} << 20); done += 32 << 10) got.push_back(rz_malloc(32 << 10));
+  for (char* q : got) rz_free(q);
+  churn();
+  CHECK(g_carved_frees.load() == 0);
+  size_t before = g_backend_allocs.load();
+  std::vector<char*> again;
+  for (size_t i = 0; i < got.size() / 2; ++i) again.push_back(rz_malloc(32 << 10));
+  CHECK(g_backend_allocs.load() == before);  // all recycled
+  CHECK(redzone::check_all(0) == 0);
+  for (char* q : again) rz_free(q);
+  churn();
+  CHECK(g_carved_frees.load() == 0);
+}
+
+TEST_CASE("redzone: the quarantine's ring grows as blocks arrive, keeping every one in order") {
+  // The ring starts at 4096 entries; 8000 of the smallest blocks (128-byte
+  // spans, 1000 KiB: within the 1 MiB quarantine) make it double, with its
+  // head wherever earlier tests left it.
+  std::vector<char*> v;
+  for (int i = 0; i < 8000; ++i) v.push_back(rz_malloc(1));
+  for (char* q : v) rz_free(q);
+  bool all = true;
+  for (char* q : v) all = all && redzone::quarantined_for_testing(q);
+  CHECK(all);
+  // The heap check walks the ring: a use after free of the first, the
+  // middle and the last block freed is found in each.
+  v[0][0] = v[4000][0] = v[7999][0] = 'x';
+  CHECK(redzone::check_all(0) == 3);
+  v[0][0] = v[4000][0] = v[7999][0] = static_cast<char>(0xfd);  // the freed fill, restored
+  CHECK(redzone::check_all(0) == 0);
+  churn();
+  bool none = true;
+  for (char* q : v) none = none && !redzone::quarantined_for_testing(q);
+  CHECK(none);
+  CHECK(redzone::check_all(0) == 0);
 }
