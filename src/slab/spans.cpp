@@ -31,14 +31,13 @@ constinit Mutex g_lock;
 heap::Heap* g_heap = nullptr;
 Chunk* g_list = nullptr;  // chunks with free pages
 size_t g_chunks = 0;
-Chunk* g_reserve = nullptr;  // the one wholly free chunk kept
-size_t g_free_pages = 0;   // over all chunks
-size_t g_dirty_pages = 0;  // free pages that may be resident
-
 // One wholly free chunk is kept rather than given back at once, so a class
 // that empties and refills its only slab does not split and coalesce a heap
 // block each time; the lowest-addressed one, so that it never pins the top
 // of the heap when the program frees everything.
+Chunk* g_reserve = nullptr;
+size_t g_free_pages = 0;   // over all chunks
+size_t g_dirty_pages = 0;  // free pages that may be resident
 
 inline bool bit(const uint64_t* bits, size_t i) { return bits[i / 64] >> (i % 64) & 1; }
 inline void set_bit(uint64_t* bits, size_t i) { bits[i / 64] |= uint64_t{1} << (i % 64); }
@@ -220,7 +219,8 @@ size_t decay(uint64_t now, size_t min_age, int advice) {
   size_t done = 0;
   for (Chunk* c = g_list; c;) {
     Chunk* next = c->next;
-    if (min_age == 0 || now - c->freed_ms >= min_age) {
+    // (freed_ms may be a little ahead of now: another thread's clock read.)
+    if (min_age == 0 || (c->freed_ms <= now && now - c->freed_ms >= min_age)) {
       if (c->free_pages == kChunkPages) {
         release(c);
         done += kChunkBytes;
