@@ -500,7 +500,7 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       // min_age 0 is malloc_trim: it purges again what decay purged lazily
       // (MADV_FREE pages still count in RSS until the kernel needs them).
       bool again = (st & kPurgedBit) && min_age == 0;
-      if (((st & kPurgedBit) && !again) || now - (st >> 1) < min_age) continue;
+      if (((st & kPurgedBit) && !again) || (st >> 1) > now || now - (st >> 1) < min_age) continue;
       uptr b, e;
       interior(c, size, page, &b, &e);
       if (e > b && os::advise(ptr(b), e - b, advice)) {
@@ -510,7 +510,7 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       st |= kPurgedBit;
     }
   }
-  if (top_ && !top_purged_ && now - top_stamp_ >= min_age) {
+  if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) {
     uptr b = align_up(addr(top_) + kHeaderSize, page);
     uptr e = align_down(addr(top_) + csize(top_), page);
     if (e > b && os::advise(ptr(b), e - b, advice)) {

@@ -373,7 +373,8 @@ size_t purge(uint64_t now, size_t min_age, int advice, unsigned max_occupancy_pc
         for (size_t pg = 0; pg < 128; ++pg)
           if (page_purged(s, pg)) os::advise(ptr(s->base + pg * kPage), kPage, advice);
       }
-      if (s->purged_ms > s->touched_ms || now - s->touched_ms < min_age) continue;
+      // (touched_ms may be a little ahead of now: another thread's clock read.)
+      if (s->purged_ms > s->touched_ms || s->touched_ms > now || now - s->touched_ms < min_age) continue;
       purged += purge_slab(s, advice);
       s->purged_ms = now + 1;
     }
