@@ -1275,39 +1275,47 @@ int check_everything(const char* when, const stack::Trace* cur) {
   constexpr unsigned kMax = 16;
   Finding found[kMax];
   unsigned n = 0;
+  // A finding at address a about block h (whose header is known good).
+  auto add = [&](Kind kind, uptr a, Header* h) {
+    Finding f = make_finding(kind, a, nullptr, cur);
+    f.has_block = true;
+    f.block = info_of(h);
+    f.when = when;
+    found[n++] = f;
+  };
+  // A damaged header: the block's extent is unknown.
+  auto add_bad_header = [&](uptr header, uptr user) {
+    Finding f = make_finding(Kind::kOverflow, header + kHeaderSize - 1, nullptr, cur);
+    f.has_block = true;
+    f.block.user = user;
+    f.block.size = ~size_t{0};
+    f.when = when;
+    found[n++] = f;
+  };
+  // A quarantined block's freed fill, repaired once reported.
+  auto check_fill = [&](Header* h) {
+    uptr user = user_of(h);
+    if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
+      add(Kind::kUseAfterFree, a, h);
+      std::memset(ptr(user), kFreedFill, freed_fill_size(h));
+    }
+  };
   for (Shard& s : g_shards) {
     LockGuard guard(s.lock);
     for_each_block(s, [&](Header* h, uptr bad_header) {
       if (n == kMax) return false;
       if (!h) {
-        Finding f = make_finding(Kind::kOverflow, bad_header + kHeaderSize - 1, nullptr, cur);
-        f.has_block = true;
-        f.block.user = bad_header + kHeaderSize + g_near;
-        f.block.size = ~size_t{0};
-        f.when = when;
-        found[n++] = f;
+        add_bad_header(bad_header, bad_header + kHeaderSize + g_near);
         return true;
       }
       uint8_t st = state_of(h);
       if (st == kLive) {
         if (uptr a = damaged_redzone(h)) {
-          Finding f = make_finding(Kind::kOverflow, a, nullptr, cur);
-          f.has_block = true;
-          f.block = info_of(h);
-          f.when = when;
-          found[n++] = f;
+          add(Kind::kOverflow, a, h);
           refill_redzones(h);
         }
       } else if (st == kQuarantined) {
-        uptr user = user_of(h);
-        if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
-          Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
-          f.has_block = true;
-          f.block = info_of(h);
-          f.when = when;
-          found[n++] = f;
-          std::memset(ptr(user), kFreedFill, freed_fill_size(h));
-        }
+        check_fill(h);
       }
       return true;
     });
@@ -1324,24 +1332,8 @@ int check_everything(const char* when, const stack::Trace* cur) {
     for (size_t i = 0; i < g_ring_count && n < kMax; ++i) {
       if (i + kAhead < g_ring_count) __builtin_prefetch(at(i + kAhead).h);
       Header* h = at(i).h;
-      if (!sealed(h)) {
-        Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur);
-        f.has_block = true;
-        f.block.user = user_of(h);
-        f.block.size = ~size_t{0};
-        f.when = when;
-        found[n++] = f;
-        continue;
-      }
-      uptr user = user_of(h);
-      if (uptr a = first_mismatch(user, user + freed_fill_size(h), kFreedFill)) {
-        Finding f = make_finding(Kind::kUseAfterFree, a, nullptr, cur);
-        f.has_block = true;
-        f.block = info_of(h);
-        f.when = when;
-        found[n++] = f;
-        std::memset(ptr(user), kFreedFill, freed_fill_size(h));
-      }
+      if (!sealed(h)) add_bad_header(addr(h), user_of(h));
+      else check_fill(h);
     }
   }
   for (unsigned i = 0; i < n; ++i) emit(found[i]);
