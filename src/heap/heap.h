@@ -112,8 +112,9 @@ class Heap {
 
   // Purges the whole pages of every free block at once (memory pressure).
   size_t purge_now();
-  // Bytes of binned free blocks not purged, and of blocks in use (the top
-  // excluded): read without the lock, as estimates for pressure decisions.
+  // Bytes of binned free blocks not purged, and of everything else (blocks
+  // in use and the top): read without the lock, as estimates for pressure
+  // decisions.
   size_t dirty_bytes() const {
     size_t b = __atomic_load_n(&bin_bytes_, __ATOMIC_RELAXED), p = __atomic_load_n(&purged_, __ATOMIC_RELAXED);
     return b > p ? b - p : 0;

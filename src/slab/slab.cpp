@@ -28,9 +28,6 @@ struct alignas(64) Cache {
 
 constinit Cache g_classes[kClasses] = {};
 heap::Heap* g_heap = nullptr;
-// Bytes of objects out of the slabs (thread caches and the program), over
-// all classes: what the span chunks really hold, for pressure decisions.
-constinit std::atomic<size_t> g_active_bytes{0};
 
 // Empty slabs kept per class before their span goes back: none. The span
 // allocator keeps a freed span's pages resident (until trim or decay), so a
@@ -250,10 +247,8 @@ void init(heap::Heap* heap) {
   spans::init(heap);
 }
 
-size_t active_bytes() { return g_active_bytes.load(std::memory_order_relaxed); }
-
 unsigned cache_limit(unsigned c) {
-  // About 32 KiB of objects per bin, between 2 and 256 objects. (A floor of
+  // About 32 KiB of objects per bin, between 2 and kMaxBin objects. (A floor of
   // 8 held 256 KiB per bin of the largest classes in every thread: with it,
   // the realloc workload peaked 2.3 MiB higher and producer-consumer 1.4.)
   size_t n = 32 * 1024 / class_size(c);
@@ -288,7 +283,6 @@ unsigned take(unsigned c, void** out, unsigned want) {
     move(k, s, s->in_use == s->capacity ? kFull : kPartial);
   }
   k.active += got;
-  g_active_bytes.fetch_add(got * class_size(c), std::memory_order_relaxed);
   ++k.refills;
   return got;
 }
@@ -322,7 +316,6 @@ void give(unsigned c, void* const* objs, unsigned n) {
       }
     }
     k.active -= n;
-    g_active_bytes.fetch_sub(n * class_size(c), std::memory_order_relaxed);
     ++k.flushes;
   }
   while (to_release) {

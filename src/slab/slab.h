@@ -92,8 +92,6 @@ LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
 }
 
 void init(heap::Heap* heap);
-// Bytes of objects out of the slabs, all classes (a relaxed counter).
-size_t active_bytes();
 
 // Takes up to `want` objects of class c into out[]; returns how many (0 only
 // when the heap is exhausted).
