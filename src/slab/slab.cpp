@@ -42,6 +42,15 @@ constexpr size_t span_for(unsigned c) {
 }
 static_assert(span_for(kClasses - 1) == 262144, "the largest class's slab holds 8 objects");
 
+// purge_slab()'s bitmaps: at most 128 pages (Slab::purged) and 4096 objects
+// (free_bits) per slab, for every class.
+constexpr bool spans_fit_bitmaps() {
+  for (unsigned c = 0; c < kClasses; ++c)
+    if (span_for(c) > 128 * 4096 || span_for(c) / class_size(c) > 4096) return false;
+  return true;
+}
+static_assert(spans_fit_bitmaps());
+
 }  // namespace
 
 // Descriptors live off-slab, in their own mapped pool, so that every page of

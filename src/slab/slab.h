@@ -23,27 +23,44 @@ struct Chunk;
 
 namespace lm::slab {
 
-// Classes: 16..128 in steps of 16, then four per power of two up to 32 KiB,
-// the top of the range issue 4 allows: buffers up to 32 KiB then stay off
-// the locked heap (docs/benchmarks.md: 2..32 KiB pairs at 0.3-0.5x glibc's
-// time). Mean internal waste over all sizes ~8%, worst 19% (129 B -> 160 B);
-// slab_test.cpp measures it.
-constexpr unsigned kClasses = 40;
+// Classes: 16..128 in steps of 16 (8 classes), four per power of two up to
+// 512 (160, 192, ... 512: 8), then eight per power of two up to 32 KiB (576,
+// 640, ... 1024, 1152, ... 32768: 48). Eight per doubling above 512 because
+// real programs allocate "power of two plus a header" (sqlite3: 1032, 4104
+// and 4368 bytes, 19%, 20% and 15% waste at four per doubling, 10%, 11% and
+// 5% at eight). 32 KiB is the top of the range issue 4 allows: buffers up to
+// 32 KiB then stay off the locked heap (docs/benchmarks.md: 2..32 KiB pairs
+// at 0.3-0.5x glibc's time). Internal waste, mean over all request sizes
+// 1..32768: 4.2% (8.0% at four per doubling); worst above 128 bytes 19.7%
+// (257 B -> 320 B), above 512 bytes 11.1% (16385 B -> 18432 B).
+// slab_test.cpp measures both.
+constexpr unsigned kClasses = 64;
 constexpr size_t kMaxSize = 32768;
 
 constexpr size_t class_size(unsigned c) {
   if (c < 8) return (c + 1) * 16;
-  unsigned k = (c - 8) / 4, j = (c - 8) % 4;
-  return (size_t{128} << k) + (j + 1) * (size_t{32} << k);
+  if (c < 16) {
+    unsigned k = (c - 8) / 4, j = (c - 8) % 4;
+    return (size_t{128} << k) + (j + 1) * (size_t{32} << k);
+  }
+  unsigned k = (c - 16) / 8, j = (c - 16) % 8;
+  return (size_t{512} << k) + (j + 1) * (size_t{64} << k);
 }
+static_assert(class_size(7) == 128 && class_size(8) == 160 && class_size(15) == 512);
+static_assert(class_size(16) == 576 && class_size(23) == 1024 && class_size(24) == 1152);
 static_assert(class_size(kClasses - 1) == kMaxSize);
 
-// The class of an n-byte request, n <= kMaxSize. O(1): a shift for the first
-// eight classes, the highest set bit above.
+// The class of an n-byte request, n <= kMaxSize. O(1), no branch above 128
+// bytes: with b the highest set bit of n - 1, t = 8 * (b - 7) + the next three
+// bits below b is the class index that eight per doubling from 128 would
+// give; from 512 up (t >= 16) that is the class, below it the four-per-doubling
+// class is 8 + t / 2, and max() picks whichever applies.
 LM_FAST_PATH unsigned size_class(size_t n) {
   if (n <= 128) return n == 0 ? 0 : static_cast<unsigned>((n - 1) >> 4);
   unsigned b = log2_floor(n - 1);
-  return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
+  unsigned t = 8 * (b - 7) + static_cast<unsigned>(((n - 1) >> (b - 3)) & 7);
+  unsigned coarse = 8 + t / 2;
+  return t > coarse ? t : coarse;
 }
 
 // Slab layout (a span of whole pages from the heap, page aligned; the
