@@ -390,7 +390,7 @@ void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
 }
 
 void rz_backing_free(void* p) {
-  if (pagemap::get(addr(p)) == pagemap::kHeap) g_heap.free(p, "free()");
+  if (pagemap::is_heap(addr(p))) g_heap.free(p, "free()");
   else large::free(p, "free()");
 }
 
@@ -400,7 +400,7 @@ Owner owner_of(const void* p) {
   uptr e = pagemap::get(addr(p));
   if (e > pagemap::kLargeHead)
     return slab::is_object_start(reinterpret_cast<slab::Slab*>(e), addr(p)) ? Owner::kSlab : Owner::kNone;
-  if (e == pagemap::kHeap) return Owner::kHeap;
+  if (e == pagemap::kHeap || (e == pagemap::kNone && pagemap::in_heap_range(addr(p)))) return Owner::kHeap;
   if (large::owns(p)) return Owner::kLarge;
   if (in_bootstrap(p)) return Owner::kBootstrap;
   return Owner::kNone;
@@ -727,6 +727,7 @@ int trim(size_t pad) {
   if (slab::spans::decay(os::now_ms(), 0, MADV_DONTNEED) > 0) released = true;
   if (large::trim() > 0) released = true;
   if (g_heap.trim(pad)) released = true;
+  if (pagemap::purge_unused() > 0) released = true;
   return released ? 1 : 0;
 }
 

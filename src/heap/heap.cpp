@@ -338,7 +338,8 @@ void Heap::close_top_segment() {
 
 void Heap::register_range(uptr begin, uptr end, bool add) {
   if (!src_.register_pages) return;
-  pagemap::set_range(begin, end, add ? pagemap::kHeap : pagemap::kNone);
+  if (add) pagemap::add_heap(begin, end);
+  else pagemap::remove_heap(begin, end);
 }
 
 // Frees c of `size` bytes: coalesces with free neighbours, then bins it or
@@ -381,7 +382,7 @@ void Heap::free(void* mem, const char* func) {
     report::invalid_pointer(func, mem);
   if (c == top_) report::double_free(func, mem);
   Chunk* next = at(c, size);
-  if (src_.register_pages && pagemap::get(addr(next) + 8) != pagemap::kHeap)
+  if (src_.register_pages && !pagemap::is_heap(addr(next) + 8))
     report::invalid_pointer(func, mem);
   if (!(next->head & kPrevInUse)) report::double_free(func, mem);
   size_t nsize = csize(next);

@@ -35,6 +35,8 @@ void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
 bool purge(void* p, size_t size);
 // Generic madvise; false when the kernel refuses the advice.
 bool advise(void* p, size_t size, int advice);
+// mincore: bit 0 of out[i] is set when page i of [p, p + size) is resident.
+bool residency(const void* p, size_t size, unsigned char* out);
 
 // Writes all of buf to fd, retrying on EINTR and short writes.
 void write_all(int fd, const char* buf, size_t len);

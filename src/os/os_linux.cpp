@@ -82,6 +82,11 @@ bool advise(void* p, size_t size, int advice) {
   return madvise(p, size, advice) == 0;
 }
 
+bool residency(const void* p, size_t size, unsigned char* out) {
+  ErrnoKeeper keep;
+  return mincore(const_cast<void*>(p), size, out) == 0;
+}
+
 void write_all(int fd, const char* buf, size_t len) {
   ErrnoKeeper keep;
   while (len > 0) {

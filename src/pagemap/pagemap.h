@@ -4,6 +4,12 @@
 // free() of a foreign pointer is reported instead of crashing. Leaves are
 // mapped lazily; the map is written under its own lock (taken after the
 // heap's or the large cache's lock, never before) and read without one.
+//
+// The heap's segments are recorded as a few address ranges, not page by
+// page: a page with no entry inside a heap range is a heap page. Only slab
+// spans and large-block headers then have entries, so the leaves stay small
+// (a page per entry would be 2 MiB of leaf per GiB of heap, resident for
+// good), and a leaf page whose entries are all gone can be purged (trim).
 #pragma once
 
 #include <atomic>
@@ -15,7 +21,7 @@ namespace lm::pagemap {
 
 // Entry values. Larger values are slab descriptor addresses (issue 4).
 constexpr uptr kNone = 0;
-constexpr uptr kHeap = 1;       // a page of a heap segment (blocks with headers)
+constexpr uptr kHeap = 1;       // a heap page outside the heap ranges (see add_heap)
 constexpr uptr kLargeHead = 2;  // the page holding a large block's header
 
 constexpr unsigned kPageShift = 12;
@@ -35,10 +41,46 @@ LM_FAST_PATH uptr get(uptr a) {
   return leaf[(a >> kPageShift) & (kLeafEntries - 1)].load(std::memory_order_relaxed);
 }
 
-// Sets every page overlapping [begin, end) to value. Returns false only when
-// a leaf cannot be mapped (then nothing is guaranteed set; callers treat it
+// Heap ranges, read without a lock. A range only grows at its end, or
+// shrinks there; the count only grows.
+constexpr unsigned kMaxHeapRanges = 8;
+struct HeapRange {
+  std::atomic<uptr> begin;
+  std::atomic<uptr> end;
+};
+extern HeapRange g_heap_ranges[kMaxHeapRanges];
+extern std::atomic<unsigned> g_heap_range_count;
+
+LM_FAST_PATH bool in_heap_range(uptr a) {
+  unsigned n = g_heap_range_count.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; ++i) {
+    uptr b = g_heap_ranges[i].begin.load(std::memory_order_relaxed);
+    if (a - b < g_heap_ranges[i].end.load(std::memory_order_relaxed) - b) return true;
+  }
+  return false;
+}
+
+// Is a inside a heap segment, on a page no slab span or large block owns?
+LM_FAST_PATH bool is_heap(uptr a) {
+  uptr e = get(a);
+  return e == kHeap || (e == kNone && in_heap_range(a));
+}
+
+// Sets every page overlapping [begin, end) to value. kHeap inside a heap
+// range is stored as kNone (the range says it). Returns false only when a
+// leaf cannot be mapped (then nothing is guaranteed set; callers treat it
 // as out of memory).
 bool set_range(uptr begin, uptr end, uptr value);
+
+// The heap's segments: [begin, end) becomes heap (a range, or entries once
+// kMaxHeapRanges are in use), or stops being heap. Returns false as
+// set_range does.
+bool add_heap(uptr begin, uptr end);
+void remove_heap(uptr begin, uptr end);
+
+// Purges the leaf pages whose entries are all kNone (malloc_trim). Returns
+// the bytes purged.
+size_t purge_unused();
 
 void lock_for_fork();
 void unlock_for_fork();

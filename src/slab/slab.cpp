@@ -149,7 +149,8 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->carved = 0;
   s->size_class = static_cast<uint16_t>(c);
   s->purged[0] = s->purged[1] = 0;
-  s->touched_ms = s->purged_ms = 0;
+  s->touched_ms = 0;
+  s->returned = 0;
   s->chunk = got.chunk;
   if (!pagemap::set_range(addr(mem), addr(mem) + span, addr(s))) {
     pagemap::set_range(addr(mem), addr(mem) + span, pagemap::kHeap);
@@ -206,11 +207,16 @@ size_t purge_slab(Slab* s, int advice) {
     for (size_t pg = b / kPage; pg <= e / kPage; ++pg) keep[pg / 64] |= uint64_t{1} << (pg % 64);
   }
   // Only pages wholly below the carved end: objects carved later must never
-  // overlap a purged page, or unpark() would free them while in use.
-  uptr carved_end = s->first + size_t{s->carved} * s->size - s->base;
-  if (carved_end < kPage) return 0;
-  size_t last = carved_end / kPage - 1;
-  if (last >= npages) last = npages - 1;
+  // overlap a purged page, or unpark() would free them while in use. Once
+  // every object is carved, the span's last page (objects and the unused
+  // tail) may go too: it was left resident in every slab whose objects do not
+  // divide the span, 5 MiB after malloc_trim in the burst-and-idle workload.
+  size_t last = npages - 1;
+  if (s->carved < s->capacity) {
+    uptr carved_end = s->first + size_t{s->carved} * s->size - s->base;
+    if (carved_end < kPage) return 0;
+    last = carved_end / kPage - 1;
+  }
   size_t purged = 0;
   uint64_t fresh[2] = {0, 0};
   for (size_t pg = 0; pg <= last; ++pg) {
@@ -313,6 +319,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
       *static_cast<void**>(p) = s->free_list;
       s->free_list = p;
       s->touched_ms = now;
+      s->returned = 1;
       --s->in_use;
       if (s->in_use == 0) {
         move(k, s, kEmpty);
@@ -381,9 +388,9 @@ size_t purge(uint64_t now, size_t min_age, int advice, unsigned max_occupancy_pc
           if (page_purged(s, pg)) os::advise(ptr(s->base + pg * kPage), kPage, advice);
       }
       // (touched_ms may be a little ahead of now: another thread's clock read.)
-      if (s->purged_ms > s->touched_ms || s->touched_ms > now || now - s->touched_ms < min_age) continue;
+      if (!s->returned || s->touched_ms > now || now - s->touched_ms < min_age) continue;
       purged += purge_slab(s, advice);
-      s->purged_ms = now + 1;
+      s->returned = 0;
     }
   }
   return purged;

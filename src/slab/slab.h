@@ -96,10 +96,13 @@ struct alignas(64) Slab {
   // until the slab runs out of other objects.
   uptr base;              // the span's first byte
   uint64_t purged[2];     // bit i: page i of the span is purged
-  uint64_t touched_ms;    // last take or give
-  uint64_t purged_ms;     // last purge pass over this slab
+  uint64_t touched_ms;    // last take or give (os::recent_ms, may lag)
   spans::Chunk* chunk;    // where the span came from
-  uint8_t pad2_[16];
+  // Objects came back since the last purge pass. (A time stamp compared with
+  // touched_ms missed them: touched_ms comes from the lagging coarse clock,
+  // and 1.2 MiB of free pages per class stayed resident after malloc_trim.)
+  uint8_t returned;
+  uint8_t pad2_[23];
 };
 static_assert(sizeof(Slab) == 128);
 

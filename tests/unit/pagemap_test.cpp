@@ -2,6 +2,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+
 #include "pagemap/pagemap.h"
 
 using namespace lm;
@@ -22,4 +24,66 @@ TEST_CASE("pagemap: addresses beyond 47 bits are never ours") {
   CHECK(pagemap::get(uptr{1} << 47) == pagemap::kNone);
   CHECK(pagemap::get(~uptr{0}) == pagemap::kNone);
   CHECK(!pagemap::set_range(uptr{1} << 47, (uptr{1} << 47) + 4096, pagemap::kHeap));
+}
+
+TEST_CASE("pagemap: heap segments are ranges; slab pages inside them keep entries; a trimmed end shrinks its range") {
+  uptr base = (uptr{7} << 30) + 16;  // a brk-like start, not page aligned
+  CHECK(!pagemap::is_heap(base));
+  REQUIRE(pagemap::add_heap(base, base + 64 * 4096));
+  CHECK(pagemap::is_heap(base));
+  CHECK(pagemap::is_heap(base + 64 * 4096 - 1));
+  CHECK(!pagemap::is_heap(base + 64 * 4096));
+  CHECK(!pagemap::is_heap(base - 1));
+  CHECK(pagemap::get(base + 4096) == pagemap::kNone);  // no entry written
+  // Growth at the end extends the same range (no new range used).
+  unsigned ranges = pagemap::g_heap_range_count.load();
+  REQUIRE(pagemap::add_heap(base + 64 * 4096, base + 128 * 4096));
+  CHECK(pagemap::g_heap_range_count.load() == ranges);
+  CHECK(pagemap::is_heap(base + 100 * 4096));
+  // A slab span inside the heap: its pages answer with the descriptor, and
+  // when it goes back to the heap (kHeap) the entries are cleared instead.
+  uptr span = base - 16 + 8 * 4096, desc = 0x1000;
+  REQUIRE(pagemap::set_range(span, span + 4 * 4096, desc));
+  CHECK(pagemap::get(span + 5) == desc);
+  CHECK(!pagemap::is_heap(span + 5));
+  REQUIRE(pagemap::set_range(span, span + 4 * 4096, pagemap::kHeap));
+  CHECK(pagemap::get(span + 5) == pagemap::kNone);
+  CHECK(pagemap::is_heap(span + 5));
+  // The top is trimmed: the range ends at the trim point, and grows back
+  // from there without a new range.
+  pagemap::remove_heap(base - 16 + 96 * 4096, base + 128 * 4096);
+  CHECK(pagemap::is_heap(base - 16 + 96 * 4096 - 1));
+  CHECK(!pagemap::is_heap(base - 16 + 96 * 4096));
+  REQUIRE(pagemap::add_heap(base + 96 * 4096 - 16, base + 200 * 4096));
+  CHECK(pagemap::g_heap_range_count.load() == ranges);
+  CHECK(pagemap::is_heap(base + 150 * 4096));
+}
+
+TEST_CASE("pagemap: a leaf page whose entries are all cleared is purged, one still in use is not") {
+  uptr base = uptr{9} << 30;  // a leaf of its own
+  uptr desc = 0x2000;
+  // 512 entries per 4 KiB leaf page: pages [0, 512) share one leaf page,
+  // [512, 1024) the next.
+  REQUIRE(pagemap::set_range(base, base + 1024 * 4096, desc));
+  REQUIRE(pagemap::set_range(base, base + 512 * 4096, pagemap::kNone));
+  auto resident = [&](uptr a) {
+    pagemap::Leaf* leaf = pagemap::g_root[a >> pagemap::kLeafShift].load();
+    auto* entry = reinterpret_cast<char*>(leaf + ((a >> pagemap::kPageShift) & (pagemap::kLeafEntries - 1)));
+    unsigned char v = 0;
+    REQUIRE(mincore(reinterpret_cast<void*>(reinterpret_cast<uptr>(entry) & ~uptr{4095}), 4096, &v) == 0);
+    return (v & 1) != 0;
+  };
+  CHECK(resident(base));
+  size_t purged = pagemap::purge_unused();
+  CHECK(purged >= 4096);
+  CHECK(!resident(base));             // its entries were all cleared
+  CHECK(resident(base + 600 * 4096));  // still holds entries
+  CHECK(pagemap::get(base + 10) == pagemap::kNone);
+  CHECK(pagemap::get(base + 600 * 4096) == desc);  // the page still in use kept its entries
+  // Purging again finds nothing new on this leaf, and the kept page survives.
+  pagemap::purge_unused();
+  CHECK(pagemap::get(base + 1023 * 4096) == desc);
+  // Leaf pages that were purged read back as kNone and take new entries.
+  REQUIRE(pagemap::set_range(base + 3 * 4096, base + 4 * 4096, desc));
+  CHECK(pagemap::get(base + 3 * 4096) == desc);
 }

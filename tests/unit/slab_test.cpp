@@ -142,7 +142,8 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
   CHECK(sp.free_bytes == sp.chunk_bytes);
   CHECK(g_heap.check() == nullptr);
   // Released pages belong to the heap again.
-  CHECK(pagemap::get(reinterpret_cast<uptr>(objs[5])) == pagemap::kHeap);
+  CHECK(pagemap::is_heap(reinterpret_cast<uptr>(objs[5])));
+  CHECK(pagemap::get(reinterpret_cast<uptr>(objs[5])) == pagemap::kNone);  // by its range, no entry
   // As malloc_trim does: the empty chunk goes back to the heap.
   CHECK(slab::spans::decay(0, 0, MADV_DONTNEED) == slab::spans::kChunkBytes);
   CHECK(slab::spans::stats().chunks == 0);
@@ -230,6 +231,55 @@ TEST_CASE("slab: purging free pages of partial slabs keeps live objects and hand
   CHECK(unique.size() == again.size());
   for (void* p : live) CHECK(unique.count(p) == 0);
   slab::give(c, again.data(), static_cast<unsigned>(again.size()));
+  slab::give(c, live.data(), static_cast<unsigned>(live.size()));
+  CHECK(g_heap.check() == nullptr);
+}
+
+namespace {
+bool resident(uptr a) {
+  unsigned char v = 0;
+  REQUIRE(mincore(reinterpret_cast<void*>(a & ~uptr{4095}), 4096, &v) == 0);
+  return (v & 1) != 0;
+}
+}  // namespace
+
+TEST_CASE("slab: purge takes the last page of a fully carved slab, and objects freed after a pass are purged by the next") {
+  // 640-byte objects do not divide a 64 KiB span: its last page holds the
+  // tail of the last objects and the unused slack.
+  const unsigned c = slab::size_class(640);
+  REQUIRE(slab::class_size(c) == 640);
+  std::vector<void*> objs(400);
+  unsigned got = 0;
+  while (got < objs.size()) got += slab::take(c, objs.data() + got, static_cast<unsigned>(objs.size()) - got);
+  for (void* p : objs) std::fill_n(static_cast<char*>(p), 640, 'x');
+  // Keep the objects that lie wholly in the first page of their span; free
+  // the rest except a second group, freed after the first pass.
+  std::vector<void*> live, first_wave, second_wave;
+  std::set<uptr> spans;
+  for (void* p : objs) {
+    auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)));
+    REQUIRE(s->capacity == 65536 / 640);
+    bool full = s->carved == s->capacity;
+    if (full) spans.insert(s->base);
+    uptr off = addr(p) - s->base;
+    if (off + 640 <= 4096) live.push_back(p);
+    else if (off < 32768) first_wave.push_back(p);
+    else second_wave.push_back(p);
+  }
+  REQUIRE(!spans.empty());
+  slab::give(c, first_wave.data(), static_cast<unsigned>(first_wave.size()));
+  const uint64_t now = ~uint64_t{0} >> 1;
+  CHECK(slab::purge(now, 0, MADV_DONTNEED) > 0);
+  // The objects of the upper half were out during that pass; now they come
+  // back, and the next pass must purge their pages too.
+  slab::give(c, second_wave.data(), static_cast<unsigned>(second_wave.size()));
+  CHECK(slab::purge(now, 0, MADV_DONTNEED) > 0);
+  for (uptr base : spans) {
+    CHECK(resident(base));                   // live objects
+    CHECK(!resident(base + 8 * 4096));       // freed in the second wave
+    CHECK(!resident(base + 15 * 4096));      // the last page of a fully carved slab
+  }
+  for (void* p : live) CHECK(static_cast<char*>(p)[639] == 'x');
   slab::give(c, live.data(), static_cast<unsigned>(live.size()));
   CHECK(g_heap.check() == nullptr);
 }
