@@ -266,12 +266,14 @@ unsigned cache_limit(unsigned c) {
   // About 32 KiB of objects per bin, between 2 and kMaxBin objects. (A floor of
   // 8 held 256 KiB per bin of the largest classes in every thread: with it,
   // the realloc workload peaked 2.3 MiB higher and producer-consumer 1.4.)
-  // Above 512 bytes, with eight classes per doubling, a thread may cache twice
-  // the bytes per doubling that four classes allowed. Halving the budget there
-  // (16 KiB) measured: strbuild peak 22.4 -> 21.8 MiB, producer-consumer 7.3
-  // -> 6.6 MiB, but larson (sizes 16..1024, 2 threads) 0.39 -> 0.43 s; with
-  // 40 classes 21.3 MiB, 6.2 MiB, 0.375 s. 24 KiB fell in between.
-  size_t n = 32 * 1024 / class_size(c);
+  // Above 1 KiB, with eight classes per doubling, 16 KiB per bin: the same
+  // bytes per doubling as four classes of 32 KiB. (Measured, medians of 3
+  // interleaved runs: strbuild peak 22.3 MiB with 32 KiB bins there, 21.8
+  // with 16 KiB, 21.2 with the 40-class table. Halving the bins of the
+  // 512-1024 B classes too cost larson 10% when those classes were eight
+  // per doubling.)
+  size_t size = class_size(c);
+  size_t n = (size > 1024 ? 16 * 1024 : 32 * 1024) / size;
   return static_cast<unsigned>(n < 2 ? 2 : n > kMaxBin ? kMaxBin : n);
 }
 

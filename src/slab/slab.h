@@ -24,45 +24,48 @@ struct Chunk;
 namespace lm::slab {
 
 // Classes: 16..128 in steps of 16 (8 classes), four per power of two up to
-// 512 (160, 192, ... 512: 8), then eight per power of two up to 32 KiB (576,
-// 640, ... 1024, 1152, ... 32768: 48). Eight per doubling above 512 because
-// real programs allocate "power of two plus a header" (sqlite3: 1032, 4104
-// and 4368 bytes, 19%, 20% and 15% waste at four per doubling, 10%, 11% and
-// 5% at eight). 32 KiB is the top of the range issue 4 allows: buffers up to
-// 32 KiB then stay off the locked heap (docs/benchmarks.md: 2..32 KiB pairs
-// at 0.3-0.5x glibc's time). Internal waste, mean over all request sizes
-// 1..32768: 4.2% (8.0% at four per doubling); worst above 128 bytes 19.7%
-// (257 B -> 320 B), above 512 bytes 11.1% (16385 B -> 18432 B).
-// slab_test.cpp measures both.
-constexpr unsigned kClasses = 64;
+// 1 KiB (160, 192, ... 1024: 12), then eight per power of two up to 32 KiB
+// (1152, 1280, ... 32768: 40). Eight per doubling above 1 KiB because real
+// programs allocate "power of two plus a header" (sqlite3: 1032, 4104 and
+// 4368 bytes, 19%, 20% and 15% waste at four per doubling, 10%, 11% and 5%
+// at eight; its peak RSS 60.1 -> 55.7 MiB). Not above 512 as well: that
+// measured the same for sqlite3 but cost the small-object workloads more
+// (more classes where most objects live: more partly used slabs and bins).
+// 32 KiB is the top of the range issue 4 allows: buffers up to 32 KiB then
+// stay off the locked heap (docs/benchmarks.md: 2..32 KiB pairs at
+// 0.3-0.5x glibc's time). Internal waste, mean over all request sizes
+// 1..32768: 4.3% (8.0% at four per doubling); worst above 128 bytes 19.8%
+// (513 B -> 640 B), above 1 KiB 11.1% (16385 B -> 18432 B). slab_test.cpp
+// measures both.
+constexpr unsigned kClasses = 60;
 constexpr size_t kMaxSize = 32768;
 
 constexpr size_t class_size(unsigned c) {
   if (c < 8) return (c + 1) * 16;
-  if (c < 16) {
+  if (c < 20) {
     unsigned k = (c - 8) / 4, j = (c - 8) % 4;
     return (size_t{128} << k) + (j + 1) * (size_t{32} << k);
   }
-  unsigned k = (c - 16) / 8, j = (c - 16) % 8;
-  return (size_t{512} << k) + (j + 1) * (size_t{64} << k);
+  unsigned k = (c - 20) / 8, j = (c - 20) % 8;
+  return (size_t{1024} << k) + (j + 1) * (size_t{128} << k);
 }
-static_assert(class_size(7) == 128 && class_size(8) == 160 && class_size(15) == 512);
-static_assert(class_size(16) == 576 && class_size(23) == 1024 && class_size(24) == 1152);
+static_assert(class_size(7) == 128 && class_size(8) == 160 && class_size(19) == 1024);
+static_assert(class_size(20) == 1152 && class_size(27) == 2048);
 static_assert(class_size(kClasses - 1) == kMaxSize);
 
 // The class of an n-byte request, n <= kMaxSize. O(1): a shift for the first
 // eight classes, the highest set bit b of n - 1 above, then the next two bits
-// below b (four per doubling) up to 512, the next three (eight) above. The
-// 512 test is a branch on n, known before the bit scan. Branch-free selects
+// below b (four per doubling) up to 1 KiB, the next three (eight) above. The
+// 1 KiB test is a branch on n, known before the bit scan. Branch-free selects
 // measured slower (malloc/free pairs of 256 B to 4 KiB, medians, 2-core AMD
 // EPYC machine): the max of the four- and eight-per-doubling indexes (a cmov)
-// 6.5-11 ns and erratic, a shift and mask chosen by setcc 5.5-6 ns, this
+// 6.5-11 ns and erratic, a shift and mask chosen by setcc 5.5-6 ns, a
 // branch 4.7-5.6 ns, the 40-class table 4.4-4.8 ns.
 LM_FAST_PATH unsigned size_class(size_t n) {
   if (n <= 128) return n == 0 ? 0 : static_cast<unsigned>((n - 1) >> 4);
   unsigned b = log2_floor(n - 1);
-  if (n <= 512) return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
-  return 8 * (b - 7) + static_cast<unsigned>(((n - 1) >> (b - 3)) & 7);
+  if (n <= 1024) return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
+  return 20 + 8 * (b - 10) + static_cast<unsigned>(((n - 1) >> (b - 3)) & 7);
 }
 
 // Slab layout (a span of whole pages from the heap, page aligned; the

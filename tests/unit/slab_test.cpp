@@ -38,19 +38,20 @@ TEST_CASE("slab: every size up to the largest class maps to the smallest class t
   }
 }
 
-TEST_CASE("slab: classes are 16-aligned, increasing, four per doubling to 512 and eight above") {
+TEST_CASE("slab: classes are 16-aligned, increasing, four per doubling to 1 KiB and eight above") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     CHECK(slab::class_size(c) % 16 == 0);
     if (c > 0) CHECK(slab::class_size(c) > slab::class_size(c - 1));
   }
   CHECK(slab::class_size(7) == 128);
   CHECK(slab::class_size(11) == 256);
-  CHECK(slab::class_size(15) == 512);
-  for (unsigned c = 12; c < 16; ++c) CHECK(slab::class_size(c) == slab::class_size(c - 4) * 2);
-  for (unsigned c = 24; c < slab::kClasses; ++c) {
+  CHECK(slab::class_size(19) == 1024);
+  for (unsigned c = 12; c < 20; ++c) CHECK(slab::class_size(c) == slab::class_size(c - 4) * 2);
+  for (unsigned c = 28; c < slab::kClasses; ++c) {
     CAPTURE(c);
     CHECK(slab::class_size(c) == slab::class_size(c - 8) * 2);
   }
+  CHECK(slab::class_size(20) == 1152);
   // The sizes that motivated eight per doubling (sqlite3's page cache).
   CHECK(slab::class_size(slab::size_class(1032)) == 1152);
   CHECK(slab::class_size(slab::size_class(4104)) == 4608);
@@ -65,35 +66,39 @@ double waste_of(size_t n) {
 }
 }  // namespace
 
-TEST_CASE("slab: mean internal waste over all sizes is 4.2%, the worst above 128 B 19.7% and above 512 B 11.1%") {
-  double sum = 0, worst128 = 0, worst512 = 0;
+TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128 B 19.8% and above 1 KiB 11.1%") {
+  double sum = 0, worst128 = 0, worst1k = 0;
   for (size_t n = 1; n <= slab::kMaxSize; ++n) {
     double w = waste_of(n);
     sum += w;
     if (n > 128) worst128 = std::max(worst128, w);
-    if (n > 512) worst512 = std::max(worst512, w);
+    if (n > 1024) worst1k = std::max(worst1k, w);
   }
   double mean = sum / slab::kMaxSize;
-  MESSAGE("mean internal waste: " << mean * 100 << "%, worst above 128 B " << worst128 * 100 << "%, above 512 B "
-                                  << worst512 * 100 << "%");
+  MESSAGE("mean internal waste: " << mean * 100 << "%, worst above 128 B " << worst128 * 100 << "%, above 1 KiB "
+                                  << worst1k * 100 << "%");
   // Four per doubling throughout measured 8.0% and 20.0% (16385 B).
   CHECK(mean > 0.040);
   CHECK(mean < 0.044);
-  CHECK(worst128 == doctest::Approx(63.0 / 320).epsilon(1e-9));  // 257 B in the 320-byte class
-  CHECK(worst512 == doctest::Approx(2047.0 / 18432).epsilon(1e-9));  // 16385 B in the 18432-byte class
-  CHECK(waste_of(257) == worst128);
-  CHECK(waste_of(16385) == worst512);
+  CHECK(worst128 == doctest::Approx(127.0 / 640).epsilon(1e-9));  // 513 B in the 640-byte class
+  CHECK(worst1k == doctest::Approx(2047.0 / 18432).epsilon(1e-9));  // 16385 B in the 18432-byte class
+  CHECK(waste_of(513) == worst128);
+  CHECK(waste_of(16385) == worst1k);
 }
 
-TEST_CASE("slab: a bin holds 2 to kMaxBin objects and at most 32 KiB, or two objects of the largest classes") {
+TEST_CASE("slab: a bin holds 2 to kMaxBin objects, at most 32 KiB up to 1 KiB and 16 KiB above, or two objects") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     const size_t limit = slab::cache_limit(c), size = slab::class_size(c);
     CAPTURE(size);
     CHECK(limit >= 2);
     CHECK(limit <= slab::kMaxBin);
-    CHECK(limit * size <= std::max<size_t>(32768, 2 * size));
+    const size_t budget = size > 1024 ? 16384 : 32768;
+    CHECK(limit * size <= std::max<size_t>(budget, 2 * size));
+    if (limit < slab::kMaxBin && limit > 2) CHECK((limit + 1) * size > budget);  // the whole budget, not less
   }
   CHECK(slab::cache_limit(slab::kClasses - 1) == 2);
+  CHECK(slab::cache_limit(slab::size_class(1024)) == 32);
+  CHECK(slab::cache_limit(slab::size_class(1025)) == 14);  // 1152-byte objects
   CHECK(slab::cache_limit(0) == slab::kMaxBin);  // 16-byte objects: 16 KiB
 }
 
