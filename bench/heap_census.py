@@ -1,0 +1,155 @@
+# bench/heap_census.py: where a libmalloc process's resident heap pages go. A gdb script:
+#
+#   CENSUS_PRELOAD=build/libmalloc.so gdb -q -batch -x bench/heap_census.py --args PROGRAM ARGS...
+#
+# (CENSUS_PRELOAD: set as the program's LD_PRELOAD, not gdb's; leave it out for a program
+# linked with libmalloc.)
+# It runs PROGRAM until the function named by CENSUS_BREAK (default malloc_trim) returns,
+# then classifies every resident page of [heap] (from /proc/PID/pagemap; needs root for
+# nothing, the present bit is readable by the process's owner):
+#   slab SIZE live | no-live   a slab page of that class with / without a live object on it
+#                              (live: carved, not on the slab's free list, not parked)
+#   heap:KINDS                 a heap page, by the kinds of heap blocks that overlap it:
+#                              used, free(big|small), span-hdr (the boundary tag of a span)
+# It also counts the page-map leaf pages that are resident. It reads libmalloc's internals
+# (lm::pagemap::g_root, the Slab descriptor layout of src/slab/slab.h and the heap chunk
+# layout of src/heap/heap.h): keep the offsets below in step with those headers.
+# Made to find issue 6's memory after malloc_trim (docs/architecture.md, "Slab pages").
+import collections
+import os
+import struct
+
+import gdb
+
+# src/slab/slab.h Slab: free_list at 16, first 24, recip 32, size 40 (u32), capacity 44,
+# in_use 48, carved 52; base at 64; purged[2] at 72.
+SLAB_FREE_LIST, SLAB_SIZE, SLAB_BASE, SLAB_PURGED = 16, 40, 64, 72
+PAGE = 4096
+LEAF_SHIFT, LEAF_ENTRIES = 30, 1 << 18
+
+
+def main():
+    gdb.execute("set pagination off")
+    gdb.execute("set breakpoint pending on")
+    if os.environ.get("CENSUS_PRELOAD"):
+        gdb.execute("set environment LD_PRELOAD=" + os.path.abspath(os.environ["CENSUS_PRELOAD"]))
+    gdb.execute("break " + os.environ.get("CENSUS_BREAK", "malloc_trim"))
+    gdb.execute("run > /dev/null")
+    gdb.execute("finish")
+    inf = gdb.selected_inferior()
+    pid = inf.pid
+
+    def rd(a, n):
+        return inf.read_memory(a, n).tobytes()
+
+    def q64(a):
+        return struct.unpack("<Q", rd(a, 8))[0]
+
+    maps = open("/proc/%d/maps" % pid).read().splitlines()
+    heap_lines = [l for l in maps if l.endswith("[heap]")]
+    if not heap_lines:
+        print("no [heap] mapping")
+        return
+    hs, he = [int(x, 16) for x in heap_lines[0].split()[0].split("-")]
+    root = int(gdb.parse_and_eval("(unsigned long)&'lm::pagemap::g_root'"))
+    leaves = {}
+
+    def entry(a):
+        i = a >> LEAF_SHIFT
+        if i not in leaves:
+            leaves[i] = q64(root + 8 * i)
+        return q64(leaves[i] + 8 * ((a >> 12) & (LEAF_ENTRIES - 1))) if leaves[i] else 0
+
+    npages = (he - hs) // PAGE
+    with open("/proc/%d/pagemap" % pid, "rb") as pm:
+        pm.seek((hs // PAGE) * 8)
+        raw = pm.read(npages * 8)
+    resident = [(struct.unpack_from("<Q", raw, 8 * i)[0] >> 63) & 1 for i in range(npages)]
+
+    # Heap chunks, walked from the first plausible header (src/heap/heap.h Chunk:
+    # prev_size, head = size | flags; bit 0 of the next head: this chunk in use).
+    mem = rd(hs, he - hs)
+
+    def head(a):
+        return struct.unpack_from("<Q", mem, a - hs + 8)[0]
+
+    a = hs
+    while a + 16 <= he and ((head(a) & ~15) == 0 or (head(a) & ~15) > he - hs):
+        a += 16
+    chunks = []
+    while a + 16 <= he:
+        size = head(a) & ~15
+        if size == 0 or a + size > he:
+            break
+        nxt = a + size
+        chunks.append((a, size, (head(nxt) & 1) if nxt + 16 <= he else 1))
+        a = nxt
+    starts = [c[0] for c in chunks]
+
+    free_lists = {}
+
+    def free_set(desc, first, size):
+        if desc not in free_lists:
+            got, p, steps = set(), q64(desc + SLAB_FREE_LIST), 0
+            while p and steps < 70000:
+                got.add((p - first) // size)
+                p, steps = q64(p), steps + 1
+            free_lists[desc] = got
+        return free_lists[desc]
+
+    import bisect
+    census = collections.Counter()
+    for i in range(npages):
+        if not resident[i]:
+            continue
+        pa = hs + i * PAGE
+        e = entry(pa)
+        if e > 2:
+            d = rd(e, 128)
+            first = struct.unpack_from("<Q", d, 24)[0]
+            size, capacity, in_use, carved = struct.unpack_from("<IIII", d, SLAB_SIZE)
+            base = struct.unpack_from("<Q", d, SLAB_BASE)[0]
+            purged = struct.unpack_from("<QQ", d, SLAB_PURGED)
+            free = free_set(e, first, size)
+
+            def parked(k):
+                b, z = first + k * size - base, first + (k + 1) * size - 1 - base
+                return any((purged[pg // 64] >> (pg % 64)) & 1 for pg in range(b // PAGE, z // PAGE + 1))
+
+            live = False
+            k = max(0, (pa - first) // size)
+            while not live and k < carved and first + k * size < pa + PAGE:
+                live = first + (k + 1) * size > pa and k not in free and not parked(k)
+                k += 1
+            census["slab %5d %s" % (size, "live" if live else "no-live")] += 1
+            continue
+        j = max(0, bisect.bisect_right(starts, pa) - 1)
+        kinds = set()
+        while j < len(chunks) and chunks[j][0] < pa + PAGE:
+            c, size, used = chunks[j]
+            if c + size > pa:
+                span_entry = entry((c + 16 + PAGE - 1) & ~(PAGE - 1))
+                if used and span_entry > 2:
+                    kinds.add("span-hdr")
+                else:
+                    kinds.add("used" if used else "free(%s)" % ("big" if size >= 65536 else "small"))
+            j += 1
+        census["heap:" + "+".join(sorted(kinds))] += 1
+
+    leaf_pages = 0
+    for slot, leaf in leaves.items():
+        if not leaf:
+            continue
+        with open("/proc/%d/pagemap" % pid, "rb") as pm:
+            pm.seek((leaf // PAGE) * 8)
+            raw = pm.read((LEAF_ENTRIES * 8 // PAGE) * 8)
+        leaf_pages += sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
+
+    total = sum(resident)
+    print("[heap] resident: %d pages, %.2f MiB; page-map leaves touched by the heap: %d pages, %.2f MiB"
+          % (total, total * PAGE / 2.0**20, leaf_pages, leaf_pages * PAGE / 2.0**20))
+    for k, v in sorted(census.items()):
+        print("%-36s %7d pages %8.2f MiB" % (k, v, v * PAGE / 2.0**20))
+
+
+main()
