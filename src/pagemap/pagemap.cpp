@@ -99,9 +99,11 @@ void remove_heap(uptr begin, uptr end) {
   LockGuard guard(g_lock);
   unsigned n = g_heap_range_count.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < n; ++i) {
+    // A trim removes the segment's tail, whose end may lie up to a page
+    // below the range's (an earlier trim rounded the range up to a page).
     HeapRange& r = g_heap_ranges[i];
-    uptr rb = r.begin.load(std::memory_order_relaxed);
-    if (r.end.load(std::memory_order_relaxed) == end && begin >= rb) r.end.store(begin, std::memory_order_release);
+    uptr rb = r.begin.load(std::memory_order_relaxed), re = r.end.load(std::memory_order_relaxed);
+    if (begin >= rb && begin < re && end + (uptr{1} << kPageShift) > re) r.end.store(begin, std::memory_order_release);
   }
   store_range(begin, end, kNone);
 }

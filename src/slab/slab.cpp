@@ -185,6 +185,7 @@ void unpark(Slab* s) {
     s->free_list = p;
   }
   s->purged[0] = s->purged[1] = 0;
+  s->returned = 1;  // its pages hold free objects again, resident as they are used
 }
 
 // Purges the pages of s that hold only free objects. Class lock held.

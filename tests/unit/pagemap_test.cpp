@@ -59,6 +59,25 @@ TEST_CASE("pagemap: heap segments are ranges; slab pages inside them keep entrie
   CHECK(pagemap::is_heap(base + 150 * 4096));
 }
 
+TEST_CASE("pagemap: two trims in a row of a segment whose end is not page aligned both shrink its range") {
+  uptr base = (uptr{11} << 30) + 48;  // a break someone left unaligned
+  REQUIRE(pagemap::add_heap(base, base + 64 * 4096));
+  uptr seg_end = base + 64 * 4096;
+  // As Heap::trim_top does: remove [align_up(new_end), seg_end), then the
+  // segment ends at new_end.
+  auto trim = [&](size_t pages) {
+    uptr new_end = seg_end - pages * 4096;
+    pagemap::remove_heap((new_end + 4095) & ~uptr{4095}, seg_end);
+    seg_end = new_end;
+  };
+  trim(16);
+  CHECK(!pagemap::is_heap(seg_end + 4096));
+  trim(16);
+  CHECK(pagemap::is_heap(seg_end - 1));
+  CHECK(!pagemap::is_heap(seg_end + 4096));
+  CHECK(!pagemap::is_heap(seg_end + 10 * 4096));
+}
+
 TEST_CASE("pagemap: a leaf page whose entries are all cleared is purged, one still in use is not") {
   uptr base = uptr{9} << 30;  // a leaf of its own
   uptr desc = 0x2000;
