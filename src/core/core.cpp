@@ -400,7 +400,7 @@ Owner owner_of(const void* p) {
   uptr e = pagemap::get(addr(p));
   if (e > pagemap::kLargeHead)
     return slab::is_object_start(reinterpret_cast<slab::Slab*>(e), addr(p)) ? Owner::kSlab : Owner::kNone;
-  if (e == pagemap::kHeap || (e == pagemap::kNone && pagemap::in_heap_range(addr(p)))) return Owner::kHeap;
+  if (pagemap::is_heap_entry(e, addr(p))) return Owner::kHeap;
   if (large::owns(p)) return Owner::kLarge;
   if (in_bootstrap(p)) return Owner::kBootstrap;
   return Owner::kNone;

@@ -60,11 +60,10 @@ LM_FAST_PATH bool in_heap_range(uptr a) {
   return false;
 }
 
-// Is a inside a heap segment, on a page no slab span or large block owns?
-LM_FAST_PATH bool is_heap(uptr a) {
-  uptr e = get(a);
-  return e == kHeap || (e == kNone && in_heap_range(a));
-}
+// Is a, whose entry is e, inside a heap segment on a page no slab span or
+// large block owns?
+LM_FAST_PATH bool is_heap_entry(uptr e, uptr a) { return e == kHeap || (e == kNone && in_heap_range(a)); }
+LM_FAST_PATH bool is_heap(uptr a) { return is_heap_entry(get(a), a); }
 
 // Sets every page overlapping [begin, end) to value. kHeap inside a heap
 // range is stored as kNone (the range says it). Returns false only when a
