@@ -42,6 +42,12 @@ constexpr size_t span_for(unsigned c) {
 }
 static_assert(span_for(kClasses - 1) == 262144, "the largest class's slab holds 8 objects");
 
+// Objects per slab of class c: per page times pages when page packed.
+constexpr size_t capacity_of(unsigned c) {
+  size_t size = class_size(c), span = span_for(c);
+  return page_packed(size) ? kPageBytes / size * (span / kPageBytes) : span / size;
+}
+
 // purge_slab()'s bitmaps: at most 128 pages (Slab::purged) and 4096 objects
 // (free_bits) per slab, for every class.
 constexpr bool spans_fit_bitmaps() {
@@ -130,12 +136,13 @@ Slab* new_slab(Cache& k, unsigned c) {
   }
   void* mem = ptr(got.base);
   size_t size = class_size(c);
-  size_t room = span;
-  auto capacity = static_cast<uint32_t>(room / size);
+  bool packed = page_packed(size);
+  auto capacity = static_cast<uint32_t>(capacity_of(c));
+  auto per_unit = static_cast<uint16_t>(packed ? kPageBytes / size : capacity);
   // Colouring: successive slabs start their objects at different cache-line
-  // offsets within the slack, so hot objects of different slabs do not all
-  // map to the same cache sets.
-  size_t slack = room - capacity * size;
+  // offsets within the slack (of a page when page packed), so hot objects
+  // of different slabs do not all map to the same cache sets.
+  size_t slack = (packed ? kPageBytes : span) - per_unit * size;
   size_t lines = slack / 64 + 1;
   size_t colour = (k.colour++ % lines) * 64;
   s->next = s->prev = nullptr;
@@ -145,6 +152,8 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->recip = ((uint64_t{1} << 40) + size - 1) / size;
   s->size = static_cast<uint32_t>(size);
   s->capacity = capacity;
+  s->unit_shift = packed ? 12 : 40;
+  s->per_unit = per_unit;
   s->in_use = 0;
   s->carved = 0;
   s->size_class = static_cast<uint16_t>(c);
@@ -168,7 +177,7 @@ inline bool any_purged(const Slab* s) { return (s->purged[0] | s->purged[1]) != 
 
 // True if object i overlaps a purged page.
 bool on_purged_page(const Slab* s, size_t i) {
-  uptr b = s->first + i * s->size - s->base;
+  uptr b = object_at(s, i) - s->base;
   uptr e = b + s->size - 1;
   for (size_t pg = b / kPage; pg <= e / kPage; ++pg)
     if (page_purged(s, pg)) return true;
@@ -180,7 +189,7 @@ bool on_purged_page(const Slab* s, size_t i) {
 void unpark(Slab* s) {
   for (size_t i = 0; i < s->carved; ++i) {
     if (!on_purged_page(s, i)) continue;
-    void* p = ptr(s->first + i * s->size);
+    void* p = ptr(object_at(s, i));
     *static_cast<void**>(p) = s->free_list;
     s->free_list = p;
   }
@@ -196,14 +205,14 @@ size_t purge_slab(Slab* s, int advice) {
   uint64_t free_bits[4096 / 64] = {};
   unsigned steps = 0;
   for (void* q = s->free_list; q && steps <= s->capacity; q = *static_cast<void**>(q), ++steps) {
-    size_t i = (addr(q) - s->first) / s->size;
+    size_t i = object_index(s, addr(q));
     free_bits[i / 64] |= uint64_t{1} << (i % 64);
   }
   uint64_t keep[2] = {0, 0};
   for (size_t i = 0; i < s->carved; ++i) {
     if (free_bits[i / 64] >> (i % 64) & 1) continue;
     if (on_purged_page(s, i)) continue;  // parked
-    uptr b = s->first + i * s->size - s->base;
+    uptr b = object_at(s, i) - s->base;
     uptr e = b + s->size - 1;
     for (size_t pg = b / kPage; pg <= e / kPage; ++pg) keep[pg / 64] |= uint64_t{1} << (pg % 64);
   }
@@ -214,7 +223,7 @@ size_t purge_slab(Slab* s, int advice) {
   // divide the span, 5 MiB after malloc_trim in the burst-and-idle workload.
   size_t last = npages - 1;
   if (s->carved < s->capacity) {
-    uptr carved_end = s->first + size_t{s->carved} * s->size - s->base;
+    uptr carved_end = s->carved ? object_at(s, s->carved - 1) + s->size - s->base : 0;
     if (carved_end < kPage) return 0;
     last = carved_end / kPage - 1;
   }
@@ -240,7 +249,7 @@ size_t purge_slab(Slab* s, int advice) {
   void** tail = &kept;
   for (size_t i = 0; i < s->carved; ++i) {
     if (!(free_bits[i / 64] >> (i % 64) & 1) || on_purged_page(s, i)) continue;
-    void* p = ptr(s->first + i * s->size);
+    void* p = ptr(object_at(s, i));
     *tail = p;
     tail = static_cast<void**>(p);
   }
@@ -298,10 +307,22 @@ unsigned take(unsigned c, void** out, unsigned want) {
       out[got++] = p;
       ++s->in_use;
     }
-    while (got < want && s->carved < s->capacity) {
-      out[got++] = ptr(s->first + size_t{s->carved} * s->size);
-      ++s->carved;
-      ++s->in_use;
+    if (got < want && s->carved < s->capacity) {
+      // One division per batch: then step object by object, and over the
+      // end of each page of a page-packed slab.
+      uptr p = object_at(s, s->carved);
+      unsigned k = s->carved % s->per_unit;
+      const uptr gap = s->unit_shift == 12 ? kPage - size_t{s->per_unit} * s->size : 0;
+      do {
+        out[got++] = ptr(p);
+        ++s->carved;
+        ++s->in_use;
+        p += s->size;
+        if (++k == s->per_unit) {
+          k = 0;
+          p += gap;
+        }
+      } while (got < want && s->carved < s->capacity);
     }
     move(k, s, s->in_use == s->capacity ? kFull : kPartial);
   }
@@ -408,7 +429,7 @@ ClassStats class_stats(unsigned c) {
   st.slabs = k.counts[kPartial] + k.counts[kFull] + k.counts[kEmpty];
   st.empty_slabs = k.counts[kEmpty];
   st.span = span_for(c);
-  st.total = st.slabs * (span_for(c) / class_size(c));
+  st.total = st.slabs * capacity_of(c);
   st.refills = k.refills;
   st.flushes = k.flushes;
   for (Slab* s = k.lists[kPartial]; s; s = s->next)

@@ -24,47 +24,72 @@ struct Chunk;
 namespace lm::slab {
 
 // Classes: 16..128 in steps of 16 (8 classes), four per power of two up to
-// 1 KiB (160, 192, ... 1024: 12), then eight per power of two up to 32 KiB
-// (1152, 1280, ... 32768: 40). Eight per doubling above 1 KiB because real
-// programs allocate "power of two plus a header" (sqlite3: 1032, 4104 and
-// 4368 bytes, 19%, 20% and 15% waste at four per doubling, 10%, 11% and 5%
-// at eight; its peak RSS 60.1 -> 55.7 MiB). Not above 512 as well: that
-// measured the same for sqlite3 but cost the small-object workloads more
-// (more classes where most objects live: more partly used slabs and bins).
-// 32 KiB is the top of the range issue 4 allows: buffers up to 32 KiB then
-// stay off the locked heap (docs/benchmarks.md: 2..32 KiB pairs at
-// 0.3-0.5x glibc's time). Internal waste, mean over all request sizes
-// 1..32768: 4.3% (8.0% at four per doubling); worst above 128 bytes 19.8%
-// (513 B -> 640 B), above 1 KiB 11.1% (16385 B -> 18432 B). slab_test.cpp
-// measures both.
+// 512 (160, 192, ... 512: 8), then 576, 672, 816 and 1024 (4), then eight per
+// power of two up to 32 KiB (1152, 1280, ... 32768: 40).
+//
+// 576, 672 and 816 instead of 640, 768 and 896: those sizes are 4096 / 7,
+// 6 and 5 rounded down to 16, so their slabs are page packed (see Slab
+// below) with at most 64 bytes left at the end of each page, and no object
+// crosses a page boundary. A live object that crosses one keeps two pages
+// resident once its neighbours are freed and purged: in the burst-and-idle
+// workload, where 2% of the objects survive, RSS after malloc_trim went
+// from 74.7 to 72.7 MiB. The price: a 513..1024-byte request wastes 75 B
+// on average in these classes (63.5 B before), plus 3-11 B per object at
+// the end of each page; the worst case is 20.2% (817 B in 1024) against
+// 19.8% (513 B in 640).
+//
+// Eight per doubling above 1 KiB because real programs allocate "power of
+// two plus a header" (sqlite3: 1032, 4104 and 4368 bytes, 19%, 20% and 15%
+// waste at four per doubling, 10%, 11% and 5% at eight; its peak RSS 60.1 ->
+// 55.7 MiB). Not above 512 as well: that measured the same for sqlite3 but
+// cost the small-object workloads more (more classes where most objects
+// live: more partly used slabs and bins). 32 KiB is the top of the range
+// issue 4 allows: buffers up to 32 KiB then stay off the locked heap
+// (docs/benchmarks.md: 2..32 KiB pairs at 0.3-0.5x glibc's time).
+// slab_test.cpp measures the internal waste, mean and worst.
 constexpr unsigned kClasses = 60;
 constexpr size_t kMaxSize = 32768;
+constexpr size_t kPageBytes = 4096;
 
 constexpr size_t class_size(unsigned c) {
   if (c < 8) return (c + 1) * 16;
-  if (c < 20) {
+  if (c < 16) {
     unsigned k = (c - 8) / 4, j = (c - 8) % 4;
     return (size_t{128} << k) + (j + 1) * (size_t{32} << k);
+  }
+  if (c < 20) {
+    constexpr size_t kPacked[4] = {576, 672, 816, 1024};
+    return kPacked[c - 16];
   }
   unsigned k = (c - 20) / 8, j = (c - 20) % 8;
   return (size_t{1024} << k) + (j + 1) * (size_t{128} << k);
 }
-static_assert(class_size(7) == 128 && class_size(8) == 160 && class_size(19) == 1024);
+static_assert(class_size(7) == 128 && class_size(15) == 512 && class_size(19) == 1024);
 static_assert(class_size(20) == 1152 && class_size(27) == 2048);
 static_assert(class_size(kClasses - 1) == kMaxSize);
 
-// The class of an n-byte request, n <= kMaxSize. O(1): a shift for the first
-// eight classes, the highest set bit b of n - 1 above, then the next two bits
-// below b (four per doubling) up to 1 KiB, the next three (eight) above. The
-// 1 KiB test is a branch on n, known before the bit scan. Branch-free selects
-// measured slower (malloc/free pairs of 256 B to 4 KiB, medians, 2-core AMD
-// EPYC machine): the max of the four- and eight-per-doubling indexes (a cmov)
-// 6.5-11 ns and erratic, a shift and mask chosen by setcc 5.5-6 ns, a
-// branch 4.7-5.6 ns, the 40-class table 4.4-4.8 ns.
+// Up to 1 KiB, the class of n is a table entry per 16 bytes (65 bytes:
+// about one cache line); above, arithmetic.
+struct SmallClassTable {
+  uint8_t of[kPageBytes / 64 + 1];  // of[(n + 15) / 16], n <= 1024
+  constexpr SmallClassTable() : of() {
+    unsigned c = 0;
+    for (size_t i = 0; i <= 1024 / 16; ++i) {
+      while (class_size(c) < i * 16) ++c;
+      of[i] = static_cast<uint8_t>(c);
+    }
+  }
+};
+inline constexpr SmallClassTable kSmallClass{};
+
+// The class of an n-byte request, n <= kMaxSize. O(1): a table up to
+// 1 KiB; above, the highest set bit b of n - 1 and the next three bits
+// below it (eight per doubling). Measured on malloc/free pairs of 256 B to
+// 4 KiB (medians, 2-core AMD EPYC machine): a table 4.4-4.8 ns, one branch
+// between two bit formulas 4.7-5.6 ns, branch-free selects 5.5-11 ns.
 LM_FAST_PATH unsigned size_class(size_t n) {
-  if (n <= 128) return n == 0 ? 0 : static_cast<unsigned>((n - 1) >> 4);
+  if (n <= 1024) return kSmallClass.of[(n + 15) >> 4];
   unsigned b = log2_floor(n - 1);
-  if (n <= 1024) return 8 + (b - 7) * 4 + static_cast<unsigned>(((n - 1) >> (b - 2)) & 3);
   return 20 + 8 * (b - 10) + static_cast<unsigned>(((n - 1) >> (b - 3)) & 7);
 }
 
@@ -77,6 +102,12 @@ LM_FAST_PATH unsigned size_class(size_t n) {
 //   | colour | obj0 | obj1 | ... | objN | unused |
 //   +--------+------+------+-----+------+--------+
 //            first = base + colour
+//
+// A page-packed slab (page_packed() below) repeats that layout in every
+// page: per_unit objects per 4 KiB unit, each page's objects starting at
+// its colour offset, so none crosses a page; other slabs have one unit, the
+// whole span. Object i is at first + (i / per_unit) units + (i % per_unit)
+// objects.
 //
 // Objects past `carved` have never been handed out: they are carved on
 // demand so that a new slab's pages are not touched before they are used.
@@ -92,8 +123,10 @@ struct alignas(64) Slab {
   uint32_t in_use;  // objects out of the slab (thread caches or the program)
   uint32_t carved;
   uint16_t size_class;
-  uint8_t list;  // which class list holds it
-  uint8_t pad_[5];
+  uint8_t list;        // which class list holds it
+  uint8_t unit_shift;  // log2 of the unit: 12 when page packed, else 40 (one unit)
+  uint16_t per_unit;   // objects per unit
+  uint8_t pad_[2];
   // Second: decay. Whole pages holding only free objects may be purged; the
   // free objects on them are parked off the free list (their links are gone)
   // until the slab runs out of other objects.
@@ -109,11 +142,30 @@ struct alignas(64) Slab {
 };
 static_assert(sizeof(Slab) == 128);
 
-// True if p is the start of an object slot of s (not a header, not interior).
+// Is a class's slab page packed? When its objects do not divide a page and
+// packing leaves at most 64 bytes (1.6%) at the end of each page.
+constexpr bool page_packed(size_t size) {
+  return size <= 1024 && kPageBytes % size != 0 && kPageBytes % size <= 64;
+}
+static_assert(page_packed(576) && page_packed(672) && page_packed(816) && !page_packed(320) && !page_packed(512));
+
+// Address of object i of s (i < capacity).
+inline uptr object_at(const Slab* s, size_t i) {
+  return s->first + ((i / s->per_unit) << s->unit_shift) + (i % s->per_unit) * s->size;
+}
+// Index of the object starting at p (an object start of s).
+inline size_t object_index(const Slab* s, uptr p) {
+  uptr off = p - s->first, unit = off >> s->unit_shift;
+  return unit * s->per_unit + (((off - (unit << s->unit_shift)) * s->recip) >> 40);
+}
+
+// True if p is the start of an object slot of s (not a header, not interior,
+// not the end of a page-packed page).
 LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
-  uptr off = p - s->first;
-  uint64_t idx = (off * s->recip) >> 40;
-  return p >= s->first && idx < s->carved && idx * s->size == off;
+  uptr off = p - s->first, unit = off >> s->unit_shift;
+  uptr in = off - (unit << s->unit_shift);
+  uint64_t k = (in * s->recip) >> 40;
+  return p >= s->first && k * s->size == in && k < s->per_unit && unit * s->per_unit + k < s->carved;
 }
 
 void init(heap::Heap* heap);

@@ -38,15 +38,23 @@ TEST_CASE("slab: every size up to the largest class maps to the smallest class t
   }
 }
 
-TEST_CASE("slab: classes are 16-aligned, increasing, four per doubling to 1 KiB and eight above") {
+TEST_CASE("slab: classes are 16-aligned, increasing, four per doubling to 512, four page-packed to 1 KiB, eight above") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     CHECK(slab::class_size(c) % 16 == 0);
     if (c > 0) CHECK(slab::class_size(c) > slab::class_size(c - 1));
   }
   CHECK(slab::class_size(7) == 128);
   CHECK(slab::class_size(11) == 256);
+  CHECK(slab::class_size(15) == 512);
   CHECK(slab::class_size(19) == 1024);
-  for (unsigned c = 12; c < 20; ++c) CHECK(slab::class_size(c) == slab::class_size(c - 4) * 2);
+  for (unsigned c = 12; c < 16; ++c) CHECK(slab::class_size(c) == slab::class_size(c - 4) * 2);
+  // 513..1024: 4096 / 7, 6, 5 rounded down to 16, then 1024.
+  for (unsigned c = 16; c < 19; ++c) {
+    size_t size = slab::class_size(c);
+    CAPTURE(size);
+    CHECK(size == 4096 / (23 - c) / 16 * 16);
+    CHECK(slab::page_packed(size));
+  }
   for (unsigned c = 28; c < slab::kClasses; ++c) {
     CAPTURE(c);
     CHECK(slab::class_size(c) == slab::class_size(c - 8) * 2);
@@ -66,7 +74,7 @@ double waste_of(size_t n) {
 }
 }  // namespace
 
-TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128 B 19.8% and above 1 KiB 11.1%") {
+TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128 B 20.2% and above 1 KiB 11.1%") {
   double sum = 0, worst128 = 0, worst1k = 0;
   for (size_t n = 1; n <= slab::kMaxSize; ++n) {
     double w = waste_of(n);
@@ -80,9 +88,9 @@ TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128
   // Four per doubling throughout measured 8.0% and 20.0% (16385 B).
   CHECK(mean > 0.040);
   CHECK(mean < 0.044);
-  CHECK(worst128 == doctest::Approx(127.0 / 640).epsilon(1e-9));  // 513 B in the 640-byte class
+  CHECK(worst128 == doctest::Approx(207.0 / 1024).epsilon(1e-9));  // 817 B in the 1024-byte class
   CHECK(worst1k == doctest::Approx(2047.0 / 18432).epsilon(1e-9));  // 16385 B in the 18432-byte class
-  CHECK(waste_of(513) == worst128);
+  CHECK(waste_of(817) == worst128);
   CHECK(waste_of(16385) == worst1k);
 }
 
@@ -249,25 +257,27 @@ bool resident(uptr a) {
 }  // namespace
 
 TEST_CASE("slab: purge takes the last page of a fully carved slab, and objects freed after a pass are purged by the next") {
-  // 640-byte objects do not divide a 64 KiB span: its last page holds the
-  // tail of the last objects and the unused slack.
-  const unsigned c = slab::size_class(640);
-  REQUIRE(slab::class_size(c) == 640);
-  std::vector<void*> objs(400);
+  // 320-byte objects do not divide a 64 KiB span (nor a page: the slab is
+  // not page packed): its last page holds the tail of the last objects and
+  // the unused slack.
+  const unsigned c = slab::size_class(320);
+  REQUIRE(slab::class_size(c) == 320);
+  REQUIRE(!slab::page_packed(320));
+  std::vector<void*> objs(800);
   unsigned got = 0;
   while (got < objs.size()) got += slab::take(c, objs.data() + got, static_cast<unsigned>(objs.size()) - got);
-  for (void* p : objs) std::fill_n(static_cast<char*>(p), 640, 'x');
+  for (void* p : objs) std::fill_n(static_cast<char*>(p), 320, 'x');
   // Keep the objects that lie wholly in the first page of their span; free
   // the rest except a second group, freed after the first pass.
   std::vector<void*> live, first_wave, second_wave;
   std::set<uptr> spans;
   for (void* p : objs) {
     auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)));
-    REQUIRE(s->capacity == 65536 / 640);
+    REQUIRE(s->capacity == 65536 / 320);
     bool full = s->carved == s->capacity;
     if (full) spans.insert(s->base);
     uptr off = addr(p) - s->base;
-    if (off + 640 <= 4096) live.push_back(p);
+    if (off + 320 <= 4096) live.push_back(p);
     else if (off < 32768) first_wave.push_back(p);
     else second_wave.push_back(p);
   }
@@ -284,7 +294,53 @@ TEST_CASE("slab: purge takes the last page of a fully carved slab, and objects f
     CHECK(!resident(base + 8 * 4096));       // freed in the second wave
     CHECK(!resident(base + 15 * 4096));      // the last page of a fully carved slab
   }
-  for (void* p : live) CHECK(static_cast<char*>(p)[639] == 'x');
+  for (void* p : live) CHECK(static_cast<char*>(p)[319] == 'x');
   slab::give(c, live.data(), static_cast<unsigned>(live.size()));
+  CHECK(g_heap.check() == nullptr);
+}
+
+TEST_CASE("slab: a page-packed slab puts whole objects in each page and rejects the end of a page as an object") {
+  for (size_t size : {size_t{576}, size_t{672}, size_t{816}, size_t{448}, size_t{48}}) {
+    CAPTURE(size);
+    REQUIRE(slab::page_packed(size));
+    const unsigned c = slab::size_class(size);
+    REQUIRE(slab::class_size(c) == size);
+    const size_t per_page = 4096 / size;
+    std::vector<void*> objs(300);
+    unsigned got = 0;
+    while (got < objs.size()) got += slab::take(c, objs.data() + got, static_cast<unsigned>(objs.size()) - got);
+    std::set<void*> unique(objs.begin(), objs.end());
+    CHECK(unique.size() == objs.size());
+    std::set<uptr> pages_seen;
+    for (size_t i = 0; i < objs.size(); ++i) {
+      uptr p = addr(objs[i]);
+      auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(p));
+      REQUIRE(s != nullptr);
+      CHECK(s->per_unit == per_page);
+      CHECK(s->capacity == per_page * 16);  // 64 KiB spans
+      // Within one page, and at the index the layout says.
+      const uptr first_page = p >> 12, last_page = (p + size - 1) >> 12;
+      CHECK(first_page == last_page);
+      CHECK(slab::is_object_start(s, p));
+      CHECK(!slab::is_object_start(s, p + 16));
+      size_t idx = slab::object_index(s, p);
+      CHECK(slab::object_at(s, idx) == p);
+      const uptr in_page = (s->first & 4095) + idx % per_page * size;
+      CHECK((p & 4095) == in_page);
+      std::fill_n(static_cast<char*>(objs[i]), size, static_cast<char>(i));
+      pages_seen.insert(p >> 12);
+    }
+    // The end of a page past its last object is no object, even once
+    // every slot of that page is carved.
+    auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(addr(objs[0])));
+    uptr tail = s->first + per_page * size;
+    if ((tail & 4095) != 0 && s->carved > per_page) CHECK(!slab::is_object_start(s, tail));
+    CHECK(pages_seen.size() >= objs.size() / per_page);
+    for (size_t i = 0; i < objs.size(); ++i) {
+      CHECK(static_cast<char*>(objs[i])[0] == static_cast<char>(i));
+      CHECK(static_cast<char*>(objs[i])[size - 1] == static_cast<char>(i));
+    }
+    slab::give(c, objs.data(), static_cast<unsigned>(objs.size()));
+  }
   CHECK(g_heap.check() == nullptr);
 }
