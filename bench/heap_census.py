@@ -22,8 +22,8 @@ import struct
 import gdb
 
 # src/slab/slab.h Slab: free_list at 16, first 24, recip 32, size 40 (u32), capacity 44,
-# in_use 48, carved 52; base at 64; purged[2] at 72.
-SLAB_FREE_LIST, SLAB_SIZE, SLAB_BASE, SLAB_PURGED = 16, 40, 64, 72
+# in_use 48, carved 52; unit_shift 59 (u8), per_unit 60 (u16); base at 64; purged[2] at 72.
+SLAB_FREE_LIST, SLAB_SIZE, SLAB_UNIT, SLAB_BASE, SLAB_PURGED = 16, 40, 59, 64, 72
 PAGE = 4096
 LEAF_SHIFT, LEAF_ENTRIES = 30, 1 << 18
 
@@ -88,11 +88,12 @@ def main():
 
     free_lists = {}
 
-    def free_set(desc, first, size):
+    def free_set(desc):
+        """Addresses of the objects on the slab's free list."""
         if desc not in free_lists:
             got, p, steps = set(), q64(desc + SLAB_FREE_LIST), 0
             while p and steps < 70000:
-                got.add((p - first) // size)
+                got.add(p)
                 p, steps = q64(p), steps + 1
             free_lists[desc] = got
         return free_lists[desc]
@@ -108,18 +109,24 @@ def main():
             d = rd(e, 128)
             first = struct.unpack_from("<Q", d, 24)[0]
             size, capacity, in_use, carved = struct.unpack_from("<IIII", d, SLAB_SIZE)
+            shift, per = struct.unpack_from("<BH", d, SLAB_UNIT)
             base = struct.unpack_from("<Q", d, SLAB_BASE)[0]
             purged = struct.unpack_from("<QQ", d, SLAB_PURGED)
-            free = free_set(e, first, size)
+            free = free_set(e)
+
+            def obj_at(k):  # src/slab/slab.h object_at
+                return first + ((k // per) << shift) + (k % per) * size
 
             def parked(k):
-                b, z = first + k * size - base, first + (k + 1) * size - 1 - base
-                return any((purged[pg // 64] >> (pg % 64)) & 1 for pg in range(b // PAGE, z // PAGE + 1))
+                b = obj_at(k) - base
+                return any((purged[pg // 64] >> (pg % 64)) & 1 for pg in range(b // PAGE, (b + size - 1) // PAGE + 1))
 
             live = False
-            k = max(0, (pa - first) // size)
-            while not live and k < carved and first + k * size < pa + PAGE:
-                live = first + (k + 1) * size > pa and k not in free and not parked(k)
+            # The objects that may overlap this page: its own when page packed.
+            k = (pa - base) // PAGE * per if shift == 12 else max(0, (pa - first) // size)
+            while not live and k < carved and obj_at(k) < pa + PAGE:
+                a = obj_at(k)
+                live = a + size > pa and a not in free and not parked(k)
                 k += 1
             census["slab %5d %s" % (size, "live" if live else "no-live")] += 1
             continue
