@@ -28,6 +28,17 @@ void* map(size_t size);
 void* map_populated(size_t size);
 // Like map, but reserves address space only (MAP_NORESERVE): for page maps.
 void* map_noreserve(size_t size);
+// Address space with no access (PROT_NONE): no memory and no commit charge
+// until commit() opens part of it. Asks for *size bytes; when the kernel
+// refuses (RLIMIT_AS, no room), for *size / 2, / 4, ... down to min_size.
+// *size receives what was reserved; nullptr when even min_size is refused.
+void* reserve(size_t* size, size_t min_size);
+// Makes [p, p + size) of a reservation read-write (mprotect, page multiples):
+// it is then ordinary zeroed memory, charged against the commit limit. False
+// when the kernel refuses.
+bool commit(void* p, size_t size);
+// The address-space limit (RLIMIT_AS, soft) in bytes; SIZE_MAX when none.
+size_t address_space_limit();
 void unmap(void* p, size_t size);
 // Resizes a mapping in place or, with may_move, wherever the kernel likes.
 void* remap(void* p, size_t old_size, size_t new_size, bool may_move);

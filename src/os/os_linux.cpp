@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,33 @@ void* map_noreserve(size_t size) {
   ErrnoKeeper keep;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
+}
+
+void* reserve(size_t* size, size_t min_size) {
+  ErrnoKeeper keep;
+  for (size_t want = *size; want >= min_size && want > 0; want /= 2) {
+    void* p = mmap(nullptr, want, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      *size = want;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+// A private mapping made writable by mprotect is charged then, not when it
+// was reserved: in strict overcommit mode the refusal comes here, as a
+// clean false, rather than as a fault later.
+bool commit(void* p, size_t size) {
+  ErrnoKeeper keep;
+  return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
+size_t address_space_limit() {
+  ErrnoKeeper keep;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return static_cast<size_t>(lim.rlim_cur);
 }
 
 void unmap(void* p, size_t size) {

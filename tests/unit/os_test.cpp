@@ -2,13 +2,19 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "os/os.h"
+#include "support/child.h"
 
 using namespace lm;
 
@@ -74,4 +80,63 @@ TEST_CASE("os: map returns zeroed writable memory and keeps errno") {
   REQUIRE(q);
   os::unmap(q, 2 * size);
   CHECK(errno == 1234);
+}
+
+TEST_CASE("os: a reservation gives no access until commit opens part of it") {
+  constexpr size_t kGiB = size_t{1} << 30, kStep = 64 * 1024;
+  errno = 1234;
+  size_t size = kGiB;
+  auto* p = static_cast<char*>(os::reserve(&size, 16 << 20));
+  REQUIRE(p);
+  CHECK(size == kGiB);
+  CHECK(lmtest::signal_of_child([&] { *static_cast<volatile char*>(p) = 1; }) == SIGSEGV);
+  REQUIRE(os::commit(p, kStep));
+  for (size_t i = 0; i < kStep; i += 512) CHECK(p[i] == 0);
+  std::memset(p, 0xab, kStep);
+  CHECK(lmtest::signal_of_child([&] { static_cast<volatile char*>(p)[kStep] = 1; }) == SIGSEGV);
+  REQUIRE(os::commit(p + kStep, kStep));  // the next step, as the descriptor pool grows
+  CHECK(p[kStep - 1] == static_cast<char>(0xab));
+  CHECK(p[2 * kStep - 1] == 0);
+  os::unmap(p, size);
+  CHECK(errno == 1234);
+}
+
+namespace {
+// Bytes of address space this process has mapped (VmSize).
+size_t vm_size() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (f) {
+    if (std::fscanf(f, "%lu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return pages * os::page_size();
+}
+}  // namespace
+
+TEST_CASE("os: under an address-space limit a reservation halves down to its floor, then fails") {
+  // In a child: the limit stays there. Exit code 0: all as expected.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    constexpr size_t kMiB = size_t{1} << 20;
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = vm_size() + 100 * kMiB;
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(10);
+    size_t size = 1024 * kMiB;
+    void* p = os::reserve(&size, 16 * kMiB);
+    if (!p) _exit(11);
+    if (size != 64 * kMiB) _exit(12);  // 1024, 512, 256, 128 refused
+    os::unmap(p, size);
+    lim.rlim_cur = lim.rlim_max = vm_size() + 8 * kMiB;
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(13);
+    size = 1024 * kMiB;
+    if (os::reserve(&size, 16 * kMiB) != nullptr) _exit(14);
+    if (size != 1024 * kMiB) _exit(15);  // untouched on failure
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
