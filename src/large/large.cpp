@@ -80,6 +80,8 @@ bool mapping_size_for(size_t n, size_t align, size_t* out) {
 // Writes the header into a mapping and registers it. The block's usable
 // extent (head) covers `used` bytes of the mapping; a reused mapping may be
 // bigger, its resident slack left for the block to grow into by realloc.
+// nullptr when the page map cannot map a leaf for the header: a block free()
+// could not find must not be handed out.
 void* place(uptr base, size_t size, size_t used, size_t align) {
   uptr mem = align_up(base + kHeaderSize, align < 16 ? 16 : align);
   Header* h = header_of(ptr(mem));
@@ -87,7 +89,7 @@ void* place(uptr base, size_t size, size_t used, size_t align) {
   h->offset = addr(h) - base;
   h->head = (base + used - addr(h)) | kMappedFlag;
   h->cookie = cookie_for(h);
-  pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead);
+  if (!pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead)) return nullptr;
   return ptr(mem);
 }
 
@@ -199,6 +201,11 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     dirty = 0;
   }
   void* mem = place(base, size, need < size ? need : size, align);
+  if (!mem) {
+    // (Near an address-space limit, RLIMIT_AS: the mapping fitted, a leaf did not.)
+    os::unmap(ptr(base), size);
+    return nullptr;
+  }
   {
     LockGuard guard(g_lock);
     note_live(size);

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -156,4 +158,41 @@ TEST_CASE("large: a growing block takes a cached mapping whole; a new block take
   CHECK(large::snapshot().live_bytes < (1u << 20));   // trimmed to twice the need
   large::free(plain, "free()");
   large::trim();
+}
+
+TEST_CASE("large: when the page map cannot register a block's header, no block is handed out") {
+  // In a child: the block's mapping is made to land in a GiB that has no
+  // page-map leaf yet (the space from where the kernel would put it down to
+  // the GiB boundary below is taken first), under an address-space limit
+  // that the mapping fits and the 1 MiB leaf does not. Exit code 0: as
+  // expected; 3: a block came back that free() could not find.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    constexpr uintptr_t kGiB = uintptr_t{1} << 30;
+    // Larger than any cached mapping of the other cases (none is reused) and
+    // than the holes between libraries.
+    constexpr size_t kBlock = size_t{64} << 20;
+    void* probe = mmap(nullptr, kBlock + (1 << 20), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) _exit(10);
+    uintptr_t top = A(probe) + kBlock + (1 << 20), floor = A(probe) & ~(kGiB - 1);
+    munmap(probe, kBlock + (1 << 20));
+    if (mmap(reinterpret_cast<void*>(floor), top - floor, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED)
+      _exit(11);
+    FILE* f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1) _exit(12);
+    fclose(f);
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = pages * 4096 + kBlock + (512 << 10);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(13);
+    void* p = large::alloc(kBlock - 4096, 16, false);
+    if (p && !large::owns(p)) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
