@@ -11,9 +11,10 @@
 #                              (live: carved, not on the slab's free list, not parked)
 #   heap:KINDS                 a heap page, by the kinds of heap blocks that overlap it:
 #                              used, free(big|small), span-hdr (the boundary tag of a span)
-# It also counts the page-map leaf pages that are resident. It reads libmalloc's internals
-# (lm::pagemap::g_root, the Slab descriptor layout of src/slab/slab.h and the heap chunk
-# layout of src/heap/heap.h): keep the offsets below in step with those headers.
+# It also counts the resident page-map leaf pages and descriptor-region pages. It reads libmalloc's internals
+# (lm::pagemap::g_root with its 4-byte entries, lm::slab::g_desc_base and the entry encoding
+# of slab_of() in src/slab/slab.h, the Slab descriptor layout there, and the heap chunk
+# layout of src/heap/heap.h): keep the constants below in step with those headers.
 # Made to find issue 6's memory after malloc_trim (docs/architecture.md, "Slab pages").
 import collections
 import os
@@ -25,7 +26,10 @@ import gdb
 # in_use 48, carved 52; unit_shift 59 (u8), per_unit 60 (u16); base at 64; purged[2] at 72.
 SLAB_FREE_LIST, SLAB_SIZE, SLAB_UNIT, SLAB_BASE, SLAB_PURGED = 16, 40, 59, 64, 72
 PAGE = 4096
-LEAF_SHIFT, LEAF_ENTRIES = 30, 1 << 18
+# src/pagemap/pagemap.h: a leaf per GiB, 4-byte entries; kLargeHead = 2, larger entries are
+# descriptor slot indexes: descriptor = g_desc_base + (entry << DESC_SHIFT).
+LEAF_SHIFT, LEAF_ENTRIES, ENTRY_BYTES = 30, 1 << 18, 4
+LARGE_HEAD, DESC_SHIFT = 2, 7
 
 
 def main():
@@ -52,13 +56,20 @@ def main():
         return
     hs, he = [int(x, 16) for x in heap_lines[0].split()[0].split("-")]
     root = int(gdb.parse_and_eval("(unsigned long)&'lm::pagemap::g_root'"))
+    desc_base = q64(int(gdb.parse_and_eval("(unsigned long)&'lm::slab::g_desc_base'")))
     leaves = {}
 
     def entry(a):
         i = a >> LEAF_SHIFT
         if i not in leaves:
             leaves[i] = q64(root + 8 * i)
-        return q64(leaves[i] + 8 * ((a >> 12) & (LEAF_ENTRIES - 1))) if leaves[i] else 0
+        if not leaves[i]:
+            return 0
+        at = leaves[i] + ENTRY_BYTES * ((a >> 12) & (LEAF_ENTRIES - 1))
+        return struct.unpack("<I", rd(at, ENTRY_BYTES))[0]
+
+    def desc(e):
+        return desc_base + (e << DESC_SHIFT)
 
     npages = (he - hs) // PAGE
     with open("/proc/%d/pagemap" % pid, "rb") as pm:
@@ -105,14 +116,14 @@ def main():
             continue
         pa = hs + i * PAGE
         e = entry(pa)
-        if e > 2:
-            d = rd(e, 128)
+        if e > LARGE_HEAD:
+            d = rd(desc(e), 128)
             first = struct.unpack_from("<Q", d, 24)[0]
             size, capacity, in_use, carved = struct.unpack_from("<IIII", d, SLAB_SIZE)
             shift, per = struct.unpack_from("<BH", d, SLAB_UNIT)
             base = struct.unpack_from("<Q", d, SLAB_BASE)[0]
             purged = struct.unpack_from("<QQ", d, SLAB_PURGED)
-            free = free_set(e)
+            free = free_set(desc(e))
 
             def obj_at(k):  # src/slab/slab.h object_at
                 return first + ((k // per) << shift) + (k % per) * size
@@ -136,7 +147,7 @@ def main():
             c, size, used = chunks[j]
             if c + size > pa:
                 span_entry = entry((c + 16 + PAGE - 1) & ~(PAGE - 1))
-                if used and span_entry > 2:
+                if used and span_entry > LARGE_HEAD:
                     kinds.add("span-hdr")
                 else:
                     kinds.add("used" if used else "free(%s)" % ("big" if size >= 65536 else "small"))
@@ -149,12 +160,24 @@ def main():
             continue
         with open("/proc/%d/pagemap" % pid, "rb") as pm:
             pm.seek((leaf // PAGE) * 8)
-            raw = pm.read((LEAF_ENTRIES * 8 // PAGE) * 8)
+            raw = pm.read((LEAF_ENTRIES * ENTRY_BYTES // PAGE) * 8)
         leaf_pages += sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
 
+    # The descriptor region's read-write part: the mapping that starts at g_desc_base.
+    desc_pages = 0
+    for l in maps:
+        lo, hi = [int(x, 16) for x in l.split()[0].split("-")]
+        if desc_base and lo == desc_base:
+            with open("/proc/%d/pagemap" % pid, "rb") as pm:
+                pm.seek((lo // PAGE) * 8)
+                raw = pm.read((hi - lo) // PAGE * 8)
+            desc_pages = sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
+
     total = sum(resident)
-    print("[heap] resident: %d pages, %.2f MiB; page-map leaves touched by the heap: %d pages, %.2f MiB"
-          % (total, total * PAGE / 2.0**20, leaf_pages, leaf_pages * PAGE / 2.0**20))
+    print("[heap] resident: %d pages, %.2f MiB; page-map leaves touched by the heap: %d pages, %.2f MiB;"
+          " descriptor region: %d pages, %.2f MiB"
+          % (total, total * PAGE / 2.0**20, leaf_pages, leaf_pages * PAGE / 2.0**20,
+             desc_pages, desc_pages * PAGE / 2.0**20))
     for k, v in sorted(census.items()):
         print("%-36s %7d pages %8.2f MiB" % (k, v, v * PAGE / 2.0**20))
 

@@ -397,9 +397,8 @@ void rz_backing_free(void* p) {
 enum class Owner { kSlab, kHeap, kLarge, kBootstrap, kNone };
 
 Owner owner_of(const void* p) {
-  uptr e = pagemap::get(addr(p));
-  if (e > pagemap::kLargeHead)
-    return slab::is_object_start(reinterpret_cast<slab::Slab*>(e), addr(p)) ? Owner::kSlab : Owner::kNone;
+  pagemap::Entry e = pagemap::get(addr(p));
+  if (e > pagemap::kLargeHead) return slab::is_object_start(slab::slab_of(e), addr(p)) ? Owner::kSlab : Owner::kNone;
   if (pagemap::is_heap_entry(e, addr(p))) return Owner::kHeap;
   if (large::owns(p)) return Owner::kLarge;
   if (in_bootstrap(p)) return Owner::kBootstrap;
@@ -578,9 +577,9 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
     upkeep();
     return;
   }
-  uptr e = pagemap::get(addr(p));
+  pagemap::Entry e = pagemap::get(addr(p));
   if (e > pagemap::kLargeHead) {
-    auto* s = reinterpret_cast<slab::Slab*>(e);
+    slab::Slab* s = slab::slab_of(e);
     if (!slab::is_object_start(s, addr(p))) report::invalid_pointer(func, p);
     unsigned c = s->size_class;
     ThreadCache& tc = t_cache;
@@ -677,7 +676,7 @@ void* realloc(void* p, size_t n) {
   size_t threshold = config::tunables().mmap_threshold.load(std::memory_order_relaxed);
   switch (owner_of(p)) {
     case Owner::kSlab: {
-      size_t usable = reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)))->size;
+      size_t usable = slab::slab_of(pagemap::get(addr(p)))->size;
       if (n <= usable && n >= usable / 2) return p;
       return move_block(p, usable, n, Owner::kSlab);
     }
@@ -708,7 +707,7 @@ size_t usable_size(const void* p) {
   if (LM_UNLIKELY(g_redzone))
     return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, addr(__builtin_return_address(0)));
   switch (owner_of(p)) {
-    case Owner::kSlab: return reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)))->size;
+    case Owner::kSlab: return slab::slab_of(pagemap::get(addr(p)))->size;
     case Owner::kHeap: return heap::Heap::usable_size(p);
     case Owner::kLarge: return large::usable_size(p);
     case Owner::kBootstrap: return bootstrap_size(p);

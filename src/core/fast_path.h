@@ -48,9 +48,9 @@ LM_FAST_PATH void* malloc_fast(size_t n, Family family = Family::kMalloc) {
 }
 
 LM_FAST_PATH void free_fast(void* p, const char* func, Family family = Family::kMalloc) {
-  uptr e = pagemap::get(addr(p));
+  pagemap::Entry e = pagemap::get(addr(p));
   if (LM_LIKELY(e > pagemap::kLargeHead)) {
-    auto* s = reinterpret_cast<slab::Slab*>(e);
+    slab::Slab* s = slab::slab_of(e);
     Bin& b = t_cache.bins[s->size_class];
     void** slot = static_cast<void**>(p);
     if (LM_LIKELY(b.count < b.limit && slot[1] != ptr(g_free_key) && slab::is_object_start(s, addr(p)))) {

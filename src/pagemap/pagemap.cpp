@@ -19,7 +19,7 @@ constexpr size_t kLeafBytes = kLeafEntries * sizeof(Leaf);
 constexpr size_t kMaxListed = 1024;
 constinit uint32_t g_leaf_slots[kMaxListed] = {};
 constinit size_t g_leaves = 0;
-static_assert(kLeafBytes == 2u << 20, "a leaf is 2 MiB of address space, faulted in per 4 KiB");
+static_assert(kLeafBytes == 1u << 20, "a leaf is 1 MiB of address space, faulted in per 4 KiB");
 }  // namespace
 
 namespace {
@@ -27,7 +27,7 @@ namespace {
 // Lock held. Writes value to the pages overlapping [begin, end); an entry
 // that already holds it is not written, so clearing never faults in a
 // purged leaf page.
-bool store_range(uptr begin, uptr end, uptr value) {
+bool store_range(uptr begin, uptr end, Entry value) {
   for (uptr page = begin >> kPageShift; page <= (end - 1) >> kPageShift; ++page) {
     uptr a = page << kPageShift;
     std::atomic<Leaf*>& slot = g_root[a >> kLeafShift];
@@ -60,7 +60,7 @@ bool valid(uptr end) { return !((end - 1) >> kAddressBits); }
 
 }  // namespace
 
-bool set_range(uptr begin, uptr end, uptr value) {
+bool set_range(uptr begin, uptr end, Entry value) {
   if (end <= begin) return true;
   if (!valid(end)) return false;
   LockGuard guard(g_lock);

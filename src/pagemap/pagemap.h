@@ -8,8 +8,13 @@
 // The heap's segments are recorded as a few address ranges, not page by
 // page: a page with no entry inside a heap range is a heap page. Only slab
 // spans and large-block headers then have entries, so the leaves stay small
-// (a page per entry would be 2 MiB of leaf per GiB of heap, resident for
+// (a page per entry would be 1 MiB of leaf per GiB of heap, resident for
 // good), and a leaf page whose entries are all gone can be purged (trim).
+//
+// Entries are 32 bits: a slab page's entry is its descriptor's slot index in
+// the slab layer's descriptor region (slab::entry_of / slab::slab_of), not
+// its address. A 4 KiB leaf page then covers 4 MiB of address space, not 2,
+// and half as many leaf pages stay resident under scattered slabs.
 #pragma once
 
 #include <atomic>
@@ -19,10 +24,12 @@
 
 namespace lm::pagemap {
 
-// Entry values. Larger values are slab descriptor addresses (issue 4).
-constexpr uptr kNone = 0;
-constexpr uptr kHeap = 1;       // a heap page outside the heap ranges (see add_heap)
-constexpr uptr kLargeHead = 2;  // the page holding a large block's header
+// Entry values. Larger values name slab descriptors: slab.h encodes and
+// decodes them, and never hands out a slot index <= kLargeHead.
+using Entry = uint32_t;
+constexpr Entry kNone = 0;
+constexpr Entry kHeap = 1;       // a heap page outside the heap ranges (see add_heap)
+constexpr Entry kLargeHead = 2;  // the page holding a large block's header
 
 constexpr unsigned kPageShift = 12;
 constexpr unsigned kLeafShift = 30;  // one leaf covers 1 GiB
@@ -30,11 +37,12 @@ constexpr unsigned kAddressBits = 47;
 constexpr size_t kLeafEntries = size_t{1} << (kLeafShift - kPageShift);
 constexpr size_t kRootEntries = size_t{1} << (kAddressBits - kLeafShift);
 
-using Leaf = std::atomic<uptr>;
+using Leaf = std::atomic<Entry>;
+static_assert(sizeof(Leaf) == 4);
 extern std::atomic<Leaf*> g_root[kRootEntries];
 
 // The entry for the page holding address a (kNone for addresses never set).
-LM_FAST_PATH uptr get(uptr a) {
+LM_FAST_PATH Entry get(uptr a) {
   if (LM_UNLIKELY(a >> kAddressBits)) return kNone;
   Leaf* leaf = g_root[a >> kLeafShift].load(std::memory_order_acquire);
   if (LM_UNLIKELY(leaf == nullptr)) return kNone;
@@ -62,14 +70,14 @@ LM_FAST_PATH bool in_heap_range(uptr a) {
 
 // Is a, whose entry is e, inside a heap segment on a page no slab span or
 // large block owns?
-LM_FAST_PATH bool is_heap_entry(uptr e, uptr a) { return e == kHeap || (e == kNone && in_heap_range(a)); }
+LM_FAST_PATH bool is_heap_entry(Entry e, uptr a) { return e == kHeap || (e == kNone && in_heap_range(a)); }
 LM_FAST_PATH bool is_heap(uptr a) { return is_heap_entry(get(a), a); }
 
 // Sets every page overlapping [begin, end) to value. kHeap inside a heap
 // range is stored as kNone (the range says it). Returns false only when a
 // leaf cannot be mapped (then nothing is guaranteed set; callers treat it
 // as out of memory).
-bool set_range(uptr begin, uptr end, uptr value);
+bool set_range(uptr begin, uptr end, Entry value);
 
 // The heap's segments: [begin, end) becomes heap (a range, or entries once
 // kMaxHeapRanges are in use), or stops being heap. Returns false as

@@ -59,37 +59,6 @@ static_assert(spans_fit_bitmaps());
 
 }  // namespace
 
-// Descriptors live off-slab, in their own mapped pool, so that every page of
-// a span holds objects and any of them can be purged (an on-slab descriptor
-// pins the first page of every partly used slab: measured 20 MiB of 95 in
-// the burst-and-idle workload).
-namespace {
-constinit Mutex g_desc_lock;
-void* g_desc_free = nullptr;  // linked through word 0
-}  // namespace
-
-void* desc_alloc() {
-  LockGuard guard(g_desc_lock);
-  if (!g_desc_free) {
-    constexpr size_t kBlock = 64 * 1024;
-    auto* block = static_cast<char*>(os::map(kBlock));
-    if (!block) return nullptr;
-    for (size_t i = 0; i < kBlock / kDescBytes; ++i) {
-      *reinterpret_cast<void**>(block + i * kDescBytes) = g_desc_free;
-      g_desc_free = block + i * kDescBytes;
-    }
-  }
-  void* d = g_desc_free;
-  g_desc_free = *static_cast<void**>(d);
-  return d;
-}
-
-void desc_free(void* d) {
-  LockGuard guard(g_desc_lock);
-  *static_cast<void**>(d) = g_desc_free;
-  g_desc_free = d;
-}
-
 namespace {
 
 void list_push(Cache& k, Slab* s, List l) {
@@ -161,7 +130,7 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->touched_ms = 0;
   s->returned = 0;
   s->chunk = got.chunk;
-  if (!pagemap::set_range(addr(mem), addr(mem) + span, addr(s))) {
+  if (!pagemap::set_range(addr(mem), addr(mem) + span, entry_of(s))) {
     pagemap::set_range(addr(mem), addr(mem) + span, pagemap::kHeap);
     release_span(got, span);
     desc_free(s);
@@ -339,7 +308,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
     uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
-      auto* s = reinterpret_cast<Slab*>(pagemap::get(addr(p)));
+      Slab* s = slab_of(pagemap::get(addr(p)));
       *static_cast<void**>(p) = s->free_list;
       s->free_list = p;
       s->touched_ms = now;
@@ -440,15 +409,15 @@ ClassStats class_stats(unsigned c) {
 void lock_for_fork() {
   for (Cache& k : g_classes) k.lock.lock();
   spans::lock_for_fork();
-  g_desc_lock.lock();
+  desc_lock_for_fork();
 }
 void unlock_for_fork() {
-  g_desc_lock.unlock();
+  desc_unlock_for_fork();
   spans::unlock_for_fork();
   for (Cache& k : g_classes) k.lock.unlock();
 }
 void reset_for_fork_child() {
-  g_desc_lock.reset_after_fork();
+  desc_reset_for_fork_child();
   spans::reset_for_fork_child();
   for (Cache& k : g_classes) k.lock.reset_after_fork();
 }

@@ -2,8 +2,9 @@
 // slabs (page runs of 1 MiB heap chunks, see spans.h; one class each, no per-object header)
 // on partial, full and empty lists under a per-class lock: the "central"
 // side. Per-thread caches live in core/, which takes and gives objects here
-// in batches. A slab's pages point to its descriptor in the page map, so
-// free() finds class and slab from the pointer alone.
+// in batches. A slab's pages name its descriptor in the page map (by slot
+// index: slab_of, entry_of below), so free() finds class and slab from the
+// pointer alone.
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 
 #include "base/base.h"
 #include "base/lock.h"
+#include "pagemap/pagemap.h"
 
 namespace lm::heap {
 class Heap;
@@ -94,8 +96,8 @@ LM_FAST_PATH unsigned size_class(size_t n) {
 }
 
 // Slab layout (a span of whole pages from the heap, page aligned; the
-// descriptor lives off-slab in a pool, pointed to by the span's page-map
-// entries):
+// descriptor lives off-slab in the descriptor region, named by the span's
+// page-map entries):
 //
 //   base                                               base + span
 //   +--------+------+------+-----+------+--------+
@@ -141,6 +143,28 @@ struct alignas(64) Slab {
   uint8_t pad2_[23];
 };
 static_assert(sizeof(Slab) == 128);
+
+// Page-map entries name descriptors by slot index. Every descriptor (slabs'
+// and span chunks') is a 128-byte slot of one contiguous region reserved at
+// the first slab (desc_pool.cpp), so an entry is (desc - g_desc_base) >> 7:
+// 32 bits, half the leaf memory of an address. Slots 0..kLargeHead are never
+// handed out, so a descriptor's entry is > pagemap::kLargeHead.
+//
+// g_desc_base is written once, under the pool's lock, before the first
+// descriptor is handed out, and never changes; an entry that names a
+// descriptor is published (set_range, under the page map's lock) after that.
+// A plain global, not an atomic: free() then decodes with a shift and an add
+// from memory.
+constexpr unsigned kDescShift = 7;
+static_assert(sizeof(Slab) == size_t{1} << kDescShift);
+extern uptr g_desc_base;
+
+// The slab an entry e > pagemap::kLargeHead names.
+LM_FAST_PATH Slab* slab_of(pagemap::Entry e) { return reinterpret_cast<Slab*>(g_desc_base + (uptr{e} << kDescShift)); }
+// The page-map entry of s (a descriptor from the pool).
+inline pagemap::Entry entry_of(const Slab* s) {
+  return static_cast<pagemap::Entry>((addr(s) - g_desc_base) >> kDescShift);
+}
 
 // Is a class's slab page packed? When its objects do not divide a page and
 // packing leaves at most 64 bytes (1.6%) at the end of each page.

@@ -4,6 +4,8 @@
 
 #include <sys/mman.h>
 
+#include <iterator>
+
 #include "pagemap/pagemap.h"
 
 using namespace lm;
@@ -42,7 +44,8 @@ TEST_CASE("pagemap: heap segments are ranges; slab pages inside them keep entrie
   CHECK(pagemap::is_heap(base + 100 * 4096));
   // A slab span inside the heap: its pages answer with the descriptor, and
   // when it goes back to the heap (kHeap) the entries are cleared instead.
-  uptr span = base - 16 + 8 * 4096, desc = 0x1000;
+  uptr span = base - 16 + 8 * 4096;
+  pagemap::Entry desc = 0x1000;
   REQUIRE(pagemap::set_range(span, span + 4 * 4096, desc));
   CHECK(pagemap::get(span + 5) == desc);
   CHECK(!pagemap::is_heap(span + 5));
@@ -80,11 +83,11 @@ TEST_CASE("pagemap: two trims in a row of a segment whose end is not page aligne
 
 TEST_CASE("pagemap: a leaf page whose entries are all cleared is purged, one still in use is not") {
   uptr base = uptr{9} << 30;  // a leaf of its own
-  uptr desc = 0x2000;
-  // 512 entries per 4 KiB leaf page: pages [0, 512) share one leaf page,
-  // [512, 1024) the next.
-  REQUIRE(pagemap::set_range(base, base + 1024 * 4096, desc));
-  REQUIRE(pagemap::set_range(base, base + 512 * 4096, pagemap::kNone));
+  pagemap::Entry desc = 0x2000;
+  // 1024 entries per 4 KiB leaf page: pages [0, 1024) share one leaf page,
+  // [1024, 2048) the next.
+  REQUIRE(pagemap::set_range(base, base + 2048 * 4096, desc));
+  REQUIRE(pagemap::set_range(base, base + 1024 * 4096, pagemap::kNone));
   auto resident = [&](uptr a) {
     pagemap::Leaf* leaf = pagemap::g_root[a >> pagemap::kLeafShift].load();
     auto* entry = reinterpret_cast<char*>(leaf + ((a >> pagemap::kPageShift) & (pagemap::kLeafEntries - 1)));
@@ -96,13 +99,26 @@ TEST_CASE("pagemap: a leaf page whose entries are all cleared is purged, one sti
   size_t purged = pagemap::purge_unused();
   CHECK(purged >= 4096);
   CHECK(!resident(base));             // its entries were all cleared
-  CHECK(resident(base + 600 * 4096));  // still holds entries
+  CHECK(resident(base + 1100 * 4096));  // still holds entries
   CHECK(pagemap::get(base + 10) == pagemap::kNone);
-  CHECK(pagemap::get(base + 600 * 4096) == desc);  // the page still in use kept its entries
+  CHECK(pagemap::get(base + 1023 * 4096) == pagemap::kNone);
+  CHECK(pagemap::get(base + 1100 * 4096) == desc);  // the page still in use kept its entries
   // Purging again finds nothing new on this leaf, and the kept page survives.
   pagemap::purge_unused();
-  CHECK(pagemap::get(base + 1023 * 4096) == desc);
+  CHECK(pagemap::get(base + 2047 * 4096) == desc);
   // Leaf pages that were purged read back as kNone and take new entries.
   REQUIRE(pagemap::set_range(base + 3 * 4096, base + 4 * 4096, desc));
   CHECK(pagemap::get(base + 3 * 4096) == desc);
+}
+
+TEST_CASE("pagemap: an entry holds any 32-bit value, and neighbouring pages keep their own") {
+  uptr base = uptr{13} << 30;
+  const pagemap::Entry values[] = {pagemap::kLargeHead + 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x12345678};
+  for (size_t i = 0; i < std::size(values); ++i) REQUIRE(pagemap::set_range(base + i * 4096, base + (i + 1) * 4096, values[i]));
+  for (size_t i = 0; i < std::size(values); ++i) {
+    CHECK(pagemap::get(base + i * 4096) == values[i]);
+    CHECK(pagemap::get(base + i * 4096 + 4095) == values[i]);
+  }
+  CHECK(pagemap::get(base + std::size(values) * 4096) == pagemap::kNone);
+  REQUIRE(pagemap::set_range(base, base + std::size(values) * 4096, pagemap::kNone));
 }

@@ -5,16 +5,21 @@
 
 #include <sys/mman.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <vector>
 
 #include "config/config.h"
 #include "heap/heap.h"
 #include "pagemap/pagemap.h"
+#include "slab/desc_pool.h"
 #include "slab/slab.h"
 #include "slab/spans.h"
+#include "support/child.h"
 
 using namespace lm;
 
@@ -127,9 +132,9 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
   for (unsigned i = 0; i < 100; ++i) {
     auto* p = static_cast<char*>(objs[i]);
     CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0);
-    uptr e = pagemap::get(reinterpret_cast<uptr>(p));
+    pagemap::Entry e = pagemap::get(reinterpret_cast<uptr>(p));
     REQUIRE(e > pagemap::kLargeHead);
-    auto* s = reinterpret_cast<slab::Slab*>(e);
+    slab::Slab* s = slab::slab_of(e);
     CHECK(s->size_class == c);
     CHECK(slab::is_object_start(s, reinterpret_cast<uptr>(p)));
     CHECK(!slab::is_object_start(s, reinterpret_cast<uptr>(p) + 16));
@@ -140,7 +145,7 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
     CHECK(p[slab::class_size(c) - 1] == static_cast<char>(i));
   }
   // Give one back: its slab is partial and the object is on its free list.
-  auto* s0 = reinterpret_cast<slab::Slab*>(pagemap::get(reinterpret_cast<uptr>(objs[0])));
+  slab::Slab* s0 = slab::slab_of(pagemap::get(reinterpret_cast<uptr>(objs[0])));
   slab::give(c, &objs[0], 1);
   CHECK(slab::is_free_in_slab(s0, objs[0]));
   CHECK(!slab::is_free_in_slab(s0, objs[1]));
@@ -272,7 +277,7 @@ TEST_CASE("slab: purge takes the last page of a fully carved slab, and objects f
   std::vector<void*> live, first_wave, second_wave;
   std::set<uptr> spans;
   for (void* p : objs) {
-    auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(addr(p)));
+    slab::Slab* s = slab::slab_of(pagemap::get(addr(p)));
     REQUIRE(s->capacity == 65536 / 320);
     bool full = s->carved == s->capacity;
     if (full) spans.insert(s->base);
@@ -314,7 +319,7 @@ TEST_CASE("slab: a page-packed slab puts whole objects in each page and rejects 
     std::set<uptr> pages_seen;
     for (size_t i = 0; i < objs.size(); ++i) {
       uptr p = addr(objs[i]);
-      auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(p));
+      slab::Slab* s = slab::slab_of(pagemap::get(p));
       REQUIRE(s != nullptr);
       CHECK(s->per_unit == per_page);
       CHECK(s->capacity == per_page * 16);  // 64 KiB spans
@@ -332,7 +337,7 @@ TEST_CASE("slab: a page-packed slab puts whole objects in each page and rejects 
     }
     // The end of a page past its last object is no object, even once
     // every slot of that page is carved.
-    auto* s = reinterpret_cast<slab::Slab*>(pagemap::get(addr(objs[0])));
+    slab::Slab* s = slab::slab_of(pagemap::get(addr(objs[0])));
     uptr tail = s->first + per_page * size;
     if ((tail & 4095) != 0 && s->carved > per_page) CHECK(!slab::is_object_start(s, tail));
     CHECK(pages_seen.size() >= objs.size() / per_page);
@@ -342,5 +347,77 @@ TEST_CASE("slab: a page-packed slab puts whole objects in each page and rejects 
     }
     slab::give(c, objs.data(), static_cast<unsigned>(objs.size()));
   }
+  CHECK(g_heap.check() == nullptr);
+}
+
+TEST_CASE("slab: descriptors are slots of one region that grows 64 KiB at a time; their entries round-trip above kLargeHead") {
+  // More descriptors than the free list can hold after the other cases and
+  // more than one 64 KiB step (512 slots) of fresh ones.
+  constexpr size_t kStep = 64 * 1024;
+  slab::DescStats before = slab::desc_stats();
+  std::vector<void*> ds;
+  std::set<pagemap::Entry> entries;
+  for (int i = 0; i < 1500; ++i) {
+    void* d = slab::desc_alloc();
+    REQUIRE(d != nullptr);
+    ds.push_back(d);
+  }
+  slab::DescStats after = slab::desc_stats();
+  REQUIRE(after.reserved >= (size_t{4} << 20));
+  CHECK(after.committed % kStep == 0);
+  CHECK(after.committed >= before.committed + kStep);
+  CHECK(after.used <= after.committed);
+  for (void* d : ds) {
+    uptr off = addr(d) - slab::g_desc_base;
+    CHECK(off % slab::kDescBytes == 0);
+    CHECK(off < after.used);
+    auto* s = static_cast<slab::Slab*>(d);
+    pagemap::Entry e = slab::entry_of(s);
+    CHECK(e > pagemap::kLargeHead);
+    CHECK(e == off / slab::kDescBytes);
+    CHECK(slab::slab_of(e) == s);
+    entries.insert(e);
+    std::memset(d, 0xa5, slab::kDescBytes);  // every slot handed out is writable
+  }
+  CHECK(entries.size() == ds.size());
+  // Past the committed part the reservation gives no access.
+  char* beyond = reinterpret_cast<char*>(slab::g_desc_base + after.committed);
+  CHECK(lmtest::signal_of_child([&] { *static_cast<volatile char*>(beyond) = 1; }) == SIGSEGV);
+  for (void* d : ds) slab::desc_free(d);
+}
+
+TEST_CASE("slab: with the descriptor region used up, take() gets nothing and keeps no span; a freed descriptor is reused") {
+  const unsigned chunked = slab::size_class(48), heap_span = slab::size_class(3000);
+  REQUIRE(slab::class_stats(chunked).slabs == 0);
+  REQUIRE(slab::class_stats(heap_span).slabs == 0);
+  slab::desc_limit_for_testing(0);  // no fresh slots
+  std::vector<void*> drained;      // the free list's
+  while (void* d = slab::desc_alloc()) {
+    drained.push_back(d);
+    REQUIRE(drained.size() < 1000000);
+  }
+  size_t heap_in_use = g_heap.snapshot().in_use;
+  slab::spans::Stats spans_before = slab::spans::stats();
+  void* objs[64];
+  CHECK(slab::take(chunked, objs, 64) == 0);
+  CHECK(slab::take(heap_span, objs, 4) == 0);
+  CHECK(slab::class_stats(chunked).slabs == 0);
+  CHECK(slab::class_stats(heap_span).slabs == 0);
+  CHECK(g_heap.snapshot().in_use == heap_in_use);
+  CHECK(slab::spans::stats().free_bytes == spans_before.free_bytes);
+  CHECK(g_heap.check() == nullptr);
+  // One descriptor back: one slab.
+  REQUIRE(!drained.empty());
+  slab::desc_free(drained.back());
+  drained.pop_back();
+  unsigned got = slab::take(heap_span, objs, 4);
+  CHECK(got == 4);
+  CHECK(slab::class_stats(heap_span).slabs == 1);
+  CHECK(slab::take(chunked, objs + 4, 1) == 0);  // that was the only one
+  slab::give(heap_span, objs, got);
+  slab::desc_limit_for_testing(SIZE_MAX);
+  for (void* d : drained) slab::desc_free(d);
+  CHECK(slab::take(chunked, objs, 64) == 64);
+  slab::give(chunked, objs, 64);
   CHECK(g_heap.check() == nullptr);
 }
