@@ -652,7 +652,14 @@ void* memalign(size_t align, size_t n, Family family) {
   // Alignments up to a cache line come from the slabs: a class whose size is
   // a multiple of 64 has 64-aligned objects (spans are page aligned and
   // colours are whole cache lines), and any multiple of 64 maps to one.
-  if (align <= 64 && n <= slab::kMaxSize - 64 && !g_slow_mode) return malloc(align_up(n ? n : 1, 64), family);
+  // When no slab could be had (descriptors used up) malloc fell back to a
+  // 16-aligned heap block, or before initialisation to a bootstrap block:
+  // that one goes back and the request is aligned below.
+  if (align <= 64 && n <= slab::kMaxSize - 64 && !g_slow_mode) {
+    void* p = malloc(align_up(n ? n : 1, 64), family);
+    if (LM_LIKELY(!p || !(addr(p) & (align - 1)))) return p;
+    free(p, "memalign()", family);
+  }
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
   if (n > kMaxRequest - align) return nullptr;
   void* p = nullptr;
