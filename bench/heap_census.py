@@ -57,7 +57,7 @@ def main():
     hs, he = [int(x, 16) for x in heap_lines[0].split()[0].split("-")]
     root = int(gdb.parse_and_eval("(unsigned long)&'lm::pagemap::g_root'"))
     desc_base = q64(int(gdb.parse_and_eval("(unsigned long)&'lm::slab::g_desc_base'")))
-    leaves = {}
+    leaves = {}  # root slot -> leaf address
 
     def entry(a):
         i = a >> LEAF_SHIFT
@@ -70,6 +70,28 @@ def main():
 
     def desc(e):
         return desc_base + (e << DESC_SHIFT)
+
+    def present_pages(lo, nbytes):
+        with open("/proc/%d/pagemap" % pid, "rb") as pm:
+            pm.seek((lo // PAGE) * 8)
+            raw = pm.read(nbytes // PAGE * 8)
+        return sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
+
+    # Leaf and descriptor-region residency first: reading a page-map entry
+    # through gdb maps the page it lies on (as the zero page, which
+    # /proc/PID/pagemap reports present), so counting after the census would
+    # count the census's own reads.
+    leaf_pages = 0
+    for slot in range(hs >> LEAF_SHIFT, ((he - 1) >> LEAF_SHIFT) + 1):
+        leaf = q64(root + 8 * slot)
+        if leaf:
+            leaf_pages += present_pages(leaf, LEAF_ENTRIES * ENTRY_BYTES)
+    # The descriptor region's read-write part: the mapping that starts at g_desc_base.
+    desc_pages = 0
+    for l in maps:
+        lo, hi = [int(x, 16) for x in l.split()[0].split("-")]
+        if desc_base and lo == desc_base:
+            desc_pages = present_pages(lo, hi - lo)
 
     npages = (he - hs) // PAGE
     with open("/proc/%d/pagemap" % pid, "rb") as pm:
@@ -153,25 +175,6 @@ def main():
                     kinds.add("used" if used else "free(%s)" % ("big" if size >= 65536 else "small"))
             j += 1
         census["heap:" + "+".join(sorted(kinds))] += 1
-
-    leaf_pages = 0
-    for slot, leaf in leaves.items():
-        if not leaf:
-            continue
-        with open("/proc/%d/pagemap" % pid, "rb") as pm:
-            pm.seek((leaf // PAGE) * 8)
-            raw = pm.read((LEAF_ENTRIES * ENTRY_BYTES // PAGE) * 8)
-        leaf_pages += sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
-
-    # The descriptor region's read-write part: the mapping that starts at g_desc_base.
-    desc_pages = 0
-    for l in maps:
-        lo, hi = [int(x, 16) for x in l.split()[0].split("-")]
-        if desc_base and lo == desc_base:
-            with open("/proc/%d/pagemap" % pid, "rb") as pm:
-                pm.seek((lo // PAGE) * 8)
-                raw = pm.read((hi - lo) // PAGE * 8)
-            desc_pages = sum((struct.unpack_from("<Q", raw, 8 * k)[0] >> 63) & 1 for k in range(len(raw) // 8))
 
     total = sum(resident)
     print("[heap] resident: %d pages, %.2f MiB; page-map leaves touched by the heap: %d pages, %.2f MiB;"
