@@ -553,10 +553,17 @@ void* malloc_slow_inner(size_t n) {
     b.count = parked.count;
     return malloc_fast(n);
   }
-  // Refill half the bin, at most kRefillMax objects at once.
+  // Refill half the bin, at most kRefillMax objects at once. Slow start, as
+  // tcmalloc's thread caches do: a bin's first refills take 1, 2, 4, ...
+  // objects, so a class a thread uses a few times does not cost it a whole
+  // batch of touched memory (the bin links through every object it holds).
   constexpr unsigned kRefillMax = 256;
   void* batch[kRefillMax];
   unsigned want = b.limit / 2 > 0 ? b.limit / 2 : 1;
+  if (b.ramp < want) {
+    want = b.ramp > 0 ? b.ramp : 1;
+    b.ramp = 2 * want;
+  }
   unsigned got = slab::take(c, batch, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);
   for (unsigned i = got - 1; i > 0; --i) {

@@ -18,7 +18,10 @@ struct Bin {
   uint32_t count;
   uint32_t limit;   // 0 until the thread is set up: every access misses
   uint64_t allocs;  // served from this bin (for the hit rate)
+  uint32_t ramp;    // the next refill's size while it is below half the limit
+  uint32_t pad_;
 };
+static_assert(sizeof(Bin) == 32);
 
 enum class ThreadState : uint8_t { kNew, kActive, kDead };
 

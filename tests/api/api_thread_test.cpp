@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "api_support.h"
+#ifdef LM_TEST_LINKED
+#include "slab/slab.h"
+#endif
 
 using apitest::check;
 using apitest::fill;
@@ -294,3 +297,47 @@ TEST_CASE("api: many short-lived threads each allocate and free") {
   }
   CHECK(damaged == 0);
 }
+
+#ifdef LM_TEST_LINKED
+// Objects of class c out of the slabs (in thread caches or the program).
+static size_t active_objects(unsigned c) { return lm::slab::class_stats(c).active; }
+
+// A thread's first misses on a class take 1, then 2, 4, ... objects from the
+// slabs (slow start), not half a bin at once: a class a thread uses a few
+// times costs it few objects of touched memory.
+CHILD_MODE("slow-start") {
+  const unsigned c = lm::slab::size_class(96);
+  if (lm::slab::cache_limit(c) / 2 < 16) return 2;
+  size_t deltas[5] = {};
+  std::thread t([&] {
+    size_t start = active_objects(c);
+    void* held[5];
+    // Each malloc below misses or hits the bin; record how many objects
+    // the slabs had handed out after each.
+    for (int i = 0; i < 5; ++i) {
+      held[i] = malloc(96);
+      deltas[i] = active_objects(c) - start;
+    }
+    for (void* p : held) free(p);
+  });
+  t.join();
+  // 1st: a miss takes 1; 2nd: a miss takes 2 (one handed out, one binned);
+  // 3rd: a hit; 4th: a miss takes 4; 5th: a hit.
+  const size_t want[5] = {1, 3, 3, 7, 7};
+  for (int i = 0; i < 5; ++i)
+    if (deltas[i] != want[i]) {
+      printf("malloc %d: %zu objects taken, expected %zu\n", i + 1, deltas[i], want[i]);
+      return 1;
+    }
+  printf("ok\n");
+  return 0;
+}
+
+TEST_CASE("api: a thread's bin refills slowly at first: 1, 2, 4 objects, then half its limit") {
+  auto r = apitest::run_self({"slow-start"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "ok\n"));
+}
+#endif
