@@ -74,9 +74,12 @@ LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Fami
 extern "C" {
 
 // The fast paths are inlined here; their slow paths set errno on failure.
-LM_EXPORT void* malloc(size_t n) { return lm::core::malloc_fast(n); }
+// malloc and free start on a cache line: where the linker happened to put
+// them moved the malloc/free pair by 0.3 ns (4.4 to 4.7-5.0 ns) from one
+// unrelated change to the next.
+LM_EXPORT __attribute__((aligned(64))) void* malloc(size_t n) { return lm::core::malloc_fast(n); }
 
-LM_EXPORT void free(void* p) { lm::core::free_fast(p, "free()"); }
+LM_EXPORT __attribute__((aligned(64))) void free(void* p) { lm::core::free_fast(p, "free()"); }
 
 LM_EXPORT void* calloc(size_t n, size_t size) { return set_enomem_if_null(lm::core::calloc(n, size)); }
 

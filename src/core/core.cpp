@@ -560,10 +560,7 @@ void* malloc_slow_inner(size_t n) {
   constexpr unsigned kRefillMax = 256;
   void* batch[kRefillMax];
   unsigned want = b.limit / 2 > 0 ? b.limit / 2 : 1;
-  if (b.ramp < want) {
-    want = b.ramp > 0 ? b.ramp : 1;
-    b.ramp = 2 * want;
-  }
+  if ((1u << tc.ramp[c]) < want) want = 1u << tc.ramp[c]++;
   unsigned got = slab::take(c, batch, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);
   for (unsigned i = got - 1; i > 0; --i) {

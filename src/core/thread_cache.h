@@ -18,15 +18,15 @@ struct Bin {
   uint32_t count;
   uint32_t limit;   // 0 until the thread is set up: every access misses
   uint64_t allocs;  // served from this bin (for the hit rate)
-  uint32_t ramp;    // the next refill's size while it is below half the limit
-  uint32_t pad_;
 };
-static_assert(sizeof(Bin) == 32);
 
 enum class ThreadState : uint8_t { kNew, kActive, kDead };
 
 struct ThreadCache {
   Bin bins[slab::kClasses];
+  // Per bin, log2 of its next refill while that is below half its limit
+  // (slow start; kept out of Bin, which the fast paths index).
+  uint8_t ramp[slab::kClasses];
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;
