@@ -655,12 +655,17 @@ void* memalign(size_t align, size_t n, Family family) {
   if (align <= 16) return malloc(n, family);
   // Alignments up to a cache line come from the slabs: a class whose size is
   // a multiple of 64 has 64-aligned objects (spans are page aligned and
-  // colours are whole cache lines), and any multiple of 64 maps to one.
-  // When no slab could be had (descriptors used up) malloc fell back to a
-  // 16-aligned heap block, or before initialisation to a bootstrap block:
-  // that one goes back and the request is aligned below.
+  // colours are whole cache lines). Not every multiple of 64 maps to one:
+  // 640 and 704..768 map to the page-packed 672 and 816, whose objects are
+  // not all 64-aligned, so the size steps up to the next class that is (at
+  // most three steps: 640 -> 1024). When no slab could be had (descriptors
+  // used up) malloc fell back to a 16-aligned heap block, or before
+  // initialisation to a bootstrap block: that one goes back and the request
+  // is aligned below.
   if (align <= 64 && n <= slab::kMaxSize - 64 && !g_slow_mode) {
-    void* p = malloc(align_up(n ? n : 1, 64), family);
+    size_t m = align_up(n ? n : 1, 64);
+    while (slab::class_size(slab::size_class(m)) % 64 != 0) m += 64;
+    void* p = malloc(m, family);
     if (LM_LIKELY(!p || !(addr(p) & (align - 1)))) return p;
     free(p, "memalign()", family);
   }

@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "api_support.h"
+#ifdef LM_TEST_LINKED
+#include "pagemap/pagemap.h"
+#endif
 
 using apitest::check;
 using apitest::fill;
@@ -141,3 +144,27 @@ TEST_CASE("api: valloc and pvalloc return page-aligned blocks; pvalloc rounds up
   CHECK(is_aligned(z, page));
   free(z);
 }
+
+#ifdef LM_TEST_LINKED
+TEST_CASE("api: alignments up to 64 take slab objects for every size up to 32 KiB - 64") {
+  // docs/architecture.md: such requests come from a slab class whose size
+  // is a multiple of 64. Several blocks per size, so that more than the
+  // first object of a slab (which is 64-aligned in any class) is used.
+  for (size_t alignment : {32, 64}) {
+    for (size_t n = 1; n <= 32768 - 64; n += n < 1024 ? 8 : 500) {
+      void* p[8];
+      for (void*& q : p) {
+        q = memalign(alignment, n);
+        REQUIRE(q != nullptr);
+        if (!is_aligned(q, alignment) || lm::pagemap::get(reinterpret_cast<uintptr_t>(q)) <= lm::pagemap::kLargeHead) {
+          CAPTURE(alignment);
+          CAPTURE(n);
+          CAPTURE(malloc_usable_size(q));
+          FAIL_CHECK("not a slab object");
+        }
+      }
+      for (void* q : p) free(q);
+    }
+  }
+}
+#endif
