@@ -297,16 +297,32 @@ void* resize(void* mem, size_t n) {
     size_t geometric = align_up(size + size / 2, os::page_size());
     if (geometric > need && geometric - offset - kHeaderSize <= kMaxRequest) need = geometric;
   }
-  void* moved = os::remap(ptr(base), size, need, true);
-  if (!moved) return nullptr;
+  // In place if the kernel can; else into a reservation whose header page
+  // the page map registered first: a block whose header it cannot register
+  // (no leaf under RLIMIT_AS) must not be handed out, and once mremap has
+  // moved the block there is no way back.
+  void* moved = os::remap(ptr(base), size, need, false);
+  if (!moved) {
+    size_t got = need;
+    void* dest = os::reserve(&got, need);
+    if (!dest) return nullptr;
+    uptr dhdr = addr(dest) + offset;
+    if (!pagemap::set_range(dhdr, dhdr + 1, pagemap::kLargeHead)) {
+      os::unmap(dest, need);
+      return nullptr;
+    }
+    moved = os::remap_to(ptr(base), size, need, dest);
+    if (!moved) {
+      pagemap::set_range(dhdr, dhdr + 1, pagemap::kNone);
+      os::unmap(dest, need);
+      return nullptr;
+    }
+    pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
+  }
   stats::count(stats::k_large_remaps);
   uptr nbase = addr(moved);
   uptr nhdr = nbase + offset;
   Header* nh = ptr<Header>(nhdr);
-  if (nhdr != hdr) {
-    pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
-    pagemap::set_range(nhdr, nhdr + 1, pagemap::kLargeHead);
-  }
   nh->map_size = need;
   nh->head = (need - offset) | kMappedFlag;
   nh->cookie = cookie_for(nh);

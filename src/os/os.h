@@ -42,6 +42,10 @@ size_t address_space_limit();
 void unmap(void* p, size_t size);
 // Resizes a mapping in place or, with may_move, wherever the kernel likes.
 void* remap(void* p, size_t old_size, size_t new_size, bool may_move);
+// Moves and resizes a mapping onto [dest, dest + new_size), which the caller
+// owns (a reservation): whatever is mapped there is replaced. nullptr when
+// the kernel refuses (the mapping then stays where it was).
+void* remap_to(void* p, size_t old_size, size_t new_size, void* dest);
 // MADV_DONTNEED: the pages read back as zero and stop counting in RSS.
 bool purge(void* p, size_t size);
 // Generic madvise; false when the kernel refuses the advice.

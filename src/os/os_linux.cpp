@@ -101,6 +101,12 @@ void* remap(void* p, size_t old_size, size_t new_size, bool may_move) {
   return q == MAP_FAILED ? nullptr : q;
 }
 
+void* remap_to(void* p, size_t old_size, size_t new_size, void* dest) {
+  ErrnoKeeper keep;
+  void* q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
 // MADV_DONTNEED rather than MADV_FREE: the RSS drop is immediate and visible
 // to the user (MADV_FREE pages still count until the kernel needs them).
 bool purge(void* p, size_t size) { return advise(p, size, MADV_DONTNEED); }

@@ -196,3 +196,47 @@ TEST_CASE("large: when the page map cannot register a block's header, no block i
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("large: a block that mremap moves where the page map cannot register its header is not handed out") {
+  // As above, in a child, for large::resize: the block is made to move (a
+  // page is mapped just past it) into a GiB with no page-map leaf yet (the
+  // space from where the kernel would put the grown block down to the GiB
+  // boundary below is taken first), under an address-space limit that the
+  // growth fits and the 1 MiB leaf does not. Exit code 0: as expected; 3: a
+  // block came back that free() could not find; 4-6: the setup did not hold
+  // (the kernel refused the growth, or grew the block in place).
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    constexpr uintptr_t kGiB = uintptr_t{1} << 30;
+    constexpr size_t kSmall = size_t{8} << 20, kBig = size_t{72} << 20;
+    void* p = large::alloc(kSmall - 4096, 16, false);
+    if (!p) _exit(10);
+    uintptr_t base = A(p) - 32;  // 16-aligned: the header is the mapping's first bytes
+    mmap(reinterpret_cast<void*>(base + kSmall), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+         0);
+    void* probe = mmap(nullptr, kBig, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) _exit(11);
+    uintptr_t top = A(probe) + kBig, floor = A(probe) & ~(kGiB - 1);
+    munmap(probe, kBig);
+    if (mmap(reinterpret_cast<void*>(floor), top - floor, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+             -1, 0) == MAP_FAILED)
+      _exit(12);
+    FILE* f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1) _exit(13);
+    fclose(f);
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = pages * 4096 + (kBig - kSmall) + (512 << 10);
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(14);
+    void* q = large::resize(p, kBig - 4096);
+    if (q && !large::owns(q)) _exit(3);
+    if (!q) _exit(large::owns(p) ? 0 : 5);  // refused: the block stays where it was
+    if (q == p) _exit(6);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
