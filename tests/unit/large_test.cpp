@@ -160,6 +160,20 @@ TEST_CASE("large: a growing block takes a cached mapping whole; a new block take
   large::trim();
 }
 
+namespace {
+// Caps this process's address space at what it maps now plus `extra` bytes
+// (RLIMIT_AS): for the children below.
+bool limit_address_space(size_t extra) {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  bool ok = f && fscanf(f, "%lu", &pages) == 1;
+  if (f) fclose(f);
+  rlimit lim{};
+  lim.rlim_cur = lim.rlim_max = pages * 4096 + extra;
+  return ok && setrlimit(RLIMIT_AS, &lim) == 0;
+}
+}  // namespace
+
 TEST_CASE("large: when the page map cannot register a block's header, no block is handed out") {
   // In a child: the block's mapping is made to land in a GiB that has no
   // page-map leaf yet (the space from where the kernel would put it down to
@@ -180,13 +194,7 @@ TEST_CASE("large: when the page map cannot register a block's header, no block i
     if (mmap(reinterpret_cast<void*>(floor), top - floor, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED)
       _exit(11);
-    FILE* f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0;
-    if (!f || fscanf(f, "%lu", &pages) != 1) _exit(12);
-    fclose(f);
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = pages * 4096 + kBlock + (512 << 10);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(13);
+    if (!limit_address_space(kBlock + (512 << 10))) _exit(12);
     void* p = large::alloc(kBlock - 4096, 16, false);
     if (p && !large::owns(p)) _exit(3);
     _exit(0);
@@ -222,13 +230,7 @@ TEST_CASE("large: a block that mremap moves where the page map cannot register i
     if (mmap(reinterpret_cast<void*>(floor), top - floor, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
              -1, 0) == MAP_FAILED)
       _exit(12);
-    FILE* f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0;
-    if (!f || fscanf(f, "%lu", &pages) != 1) _exit(13);
-    fclose(f);
-    rlimit lim{};
-    lim.rlim_cur = lim.rlim_max = pages * 4096 + (kBig - kSmall) + (512 << 10);
-    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(14);
+    if (!limit_address_space((kBig - kSmall) + (512 << 10))) _exit(13);
     void* q = large::resize(p, kBig - 4096);
     if (q && !large::owns(q)) _exit(3);
     if (!q) _exit(large::owns(p) ? 0 : 5);  // refused: the block stays where it was
