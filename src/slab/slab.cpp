@@ -121,7 +121,7 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->recip = ((uint64_t{1} << 40) + size - 1) / size;
   s->size = static_cast<uint32_t>(size);
   s->capacity = capacity;
-  s->unit_shift = packed ? 12 : 40;
+  s->unit_shift = packed ? kPackedUnitShift : kWholeSpanUnitShift;
   s->per_unit = per_unit;
   s->in_use = 0;
   s->carved = 0;
@@ -281,7 +281,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
       // end of each page of a page-packed slab.
       uptr p = object_at(s, s->carved);
       unsigned k = s->carved % s->per_unit;
-      const uptr gap = s->unit_shift == 12 ? kPage - size_t{s->per_unit} * s->size : 0;
+      const uptr gap = s->unit_shift == kPackedUnitShift ? kPage - size_t{s->per_unit} * s->size : 0;
       do {
         out[got++] = ptr(p);
         ++s->carved;

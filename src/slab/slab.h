@@ -73,7 +73,7 @@ static_assert(class_size(kClasses - 1) == kMaxSize);
 // Up to 1 KiB, the class of n is a table entry per 16 bytes (65 bytes:
 // about one cache line); above, arithmetic.
 struct SmallClassTable {
-  uint8_t of[kPageBytes / 64 + 1];  // of[(n + 15) / 16], n <= 1024
+  uint8_t of[1024 / 16 + 1];  // of[(n + 15) / 16], n <= 1024
   constexpr SmallClassTable() : of() {
     unsigned c = 0;
     for (size_t i = 0; i <= 1024 / 16; ++i) {
@@ -165,6 +165,12 @@ LM_FAST_PATH Slab* slab_of(pagemap::Entry e) { return reinterpret_cast<Slab*>(g_
 inline pagemap::Entry entry_of(const Slab* s) {
   return static_cast<pagemap::Entry>((addr(s) - g_desc_base) >> kDescShift);
 }
+
+// A slab's unit (Slab::unit_shift): a page when page packed, else one unit
+// larger than any span, so that every offset falls in unit 0.
+constexpr uint8_t kPackedUnitShift = 12;
+constexpr uint8_t kWholeSpanUnitShift = 40;
+static_assert(size_t{1} << kPackedUnitShift == kPageBytes);
 
 // Is a class's slab page packed? When its objects do not divide a page and
 // packing leaves at most 64 bytes (1.6%) at the end of each page.
