@@ -22,9 +22,10 @@ import struct
 
 import gdb
 
-# src/slab/slab.h Slab: free_list at 16, first 24, recip 32, size 40 (u32), capacity 44,
-# in_use 48, carved 52; unit_shift 59 (u8), per_unit 60 (u16); base at 64; purged[2] at 72.
-SLAB_FREE_LIST, SLAB_SIZE, SLAB_UNIT, SLAB_BASE, SLAB_PURGED = 16, 40, 59, 64, 72
+# src/slab/slab.h Slab: free_list at 8, first 16, size 32 (u32), in_use 36, carved 40;
+# unit_shift 59 (u8), per_unit 60 (u16); capacity 72 (u32), base 80, purged[2] at 88.
+SLAB_FREE_LIST, SLAB_FIRST, SLAB_SIZE, SLAB_UNIT = 8, 16, 32, 59
+SLAB_CAPACITY, SLAB_BASE, SLAB_PURGED = 72, 80, 88
 PAGE = 4096
 # src/pagemap/pagemap.h: a leaf per GiB, 4-byte entries; kLargeHead = 2, larger entries are
 # descriptor slot indexes: descriptor = g_desc_base + (entry << DESC_SHIFT).
@@ -140,8 +141,9 @@ def main():
         e = entry(pa)
         if e > LARGE_HEAD:
             d = rd(desc(e), 128)
-            first = struct.unpack_from("<Q", d, 24)[0]
-            size, capacity, in_use, carved = struct.unpack_from("<IIII", d, SLAB_SIZE)
+            first = struct.unpack_from("<Q", d, SLAB_FIRST)[0]
+            size, in_use, carved = struct.unpack_from("<III", d, SLAB_SIZE)
+            capacity = struct.unpack_from("<I", d, SLAB_CAPACITY)[0]
             shift, per = struct.unpack_from("<BH", d, SLAB_UNIT)
             base = struct.unpack_from("<Q", d, SLAB_BASE)[0]
             purged = struct.unpack_from("<QQ", d, SLAB_PURGED)

@@ -123,8 +123,11 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->capacity = capacity;
   s->unit_shift = packed ? kPackedUnitShift : kWholeSpanUnitShift;
   s->per_unit = per_unit;
+  s->unit_mask = packed ? kPageBytes - 1 : ~uint32_t{0};
+  s->unit_used = packed ? static_cast<uint32_t>(per_unit * size) : ~uint32_t{0};
   s->in_use = 0;
   s->carved = 0;
+  s->carved_end = 0;
   s->size_class = static_cast<uint16_t>(c);
   s->purged[0] = s->purged[1] = 0;
   s->touched_ms = 0;
@@ -292,6 +295,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
           p += gap;
         }
       } while (got < want && s->carved < s->capacity);
+      s->carved_end = static_cast<uint32_t>(p - s->first);
     }
     move(k, s, s->in_use == s->capacity ? kFull : kPartial);
   }

@@ -116,22 +116,29 @@ LM_FAST_PATH unsigned size_class(size_t n) {
 struct alignas(64) Slab {
   // First cache line: what free() and refills read.
   Slab* next;
-  Slab* prev;
   void* free_list;  // objects returned to this slab, linked through word 0
   uptr first;       // address of object 0
   uint64_t recip;   // ceil(2^40 / size): index = (offset * recip) >> 40
   uint32_t size;
-  uint32_t capacity;
   uint32_t in_use;  // objects out of the slab (thread caches or the program)
   uint32_t carved;
+  // is_object_start's bounds, so that free() needs no division and no
+  // variable shift: object starts lie below first + carved_end (the start
+  // of the first object not carved yet); within a unit, at offsets
+  // (p - first) & unit_mask below unit_used (the bytes its objects fill).
+  uint32_t carved_end;
+  uint32_t unit_mask;  // 4095 when page packed, else all ones (one unit)
+  uint32_t unit_used;  // per_unit * size when page packed, else all ones
   uint16_t size_class;
   uint8_t list;        // which class list holds it
   uint8_t unit_shift;  // log2 of the unit: 12 when page packed, else 40 (one unit)
   uint16_t per_unit;   // objects per unit
   uint8_t pad_[2];
-  // Second: decay. Whole pages holding only free objects may be purged; the
-  // free objects on them are parked off the free list (their links are gone)
-  // until the slab runs out of other objects.
+  // Second: list links, capacity and decay. Whole pages holding only free
+  // objects may be purged; the free objects on them are parked off the free
+  // list (their links are gone) until the slab runs out of other objects.
+  Slab* prev;
+  uint32_t capacity;
   uptr base;              // the span's first byte
   uint64_t purged[2];     // bit i: page i of the span is purged
   uint64_t touched_ms;    // last take or give (os::recent_ms, may lag)
@@ -140,9 +147,13 @@ struct alignas(64) Slab {
   // touched_ms missed them: touched_ms comes from the lagging coarse clock,
   // and 1.2 MiB of free pages per class stayed resident after malloc_trim.)
   uint8_t returned;
-  uint8_t pad2_[23];
+  uint8_t pad2_[3];
 };
 static_assert(sizeof(Slab) == 128);
+// bench/heap_census.py reads descriptors with these offsets.
+static_assert(offsetof(Slab, free_list) == 8 && offsetof(Slab, first) == 16 && offsetof(Slab, size) == 32 &&
+              offsetof(Slab, unit_shift) == 59 && offsetof(Slab, capacity) == 72 && offsetof(Slab, base) == 80 &&
+              offsetof(Slab, purged) == 88);
 
 // Page-map entries name descriptors by slot index. Every descriptor (slabs'
 // and span chunks') is a 128-byte slot of one contiguous region reserved at
@@ -192,10 +203,10 @@ inline size_t object_index(const Slab* s, uptr p) {
 // True if p is the start of an object slot of s (not a header, not interior,
 // not the end of a page-packed page).
 LM_FAST_PATH bool is_object_start(const Slab* s, uptr p) {
-  uptr off = p - s->first, unit = off >> s->unit_shift;
-  uptr in = off - (unit << s->unit_shift);
+  uptr off = p - s->first;  // huge when p < first: fails the first test
+  uptr in = off & s->unit_mask;
   uint64_t k = (in * s->recip) >> 40;
-  return p >= s->first && k * s->size == in && k < s->per_unit && unit * s->per_unit + k < s->carved;
+  return off < s->carved_end && in < s->unit_used && k * s->size == in;
 }
 
 void init(heap::Heap* heap);

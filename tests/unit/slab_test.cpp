@@ -340,6 +340,13 @@ TEST_CASE("slab: a page-packed slab puts whole objects in each page and rejects 
     slab::Slab* s = slab::slab_of(pagemap::get(addr(objs[0])));
     uptr tail = s->first + per_page * size;
     if ((tail & 4095) != 0 && s->carved > per_page) CHECK(!slab::is_object_start(s, tail));
+    // Nor is a slot not carved yet, nor anything below the first object.
+    slab::Slab* last = slab::slab_of(pagemap::get(addr(objs.back())));
+    if (last->carved < last->capacity) {
+      CHECK(!slab::is_object_start(last, slab::object_at(last, last->carved)));
+      CHECK(slab::is_object_start(last, slab::object_at(last, last->carved - 1)));
+    }
+    CHECK(!slab::is_object_start(s, s->first - size));
     CHECK(pages_seen.size() >= objs.size() / per_page);
     for (size_t i = 0; i < objs.size(); ++i) {
       CHECK(static_cast<char*>(objs[i])[0] == static_cast<char>(i));
