@@ -135,9 +135,10 @@ constinit Transfer g_transfer[slab::kClasses] = {};
 
 void transfer_init() {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
-    // Up to ~1 MiB of objects per class, between 4 and 64 batches.
+    // Up to ~1 MiB of objects per class, between 4 and 64 batches. (A bin
+    // of one object flushes batches of none: its class parks nothing.)
     size_t batch_bytes = (slab::cache_limit(c) / 2) * slab::class_size(c);
-    size_t slots = (1u << 20) / batch_bytes;
+    size_t slots = batch_bytes ? (1u << 20) / batch_bytes : 4;
     g_transfer[c].slots = static_cast<unsigned>(slots < 4 ? 4 : slots > 64 ? 64 : slots);
   }
 }

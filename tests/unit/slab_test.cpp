@@ -99,17 +99,23 @@ TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128
   CHECK(waste_of(16385) == worst1k);
 }
 
-TEST_CASE("slab: a bin holds 2 to kMaxBin objects, at most 32 KiB up to 1 KiB and 16 KiB above, or two objects") {
+TEST_CASE("slab: a bin holds 2 to kMaxBin objects, at most 32 KiB up to 1 KiB and 16 KiB up to 4 KiB; one above") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     const size_t limit = slab::cache_limit(c), size = slab::class_size(c);
     CAPTURE(size);
+    if (size > 4096) {
+      CHECK(limit == 1);
+      continue;
+    }
     CHECK(limit >= 2);
     CHECK(limit <= slab::kMaxBin);
     const size_t budget = size > 1024 ? 16384 : 32768;
     CHECK(limit * size <= std::max<size_t>(budget, 2 * size));
     if (limit < slab::kMaxBin && limit > 2) CHECK((limit + 1) * size > budget);  // the whole budget, not less
   }
-  CHECK(slab::cache_limit(slab::kClasses - 1) == 2);
+  CHECK(slab::cache_limit(slab::kClasses - 1) == 1);
+  CHECK(slab::cache_limit(slab::size_class(4096)) == 4);
+  CHECK(slab::cache_limit(slab::size_class(4097)) == 1);
   CHECK(slab::cache_limit(slab::size_class(1024)) == 32);
   CHECK(slab::cache_limit(slab::size_class(1025)) == 14);  // 1152-byte objects
   CHECK(slab::cache_limit(0) == slab::kMaxBin);  // 16-byte objects: 16 KiB
