@@ -245,7 +245,8 @@ void init(heap::Heap* heap) {
 }
 
 unsigned cache_limit(unsigned c) {
-  // About 32 KiB of objects per bin, between 2 and kMaxBin objects. (A floor of
+  // About 32 KiB of objects per bin, between 2 and kMaxBin objects (one
+  // above 4 KiB, below). (A floor of
   // 8 held 256 KiB per bin of the largest classes in every thread: with it,
   // the realloc workload peaked 2.3 MiB higher and producer-consumer 1.4.)
   // Above 1 KiB, with eight classes per doubling, 16 KiB per bin: the same

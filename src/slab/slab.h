@@ -241,8 +241,9 @@ struct ClassStats {
 };
 ClassStats class_stats(unsigned c);
 
-// Objects per thread-cache bin of class c, and the batch moved at a time.
-// Objects a thread-cache bin of class c holds at most (about 32 KiB).
+// Objects a thread-cache bin of class c holds at most (about 32 KiB up to
+// 1 KiB, 16 KiB up to 4 KiB, one object above); half of it is the batch
+// moved at a time.
 constexpr unsigned kMaxBin = 1024;
 unsigned cache_limit(unsigned c);
 

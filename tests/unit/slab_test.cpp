@@ -99,7 +99,7 @@ TEST_CASE("slab: mean internal waste over all sizes is 4.3%, the worst above 128
   CHECK(waste_of(16385) == worst1k);
 }
 
-TEST_CASE("slab: a bin holds 2 to kMaxBin objects, at most 32 KiB up to 1 KiB and 16 KiB up to 4 KiB; one above") {
+TEST_CASE("slab: a bin holds one object above 4 KiB, else 2 to kMaxBin: at most 32 KiB up to 1 KiB, 16 KiB above") {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     const size_t limit = slab::cache_limit(c), size = slab::class_size(c);
     CAPTURE(size);
