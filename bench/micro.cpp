@@ -229,7 +229,7 @@ void register_all(const std::vector<int>& threads) {
     for (int t : threads) b->Threads(t);
     b->UseRealTime();
   }
-  for (size_t s : {64, 1024}) {
+  for (size_t s : {64, 1024, 8192}) {
     auto* b = benchmark::RegisterBenchmark(("xthread/" + std::to_string(s)).c_str(),
                                            [s](benchmark::State& st) { bm_xthread(st, s); });
     bool any = false;
