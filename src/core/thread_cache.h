@@ -27,6 +27,11 @@ struct ThreadCache {
   // Per bin, log2 of its next refill while that is below half its limit
   // (slow start; kept out of Bin, which the fast paths index).
   uint8_t ramp[slab::kClasses];
+  // Bins above 4 KiB hold one object unless busy (adapt_big_bin in
+  // core.cpp): `events` counts the thread's misses and overflows of every
+  // bin, last_event[c] its value at class c's last one.
+  uint32_t events;
+  uint32_t last_event[slab::kClasses];
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;

@@ -268,6 +268,13 @@ unsigned cache_limit(unsigned c) {
   return static_cast<unsigned>(n < 2 ? 2 : n > kMaxBin ? kMaxBin : n);
 }
 
+unsigned busy_cache_limit(unsigned c) {
+  size_t size = class_size(c);
+  if (size <= 4096) return cache_limit(c);
+  size_t n = 64 * 1024 / size;
+  return static_cast<unsigned>(n < 2 ? 2 : n);
+}
+
 unsigned take(unsigned c, void** out, unsigned want) {
   Cache& k = g_classes[c];
   LockGuard guard(k.lock);

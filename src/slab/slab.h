@@ -246,6 +246,9 @@ ClassStats class_stats(unsigned c);
 // moved at a time.
 constexpr unsigned kMaxBin = 1024;
 unsigned cache_limit(unsigned c);
+// The most a bin of class c may grow to while busy: cache_limit(c) for the
+// classes up to 4 KiB; above, 64 KiB of objects (at least two).
+unsigned busy_cache_limit(unsigned c);
 
 void lock_for_fork();
 void unlock_for_fork();
