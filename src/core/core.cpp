@@ -292,8 +292,13 @@ void fork_prepare() {
   large::lock_for_fork();
   g_heap.lock_for_fork();
   pagemap::lock_for_fork();
+  // Last: no other lock is taken while one of these is held. Reset in the
+  // child without being held, a lock taken mid-update (a batch counted but
+  // not yet written) would hand the child a garbage list.
+  for (Transfer& t : g_transfer) t.lock.lock();
 }
 void fork_parent() {
+  for (Transfer& t : g_transfer) t.lock.unlock();
   pagemap::unlock_for_fork();
   g_heap.unlock_for_fork();
   large::unlock_for_fork();
