@@ -35,6 +35,7 @@ struct ThreadCache {
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;
+  uint8_t shard;      // its transfer-cache shard (core.cpp)
   ThreadCache* next;  // registry of live caches, for statistics
   ThreadCache* prev;
 };
