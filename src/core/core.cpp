@@ -123,17 +123,16 @@ std::atomic<uint64_t> g_last_upkeep_ms{0};
 //
 // Each class's stack is split in kTransferShards, threads spread over them
 // in the order they start (ThreadCache::shard): a thread parks in its own
-// shard and adopts from it first, then from the others, so that threads
-// that both free and allocate a class (a ring of threads handing blocks on)
-// do not all take one lock per batch. The slots are split too, so the
-// bytes a class may park stay what they were (with every shard as large as
-// the single stack, producer-consumer's median peak RSS rose from 6.3 to
-// 7.4 MiB). On the 16-core machine, 16 threads, medians of 3 (904e375 ->
-// sharded): xthread/1024 1772-2033 -> 436-630 ns per batch, xthread/8192
-// 7032-8319 -> 4014-4355; xthread/64 and prodcons/16 within their noise;
-// larson/16 7-15% slower (medians of two sets: 0.307 -> 0.329 s and 0.331
-// -> 0.400 s; more of its flushes find their shard full and go to the
-// class lock).
+// shard and adopts from it first, then from the others (parking in another
+// when its own is full), so that threads that both free and allocate a
+// class (a ring of threads handing blocks on) do not all take one lock per
+// batch. The slots are split too: the bytes a class may park stay what they
+// were (with every shard as large as the single stack, producer-consumer's
+// median peak RSS rose from 6.3 to 7.4 MiB). On the 16-core machine, 16
+// threads, medians of 5 (904e375 -> split, own shard only -> split with
+// spill): xthread/1024 1873 -> 512 -> 400 ns per batch, xthread/8192
+// 7851 -> 4603 -> 1784; larson/16 0.324 -> 0.315 -> 0.328 s and prodcons/16
+// 0.558 -> 0.559 -> 0.576 s (noise: 0.29-0.34 and 0.53-0.59 across rounds).
 
 struct Batch {
   void* head;
@@ -164,13 +163,21 @@ void transfer_init() {
   }
 }
 
+// Into the shard's stack, else into the first other shard with room (read
+// without its lock first: a hint), so the class parks as many batches as
+// one unsplit stack would.
 bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
-  Transfer& t = g_transfer[shard][c];
-  LockGuard guard(t.lock);
-  if (t.n == g_transfer_slots[c]) return false;
-  t.batches[t.n++] = Batch{head, count};
-  t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
-  return true;
+  const unsigned slots = g_transfer_slots[c];
+  for (unsigned i = 0; i < kTransferShards; ++i) {
+    Transfer& t = g_transfer[(shard + i) % kTransferShards][c];
+    if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) >= slots) continue;
+    LockGuard guard(t.lock);
+    if (t.n == slots) continue;
+    t.batches[t.n++] = Batch{head, count};
+    t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
+    return true;
+  }
+  return false;
 }
 
 // From the shard's stack, else from the first other shard that has one
