@@ -18,6 +18,7 @@
 # Made to find issue 6's memory after malloc_trim (docs/architecture.md, "Slab pages").
 import collections
 import os
+import shlex
 import struct
 
 import gdb
@@ -39,7 +40,12 @@ def main():
     if os.environ.get("CENSUS_PRELOAD"):
         gdb.execute("set environment LD_PRELOAD=" + os.path.abspath(os.environ["CENSUS_PRELOAD"]))
     gdb.execute("break " + os.environ.get("CENSUS_BREAK", "malloc_trim"))
-    gdb.execute("run > /dev/null")
+    # gdb runs this script before it takes --args's arguments, and `run > FILE`
+    # would replace them anyway: pass them to run, from gdb's own command line.
+    with open("/proc/self/cmdline", "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+    args = argv[argv.index("--args") + 2:] if "--args" in argv else []
+    gdb.execute("run %s > /dev/null" % " ".join(shlex.quote(a) for a in args))
     gdb.execute("finish")
     inf = gdb.selected_inferior()
     pid = inf.pid
