@@ -154,13 +154,12 @@ std::atomic<unsigned> g_next_shard{0};
 void transfer_init() {
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     // Up to ~1 MiB of objects per class, between 4 and 64 batches, split
-    // over the shards. The classes above 4 KiB (bins of one object, which
-    // park batches only while busy: adapt_big_bin) get 4, one per shard: up
-    // to 128 KiB parked per class.
+    // over the shards. (A bin of one object flushes batches of none: its
+    // class parks nothing.)
     size_t batch_bytes = (slab::cache_limit(c) / 2) * slab::class_size(c);
     size_t slots = batch_bytes ? (1u << 20) / batch_bytes : 4;
     slots = (slots < 4 ? 4 : slots > 64 ? 64 : slots) / kTransferShards;
-    g_transfer_slots[c] = static_cast<uint8_t>(slots < 1 ? 1 : slots);
+    g_transfer_slots[c] = static_cast<uint8_t>(slots < 2 ? 2 : slots);
   }
 }
 
@@ -252,10 +251,7 @@ void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = tr
 // So a bin that misses or overflows again within kBusyEvents of the
 // thread's misses and overflows (of all bins) is busy and doubles its
 // limit, up to 64 KiB of objects; one that misses or overflows less often
-// goes back to one object. Called at each miss and overflow of a bin. (A
-// grown bin shrinks only at its class's next miss or overflow: a thread
-// that stops using the class keeps up to 64 KiB of it until then, or until
-// it exits or calls malloc_trim.)
+// goes back to one object. Called at each miss and overflow of a bin.
 constexpr uint32_t kBusyEvents = 8;
 
 void adapt_big_bin(ThreadCache& tc, unsigned c) {
@@ -265,25 +261,6 @@ void adapt_big_bin(ThreadCache& tc, unsigned c) {
   bool busy = tc.last_event[c] != 0 && now - tc.last_event[c] <= kBusyEvents;
   tc.last_event[c] = now;
   b.limit = busy ? std::min(b.limit * 2, slab::busy_cache_limit(c)) : slab::cache_limit(c);
-}
-
-// A bin up to 4 KiB that overflows twice with no allocation from it in
-// between belongs to a thread that only frees the class (a consumer): what
-// it holds between flushes is memory nobody will use, so its limit halves
-// (once: its batches to the transfer cache halve with it, and a producer
-// adopting quarter-size batches refills twice as often). A refill puts the
-// limit back. Measured on the 2-core machine, 2026-11-23: prodcons median
-// peak RSS 6.77 -> 6.34 MiB (10 interleaved runs), wall time +3.5% (8 runs);
-// larson unchanged. (Shrinking down to an eighth instead cost prodcons 30%;
-// halving every bin, not only free-only ones: prodcons -1.0 MiB but larson
-// and prodcons 12% slower.)
-void halve_free_only(ThreadCache& tc, unsigned c) {
-  if (slab::class_size(c) > 4096) return;
-  Bin& b = tc.bins[c];
-  auto allocs = static_cast<uint32_t>(b.allocs);
-  unsigned full = slab::cache_limit(c);
-  b.limit = allocs == tc.allocs_at_overflow[c] ? std::max(full / 2, 2u) : full;
-  tc.allocs_at_overflow[c] = allocs;
 }
 
 void flush_all(ThreadCache& tc) {
@@ -638,7 +615,6 @@ void* malloc_slow_inner(size_t n) {
   if (b.head) return malloc_fast(n);  // set up just now: the bin may be full
   ++tc.misses;
   adapt_big_bin(tc, c);
-  if (slab::class_size(c) <= 4096 && b.limit < slab::cache_limit(c)) b.limit = slab::cache_limit(c);  // halve_free_only
   Batch parked;
   if (transfer_get(tc.shard, c, &parked)) {
     // Adopt a parked batch as the bin: no object is touched.
@@ -701,7 +677,6 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
     }
     if (b.count >= b.limit) {
       adapt_big_bin(tc, c);
-      halve_free_only(tc, c);
       if (b.count >= b.limit) {
         flush_bin(tc, c, b.limit / 2);
         relieve_free_pressure();

@@ -32,9 +32,6 @@ struct ThreadCache {
   // bin, last_event[c] its value at class c's last one.
   uint32_t events;
   uint32_t last_event[slab::kClasses];
-  // Per bin, its allocation count (low 32 bits) at its last overflow: the
-  // same count at the next one means a thread that only frees the class.
-  uint32_t allocs_at_overflow[slab::kClasses];
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;

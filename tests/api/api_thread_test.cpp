@@ -22,7 +22,6 @@
 
 #include "api_support.h"
 #ifdef LM_TEST_LINKED
-#include "core/thread_cache.h"
 #include "slab/slab.h"
 #endif
 
@@ -415,44 +414,6 @@ CHILD_MODE("transfer-adopt") {
 
 TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill") {
   auto r = apitest::run_self({"transfer-adopt"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
-}
-
-// A thread that only frees a class (objects another thread allocated) keeps
-// half a bin of it; once it allocates from the class again, a whole one.
-CHILD_MODE("free-only-bin") {
-  const unsigned c = lm::slab::size_class(256);
-  const unsigned full = lm::slab::cache_limit(c);
-  std::vector<void*> blocks(4 * full);
-  std::thread a([&] {
-    for (void*& p : blocks) p = malloc(256);
-  });
-  a.join();
-  unsigned freeing = 0, allocating = 0;
-  std::thread b([&] {
-    for (void* p : blocks) free(p);  // overflows several times, no malloc
-    freeing = lm::core::t_cache.bins[c].limit;
-    std::vector<void*> mine;
-    while (lm::core::t_cache.bins[c].count > 0) mine.push_back(malloc(256));
-    mine.push_back(malloc(256));  // the empty bin refills
-    allocating = lm::core::t_cache.bins[c].limit;
-    for (void* p : mine) free(p);
-  });
-  b.join();
-  if (freeing != full / 2 || allocating != full) {
-    printf("limit %u while only freeing (expected %u), %u after a refill (expected %u)\n", freeing, full / 2,
-           allocating, full);
-    return 1;
-  }
-  printf("ok\n");
-  return 0;
-}
-
-TEST_CASE("api: a thread that only frees a class keeps half a bin of it, a whole one once it allocates again") {
-  auto r = apitest::run_self({"free-only-bin"});
   CAPTURE(r.out);
   CAPTURE(r.err);
   CHECK(r.exited_ok());
