@@ -168,7 +168,7 @@ def micro_args(mode):
     if mode == "quick":
         return ["--benchmark_min_time=0.04",
                 "--benchmark_filter=^(pair/|batch/(16|64|256)/1000/|calloc/|realloc/|aligned/(64|4096)/|"
-                "pair_mt/64/|xthread/64/)"]
+                "pair_mt/64/|xthread/(64|8192)/)"]
     return ["--benchmark_min_time=0.1"]
 
 
