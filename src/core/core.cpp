@@ -529,6 +529,11 @@ void relieve_pressure(uint64_t now) {
   }
   if (!g_system_at_last_pressure.compare_exchange_strong(last, system, std::memory_order_relaxed)) return;
   slab::purge(now, 0, MADV_DONTNEED, 25);
+  // Freed mappings kept for reuse are dirty memory too: a program whose heap
+  // grows has moved on from them. (sqlite3's benchmark script, which frees a
+  // 16 MiB group_concat string and then builds heap: peak RSS 56.6 -> 52.3
+  // MB, glibc 46.3; spectrum and large unchanged; 3 interleaved runs.)
+  large::trim();
 }
 
 // A program that frees most of its memory should see its RSS fall at once,

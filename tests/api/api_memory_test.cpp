@@ -116,6 +116,37 @@ TEST_CASE("api: freed memory goes back to the kernel after decay_ms without mall
   CHECK(after_idle * 4 < peak);
 }
 
+// A freed large block waits in the mapping cache; then the heap grows by
+// more than 8 MiB (memory pressure): the cache is emptied at once, not
+// after decay_ms. Prints "cached_after_free cached_after_growth" in bytes.
+CHILD_MODE("pressure-drops-cache") {
+  void* big = malloc(4 * kMiB);
+  memset(big, 1, 4 * kMiB);
+  free(big);
+  libmalloc_stats st{};
+  if (!apitest::lm_get_stats(&st)) return 2;
+  size_t cached_after_free = st.mmap_cached;
+  std::vector<void*> heap_blocks;
+  for (int i = 0; i < 256; ++i) {  // 16 MiB of 64 KiB heap blocks
+    heap_blocks.push_back(malloc(64 * 1024));
+    memset(heap_blocks.back(), 2, 64 * 1024);
+  }
+  if (!apitest::lm_get_stats(&st)) return 2;
+  printf("%zu %zu\n", cached_after_free, st.mmap_cached);
+  for (void* p : heap_blocks) free(p);
+  return 0;
+}
+
+TEST_CASE("api: heap growth empties the cache of freed mappings at once" * LIBMALLOC_ONLY) {
+  auto r = run_self({"pressure-drops-cache"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t after_free = 0, after_growth = 1;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
+  CHECK(after_free >= 4 * kMiB);
+  CHECK(after_growth == 0);
+}
+
 TEST_CASE("api: purge=free gives memory back lazily and keeps every live byte" * LIBMALLOC_ONLY) {
   auto r = run_self({"decay"}, {"LIBMALLOC_OPTIONS=decay_ms=200:purge=free"});
   CAPTURE(r.out);
