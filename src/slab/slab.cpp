@@ -35,17 +35,12 @@ heap::Heap* g_heap = nullptr;
 // and an empty slab kept per class would hold pages no other class can use.
 constexpr size_t kEmptyReserve = 0;
 
-// Every slab spans 64 KiB: 4096 objects of 16 bytes, two of 32 KiB. (The
-// classes above 8 KiB had max(64 KiB, 8 objects): up to 256 KiB per class,
-// mostly touched over time by objects passing through, as realloc-grown
-// strings do. With 64 KiB, medians of 3 interleaved runs on the 2-core
-// machine, 2026-11-23: strbuild peak 22.6 -> 21.2 MiB, prodcons 6.8 -> 6.6,
-// threads_churn 7.0 -> 6.8; no workload's wall time moved beyond noise.)
 constexpr size_t span_for(unsigned c) {
-  (void)c;
-  return 64 * 1024;
+  size_t size = class_size(c);
+  size_t want = size <= 1024 ? 64 * 1024 : 8 * size;
+  return align_up(want < 64 * 1024 ? 64 * 1024 : want, 4096);
 }
-static_assert(class_size(kClasses - 1) * 2 == span_for(kClasses - 1), "the largest class's slab holds 2 objects");
+static_assert(span_for(kClasses - 1) == 262144, "the largest class's slab holds 8 objects");
 
 // Objects per slab of class c: per page times pages when page packed.
 constexpr size_t capacity_of(unsigned c) {
