@@ -35,6 +35,11 @@ heap::Heap* g_heap = nullptr;
 // and an empty slab kept per class would hold pages no other class can use.
 constexpr size_t kEmptyReserve = 0;
 
+// Tried (2026-11-23): 64 KiB for every class (2 objects of 32 KiB) lowered
+// strbuild's peak RSS 22.6 -> 21.2 MiB, but raised burst-and-idle's RSS after
+// malloc_trim 72080 -> 73248 KiB (glibc 72256: issue 6's goal), and 4 objects
+// per span 72392: more spans are more heap blocks whose boundary pages stay
+// resident between survivors. Chunking those spans too: 73844.
 constexpr size_t span_for(unsigned c) {
   size_t size = class_size(c);
   size_t want = size <= 1024 ? 64 * 1024 : 8 * size;
