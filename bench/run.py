@@ -1198,7 +1198,7 @@ def scaling_section(scaling, plot_dir, rel):
                 w, n = wall.get(c, {}).get(a), ops.get(c, {}).get(a)
                 series_all[name][a].append(n / w if w and n else None)
     micro = medians(res, "scaling-micro", "ns_per_op")
-    for name in ("pair_mt/64", "xthread/64"):
+    for name in ("pair_mt/64", "xthread/64", "xthread/8192"):
         series_all[name] = {a: [] for a in allocs}
         for t in threads:
             c = "%s/t%d" % (name, t)
@@ -1729,7 +1729,7 @@ def main():
             threads = scaling_threads(opts)
             tl = ",".join(str(t) for t in threads)
             run_micro(runner, scaling_results, allocs, opts, rounds,
-                      ["--lm_threads=" + tl, "--benchmark_filter=^(pair_mt|xthread)/64/",
+                      ["--lm_threads=" + tl, "--benchmark_filter=^(pair_mt/64|xthread/(64|8192))/",
                        "--benchmark_min_time=%s" % {"smoke": "0.001", "quick": "0.05", "full": "0.2"}[opts.mode]],
                       group="scaling-micro")
             run_workloads(runner, scaling_results, allocs, rounds, scaling_cases(opts.mode, threads), "scaling")
