@@ -170,6 +170,69 @@ TEST_CASE("api: blocks allocated by one thread are verified and freed by another
   CHECK(consumed == kProducers * kPerProducer);
 }
 
+// A ring of threads, each allocating batches of 4 to 32 KiB blocks and
+// freeing the batches the previous thread made: bins above 4 KiB grow and
+// shrink (busy), batches move through every transfer-cache shard. Every
+// block is checked by the thread that frees it.
+TEST_CASE("api: a ring of threads hands on batches of 4-32 KiB blocks, checked by the next thread") {
+  constexpr int kThreads = 6, kRounds = 300, kBatch = 24;
+  struct Slot {
+    std::mutex mu;
+    std::deque<std::vector<Block>> batches;
+  };
+  std::vector<Slot> slots(kThreads);
+  std::atomic<int> damaged{0}, freed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Rng rng{static_cast<uint64_t>(t) * 31 + 5};
+      auto drain = [&](Slot& in) {
+        for (;;) {
+          std::vector<Block> got;
+          {
+            std::lock_guard<std::mutex> lock(in.mu);
+            if (in.batches.empty()) return;
+            got = std::move(in.batches.front());
+            in.batches.pop_front();
+          }
+          for (Block& b : got) {
+            if (!block_ok(b)) ++damaged;
+            free(b.p);
+            ++freed;
+          }
+        }
+      };
+      for (int r = 0; r < kRounds; ++r) {
+        std::vector<Block> batch(kBatch);
+        // Mostly one class per batch (busy), sometimes mixed.
+        size_t base = 4097 + rng.next() % 28000;
+        for (Block& b : batch) {
+          b.n = r % 4 == 0 ? 4097 + rng.next() % 28000 : base + rng.next() % 64;
+          b.seed = rng.next();
+          b.p = static_cast<unsigned char*>(malloc(b.n));
+          if (b.p == nullptr) { ++damaged; continue; }
+          write_block(b);
+        }
+        {
+          std::lock_guard<std::mutex> lock(slots[(t + 1) % kThreads].mu);
+          slots[(t + 1) % kThreads].batches.push_back(std::move(batch));
+        }
+        drain(slots[t]);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (Slot& s : slots)
+    for (auto& batch : s.batches)
+      for (Block& b : batch) {
+        if (!block_ok(b)) ++damaged;
+        free(b.p);
+        ++freed;
+      }
+  CHECK(damaged == 0);
+  CHECK(freed == kThreads * kRounds * kBatch);
+}
+
 TEST_CASE("api: a thread exits with live blocks that the main thread checks and frees") {
   constexpr int kRounds = 20, kThreads = 8, kBlocks = 500;
   int damaged = 0;
