@@ -175,7 +175,8 @@ bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
     if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) >= slots) continue;
     LockGuard guard(t.lock);
     if (t.n == slots) continue;
-    t.batches[t.n++] = Batch{head, count};
+    t.batches[t.n] = Batch{head, count};
+    __atomic_store_n(&t.n, t.n + 1, __ATOMIC_RELAXED);  // read unlocked as a hint
     t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
     return true;
   }
@@ -190,7 +191,8 @@ bool transfer_get(unsigned shard, unsigned c, Batch* out) {
     if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) == 0) continue;
     LockGuard guard(t.lock);
     if (t.n == 0) continue;
-    *out = t.batches[--t.n];
+    __atomic_store_n(&t.n, t.n - 1, __ATOMIC_RELAXED);  // read unlocked as a hint
+    *out = t.batches[t.n];
     return true;
   }
   return false;
@@ -573,7 +575,7 @@ void upkeep_now() {
     // the slabs can empty and their pages be purged.
     for (unsigned c = 0; c < slab::kClasses; ++c)
       for (auto& shard : g_transfer)
-        if (shard[c].n && now - shard[c].touched_ms >= o.decay_ms) {
+        if (__atomic_load_n(&shard[c].n, __ATOMIC_RELAXED) && now - shard[c].touched_ms >= o.decay_ms) {
           transfer_drain(c);
           break;
         }
