@@ -263,7 +263,7 @@ constexpr uint32_t kBusyEvents = 8;
 
 void adapt_big_bin(ThreadCache& tc, unsigned c) {
   uint32_t now = ++tc.events;
-  if (slab::class_size(c) <= 4096) return;
+  if (slab::class_size(c) <= slab::kOneObjectBinsAbove) return;
   Bin& b = tc.bins[c];
   bool busy = tc.last_event[c] != 0 && now - tc.last_event[c] <= kBusyEvents;
   tc.last_event[c] = now;

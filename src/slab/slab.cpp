@@ -268,14 +268,14 @@ unsigned cache_limit(unsigned c) {
   // its median peak RSS fell 7.2 -> 6.7 MiB (12 interleaved runs), and the
   // wall times of prodcons, spectrum, large and strbuild did not move (6 runs).
   size_t size = class_size(c);
-  if (size > 4096) return 1;
+  if (size > kOneObjectBinsAbove) return 1;
   size_t n = (size > 1024 ? 16 * 1024 : 32 * 1024) / size;
   return static_cast<unsigned>(n < 2 ? 2 : n > kMaxBin ? kMaxBin : n);
 }
 
 unsigned busy_cache_limit(unsigned c) {
   size_t size = class_size(c);
-  if (size <= 4096) return cache_limit(c);
+  if (size <= kOneObjectBinsAbove) return cache_limit(c);
   size_t n = 64 * 1024 / size;
   return static_cast<unsigned>(n < 2 ? 2 : n);
 }

@@ -242,12 +242,13 @@ struct ClassStats {
 ClassStats class_stats(unsigned c);
 
 // Objects a thread-cache bin of class c holds at most (about 32 KiB up to
-// 1 KiB, 16 KiB up to 4 KiB, one object above); half of it is the batch
-// moved at a time.
+// 1 KiB, 16 KiB up to kOneObjectBinsAbove, one object above); half of it is
+// the batch moved at a time.
 constexpr unsigned kMaxBin = 1024;
+constexpr size_t kOneObjectBinsAbove = 4096;
 unsigned cache_limit(unsigned c);
 // The most a bin of class c may grow to while busy: cache_limit(c) for the
-// classes up to 4 KiB; above, 64 KiB of objects (at least two).
+// classes up to kOneObjectBinsAbove; above, 64 KiB of objects (at least two).
 unsigned busy_cache_limit(unsigned c);
 
 void lock_for_fork();
