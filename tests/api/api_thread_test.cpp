@@ -449,33 +449,40 @@ TEST_CASE("api: a bin above 4 KiB keeps one object, and grows while its thread m
 
 // Objects one thread frees in bulk wait in the transfer cache as batches,
 // and another thread's empty bin adopts one of those batches, whichever
-// transfer shard each thread parks in, without a refill from the slabs.
+// transfer shard each thread parks in, without a refill from the slabs. For
+// every class whose bins hold more than one object (those whose limit is
+// odd, 384 bytes for one, once flushed a batch one object too large to park).
 CHILD_MODE("transfer-adopt") {
-  const unsigned c = lm::slab::size_class(256);
-  std::vector<void*> blocks(512);
-  std::thread a([&] {
-    for (void*& p : blocks) p = malloc(256);
-  });
-  a.join();
-  std::thread b([&] {
-    for (void* p : blocks) free(p);  // bins overflow: batches are parked
-  });
-  b.join();
-  size_t refills_before = lm::slab::class_stats(c).refills;
-  void* got = nullptr;
-  std::thread t([&] { got = malloc(256); });  // a third thread, another shard
-  t.join();
-  size_t refills_after = lm::slab::class_stats(c).refills;
-  free(got);
-  if (got == nullptr || refills_after != refills_before) {
-    printf("malloc in a third thread refilled from the slabs (%zu -> %zu refills)\n", refills_before, refills_after);
-    return 1;
+  int failed = 0;
+  for (unsigned c = 0; c < lm::slab::kClasses && lm::slab::class_size(c) <= lm::slab::kOneObjectBinsAbove; ++c) {
+    const size_t size = lm::slab::class_size(c);
+    std::vector<void*> blocks(4 * lm::slab::cache_limit(c));
+    std::thread a([&] {
+      for (void*& p : blocks) p = malloc(size);
+    });
+    a.join();
+    std::thread b([&] {
+      for (void* p : blocks) free(p);  // bins overflow: batches are parked
+    });
+    b.join();
+    size_t refills_before = lm::slab::class_stats(c).refills;
+    void* got = nullptr;
+    std::thread t([&] { got = malloc(size); });  // a third thread, another shard
+    t.join();
+    size_t refills_after = lm::slab::class_stats(c).refills;
+    free(got);
+    if (got == nullptr || refills_after != refills_before) {
+      printf("size %zu: malloc in a third thread refilled from the slabs (%zu -> %zu refills)\n", size,
+             refills_before, refills_after);
+      ++failed;
+    }
   }
+  if (failed) return 1;
   printf("ok\n");
   return 0;
 }
 
-TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill") {
+TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill, in every class") {
   auto r = apitest::run_self({"transfer-adopt"});
   CAPTURE(r.out);
   CAPTURE(r.err);
