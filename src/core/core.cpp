@@ -149,6 +149,13 @@ struct alignas(64) Transfer {
 constinit Transfer g_transfer[kTransferShards][slab::kClasses] = {};
 // Batches per shard of each class, apart from g_transfer.
 constinit uint8_t g_transfer_slots[slab::kClasses] = {};
+// Set (for good) at a class's first parked batch, so that a bin's miss and
+// the decay pass read the stacks of those classes only (a single-threaded
+// program never parks a batch): reading an untouched page of
+// .bss costs a page of RSS like writing it (this kernel backs even reads
+// with a page of its own), and the 240 stacks span 19 pages, 76 KiB of every
+// process that never parks a batch.
+constinit uint8_t g_transfer_used[slab::kClasses] = {};
 std::atomic<unsigned> g_next_shard{0};
 
 void transfer_init() {
@@ -178,6 +185,7 @@ bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
     t.batches[t.n] = Batch{head, count};
     __atomic_store_n(&t.n, t.n + 1, __ATOMIC_RELAXED);  // read unlocked as a hint
     t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
+    if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) __atomic_store_n(&g_transfer_used[c], 1, __ATOMIC_RELAXED);
     return true;
   }
   return false;
@@ -186,6 +194,7 @@ bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
 // From the shard's stack, else from the first other shard that has one
 // (read without its lock first: a hint).
 bool transfer_get(unsigned shard, unsigned c, Batch* out) {
+  if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) return false;  // nothing was ever parked
   for (unsigned i = 0; i < kTransferShards; ++i) {
     Transfer& t = g_transfer[(shard + i) % kTransferShards][c];
     if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) == 0) continue;
@@ -573,12 +582,14 @@ void upkeep_now() {
   if (now - last_pass >= o.decay_ms / 4 && last_slab_pass.compare_exchange_strong(last_pass, now)) {
     // Batches parked for a whole decay period go back to their slabs, so
     // the slabs can empty and their pages be purged.
-    for (unsigned c = 0; c < slab::kClasses; ++c)
+    for (unsigned c = 0; c < slab::kClasses; ++c) {
+      if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) continue;
       for (auto& shard : g_transfer)
         if (__atomic_load_n(&shard[c].n, __ATOMIC_RELAXED) && now - shard[c].touched_ms >= o.decay_ms) {
           transfer_drain(c);
           break;
         }
+    }
     slab::purge(now, o.decay_ms, advice);
     slab::spans::decay(now, o.decay_ms, advice);
   }
