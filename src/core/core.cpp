@@ -38,6 +38,8 @@
 
 namespace lm::core {
 
+void pay_mapping_growth(size_t n);  // large's growth hook (below)
+
 constinit thread_local ThreadCache t_cache LM_TLS_IE = {};
 uint64_t g_free_key = 0;
 
@@ -397,6 +399,7 @@ LM_SLOW_PATH bool init_slow() {
     transfer_init();
     uint64_t secret = make_secret();
     large::init(secret);
+    large::set_growth_hook(pay_mapping_growth);
     g_free_key = secret * 0x9e3779b97f4a7c15ull | 1;
     g_slow_mode = config::options().redzone || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
     if (config::options().redzone) {
@@ -547,6 +550,44 @@ void relieve_pressure(uint64_t now) {
   large::trim();
 }
 
+// Heap growth is paid from the cache of freed mappings first: as the heap
+// grows by G bytes, at least G bytes of the oldest cached mappings are
+// unmapped. Their pages are dirty memory the program is not using, and a
+// program that grows its heap has moved on from them (or wants memory of
+// another kind); kept until decay_ms or 8 MiB of growth (relieve_pressure),
+// they stacked on top of the growth. The large-block workload's peak RSS:
+// 69.8 -> 66.7 MiB (medians of 5 interleaved runs).
+std::atomic<size_t> g_system_paid{0};
+
+void pay_growth_from_cache() {
+  size_t system = g_heap.system_bytes();
+  size_t paid = g_system_paid.load(std::memory_order_relaxed);
+  if (system <= paid) {
+    if (system < paid) g_system_paid.store(system, std::memory_order_relaxed);  // the heap shrank: follow it
+    return;
+  }
+  if (!g_system_paid.compare_exchange_strong(paid, system, std::memory_order_relaxed)) return;
+  large::release_oldest(system - paid);
+}
+
+// The other way round: a large mapping (or its growth by mremap) of n fresh
+// bytes is paid first with the dirty free pages of the heap and of the span
+// chunks, up to n bytes (the largest free blocks first). A program that
+// grows a big buffer after freeing heap memory (sqlite3 building a 16 MiB
+// group_concat string after an UPDATE freed its 17 MiB journal, dirty and in
+// 322 pieces, under the pressure floor) otherwise holds both: its peak RSS
+// 52.2 -> 42.4 MB (glibc 46.2), for 18% more page faults when the heap
+// reuses the pages (docs/architecture.md, "Trim and decay"). Only up to n: purging all
+// of them cost the fragmentation workload 28% of its time. Below 1 MiB it is
+// not worth walking the heap's bins for.
+constexpr size_t kPayMin = size_t{1} << 20;
+
+void pay_mapping_growth(size_t n) {
+  if (n < kPayMin || g_heap.dirty_bytes() + slab::spans::dirty_bytes() < kPayMin) return;
+  size_t paid = g_heap.purge_bytes(n);
+  if (paid < n) slab::spans::purge_bytes(n - paid);
+}
+
 // A program that frees most of its memory should see its RSS fall at once,
 // not after a decay period (see PressureGate): after a free that reached the
 // heap or the slabs, the dirty pages of the heap's free blocks and of the
@@ -572,6 +613,7 @@ void relieve_free_pressure() {
 void upkeep_now() {
   uint64_t now = os::now_ms();
   relieve_pressure(now);
+  pay_growth_from_cache();
   uint64_t last = g_last_upkeep_ms.load(std::memory_order_relaxed);
   if (now - last < 16) return;
   if (!g_last_upkeep_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;

@@ -538,6 +538,38 @@ size_t Heap::purge_now() {
   return purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED);
 }
 
+size_t Heap::purge_bytes(size_t want) {
+  LockGuard guard(lock_);
+  size_t page = os::page_size();
+  size_t purged = 0;
+  for (unsigned i = kBins; i-- > bin_index(kStampedMin) && purged < want;) {
+    for (Chunk* c = bins_[i]; c && purged < want; c = c->fd) {
+      size_t size = csize(c);
+      if (size < kStampedMin) continue;
+      uint64_t& st = stamp_of(c);
+      if (st & kPurgedBit) continue;
+      uptr b, e;
+      interior(c, size, page, &b, &e);
+      if (e > b && os::advise(ptr(b), e - b, MADV_DONTNEED)) {
+        purged += e - b;
+        purged_ += e - b;
+      }
+      st |= kPurgedBit;
+    }
+  }
+  if (purged < want && top_ && !top_purged_) {
+    uptr b = align_up(addr(top_) + kHeaderSize, page);
+    uptr e = align_down(addr(top_) + csize(top_), page);
+    if (e > b && os::advise(ptr(b), e - b, MADV_DONTNEED)) {
+      purged += e - b;
+      if (e == addr(top_) + csize(top_) && clean_from_ > b) clean_from_ = b;  // reads back as zero
+    }
+    top_purged_ = true;
+  }
+  if (purged) stats::count(stats::k_purged_pages, purged / page);
+  return purged;
+}
+
 bool Heap::trim(size_t pad) {
   LockGuard guard(lock_);
   bool released = trim_top(pad);

@@ -112,6 +112,10 @@ class Heap {
 
   // Purges the whole pages of every free block at once (memory pressure).
   size_t purge_now();
+  // Purges whole free pages, of the largest free blocks first, then of the
+  // top, until at least `want` bytes are purged or none is left. Returns the
+  // bytes purged.
+  size_t purge_bytes(size_t want);
   // Bytes of binned free blocks not purged, and of everything else (blocks
   // in use and the top): read without the lock, as estimates for pressure
   // decisions.

@@ -102,7 +102,8 @@ void unmap_block(uptr base, size_t size, uptr hdr) {
 // Removes cache entry i (lock held), returning it.
 CacheEntry take(unsigned i) {
   CacheEntry e = g_cache[i];
-  g_cache[i] = g_cache[--g_cached];
+  g_cache[i] = g_cache[g_cached - 1];
+  __atomic_store_n(&g_cached, g_cached - 1, __ATOMIC_RELAXED);  // read unlocked as a hint
   g_cached_bytes -= e.size;
   return e;
 }
@@ -140,9 +141,16 @@ void note_live(size_t size) {
   g_live_count.store(g_live_blocks, std::memory_order_relaxed);
 }
 
+void (*g_growth_hook)(size_t) = nullptr;
+
+void grown_by(size_t bytes) {
+  if (g_growth_hook) g_growth_hook(bytes);
+}
+
 }  // namespace
 
 void init(uint64_t secret) { g_secret = secret | 1; }
+void set_growth_hook(void (*hook)(size_t)) { g_growth_hook = hook; }
 
 void* alloc(size_t n, size_t align, bool zero, bool growing) {
   size_t need;
@@ -180,6 +188,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
       if (os::remap(ptr(base), size, need * 2, false)) size = need * 2;
     } else if (size < need) {
       // Grow it: its resident pages are kept, only the new tail faults.
+      grown_by(need - size);
       void* moved = os::remap(ptr(base), size, need, true);
       stats::count(stats::k_large_remaps);
       if (moved) {
@@ -192,6 +201,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     }
   }
   if (!base) {
+    grown_by(need);
     void* p = config::options().large_populate ? os::map_populated(need) : os::map(need);
     if (!p) return nullptr;
     if (int thp = config::thp_advice()) os::advise(p, need, thp);
@@ -263,7 +273,8 @@ void free(void* mem, const char* func) {
         evicted[nevicted++] = take(oldest);
       }
       h->cookie = cookie_for(h) ^ kCachedMark;
-      g_cache[g_cached++] = CacheEntry{base, size, hdr, now};
+      g_cache[g_cached] = CacheEntry{base, size, hdr, now};
+      __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
       g_cached_bytes += size;
       cached = true;
     } else {
@@ -297,6 +308,7 @@ void* resize(void* mem, size_t n) {
     size_t geometric = align_up(size + size / 2, os::page_size());
     if (geometric > need && geometric - offset - kHeaderSize <= kMaxRequest) need = geometric;
   }
+  if (need > size) grown_by(need - size);
   // In place if the kernel can; else into a reservation whose header page
   // the page map registered first: a block whose header it cannot register
   // (no leaf under RLIMIT_AS) must not be handed out, and once mremap has
@@ -376,6 +388,25 @@ size_t trim() {
   }
   release_all(all, n);
   return bytes;
+}
+
+size_t release_oldest(size_t bytes) {
+  if (__atomic_load_n(&g_cached, __ATOMIC_RELAXED) == 0) return 0;  // a hint: most calls find none
+  CacheEntry out[kCacheEntries];
+  unsigned n = 0;
+  size_t released = 0;
+  {
+    LockGuard guard(g_lock);
+    while (g_cached && released < bytes) {
+      unsigned oldest = 0;
+      for (unsigned i = 1; i < g_cached; ++i)
+        if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
+      out[n] = take(oldest);
+      released += out[n++].size;
+    }
+  }
+  release_all(out, n);
+  return released;
 }
 
 void decay(uint64_t now) {

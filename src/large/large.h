@@ -26,6 +26,10 @@ namespace lm::large {
 constexpr size_t kHeaderSize = 32;
 
 void init(uint64_t secret);
+// Called (no lock of large's held) before a mapping or a remap makes the
+// process grow by `bytes` of fresh pages: core pays for them with dirty free
+// memory of the other layers.
+void set_growth_hook(void (*hook)(size_t bytes));
 
 // A mapped block of at least n usable bytes, aligned to `align` (a power of
 // two >= 16), zeroed if asked; nullptr when the kernel refuses. With
@@ -56,6 +60,9 @@ bool recently_unmapped(const void* mem);
 
 // Unmaps every cached mapping; returns the bytes released.
 size_t trim();
+// Unmaps the oldest cached mappings until at least `bytes` are gone (or the
+// cache is empty); returns the bytes unmapped.
+size_t release_oldest(size_t bytes);
 // Unmaps cached mappings unused for decay_ms.
 void decay(uint64_t now_ms);
 

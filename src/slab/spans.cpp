@@ -214,6 +214,13 @@ size_t purge_now() {
   return purged;
 }
 
+size_t purge_bytes(size_t want) {
+  LockGuard guard(g_lock);
+  size_t purged = 0;
+  for (Chunk* c = g_list; c && purged < want; c = c->next) purged += purge_chunk(c, MADV_DONTNEED, false);
+  return purged;
+}
+
 size_t decay(uint64_t now, size_t min_age, int advice) {
   LockGuard guard(g_lock);
   size_t done = 0;

@@ -44,6 +44,9 @@ size_t dirty_bytes();
 size_t free_bytes();
 // Purges every dirty free page at once (memory pressure).
 size_t purge_now();
+// Purges dirty free pages, chunk by chunk, until at least `want` bytes are
+// purged or none is left. Returns the bytes purged.
+size_t purge_bytes(size_t want);
 // bytes: a multiple of kPage, at most kMaxSpan.
 Span alloc(size_t bytes);
 void free(Span s, size_t bytes);

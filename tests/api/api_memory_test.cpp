@@ -147,6 +147,81 @@ TEST_CASE("api: heap growth empties the cache of freed mappings at once" * LIBMA
   CHECK(after_growth == 0);
 }
 
+// A freed large block waits in the mapping cache; then the heap grows by
+// 2 MiB, far below the 8 MiB that counts as pressure: the growth is paid
+// from the cache first, oldest mappings first, so the 4 MiB entry goes.
+// Prints "cached_after_free cached_after_growth" in bytes.
+CHILD_MODE("growth-pays-cache") {
+  void* big = malloc(4 * kMiB);
+  memset(big, 1, 4 * kMiB);
+  free(big);
+  libmalloc_stats st{};
+  if (!apitest::lm_get_stats(&st)) return 2;
+  size_t cached_after_free = st.mmap_cached;
+  std::vector<void*> heap_blocks;
+  for (int i = 0; i < 64; ++i) {  // 2 MiB of 32 KiB + 1 heap blocks (past the slabs)
+    heap_blocks.push_back(malloc(32 * 1024 + 1));
+    memset(heap_blocks.back(), 2, 32 * 1024 + 1);
+  }
+  if (!apitest::lm_get_stats(&st)) return 2;
+  printf("%zu %zu\n", cached_after_free, st.mmap_cached);
+  for (void* p : heap_blocks) free(p);
+  return 0;
+}
+
+TEST_CASE("api: heap growth is paid from the cache of freed mappings first" * LIBMALLOC_ONLY) {
+  auto r = run_self({"growth-pays-cache"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t after_free = 0, after_growth = 1;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
+  CHECK(after_free >= 4 * kMiB);
+  CHECK(after_growth == 0);
+}
+
+// Every other one of 384 heap blocks of 64 KiB is freed: 12 MiB of dirty
+// free blocks that cannot merge, below every pressure threshold. A new
+// 16 MiB mapping is then paid with their pages (purged), so the RSS grows
+// by much less than 16 MiB; the blocks kept and the new ones are intact.
+// Prints "rss_growth_kib bad_bytes".
+CHILD_MODE("mapping-pays-heap") {
+  constexpr size_t kBlock = 64 * 1024;
+  std::vector<char*> blocks;
+  for (int i = 0; i < 384; ++i) {
+    blocks.push_back(static_cast<char*>(malloc(kBlock)));
+    memset(blocks.back(), i & 0x7f, kBlock);
+  }
+  for (size_t i = 0; i < blocks.size(); i += 2) free(blocks[i]);
+  size_t before = apitest::rss_bytes();
+  char* big = static_cast<char*>(malloc(16 * kMiB));
+  memset(big, 0x5a, 16 * kMiB);
+  size_t after = apitest::rss_bytes();
+  size_t bad = 0;
+  for (size_t i = 1; i < blocks.size(); i += 2)
+    for (size_t k = 0; k < kBlock; k += 512) bad += blocks[i][k] != static_cast<char>(i & 0x7f);
+  for (size_t i = 0; i < blocks.size(); i += 2) {  // the purged blocks serve again
+    blocks[i] = static_cast<char*>(malloc(kBlock));
+    memset(blocks[i], 0x33, kBlock);
+  }
+  for (size_t i = 0; i < blocks.size(); i += 2)
+    for (size_t k = 0; k < kBlock; k += 512) bad += blocks[i][k] != 0x33;
+  for (size_t k = 0; k < 16 * kMiB; k += 4096) bad += big[k] != 0x5a;
+  printf("%zu %zu\n", after > before ? (after - before) / 1024 : 0, bad);
+  for (char* p : blocks) free(p);
+  free(big);
+  return 0;
+}
+
+TEST_CASE("api: a new large mapping is paid with the heap's dirty free pages first" * LIBMALLOC_ONLY) {
+  auto r = run_self({"mapping-pays-heap"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t growth_kib = 0, bad = 1;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &growth_kib, &bad) == 2);
+  CHECK(bad == 0);
+  CHECK(growth_kib < 8 * 1024);  // 16 MiB mapped, about 11 MiB of free heap pages purged
+}
+
 TEST_CASE("api: purge=free gives memory back lazily and keeps every live byte" * LIBMALLOC_ONLY) {
   auto r = run_self({"decay"}, {"LIBMALLOC_OPTIONS=decay_ms=200:purge=free"});
   CAPTURE(r.out);
