@@ -1041,6 +1041,13 @@ void print_report(int fd) {
              slab_unused, slab_unused - (slab_purged < slab_unused ? slab_purged : slab_unused), slab_purged,
              sp.chunk_bytes, sp.free_bytes, sp.dirty_bytes, sp.free_bytes - sp.dirty_bytes, l.cached_bytes);
   }
+  if (g_redzone) {
+    redzone::Stats r = redzone::stats();
+    w.printf("redzone: %zu blocks allocated (queued frees included); quarantine %zu blocks, %zu bytes (limit %zu); "
+             "recycled %zu bytes, spare %zu; chunks %zu bytes\n",
+             r.blocks, r.quarantined, r.quarantine_bytes, r.quarantine_limit, r.recycled_bytes, r.spare_bytes,
+             r.chunk_bytes);
+  }
   w.printf("tuning: mmap_threshold %zu, trim_threshold %zu, top_pad %zu, adaptive top pad %zu\n",
            t.mmap_threshold.load(std::memory_order_relaxed), t.trim_threshold.load(std::memory_order_relaxed),
            t.top_pad.load(std::memory_order_relaxed), g_heap.adaptive_keep());

@@ -205,6 +205,8 @@ size_t g_pool_bytes = 0;
 // bit c of g_spare_classes is set while list c is not empty. See spare_take.
 Recycled* g_carved_spare[kClasses] = {};
 uint64_t g_spare_classes[(kClasses + 63) / 64] = {};
+size_t g_spare_bytes = 0;                // in the spare lists
+std::atomic<size_t> g_chunk_bytes{0};    // chunks mapped so far (stats)
 
 unsigned my_shard() { return stack::thread_number() % kShards; }
 
@@ -459,6 +461,7 @@ void spare_link(Recycled* r) {
   if (r->next) r->next->next_chain = r;
   g_carved_spare[c] = r;
   g_spare_classes[c / 64] |= uint64_t{1} << (c % 64);
+  g_spare_bytes += r->span;
   r->tag = spare_tag(addr(r));
   auto* f = ptr<SpareFooter>(addr(r) + r->span - sizeof(SpareFooter));
   f->span = r->span;
@@ -471,6 +474,7 @@ void spare_unlink(Recycled* r) {
   else g_carved_spare[c] = r->next;
   if (r->next) r->next->next_chain = r->next_chain;
   if (!g_carved_spare[c]) g_spare_classes[c / 64] &= ~(uint64_t{1} << (c % 64));
+  g_spare_bytes -= r->span;
   r->tag = 0;
   ptr<SpareFooter>(addr(r) + r->span - sizeof(SpareFooter))->tag = 0;
 }
@@ -1139,6 +1143,7 @@ bool new_chunk(size_t bytes, uptr* lo, uptr* hi) {
       shadow::populate(base, end);
   }
   shadow::set(base, end, kLeftRedzone);
+  g_chunk_bytes.fetch_add(end - base, std::memory_order_relaxed);
   *lo = base;
   *hi = end;
   return true;
@@ -1642,6 +1647,28 @@ int check_all(uptr ret) {
   stack::Trace cur;
   stack::capture(&cur, ret);
   return check_everything("by libmalloc_heap_check()", &cur);
+}
+
+Stats stats() {
+  Stats st{};
+  for (Shard& s : g_shards) {
+    LockGuard guard(s.lock);
+    st.blocks += s.count;
+    st.recycled_bytes += s.recycled_bytes;
+  }
+  {
+    LockGuard guard(g_pool_lock);
+    st.recycled_bytes += g_pool_bytes;
+    st.spare_bytes = g_spare_bytes;
+  }
+  {
+    LockGuard guard(g_q_lock);
+    st.quarantined = g_ring_count;
+    st.quarantine_bytes = g_q_bytes;
+  }
+  st.quarantine_limit = g_quarantine_limit;
+  st.chunk_bytes = g_chunk_bytes.load(std::memory_order_relaxed);
+  return st;
 }
 
 void at_exit() {

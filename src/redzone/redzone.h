@@ -57,6 +57,19 @@ int check_all(uptr ret);
 // detect_leaks=1.
 void at_exit();
 
+// Where redzone mode's memory is, for stats=1 (bytes of backing blocks,
+// redzones and headers included).
+struct Stats {
+  size_t blocks;           // blocks allocated and not yet in the quarantine
+  size_t quarantined;      // blocks in the quarantine
+  size_t quarantine_bytes;
+  size_t quarantine_limit;
+  size_t recycled_bytes;   // left the quarantine, waiting for a block of their class
+  size_t spare_bytes;      // carved blocks past the pool's cap (see spare_push)
+  size_t chunk_bytes;      // chunks mapped to carve blocks from
+};
+Stats stats();
+
 // Fork protocol: redzone's locks are leaves (never held while calling the
 // backend), so core takes them first and releases them last.
 void lock_for_fork();

@@ -26,3 +26,17 @@ read -r pypid count <"$WORK/py.out"
 grep -qxF "== libmalloc stats (pid $pypid) ==" "$WORK/py.err" ||
   fail "no '== libmalloc stats (pid $pypid) ==' line in python3's stderr"
 echo "ok: python3 report for pid $pypid"
+
+# Redzone mode adds a line saying where its memory is: the quarantine holds
+# the 100000 freed strings (far below quarantine_mb), recycled and spare
+# memory, the chunks carved from.
+timeout 60 env LIBMALLOC_OPTIONS=stats=1:redzone=1 LD_PRELOAD="$LIB" PYTHONMALLOC=malloc "$PY" -c \
+  'x = [str(i) * 10 for i in range(100000)]; del x; print("done")' \
+  >"$WORK/rz.out" 2>"$WORK/rz.err" || fail "python3 with stats=1:redzone=1 exited with status $?"
+line=$(grep '^redzone: ' "$WORK/rz.err") || fail "no 'redzone:' line in the redzone-mode report"
+[[ $line =~ quarantine\ ([0-9]+)\ blocks,\ ([0-9]+)\ bytes\ \(limit\ 268435456\) ]] ||
+  fail "unexpected redzone line: $line"
+(( BASH_REMATCH[1] >= 100000 && BASH_REMATCH[2] > 0 )) ||
+  fail "the quarantine should hold the 100000 freed strings: $line"
+[[ $line =~ chunks\ ([0-9]+)\ bytes ]] && (( BASH_REMATCH[1] > 0 )) || fail "no chunk bytes: $line"
+echo "ok: redzone line: $line"
