@@ -2,6 +2,8 @@
 // continuation regions and the heap walker.
 #include "heap/heap.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <sys/mman.h>
 
@@ -504,24 +506,34 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       if (((st & kPurgedBit) && !again) || (st >> 1) > now || now - (st >> 1) < min_age) continue;
       uptr b, e;
       interior(c, size, page, &b, &e);
-      if (e > b && os::advise(ptr(b), e - b, advice)) {
-        purged += e - b;
-        if (!again) purged_ += e - b;
-      }
+      // The bit and purged_ go together (bin_remove takes the pages back
+      // off purged_): a block madvise refused (locked memory) stays dirty.
+      if (e > b && !os::advise(ptr(b), e - b, advice)) continue;
+      purged += e - b;
+      if (!again) purged_ += e - b;
       st |= kPurgedBit;
     }
   }
-  if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) {
-    uptr b = align_up(addr(top_) + kHeaderSize, page);
-    uptr e = align_down(addr(top_) + csize(top_), page);
-    if (e > b && os::advise(ptr(b), e - b, advice)) {
-      purged += e - b;
-      // DONTNEED pages read back as zero: calloc may skip them.
-      if (advice == MADV_DONTNEED && e == addr(top_) + csize(top_) && clean_from_ > b) clean_from_ = b;
-    }
-    top_purged_ = true;  // nothing to do until a free grows it again
-  }
+  if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) purged += purge_top(advice);
   if (purged) stats::count(stats::k_purged_pages, purged / page);
+  return purged;
+}
+
+// The top's whole pages below clean_from_ (above it, never touched since
+// the segment was mapped or last purged), lock held. Returns the bytes
+// purged.
+size_t Heap::purge_top(int advice) {
+  size_t page = os::page_size();
+  uptr end = addr(top_) + csize(top_);
+  uptr b = align_up(addr(top_) + kHeaderSize, page);
+  uptr e = std::min(align_down(end, page), align_up(clean_from_, page));
+  size_t purged = 0;
+  if (e > b && os::advise(ptr(b), e - b, advice)) {
+    purged = e - b;
+    // DONTNEED pages read back as zero: calloc may skip them.
+    if (advice == MADV_DONTNEED && (e >= clean_from_ || e == end) && clean_from_ > b) clean_from_ = b;
+  }
+  top_purged_ = true;  // nothing to do until a free grows it again
   return purged;
 }
 
@@ -538,7 +550,7 @@ size_t Heap::purge_now() {
   return purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED);
 }
 
-size_t Heap::purge_bytes(size_t want) {
+size_t Heap::purge_bytes(size_t want, bool top) {
   LockGuard guard(lock_);
   size_t page = os::page_size();
   size_t purged = 0;
@@ -550,22 +562,13 @@ size_t Heap::purge_bytes(size_t want) {
       if (st & kPurgedBit) continue;
       uptr b, e;
       interior(c, size, page, &b, &e);
-      if (e > b && os::advise(ptr(b), e - b, MADV_DONTNEED)) {
-        purged += e - b;
-        purged_ += e - b;
-      }
+      if (e > b && !os::advise(ptr(b), e - b, MADV_DONTNEED)) continue;  // see purge_free_pages
+      purged += e - b;
+      purged_ += e - b;
       st |= kPurgedBit;
     }
   }
-  if (purged < want && top_ && !top_purged_) {
-    uptr b = align_up(addr(top_) + kHeaderSize, page);
-    uptr e = align_down(addr(top_) + csize(top_), page);
-    if (e > b && os::advise(ptr(b), e - b, MADV_DONTNEED)) {
-      purged += e - b;
-      if (e == addr(top_) + csize(top_) && clean_from_ > b) clean_from_ = b;  // reads back as zero
-    }
-    top_purged_ = true;
-  }
+  if (top && purged < want && top_ && !top_purged_) purged += purge_top(MADV_DONTNEED);
   if (purged) stats::count(stats::k_purged_pages, purged / page);
   return purged;
 }

@@ -112,10 +112,10 @@ class Heap {
 
   // Purges the whole pages of every free block at once (memory pressure).
   size_t purge_now();
-  // Purges whole free pages, of the largest free blocks first, then of the
-  // top, until at least `want` bytes are purged or none is left. Returns the
-  // bytes purged.
-  size_t purge_bytes(size_t want);
+  // Purges whole free pages, of the largest free blocks first, then (with
+  // `top`) of the top, until at least `want` bytes are purged or none is
+  // left. Returns the bytes purged.
+  size_t purge_bytes(size_t want, bool top);
   // Bytes of binned free blocks not purged, and of everything else (blocks
   // in use and the top): read without the lock, as estimates for pressure
   // decisions.
@@ -167,6 +167,7 @@ class Heap {
   void maybe_trim_top();
   bool trim_top(size_t keep);
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
+  size_t purge_top(int advice);
   void register_range(uptr begin, uptr end, bool add);
   const char* check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks);
 

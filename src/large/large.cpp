@@ -179,6 +179,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
   uptr base = reuse.base;
   size_t size = reuse.size;
   size_t dirty = 0;  // leading bytes of the mapping that may hold old data
+  size_t paid = 0;   // fresh bytes announced to the growth hook
   if (base) {
     stats::count(stats::k_large_cache_hits);
     dirty = size;
@@ -188,7 +189,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
       if (os::remap(ptr(base), size, need * 2, false)) size = need * 2;
     } else if (size < need) {
       // Grow it: its resident pages are kept, only the new tail faults.
-      grown_by(need - size);
+      grown_by(paid = need - size);
       void* moved = os::remap(ptr(base), size, need, true);
       stats::count(stats::k_large_remaps);
       if (moved) {
@@ -201,7 +202,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     }
   }
   if (!base) {
-    grown_by(need);
+    if (need > paid) grown_by(need - paid);
     void* p = config::options().large_populate ? os::map_populated(need) : os::map(need);
     if (!p) return nullptr;
     if (int thp = config::thp_advice()) os::advise(p, need, thp);
@@ -302,13 +303,15 @@ void* resize(void* mem, size_t n) {
     h->cookie = cookie_for(h);
     return mem;
   }
+  // The pages the block will use (not the slack asked for below, which it
+  // may never touch) are what it grows by.
+  if (need > size) grown_by(need - size);
   // Growing: ask for half as much again, so growth in small steps costs a
   // logarithmic number of mremap calls (untouched pages cost nothing).
   if (need > size && need < size + size / 2) {
     size_t geometric = align_up(size + size / 2, os::page_size());
     if (geometric > need && geometric - offset - kHeaderSize <= kMaxRequest) need = geometric;
   }
-  if (need > size) grown_by(need - size);
   // In place if the kernel can; else into a reservation whose header page
   // the page map registered first: a block whose header it cannot register
   // (no leaf under RLIMIT_AS) must not be handed out, and once mremap has
@@ -401,6 +404,7 @@ size_t release_oldest(size_t bytes) {
       unsigned oldest = 0;
       for (unsigned i = 1; i < g_cached; ++i)
         if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
+      if (g_cache[oldest].size / 2 > bytes - released) break;  // not yet: see large.h
       out[n] = take(oldest);
       released += out[n++].size;
     }

@@ -60,8 +60,9 @@ bool recently_unmapped(const void* mem);
 
 // Unmaps every cached mapping; returns the bytes released.
 size_t trim();
-// Unmaps the oldest cached mappings until at least `bytes` are gone (or the
-// cache is empty); returns the bytes unmapped.
+// Unmaps the oldest cached mappings until at least `bytes` are gone, the
+// cache is empty, or the oldest left is more than twice what is still
+// wanted; returns the bytes unmapped (possibly more than `bytes`).
 size_t release_oldest(size_t bytes);
 // Unmaps cached mappings unused for decay_ms.
 void decay(uint64_t now_ms);

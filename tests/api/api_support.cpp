@@ -50,6 +50,12 @@ bool lm_get_stats(libmalloc_stats* out) {
   return fn && fn(out) == 0;
 }
 
+bool lm_print_stats(int fd) {
+  auto fn = LM_LOOKUP(libmalloc_print_stats);
+  if (fn) fn(fd);
+  return fn != nullptr;
+}
+
 int lm_heap_check() {
   auto fn = LM_LOOKUP(libmalloc_heap_check);
   return fn ? fn() : -2;

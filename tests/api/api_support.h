@@ -21,6 +21,7 @@ bool testing_glibc();
 // else null: linked in directly, or found with dlsym when preloaded.
 const char* lm_version();
 bool lm_get_stats(libmalloc_stats* out);
+bool lm_print_stats(int fd);
 int lm_heap_check();
 int lm_get_option(const char* name, char* buf, size_t buflen);
 
