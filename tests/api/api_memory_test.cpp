@@ -116,10 +116,10 @@ TEST_CASE("api: freed memory goes back to the kernel after decay_ms without mall
   CHECK(after_idle * 4 < peak);
 }
 
-// A freed large block waits in the mapping cache; then the heap grows by
-// more than 8 MiB (memory pressure): the cache is emptied at once, not
-// after decay_ms. Prints "cached_after_free cached_after_growth" in bytes.
-CHILD_MODE("pressure-drops-cache") {
+// A freed 4 MiB block waits in the mapping cache; then the heap grows by
+// `count` blocks of `size` bytes. Prints "cached_after_free
+// cached_after_growth" in bytes.
+int cache_then_grow(int count, size_t size) {
   void* big = malloc(4 * kMiB);
   memset(big, 1, 4 * kMiB);
   free(big);
@@ -127,56 +127,41 @@ CHILD_MODE("pressure-drops-cache") {
   if (!apitest::lm_get_stats(&st)) return 2;
   size_t cached_after_free = st.mmap_cached;
   std::vector<void*> heap_blocks;
-  for (int i = 0; i < 256; ++i) {  // 16 MiB of 64 KiB heap blocks
-    heap_blocks.push_back(malloc(64 * 1024));
-    memset(heap_blocks.back(), 2, 64 * 1024);
+  for (int i = 0; i < count; ++i) {
+    heap_blocks.push_back(malloc(size));
+    memset(heap_blocks.back(), 2, size);
   }
   if (!apitest::lm_get_stats(&st)) return 2;
   printf("%zu %zu\n", cached_after_free, st.mmap_cached);
   for (void* p : heap_blocks) free(p);
   return 0;
 }
+
+void check_cache_emptied(const char* mode) {
+  auto r = run_self({mode}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t after_free = 0, after_growth = 1;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
+  CHECK(after_free >= 4 * kMiB);
+  CHECK(after_growth == 0);
+}
+
+// The heap grows by more than 8 MiB (memory pressure, 16 MiB of 64 KiB heap
+// blocks): the cache is emptied at once, not after decay_ms.
+CHILD_MODE("pressure-drops-cache") { return cache_then_grow(256, 64 * 1024); }
 
 TEST_CASE("api: heap growth empties the cache of freed mappings at once" * LIBMALLOC_ONLY) {
-  auto r = run_self({"pressure-drops-cache"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
-  CAPTURE(r.out);
-  CHECK(r.exited_ok());
-  size_t after_free = 0, after_growth = 1;
-  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
-  CHECK(after_free >= 4 * kMiB);
-  CHECK(after_growth == 0);
+  check_cache_emptied("pressure-drops-cache");
 }
 
-// A freed large block waits in the mapping cache; then the heap grows by
-// 2 MiB, far below the 8 MiB that counts as pressure: the growth is paid
-// from the cache first, oldest mappings first, so the 4 MiB entry goes.
-// Prints "cached_after_free cached_after_growth" in bytes.
-CHILD_MODE("growth-pays-cache") {
-  void* big = malloc(4 * kMiB);
-  memset(big, 1, 4 * kMiB);
-  free(big);
-  libmalloc_stats st{};
-  if (!apitest::lm_get_stats(&st)) return 2;
-  size_t cached_after_free = st.mmap_cached;
-  std::vector<void*> heap_blocks;
-  for (int i = 0; i < 64; ++i) {  // 2 MiB of 32 KiB + 1 heap blocks (past the slabs)
-    heap_blocks.push_back(malloc(32 * 1024 + 1));
-    memset(heap_blocks.back(), 2, 32 * 1024 + 1);
-  }
-  if (!apitest::lm_get_stats(&st)) return 2;
-  printf("%zu %zu\n", cached_after_free, st.mmap_cached);
-  for (void* p : heap_blocks) free(p);
-  return 0;
-}
+// The heap grows by 2 MiB (32 KiB + 1 blocks, past the slabs), far below
+// the 8 MiB that counts as pressure: the growth is paid from the cache, and
+// the 4 MiB mapping goes once the debt reaches half of it.
+CHILD_MODE("growth-pays-cache") { return cache_then_grow(64, 32 * 1024 + 1); }
 
 TEST_CASE("api: heap growth is paid from the cache of freed mappings first" * LIBMALLOC_ONLY) {
-  auto r = run_self({"growth-pays-cache"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
-  CAPTURE(r.out);
-  CHECK(r.exited_ok());
-  size_t after_free = 0, after_growth = 1;
-  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
-  CHECK(after_free >= 4 * kMiB);
-  CHECK(after_growth == 0);
+  check_cache_emptied("growth-pays-cache");
 }
 
 // Every other one of 384 heap blocks of 64 KiB is freed: 12 MiB of dirty
