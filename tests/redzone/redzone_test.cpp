@@ -188,7 +188,10 @@ TEST_CASE("redzone: blocks leaving quarantine are reused for their size, fully r
   // Recycled memory serves new blocks of the class: p's comes back. (As
   // the same block, or, when the pool was full and p's memory became spare,
   // merged with its neighbours, as a block a little way off: within one
-  // block's span either side.)
+  // block's span either side. This depends on the module's state: in file
+  // order the first 1000 allocations get it; after some other tests
+  // (--order-by=rand) p's memory may sit in a spare remainder too small for
+  // the class, and never come back for it.)
   std::vector<char*> got;
   char* reused = nullptr;
   for (int i = 0; i < 1000 && !reused; ++i) {
@@ -219,18 +222,41 @@ LM_NOINLINE void capture_both_deeper(uint32_t* cached, uint32_t* fresh) {
   capture_both(cached, fresh);
   asm volatile("" ::: "memory");
 }
+
+// The first frame of trace `id` (0 when there is none).
+uptr first_frame(uint32_t id) {
+  redzone::stack::Trace t;
+  redzone::stack::load(id, &t);
+  return t.n ? t.pc[0] : 0;
+}
 }  // namespace
 
-TEST_CASE("redzone: a cached stack capture names the same trace as a fresh walk") {
-  uint32_t a1, f1, a2, f2, b1, g1;
-  capture_both(&a1, &f1);
-  capture_both(&a2, &f2);  // from the cache this time
+// What the cache promises: the same path (the same call site, at the same
+// depth, with the same return addresses where the first walk found them)
+// gets the trace that walk saved, and another path another trace. Not that
+// a fresh walk would find the same frames: where frame-pointer records
+// fail, the walk scans the stack for return addresses and takes stale ones
+// too (with --order-by=rand, 13 stale copies of one address left by an
+// earlier test filled a trace), and two walks from different frames (the
+// cache's and capture()'s) may take different ones (docs/redzone.md,
+// Limits). Both start at the caller.
+TEST_CASE("redzone: a cached stack capture names the trace of the same path, and the caller") {
+  uint32_t a[2], f[2], b1, g1;
+  // One call site (a loop the compiler cannot unroll): the same path twice,
+  // so the second capture is a cache hit.
+  volatile int rounds = 2;
+  for (int i = 0; i < rounds; i = i + 1) capture_both(&a[i], &f[i]);
   capture_both_deeper(&b1, &g1);
-  CHECK(a1 != 0);
-  CHECK(a1 == f1);
-  CHECK(a2 == f2);
-  CHECK(b1 == g1);
-  CHECK(b1 != a1);  // another path: another trace
+  CHECK(a[0] != 0);
+  // The hit names the trace it cached. (Unless a stale word the first walk
+  // took as a frame changed in between: then the cache misses, as it must.
+  // Seen after some other tests, --order-by=rand; file order is clean.)
+  CHECK(a[1] == a[0]);
+  CHECK(first_frame(a[0]) == first_frame(f[0]));
+  CHECK(first_frame(a[1]) == first_frame(f[1]));
+  CHECK(first_frame(b1) == first_frame(g1));
+  CHECK(first_frame(b1) != 0);
+  CHECK(b1 != a[0]);  // another path: another trace
 }
 
 TEST_CASE("redzone: small blocks are carved from chunks, a backend call per chunk, not per block") {
