@@ -561,7 +561,9 @@ void relieve_pressure(uint64_t now) {
 // Growth is owed until paid, and paid in whole mappings: the oldest goes
 // once the debt reaches half its size, and what it paid beyond the debt is
 // credit for later growth (so 1 MiB of growth does not unmap a 64 MiB
-// mapping, nor does each cycle of a top that shrinks and regrows).
+// mapping, nor does each cycle of a top that shrinks and regrows). The debt
+// is at most what the cache holds (growth while it was empty owes nothing
+// to mappings freed later), and a shrinking heap takes its growth back.
 std::atomic<size_t> g_system_seen{0};
 std::atomic<ptrdiff_t> g_growth_debt{0};  // negative: credit
 
@@ -569,12 +571,21 @@ void pay_growth_from_cache() {
   size_t system = g_heap.system_bytes();
   size_t seen = g_system_seen.load(std::memory_order_relaxed);
   if (system <= seen) {
-    if (system < seen) g_system_seen.store(system, std::memory_order_relaxed);  // the heap shrank: follow it
+    if (system < seen && g_system_seen.compare_exchange_strong(seen, system, std::memory_order_relaxed)) {
+      ptrdiff_t debt = g_growth_debt.load(std::memory_order_relaxed);
+      ptrdiff_t back = static_cast<ptrdiff_t>(seen - system);
+      if (debt > 0) g_growth_debt.store(debt > back ? debt - back : 0, std::memory_order_relaxed);
+    }
     return;
   }
   if (!g_system_seen.compare_exchange_strong(seen, system, std::memory_order_relaxed)) return;
   ptrdiff_t debt = g_growth_debt.fetch_add(static_cast<ptrdiff_t>(system - seen), std::memory_order_relaxed) +
                    static_cast<ptrdiff_t>(system - seen);
+  auto cached = static_cast<ptrdiff_t>(large::cached_bytes());
+  if (debt > cached) {
+    g_growth_debt.store(cached, std::memory_order_relaxed);
+    debt = cached;
+  }
   if (debt <= 0) return;
   size_t released = large::release_oldest(static_cast<size_t>(debt));
   if (released) g_growth_debt.fetch_sub(static_cast<ptrdiff_t>(released), std::memory_order_relaxed);

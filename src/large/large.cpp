@@ -104,7 +104,7 @@ CacheEntry take(unsigned i) {
   CacheEntry e = g_cache[i];
   g_cache[i] = g_cache[g_cached - 1];
   __atomic_store_n(&g_cached, g_cached - 1, __ATOMIC_RELAXED);  // read unlocked as a hint
-  g_cached_bytes -= e.size;
+  __atomic_store_n(&g_cached_bytes, g_cached_bytes - e.size, __ATOMIC_RELAXED);  // read unlocked (cached_bytes)
   return e;
 }
 
@@ -276,7 +276,7 @@ void free(void* mem, const char* func) {
       h->cookie = cookie_for(h) ^ kCachedMark;
       g_cache[g_cached] = CacheEntry{base, size, hdr, now};
       __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
-      g_cached_bytes += size;
+      __atomic_store_n(&g_cached_bytes, g_cached_bytes + size, __ATOMIC_RELAXED);
       cached = true;
     } else {
       g_recent[g_recent_next++ % kRecent] = addr(mem);
@@ -392,6 +392,8 @@ size_t trim() {
   release_all(all, n);
   return bytes;
 }
+
+size_t cached_bytes() { return __atomic_load_n(&g_cached_bytes, __ATOMIC_RELAXED); }
 
 size_t release_oldest(size_t bytes) {
   if (__atomic_load_n(&g_cached, __ATOMIC_RELAXED) == 0) return 0;  // a hint: most calls find none

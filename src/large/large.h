@@ -64,6 +64,8 @@ size_t trim();
 // cache is empty, or the oldest left is more than twice what is still
 // wanted; returns the bytes unmapped (possibly more than `bytes`).
 size_t release_oldest(size_t bytes);
+// Bytes of cached mappings (read without the lock: an estimate).
+size_t cached_bytes();
 // Unmaps cached mappings unused for decay_ms.
 void decay(uint64_t now_ms);
 

@@ -164,6 +164,30 @@ TEST_CASE("api: heap growth is paid from the cache of freed mappings first" * LI
   check_cache_emptied("growth-pays-cache");
 }
 
+// Growth while nothing was cached owes nothing to a mapping freed later: the
+// heap grows by 64 MiB (kept), then the 4 MiB mapping is cached and the heap
+// grows by 1.3 MiB, less than half of it: the mapping stays.
+CHILD_MODE("growth-debt-capped") {
+  std::vector<void*> warm;
+  for (int i = 0; i < 1024; ++i) {  // 64 MiB of 64 KiB heap blocks, no mapping cached
+    warm.push_back(malloc(64 * 1024));
+    memset(warm.back(), 3, 64 * 1024);
+  }
+  int status = cache_then_grow(40, 32 * 1024 + 1);  // 40: an upkeep pass sees the growth
+  for (void* p : warm) free(p);
+  return status;
+}
+
+TEST_CASE("api: growth before a mapping was cached does not unmap it" * LIBMALLOC_ONLY) {
+  auto r = run_self({"growth-debt-capped"}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t after_free = 0, after_growth = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &after_growth) == 2);
+  CHECK(after_free >= 4 * kMiB);
+  CHECK(after_growth == after_free);
+}
+
 // Every other one of 384 heap blocks of 64 KiB is freed: 12 MiB of dirty
 // free blocks that cannot merge, below every pressure threshold. A new
 // 16 MiB mapping is then paid with their pages (purged), so the RSS grows
