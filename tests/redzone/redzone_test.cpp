@@ -259,6 +259,36 @@ TEST_CASE("redzone: a cached stack capture names the trace of the same path, and
   CHECK(b1 != a[0]);  // another path: another trace
 }
 
+namespace {
+LM_NOINLINE uint32_t capture_here() {
+  uint32_t id = redzone::stack::capture_id(addr(__builtin_return_address(0)));
+  asm volatile("" ::: "memory");
+  return id;
+}
+// Leaves 12 copies of its own return address in its frame (as spilled
+// registers and dead slots do), then captures from a callee: a walk that
+// scans this frame finds them all.
+LM_NOINLINE uint32_t capture_over_copies() {
+  volatile uptr junk[12];
+  uptr me = addr(__builtin_return_address(0));
+  for (auto& j : junk) j = me;
+  uint32_t id = capture_here();
+  asm volatile("" ::: "memory");
+  return id + static_cast<uint32_t>(junk[0] & 0);
+}
+}  // namespace
+
+TEST_CASE("redzone: stale copies of a return address do not fill a stack trace") {
+  uint32_t id = capture_over_copies();
+  REQUIRE(id != 0);
+  redzone::stack::Trace t;
+  redzone::stack::load(id, &t);
+  CHECK(t.n >= 2);
+  unsigned repeats = 0;
+  for (unsigned i = 1; i < t.n; ++i) repeats += t.pc[i] == t.pc[i - 1];
+  CHECK(repeats == 0);
+}
+
 TEST_CASE("redzone: small blocks are carved from chunks, a backend call per chunk, not per block") {
   std::vector<char*> got;
   size_t before = g_backend_allocs.load();
