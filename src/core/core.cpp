@@ -160,6 +160,14 @@ using TransferRow = Transfer[slab::kClasses];
 TransferRow* g_transfer = nullptr;
 TransferRow* transfer_rows() { return __atomic_load_n(&g_transfer, __ATOMIC_ACQUIRE); }
 
+// Calls fn on every stack, when they exist (fork handlers and the child).
+template <class Fn>
+void each_transfer(Fn&& fn) {
+  if (TransferRow* rows = g_transfer)
+    for (unsigned i = 0; i < kTransferShards; ++i)
+      for (Transfer& t : rows[i]) fn(t);
+}
+
 // Registry lock held. (Mapped memory is zero: every stack unlocked and empty.
 // If the mapping fails, threads give their batches to the slabs.)
 void transfer_map() {
@@ -369,14 +377,10 @@ void fork_prepare() {
   // Last: no other lock is taken while one of these is held. Reset in the
   // child without being held, a lock taken mid-update (a batch counted but
   // not yet written) would hand the child a garbage list.
-  if (TransferRow* rows = g_transfer)
-    for (unsigned i = 0; i < kTransferShards; ++i)
-      for (Transfer& t : rows[i]) t.lock.lock();
+  each_transfer([](Transfer& t) { t.lock.lock(); });
 }
 void fork_parent() {
-  if (TransferRow* rows = g_transfer)
-    for (unsigned i = 0; i < kTransferShards; ++i)
-      for (Transfer& t : rows[i]) t.lock.unlock();
+  each_transfer([](Transfer& t) { t.lock.unlock(); });
   pagemap::unlock_for_fork();
   g_heap.unlock_for_fork();
   large::unlock_for_fork();
@@ -390,9 +394,7 @@ void fork_child() {
   g_heap.reset_for_fork_child();
   large::reset_for_fork_child();
   slab::reset_for_fork_child();
-  if (TransferRow* rows = g_transfer)
-    for (unsigned i = 0; i < kTransferShards; ++i)
-      for (Transfer& t : rows[i]) t.lock.reset_after_fork();
+  each_transfer([](Transfer& t) { t.lock.reset_after_fork(); });
   g_pressure_lock.reset_after_fork();
   g_registry_lock.reset_after_fork();
   if (g_redzone) redzone::reset_for_fork_child();
@@ -575,9 +577,9 @@ void relieve_pressure(uint64_t now) {
   large::trim();
 }
 
-// Heap growth is paid from the cache of freed mappings first: as the heap
-// grows by G bytes, at least G bytes of the oldest cached mappings are
-// unmapped. Their pages are dirty memory the program is not using, and a
+// Heap growth is paid from the cache of freed mappings first (the oldest
+// mappings are unmapped, as the debt below says). Their pages are dirty
+// memory the program is not using, and a
 // program that grows its heap has moved on from them (or wants memory of
 // another kind); kept until decay_ms or 8 MiB of growth (relieve_pressure),
 // they stacked on top of the growth. The large-block workload's peak RSS:
@@ -796,10 +798,10 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
         // The older half goes: limit / 2 objects, the size of a batch that
         // refills take and the transfer cache parks (flush_bin parks only
         // that size), so an odd limit keeps the larger half. (Keeping
-        // limit / 2 flushed one object more than a batch: the classes whose
-        // limit is odd, 384, 448, 1408, 1664 and 1792 bytes, never parked,
-        // and producer-consumer took a slab lock per batch of them: 12K
-        // refills each against 20 for their neighbours.) A bin of one
+        // limit / 2 flushed one object more than a batch: the ten classes
+        // whose limit is odd (80, 96, 384, 448, 1408 ... 3072 bytes) never
+        // parked, and producer-consumer took a slab lock per batch of them:
+        // 12K refills each against 20 for their neighbours.) A bin of one
         // flushes its object.
         flush_bin(tc, c, b.limit > 1 ? b.limit - b.limit / 2 : 0);
         relieve_free_pressure();

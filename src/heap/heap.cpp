@@ -504,19 +504,26 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       // (MADV_FREE pages still count in RSS until the kernel needs them).
       bool again = (st & kPurgedBit) && min_age == 0;
       if (((st & kPurgedBit) && !again) || (st >> 1) > now || now - (st >> 1) < min_age) continue;
-      uptr b, e;
-      interior(c, size, page, &b, &e);
-      // The bit and purged_ go together (bin_remove takes the pages back
-      // off purged_): a block madvise refused (locked memory) stays dirty.
-      if (e > b && !os::advise(ptr(b), e - b, advice)) continue;
-      purged += e - b;
-      if (!again) purged_ += e - b;
-      st |= kPurgedBit;
+      purged += purge_block(c, size, page, advice, again);
     }
   }
   if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) purged += purge_top(advice);
   if (purged) stats::count(stats::k_purged_pages, purged / page);
   return purged;
+}
+
+// Purges the whole pages inside free block c of `size` bytes (lock held),
+// `again` when they were purged before (malloc_trim after MADV_FREE): they
+// are counted in purged_ already. Returns the bytes purged. The bit and
+// purged_ go together (bin_remove takes the pages back off purged_): a
+// block madvise refused (locked memory) stays dirty.
+size_t Heap::purge_block(Chunk* c, size_t size, size_t page, int advice, bool again) {
+  uptr b, e;
+  interior(c, size, page, &b, &e);
+  if (e > b && !os::advise(ptr(b), e - b, advice)) return 0;
+  if (!again) purged_ += e - b;
+  stamp_of(c) |= kPurgedBit;
+  return e - b;
 }
 
 // The top's whole pages below clean_from_ (above it, never touched since
@@ -558,14 +565,8 @@ size_t Heap::purge_bytes(size_t want, bool top) {
     for (Chunk* c = bins_[i]; c && purged < want; c = c->fd) {
       size_t size = csize(c);
       if (size < kStampedMin) continue;
-      uint64_t& st = stamp_of(c);
-      if (st & kPurgedBit) continue;
-      uptr b, e;
-      interior(c, size, page, &b, &e);
-      if (e > b && !os::advise(ptr(b), e - b, MADV_DONTNEED)) continue;  // see purge_free_pages
-      purged += e - b;
-      purged_ += e - b;
-      st |= kPurgedBit;
+      if (stamp_of(c) & kPurgedBit) continue;
+      purged += purge_block(c, size, page, MADV_DONTNEED, false);
     }
   }
   if (top && purged < want && top_ && !top_purged_) purged += purge_top(MADV_DONTNEED);

@@ -99,6 +99,14 @@ void unmap_block(uptr base, size_t size, uptr hdr) {
   stats::count(stats::k_large_unmaps);
 }
 
+// The index of the cache entry freed longest ago (lock held, cache not empty).
+unsigned oldest() {
+  unsigned o = 0;
+  for (unsigned i = 1; i < g_cached; ++i)
+    if (g_cache[i].freed_ms < g_cache[o].freed_ms) o = i;
+  return o;
+}
+
 // Removes cache entry i (lock held), returning it.
 CacheEntry take(unsigned i) {
   CacheEntry e = g_cache[i];
@@ -267,12 +275,7 @@ void free(void* mem, const char* func) {
     nevicted = expire(now, evicted);
     if (size <= budget) {
       // Make room: evict the oldest entries until this one fits.
-      while (g_cached == kCacheEntries || g_cached_bytes + size > budget) {
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < g_cached; ++i)
-          if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
-        evicted[nevicted++] = take(oldest);
-      }
+      while (g_cached == kCacheEntries || g_cached_bytes + size > budget) evicted[nevicted++] = take(oldest());
       h->cookie = cookie_for(h) ^ kCachedMark;
       g_cache[g_cached] = CacheEntry{base, size, hdr, now};
       __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
@@ -403,11 +406,9 @@ size_t release_oldest(size_t bytes) {
   {
     LockGuard guard(g_lock);
     while (g_cached && released < bytes) {
-      unsigned oldest = 0;
-      for (unsigned i = 1; i < g_cached; ++i)
-        if (g_cache[i].freed_ms < g_cache[oldest].freed_ms) oldest = i;
-      if (g_cache[oldest].size / 2 > bytes - released) break;  // not yet: see large.h
-      out[n] = take(oldest);
+      unsigned o = oldest();
+      if (g_cache[o].size / 2 > bytes - released) break;  // not yet: see large.h
+      out[n] = take(o);
       released += out[n++].size;
     }
   }

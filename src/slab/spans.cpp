@@ -207,19 +207,14 @@ void free(Span s, size_t bytes) {
 size_t dirty_bytes() { return __atomic_load_n(&g_dirty_pages, __ATOMIC_RELAXED) * kPage; }
 size_t free_bytes() { return __atomic_load_n(&g_free_pages, __ATOMIC_RELAXED) * kPage; }
 
-size_t purge_now() {
-  LockGuard guard(g_lock);
-  size_t purged = 0;
-  for (Chunk* c = g_list; c; c = c->next) purged += purge_chunk(c, MADV_DONTNEED, false);
-  return purged;
-}
-
 size_t purge_bytes(size_t want) {
   LockGuard guard(g_lock);
   size_t purged = 0;
   for (Chunk* c = g_list; c && purged < want; c = c->next) purged += purge_chunk(c, MADV_DONTNEED, false);
   return purged;
 }
+
+size_t purge_now() { return purge_bytes(~size_t{0}); }
 
 size_t decay(uint64_t now, size_t min_age, int advice) {
   LockGuard guard(g_lock);
