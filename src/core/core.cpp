@@ -967,7 +967,7 @@ SlabTotals slab_totals() {
     t.free_objects += s.total - active;
     t.free_bytes += (s.total - active) * s.object_size;
     t.active_bytes += active * s.object_size;
-    t.span_bytes += s.slabs * s.span;
+    t.span_bytes += s.span_bytes;
   }
   return t;
 }
@@ -1084,7 +1084,7 @@ void print_report(int fd) {
     size_t slab_unused = 0, slab_purged = 0;
     for (unsigned c = 0; c < slab::kClasses; ++c) {
       slab::ClassStats cs = slab::class_stats(c);
-      slab_unused += cs.slabs * cs.span - cs.active * cs.object_size;
+      slab_unused += cs.span_bytes - cs.active * cs.object_size;
       slab_purged += cs.purged;
     }
     size_t heap_free_slab = h.free;  // the heap's own free blocks and top

@@ -148,6 +148,7 @@ struct alignas(64) Slab {
   // and 1.2 MiB of free pages per class stayed resident after malloc_trim.)
   uint8_t returned;
   uint8_t pad2_[3];
+  uint32_t span;  // the span's bytes (classes above kOneObjectBinsAbove: grows with use)
 };
 static_assert(sizeof(Slab) == 128);
 // bench/heap_census.py reads descriptors with these offsets.
@@ -234,7 +235,8 @@ struct ClassStats {
   size_t total;    // object slots in all slabs
   size_t slabs;
   size_t empty_slabs;
-  size_t span;     // bytes per slab
+  size_t span;     // bytes per slab (the most: big classes start smaller)
+  size_t span_bytes;  // bytes of all its slabs' spans
   size_t refills;  // batches taken
   size_t flushes;  // batches given back
   size_t purged;   // bytes of slab pages purged (not resident)

@@ -218,14 +218,32 @@ TEST_CASE("spans: page runs are carved first-fit, freed runs are reused, and one
   CHECK(g_heap.check() == nullptr);
 }
 
-TEST_CASE("slab: the largest class holds eight objects per slab") {
-  const unsigned c = slab::kClasses - 1;
-  void* objs[8];
-  unsigned got = slab::take(c, objs, 8);
-  CHECK(got == 8);
-  CHECK(slab::class_stats(c).slabs == 1);
-  slab::give(c, objs, 8);
+TEST_CASE("slab: above 4 KiB a class's first slab holds one object, and each slab it holds doubles the next, up to eight") {
+  const unsigned c = slab::kClasses - 1;  // 32 KiB: spans of whole pages
+  REQUIRE(slab::class_stats(c).slabs == 0);
+  void* objs[23];
+  CHECK(slab::take(c, objs, 23) == 23);
+  slab::ClassStats st = slab::class_stats(c);
+  CHECK(st.slabs == 5);  // 1 + 2 + 4 + 8 + 8
+  CHECK(st.total == 23);
+  CHECK(st.span_bytes == 23 * slab::class_size(c));
+  CHECK(st.span == 8 * slab::class_size(c));
+  slab::give(c, objs, 23);
   CHECK(slab::class_stats(c).slabs == 0);
+  // 4608 B: one object in two pages; the rest of the second page is the slab's.
+  const unsigned odd = slab::size_class(4608);
+  REQUIRE(slab::class_size(odd) == 4608);
+  CHECK(slab::take(odd, objs, 1) == 1);
+  st = slab::class_stats(odd);
+  CHECK(st.slabs == 1);
+  CHECK(st.total == 1);
+  CHECK(st.span_bytes == 8192);
+  const slab::Slab* one = slab::slab_of(pagemap::get(addr(objs[0])));
+  CHECK(one->span == 8192);
+  CHECK(pagemap::get(one->base + 8191) == pagemap::get(addr(objs[0])));
+  slab::give(odd, objs, 1);
+  CHECK(slab::class_stats(odd).slabs == 0);
+  CHECK(g_heap.check() == nullptr);
 }
 
 TEST_CASE("slab: purging free pages of partial slabs keeps live objects and hands parked ones out once") {
