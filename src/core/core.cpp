@@ -760,8 +760,6 @@ void* malloc_slow_inner(size_t n) {
   return batch[0];
 }
 
-constexpr uint8_t kFreeOnlyStreak = 4;
-
 LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
   if (!p) return;
   if (LM_UNLIKELY(g_redzone)) {
@@ -805,19 +803,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
         // parked, and producer-consumer took a slab lock per batch of them:
         // 12K refills each against 20 for their neighbours.) A bin of one
         // flushes its object.
-        //
-        // A bin the thread has not allocated from over kFreeOnlyStreak
-        // overflows (a consumer's, or the thread that frees what exited
-        // threads left) would only hold the kept half for nothing: it goes
-        // too, as a second batch. (After one overflow, a thread freeing a
-        // batch it allocated would give back what its next round of
-        // allocations takes again: batch/64/1000 8.8 -> 11.1 us.)
-        auto allocs = static_cast<uint32_t>(b.allocs);
-        uint8_t& streak = tc.free_only_streak[c];
-        streak = tc.allocs_at_overflow[c] != allocs ? 0 : streak < kFreeOnlyStreak ? streak + 1 : streak;
-        tc.allocs_at_overflow[c] = allocs;
         flush_bin(tc, c, b.limit > 1 ? b.limit - b.limit / 2 : 0);
-        if (streak == kFreeOnlyStreak) flush_bin(tc, c, 0);
         relieve_free_pressure();
       }
     }

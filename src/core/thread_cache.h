@@ -32,11 +32,6 @@ struct ThreadCache {
   // bin, last_event[c] its value at class c's last one.
   uint32_t events;
   uint32_t last_event[slab::kClasses];
-  // Per bin, its allocs (low 32 bits) at its last overflow, and how many
-  // overflows in a row found them unchanged: the thread only frees the
-  // class (free_slow).
-  uint32_t allocs_at_overflow[slab::kClasses];
-  uint8_t free_only_streak[slab::kClasses];
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;

@@ -22,7 +22,6 @@
 
 #include "api_support.h"
 #ifdef LM_TEST_LINKED
-#include "core/thread_cache.h"
 #include "slab/slab.h"
 #endif
 
@@ -485,58 +484,6 @@ CHILD_MODE("transfer-adopt") {
 
 TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill, in every class") {
   auto r = apitest::run_self({"transfer-adopt"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
-}
-
-// A thread that only frees a class (a consumer) gives its whole bin back
-// once several overflows in a row found no allocation from it; a thread
-// that also allocates keeps the newer half at every overflow.
-CHILD_MODE("free-only-bin") {
-  const unsigned c = lm::slab::size_class(64);
-  const unsigned limit = lm::slab::cache_limit(c);
-  if (limit < 8) return 2;
-  std::vector<void*> blocks(10 * limit);
-  std::thread a([&] {
-    for (void*& p : blocks) p = malloc(64);
-  });
-  a.join();
-  // Fewest objects the bin held after its first overflow.
-  auto least_after_overflow = [&](size_t from, size_t to, bool allocate) {
-    unsigned least = ~0u;
-    bool overflowed = false;
-    std::vector<void*> mine;
-    for (size_t i = from; i < to; ++i) {
-      lm::core::Bin& b = lm::core::t_cache.bins[c];
-      unsigned before = b.count;
-      free(blocks[i]);
-      if (b.count <= before) {
-        overflowed = true;
-        if (allocate) mine.push_back(malloc(64));  // then the bin serves one
-      }
-      if (overflowed && b.count < least) least = b.count;
-    }
-    for (void* p : mine) free(p);
-    return least;
-  };
-  unsigned consumer = 0, mixed = 0;
-  std::thread b([&] { consumer = least_after_overflow(0, 5 * limit, false); });
-  b.join();
-  std::thread m([&] { mixed = least_after_overflow(5 * limit, 10 * limit, true); });
-  m.join();
-  if (consumer != 1 || mixed < limit / 2 - 1) {
-    printf("limit %u: a free-only bin kept at least %u objects (expected 1), a mixed one %u (expected >= %u)\n", limit,
-           consumer, mixed, limit / 2 - 1);
-    return 1;
-  }
-  printf("ok\n");
-  return 0;
-}
-
-TEST_CASE("api: a thread that only frees a class gives its whole bin back; one that also allocates keeps half") {
-  auto r = apitest::run_self({"free-only-bin"});
   CAPTURE(r.out);
   CAPTURE(r.err);
   CHECK(r.exited_ok());
