@@ -3,10 +3,11 @@
 // Call tree:
 //   malloc(n) -> size_class -> pop t_cache.bins[c]            (hit: return)
 //             -> malloc_slow: init, redzone (every call in redzone mode),
-//                thread setup, refill, heap, large
+//                thread setup, refill, the thread's parked heap block,
+//                heap, large
 //   free(p)   -> pagemap::get -> slab? -> key check, push bin  (fits: return)
-//             -> free_slow: redzone, flush, double-free check, heap, large,
-//                bootstrap
+//             -> free_slow: redzone, flush, double-free check, heap (or
+//                park it for the thread), large, bootstrap
 // The Family argument is a constant at each call site; only the slow paths
 // (redzone mode) look at it.
 //

@@ -32,6 +32,11 @@ struct ThreadCache {
   // bin, last_event[c] its value at class c's last one.
   uint32_t events;
   uint32_t last_event[slab::kClasses];
+  // The thread's most recently freed heap block above the slab classes
+  // (core.cpp, park_heap_block), or null; its usable bytes.
+  void* big;
+  size_t big_size;
+  bool big_enabled;  // off when blocks must reach the heap at once (tuning)
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;

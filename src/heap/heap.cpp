@@ -442,6 +442,19 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
 
 size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOverhead; }
 
+// The block's own header is the caller's (it claims to own the block); the
+// next block's head may be rewritten meanwhile by another thread under the
+// lock, but never without this block's in-use bit while the block is live.
+bool Heap::looks_live(const void* mem) const {
+  const Chunk* c = mem2chunk(const_cast<void*>(mem));
+  size_t size = csize(c);
+  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_bytes())
+    return false;
+  uptr next = addr(c) + size;
+  if (src_.register_pages && !pagemap::is_heap(next + 8)) return false;
+  return (__atomic_load_n(&ptr<Chunk>(next)->head, __ATOMIC_RELAXED) & kPrevInUse) != 0;
+}
+
 // glibc trims whenever the top reaches the trim threshold, down to top_pad,
 // so a program freeing into the top pays a brk call per free. We do exactly
 // that when the user set the threshold. By default we trim only once the top

@@ -99,6 +99,9 @@ class Heap {
   bool resize_in_place(void* mem, size_t n, const char* func);
   // Usable bytes of a live block.
   static size_t usable_size(const void* mem);
+  // Whether mem looks like a live block of this heap, read without the lock:
+  // the checks free() makes of the block and its neighbour's in-use bit.
+  bool looks_live(const void* mem) const;
 
   // Returns free memory to the kernel: the top beyond pad with brk, and whole
   // free pages inside free blocks with madvise. True if anything was released.

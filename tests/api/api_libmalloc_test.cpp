@@ -254,6 +254,10 @@ TEST_CASE("api: double free of a 4 KiB heap block aborts naming the pointer" * L
   check_fatal_report({"double-free", "4096"}, "free", "double free");
 }
 
+TEST_CASE("api: double free of a 64 KiB heap block (parked by its thread) aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"double-free", "65536"}, "free", "double free");
+}
+
 TEST_CASE("api: free of a stack address aborts as an invalid pointer" * LIBMALLOC_ONLY) {
   check_fatal_report({"free-stack"}, "free", "invalid pointer");
 }

@@ -22,6 +22,7 @@
 
 #include "api_support.h"
 #ifdef LM_TEST_LINKED
+#include "core/core.h"
 #include "slab/slab.h"
 #endif
 
@@ -484,6 +485,70 @@ CHILD_MODE("transfer-adopt") {
 
 TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill, in every class") {
   auto r = apitest::run_self({"transfer-adopt"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "ok\n"));
+}
+
+// A heap block above the slab classes that a thread frees stays in use to
+// the heap, parked for the thread's next malloc that fits it (within a
+// quarter); one that does not fit sends it back first; thread exit,
+// malloc_trim and a trim threshold set by mallopt send it back too. To the
+// program (mallinfo2) a parked block is free.
+CHILD_MODE("parked-heap-block") {
+  using lm::core::parked_bytes;
+  auto in_use = [] { return mallinfo2().uordblks; };
+  std::string failures;
+  auto expect = [&](bool ok, const char* what) {
+    if (!ok) failures += std::string(what) + "; ";
+  };
+  const size_t chunk_64k = 65536 + 16;  // the heap block of malloc(65536)
+  std::thread t([&] {
+    void* volatile warm = malloc(16);  // the thread's cache is set up
+    void* p = malloc(65536);
+    size_t held = in_use();
+    free(p);
+    expect(parked_bytes() == chunk_64k, "free(64 KiB) did not park the block");
+    expect(in_use() + 65536 <= held, "mallinfo2 counts the parked block in use");
+    void* q = malloc(60000);
+    expect(q == p, "malloc(60000) did not reuse the parked 64 KiB block");
+    expect(parked_bytes() == 0, "malloc(60000) left a block parked");
+    free(q);
+    void* r = malloc(40000);  // a quarter too small: the parked block goes back first
+    expect(r != nullptr && parked_bytes() == 0, "malloc(40000) left the 64 KiB block parked");
+    free(r);
+    expect(parked_bytes() >= 40000, "free(40000) did not park the block");
+    void* small = malloc(32768);  // a slab class: not parked, and the parked block stays
+    free(small);
+    expect(parked_bytes() >= 40000, "a slab-class free or malloc unparked the block");
+    malloc_trim(0);
+    expect(parked_bytes() == 0, "malloc_trim left the block parked");
+    void* s = malloc(50000);
+    free(s);  // parked again, until the thread exits
+    expect(parked_bytes() >= 50000, "free(50000) did not park the block");
+    free(warm);
+  });
+  t.join();
+  expect(parked_bytes() == 0, "thread exit left its block parked");
+  // A trim threshold set by the program: frees reach the heap at once.
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
+  std::thread u([&] {
+    void* p = malloc(65536);
+    free(p);
+    expect(parked_bytes() == 0, "with M_TRIM_THRESHOLD set, free(64 KiB) parked the block");
+  });
+  u.join();
+  if (!failures.empty()) {
+    printf("%s\n", failures.c_str());
+    return 1;
+  }
+  printf("ok\n");
+  return 0;
+}
+
+TEST_CASE("api: a freed heap block above the slab classes is parked for its thread's next fitting malloc") {
+  auto r = apitest::run_self({"parked-heap-block"});
   CAPTURE(r.out);
   CAPTURE(r.err);
   CHECK(r.exited_ok());
