@@ -1128,6 +1128,7 @@ int print_malloc_info(int options, FILE* fp) {
   large::Snapshot l = large::snapshot();
   SlabTotals st = slab_totals();
   slab::spans::Stats sp = slab::spans::stats();
+  size_t parked = parked_bytes();
   fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
   fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
@@ -1142,6 +1143,7 @@ int print_malloc_info(int options, FILE* fp) {
   fprintf(fp, "<total type=\"mmap-cache\" count=\"%zu\" size=\"%zu\"/>\n", l.cached_blocks, l.cached_bytes);
   fprintf(fp, "<total type=\"slab\" count=\"%zu\" size=\"%zu\"/>\n", st.free_objects, st.free_bytes);
   fprintf(fp, "<total type=\"slab-in-use\" size=\"%zu\"/>\n", st.active_bytes);
+  fprintf(fp, "<total type=\"thread-parked\" size=\"%zu\"/>\n", parked);
   fprintf(fp, "<total type=\"span-free\" size=\"%zu\" dirty=\"%zu\"/>\n", sp.free_bytes, sp.dirty_bytes);
   fprintf(fp, "<total type=\"heap-purged\" size=\"%zu\"/>\n", h.purged);
   fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system + l.live_bytes);
