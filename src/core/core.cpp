@@ -313,16 +313,17 @@ void adapt_big_bin(ThreadCache& tc, unsigned c) {
 
 // ---- the thread's parked heap block ----
 //
-// Requests above the largest class go to the heap, under its lock, with its
-// bins, splitting and coalescing: a malloc/free pair of 64 KiB took 30 ns,
-// twice glibc's (whose single-threaded arena skips its lock) and mimalloc's.
-// So each thread keeps the last heap block it freed of (kMaxSize,
-// kBigMax] bytes, below the mmap threshold, without a lock, for its next
-// malloc that fits it with at most a quarter to spare (glibc's tcache
-// stops at 1032 bytes; jemalloc's caches large classes up to 32 KiB).
-// Freeing another such block parks it and frees the older. The block stays
-// in use as far as the heap knows, as glibc's tcache chunks do; it goes
-// back at thread exit, malloc_trim and a tuning change.
+// Requests above the largest class go to the heap, through its bins,
+// splitting and coalescing: a malloc/free pair of 64 KiB took 30 ns, twice
+// glibc's and mimalloc's. So each thread keeps the last heap block it freed
+// of (kMaxSize, kBigMax] bytes, below the mmap threshold, for its next malloc
+// that fits it with at most a quarter to spare (glibc's tcache stops at 1032
+// bytes; jemalloc's caches large classes up to 32 KiB). Freeing another such
+// block parks it and frees the older. The heap marks the block parked under
+// its lock, after free()'s checks, so that another thread's free, a realloc
+// or a faked header is still reported; to the heap it stays in use, as
+// glibc's tcache chunks do. It goes back at thread exit, malloc_trim (this
+// thread's), a tuning change, and a malloc it does not fit.
 constexpr size_t kBigMax = 256 * 1024;
 
 void refresh_thread(ThreadCache& tc);
@@ -337,23 +338,28 @@ void set_parked(ThreadCache& tc, void* p, size_t usable) {
 void unpark_heap_block(ThreadCache& tc) {
   if (void* p = tc.big) {
     set_parked(tc, nullptr, 0);
-    g_heap.free(p, "free()");
+    g_heap.free_parked(p);
   }
 }
 
-// Parks p (a heap block the thread frees) if it qualifies; returns the block
-// to free now: the previously parked one, p itself, or null.
-void* park_heap_block(ThreadCache& tc, void* p, const char* func) {
+// Parks p (a heap block the thread frees) if it qualifies; *older is then
+// the block parked before (null if none), for the caller to free_parked().
+// False if p is not parked: the caller frees it.
+bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older) {
   if (p == tc.big) report::double_free(func, p);
   refresh_thread(tc);
-  if (!tc.big_enabled || tc.state != ThreadState::kActive) return p;
-  size_t usable = heap::Heap::usable_size(p);
+  if (!tc.big_enabled || tc.state != ThreadState::kActive) return false;
+  size_t usable = heap::Heap::usable_size(p);  // (a bad pointer's is checked below or by free())
   if (usable <= slab::kMaxSize || usable > kBigMax ||
-      usable >= config::tunables().mmap_threshold.load(std::memory_order_relaxed) || !g_heap.looks_live(p))
-    return p;  // the heap's free() checks and reports it
-  void* old = tc.big;
+      usable >= config::tunables().mmap_threshold.load(std::memory_order_relaxed))
+    return false;
+  // Under the heap's lock, with free()'s checks: another thread's free or
+  // realloc of the parked block, or this thread's realloc, is then reported
+  // as a double free, as it was before it was parked.
+  g_heap.park(p, func);
+  *older = tc.big;
   set_parked(tc, p, usable);
-  return old;
+  return true;
 }
 
 void flush_all(ThreadCache& tc) {
@@ -375,7 +381,7 @@ void apply_limits(ThreadCache& tc) {
   }
   // Trim and mmap thresholds apply to every free: nothing parked.
   unpark_heap_block(tc);
-  tc.big_enabled = !g_slow_mode && !trim_set;
+  tc.big_enabled = !g_slow_mode && !trim_set && config::tunables().perturb.load(std::memory_order_relaxed) == 0;
   tc.epoch = g_limits_epoch.load(std::memory_order_relaxed);
 }
 
@@ -770,6 +776,7 @@ void* malloc_slow_inner(size_t n) {
     if (void* p = tc.big) {
       if (n <= tc.big_size && tc.big_size - n <= n / 4) {
         set_parked(tc, nullptr, 0);
+        g_heap.take_parked(p);
         return p;  // (no perturb: parking is off with it)
       }
       // It does not fit: back to the heap first, where it may merge with
@@ -877,14 +884,14 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
     return;
   }
   switch (owner_of(p)) {
-    case Owner::kHeap:
-      p = park_heap_block(t_cache, p, func);
-      if (p) {
-        g_heap.free(p, func);
-        relieve_free_pressure();
-      }
+    case Owner::kHeap: {
+      void* older = nullptr;
+      if (!park_heap_block(t_cache, p, func, &older)) g_heap.free(p, func);
+      else if (older) g_heap.free_parked(older);
+      if (older || p != t_cache.big) relieve_free_pressure();
       upkeep();
       return;
+    }
     case Owner::kLarge:
       large::free(p, func);
       return;
@@ -1070,6 +1077,9 @@ void fill_mallinfo2(struct mallinfo2* mi) {
   // Unused slots of slabs, free pages of span chunks and parked blocks: heap
   // blocks in use to the heap, free to the program.
   size_t unused = st.span_bytes - st.active_bytes + slab::spans::stats().free_bytes + parked_bytes();
+  // (Read after the heap's snapshot: a block carved and parked in between
+  // would count here only.)
+  if (unused > h.in_use) unused = h.in_use;
   mi->arena = h.system;
   mi->ordblks = h.free_blocks + (h.top ? 1 : 0);
   mi->smblks = st.free_objects;

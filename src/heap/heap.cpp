@@ -376,9 +376,10 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
   bin_insert(c, size);
 }
 
-void Heap::free(void* mem, const char* func) {
+// free()'s checks of a block handed out (lock held): reports and aborts on
+// a pointer that is not one, or one already freed (parked included).
+Chunk* Heap::checked_live(void* mem, const char* func) {
   Chunk* c = mem2chunk(mem);
-  LockGuard guard(lock_);
   size_t size = csize(c);
   if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_)
     report::invalid_pointer(func, mem);
@@ -386,9 +387,20 @@ void Heap::free(void* mem, const char* func) {
   Chunk* next = at(c, size);
   if (src_.register_pages && !pagemap::is_heap(addr(next) + 8))
     report::invalid_pointer(func, mem);
-  if (!(next->head & kPrevInUse)) report::double_free(func, mem);
+  if (!(next->head & kPrevInUse) || (c->head & kParked)) report::double_free(func, mem);
   size_t nsize = csize(next);
   if (nsize < 16 || (nsize & 15) || nsize > system_) report::corrupted(func, mem, "invalid next size");
+  return c;
+}
+
+void Heap::free(void* mem, const char* func) {
+  LockGuard guard(lock_);
+  free_locked(mem, func);
+}
+
+void Heap::free_locked(void* mem, const char* func) {
+  Chunk* c = checked_live(mem, func);
+  size_t size = csize(c);
   // glibc's free_perturb, once the header is known good: the block less
   // its header and footer.
   if (int perturb = config::tunables().perturb.load(std::memory_order_relaxed))
@@ -396,6 +408,22 @@ void Heap::free(void* mem, const char* func) {
   Chunk* old_top = top_;
   free_chunk(c, size, func);
   if (top_ != old_top) maybe_trim_top();
+}
+
+void Heap::park(void* mem, const char* func) {
+  LockGuard guard(lock_);
+  checked_live(mem, func)->head |= kParked;
+}
+
+void Heap::take_parked(void* mem) {
+  LockGuard guard(lock_);
+  mem2chunk(mem)->head &= ~kParked;
+}
+
+void Heap::free_parked(void* mem) {
+  LockGuard guard(lock_);
+  mem2chunk(mem)->head &= ~kParked;
+  free_locked(mem, "free()");
 }
 
 bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
@@ -408,7 +436,7 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
       c == top_)
     report::invalid_pointer(func, mem);
   Chunk* next = at(c, size);
-  if (!(next->head & kPrevInUse)) report::double_free(func, mem);
+  if (!(next->head & kPrevInUse) || (c->head & kParked)) report::double_free(func, mem);
   if (nb > size) {
     if (next == top_) {
       if (size + csize(top_) < nb + kMinChunk) {
@@ -441,19 +469,6 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
 }
 
 size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOverhead; }
-
-// The block's own header is the caller's (it claims to own the block); the
-// next block's head may be rewritten meanwhile by another thread under the
-// lock, but never without this block's in-use bit while the block is live.
-bool Heap::looks_live(const void* mem) const {
-  const Chunk* c = mem2chunk(const_cast<void*>(mem));
-  size_t size = csize(c);
-  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_bytes())
-    return false;
-  uptr next = addr(c) + size;
-  if (src_.register_pages && !pagemap::is_heap(next + 8)) return false;
-  return (__atomic_load_n(&ptr<Chunk>(next)->head, __ATOMIC_RELAXED) & kPrevInUse) != 0;
-}
 
 // glibc trims whenever the top reaches the trim threshold, down to top_pad,
 // so a program freeing into the top pays a brk call per free. We do exactly

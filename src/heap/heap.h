@@ -39,6 +39,9 @@ struct Chunk {
 
 constexpr size_t kPrevInUse = 1;
 constexpr size_t kMapped = 2;
+// A block its thread keeps for its next malloc (core's parked block): in use
+// to the heap, freed to the program, so free and realloc report it.
+constexpr size_t kParked = 4;
 constexpr size_t kFlagMask = 7;
 constexpr size_t kHeaderSize = 16;          // chunk -> mem
 constexpr size_t kOverhead = sizeof(size_t);  // bytes of a block not usable
@@ -99,9 +102,12 @@ class Heap {
   bool resize_in_place(void* mem, size_t n, const char* func);
   // Usable bytes of a live block.
   static size_t usable_size(const void* mem);
-  // Whether mem looks like a live block of this heap, read without the lock:
-  // the checks free() makes of the block and its neighbour's in-use bit.
-  bool looks_live(const void* mem) const;
+  // The thread that frees a live block keeps it (core's parked block):
+  // checked as free() checks it (reports and aborts the same way), then
+  // marked kParked. take_parked() hands it out again; free_parked() frees it.
+  void park(void* mem, const char* func);
+  void take_parked(void* mem);
+  void free_parked(void* mem);
 
   // Returns free memory to the kernel: the top beyond pad with brk, and whole
   // free pages inside free blocks with madvise. True if anything was released.
@@ -166,6 +172,8 @@ class Heap {
   bool grow(size_t nb);
   bool add_segment(uptr base, uptr end, bool mapped);
   void close_top_segment();
+  Chunk* checked_live(void* mem, const char* func);
+  void free_locked(void* mem, const char* func);
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top();
   bool trim_top(size_t keep);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api_support.h"
@@ -68,6 +69,31 @@ CHILD_MODE("double-free") {
   fflush(stdout);
   free(p);
   free(opaque(p));
+  g_sink = other;
+  return 0;
+}
+
+// A 64 KiB block freed by one thread is parked by it (kept for its next
+// malloc); another thread frees it again, or the program reallocs it.
+CHILD_MODE("double-free-other-thread") {
+  void* p = malloc(65536);
+  void* other = malloc(65536);  // a live neighbour
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  free(p);
+  std::thread t([p] { free(opaque(p)); });
+  t.join();
+  g_sink = other;
+  return 0;
+}
+
+CHILD_MODE("realloc-after-free") {
+  void* p = malloc(65536);
+  void* other = malloc(65536);
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  free(p);
+  g_sink = realloc(opaque(p), 60000);
   g_sink = other;
   return 0;
 }
@@ -256,6 +282,14 @@ TEST_CASE("api: double free of a 4 KiB heap block aborts naming the pointer" * L
 
 TEST_CASE("api: double free of a 64 KiB heap block (parked by its thread) aborts naming the pointer" * LIBMALLOC_ONLY) {
   check_fatal_report({"double-free", "65536"}, "free", "double free");
+}
+
+TEST_CASE("api: a second free of a 64 KiB heap block from another thread aborts naming the pointer" * LIBMALLOC_ONLY) {
+  check_fatal_report({"double-free-other-thread"}, "free", "double free");
+}
+
+TEST_CASE("api: realloc of a freed 64 KiB heap block aborts as a double free" * LIBMALLOC_ONLY) {
+  check_fatal_report({"realloc-after-free"}, "realloc", "double free");
 }
 
 TEST_CASE("api: free of a stack address aborts as an invalid pointer" * LIBMALLOC_ONLY) {
