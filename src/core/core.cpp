@@ -323,7 +323,8 @@ void adapt_big_bin(ThreadCache& tc, unsigned c) {
 // its lock, after free()'s checks, so that another thread's free, a realloc
 // or a faked header is still reported; to the heap it stays in use, as
 // glibc's tcache chunks do. It goes back at thread exit, malloc_trim (this
-// thread's), a tuning change, and a malloc it does not fit.
+// thread's), a tuning change, a malloc it does not fit, and the thread's
+// first tick decay_ms after it was parked (see tick).
 constexpr size_t kBigMax = 256 * 1024;
 
 void refresh_thread(ThreadCache& tc);
@@ -332,6 +333,7 @@ void refresh_thread(ThreadCache& tc);
 // nothing is parked.
 void set_parked(ThreadCache& tc, void* p, size_t usable) {
   tc.big = p;
+  if (p) tc.big_ms = os::recent_ms();
   __atomic_store_n(&tc.big_size, usable, __ATOMIC_RELAXED);
 }
 
@@ -756,7 +758,14 @@ void* slab_alloc_direct(size_t n) {
   return p;
 }
 
-LM_SLOW_PATH void tick() { upkeep_now(); }
+LM_SLOW_PATH void tick() {
+  // A block parked for decay_ms goes back (its thread still allocates, but
+  // not in its range); ticks and slow paths are this thread's own.
+  ThreadCache& tc = t_cache;
+  uint64_t now = os::recent_ms();
+  if (tc.big && now >= tc.big_ms && now - tc.big_ms >= config::options().decay_ms) unpark_heap_block(tc);
+  upkeep_now();
+}
 
 LM_SLOW_PATH void* malloc_slow(size_t n, Family family) {
   upkeep();

@@ -36,6 +36,7 @@ struct ThreadCache {
   // (core.cpp, park_heap_block), or null; its usable bytes.
   void* big;
   size_t big_size;
+  uint64_t big_ms;   // when it was parked (os::recent_ms)
   bool big_enabled;  // off when blocks must reach the heap at once (tuning)
   uint64_t misses;  // allocations that went to the slow path
   unsigned epoch;   // the limits' generation these bins follow

@@ -625,6 +625,37 @@ CHILD_MODE("parked-heap-block") {
   return 0;
 }
 
+// A thread that goes on allocating small blocks gives its parked block back
+// after decay_ms.
+CHILD_MODE("parked-heap-block-decay") {
+  void* p = malloc(65536);
+  free(p);
+  if (lm::core::parked_bytes() == 0) {
+    printf("free(64 KiB) did not park the block\n");
+    return 1;
+  }
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, nullptr);
+  for (int i = 0; i < 4096; ++i) {
+    void* volatile q = malloc(16);
+    free(q);
+  }
+  if (lm::core::parked_bytes() != 0) {
+    printf("the block was still parked 20 ms later, past decay_ms=5\n");
+    return 1;
+  }
+  printf("ok\n");
+  return 0;
+}
+
+TEST_CASE("api: a parked heap block goes back after decay_ms while its thread allocates small blocks") {
+  auto r = apitest::run_self({"parked-heap-block-decay"}, {"LIBMALLOC_OPTIONS=decay_ms=5"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "ok\n"));
+}
+
 TEST_CASE("api: a freed heap block above the slab classes is parked for its thread's next fitting malloc") {
   auto r = apitest::run_self({"parked-heap-block"});
   CAPTURE(r.out);
