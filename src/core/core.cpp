@@ -789,9 +789,9 @@ void* malloc_slow_inner(size_t n) {
         return p;  // (no perturb: parking is off with it)
       }
       // It does not fit: back to the heap first, where it may merge with
-      // the top that this request is about to be carved from. (Kept, it
-      // stood between a string grown by realloc and the top, and the string
-      // grew by absorbing free blocks: realloc/16/65536 40 -> 52 us.)
+      // the top or the free block this request is about to be carved from,
+      // rather than stay parked between them for a size the thread no
+      // longer asks for.
       unpark_heap_block(tc);
     }
     void* p = alloc_any(n, false);
@@ -895,9 +895,13 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
   switch (owner_of(p)) {
     case Owner::kHeap: {
       void* older = nullptr;
-      if (!park_heap_block(t_cache, p, func, &older)) g_heap.free(p, func);
-      else if (older) g_heap.free_parked(older);
-      if (older || p != t_cache.big) relieve_free_pressure();
+      if (!park_heap_block(t_cache, p, func, &older)) {
+        g_heap.free(p, func);
+        relieve_free_pressure();
+      } else if (older) {
+        g_heap.free_parked(older);
+        relieve_free_pressure();
+      }
       upkeep();
       return;
     }
