@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <malloc.h>
@@ -945,12 +946,29 @@ void* memalign(size_t align, size_t n, Family family) {
   // used up) malloc fell back to a 16-aligned heap block, or before
   // initialisation to a bootstrap block: that one goes back and the request
   // is aligned below.
-  if (align <= 64 && n <= slab::kMaxSize - 64 && !g_slow_mode) {
-    size_t m = align_up(n ? n : 1, 64);
-    while (slab::class_size(slab::size_class(m)) % 64 != 0) m += 64;
-    void* p = malloc(m, family);
-    if (LM_LIKELY(!p || !(addr(p) & (align - 1)))) return p;
-    free(p, "memalign()", family);
+  //
+  // Alignments of 128 to 4096 come from the classes of a power of two up to
+  // 4 KiB and of a multiple of 4 KiB above: their spans hold a whole number
+  // of objects (no slack, so no colour) from a page-aligned base, so every
+  // object is aligned to its size's largest power-of-two factor, up to a
+  // page. The request is rounded up to such a size, as jemalloc rounds it
+  // to an aligned class: memalign(4096, 64) costs a 4 KiB object (glibc's
+  // costs a page of address space too, and leaves the rest to later
+  // requests). From the heap it took 50 ns a pair against jemalloc's 12.
+  if (align <= 4096 && n <= slab::kMaxSize && !g_slow_mode) {
+    size_t m = 0;
+    if (align <= 64 && n <= slab::kMaxSize - 64) {
+      m = align_up(n ? n : 1, 64);
+      while (slab::class_size(slab::size_class(m)) % 64 != 0) m += 64;
+    } else if (align > 64) {
+      m = align_up(n ? n : 1, align);
+      m = m <= 4096 ? std::bit_ceil(m) : align_up(m, 4096);
+    }
+    if (m) {
+      void* p = malloc(m, family);
+      if (LM_LIKELY(!p || !(addr(p) & (align - 1)))) return p;
+      free(p, "memalign()", family);
+    }
   }
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
   if (n > kMaxRequest - align) return nullptr;

@@ -168,3 +168,31 @@ TEST_CASE("api: alignments up to 64 take slab objects for every size up to 32 Ki
   }
 }
 #endif
+
+#ifdef LM_TEST_LINKED
+TEST_CASE("api: alignments of 128 to 4096 take slab objects for every size up to 32 KiB") {
+  // docs/architecture.md: the request is rounded up to a power of two up to
+  // 4 KiB, a multiple of 4 KiB above, whose class has no colour. Several
+  // blocks per size, so later objects of a slab are checked as well as the
+  // first; each is written whole and checked after its neighbours were.
+  for (size_t alignment = 128; alignment <= 4096; alignment *= 2) {
+    for (size_t n = 1; n <= 32768; n += n < 4096 ? 61 : 1500) {
+      void* p[6];
+      for (size_t i = 0; i < 6; ++i) {
+        void* q = p[i] = aligned(static_cast<Fn>(i % 3), alignment, n);
+        REQUIRE(q != nullptr);
+        if (!is_aligned(q, alignment) || lm::pagemap::get(reinterpret_cast<uintptr_t>(q)) <= lm::pagemap::kLargeHead ||
+            malloc_usable_size(q) < n) {
+          CAPTURE(alignment);
+          CAPTURE(n);
+          CAPTURE(malloc_usable_size(q));
+          FAIL_CHECK("not an aligned slab object");
+        }
+        fill(q, n, static_cast<uint32_t>(n + i));
+      }
+      for (size_t i = 0; i < 6; ++i) CHECK(check(p[i], n, static_cast<uint32_t>(n + i)));
+      for (void* q : p) free(q);
+    }
+  }
+}
+#endif
