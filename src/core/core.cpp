@@ -84,7 +84,6 @@ size_t bootstrap_size(const void* p) {
 
 constinit Mutex g_registry_lock;
 constinit Mutex g_pressure_lock;  // a leaf: see relieve_free_pressure
-ThreadCache* g_registry = nullptr;  // live thread caches
 std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
 pthread_key_t g_thread_key;
@@ -95,22 +94,107 @@ void rz_backing_free(void* p);
 
 void transfer_map();  // below
 
+// ---- the registry of thread caches (statistics, parked blocks) ----
+//
+// Its entries live in memory of ours, not in the threads' TLS: a thread
+// whose first allocation comes in the last round of pthread key destructors
+// sets its cache up after its own key's destructor had its turn, so it never
+// leaves the registry. Linked through the caches themselves, its stale entry
+// pointed into TLS that glibc reinitialises for the next thread on that
+// stack (which then linked itself to itself: mallinfo2 spun forever) or
+// unmaps. Now such an entry is dropped when a new cache appears at its
+// address, and walks skip and drop the entries of threads that are gone.
+// (The dead thread's few cached objects are lost: a bounded leak.)
+}  // namespace
+struct ThreadRecord {
+  ThreadRecord* next;
+  ThreadRecord* prev;
+  ThreadCache* tc;
+  int tid;
+};
+namespace {
+
+ThreadRecord* g_registry = nullptr;
+ThreadRecord* g_spare_records = nullptr;  // linked through next
+char* g_record_carve = nullptr;
+size_t g_record_carve_left = 0;
+
+void record_unlink(ThreadRecord* r) {
+  if (r->prev) r->prev->next = r->next;
+  else g_registry = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->next = g_spare_records;
+  g_spare_records = r;
+  g_threads.fetch_sub(1, std::memory_order_relaxed);
+}
+
+ThreadRecord* record_new() {
+  if (ThreadRecord* r = g_spare_records) {
+    g_spare_records = r->next;
+    return r;
+  }
+  if (g_record_carve_left < sizeof(ThreadRecord)) {
+    constexpr size_t kChunk = 16 * 1024;
+    g_record_carve = static_cast<char*>(os::map(kChunk));
+    g_record_carve_left = g_record_carve ? kChunk : 0;
+    if (!g_record_carve) return nullptr;
+  }
+  auto* r = reinterpret_cast<ThreadRecord*>(g_record_carve);
+  g_record_carve += sizeof(ThreadRecord);
+  g_record_carve_left -= sizeof(ThreadRecord);
+  return r;
+}
+
+// Under the registry lock: is r's thread still running? (Only a thread that
+// never reached its teardown can be gone while listed. A sandbox that
+// refuses tgkill leaves every entry.)
+bool record_alive(const ThreadRecord* r) {
+  int saved = errno;
+  bool gone = os::thread_gone(r->tid);
+  errno = saved;
+  return !gone;
+}
+
 void registry_add(ThreadCache* tc) {
   LockGuard guard(g_registry_lock);
-  tc->prev = nullptr;
-  tc->next = g_registry;
-  if (g_registry) g_registry->prev = tc;
-  g_registry = tc;
+  for (ThreadRecord* r = g_registry; r; r = r->next)
+    if (r->tc == tc) {  // a cache that missed its teardown, at the same address
+      record_unlink(r);
+      break;
+    }
+  ThreadRecord* r = record_new();
+  tc->record = r;
+  if (!r) return;  // unlisted: its statistics are missed
+  r->tc = tc;
+  r->tid = os::gettid();
+  r->prev = nullptr;
+  r->next = g_registry;
+  if (g_registry) g_registry->prev = r;
+  g_registry = r;
   if (g_threads.fetch_add(1, std::memory_order_relaxed) == 1) transfer_map();  // the second thread
 }
 
 void registry_remove(ThreadCache* tc) {
   LockGuard guard(g_registry_lock);
+  ThreadRecord* r = tc->record;
+  tc->record = nullptr;
+  if (!r || r->tc != tc) return;
   for (unsigned c = 0; c < slab::kClasses; ++c) g_dead_allocs[c] += tc->bins[c].allocs;
-  if (tc->prev) tc->prev->next = tc->next;
-  else g_registry = tc->next;
-  if (tc->next) tc->next->prev = tc->prev;
-  g_threads.fetch_sub(1, std::memory_order_relaxed);
+  record_unlink(r);
+}
+
+// Calls f(cache) for every listed thread still running, dropping the
+// entries of those that are gone. Under the registry lock.
+template <class F>
+void each_live_cache(F f) {
+  for (ThreadRecord* r = g_registry, *next; r; r = next) {
+    next = r->next;
+    if (r->tc != &t_cache && !record_alive(r)) {
+      record_unlink(r);
+      continue;
+    }
+    f(*r->tc);
+  }
 }
 
 // When upkeep last ran: a coarse clock for everything that ages.
@@ -459,8 +543,9 @@ void fork_child() {
   if (g_redzone) redzone::reset_for_fork_child();
   // Only this thread survives; the others' caches are abandoned (their
   // objects stay allocated in the child, a bounded leak).
-  g_registry = nullptr;
+  while (g_registry) record_unlink(g_registry);
   g_threads.store(0, std::memory_order_relaxed);
+  t_cache.record = nullptr;
   if (t_cache.state == ThreadState::kActive) registry_add(&t_cache);
 }
 
@@ -1090,8 +1175,9 @@ SlabTotals slab_totals() {
 size_t parked_bytes() {
   size_t total = 0;
   LockGuard guard(g_registry_lock);
-  for (ThreadCache* tc = g_registry; tc; tc = tc->next)
-    if (size_t usable = __atomic_load_n(&tc->big_size, __ATOMIC_RELAXED)) total += usable + heap::kOverhead;
+  each_live_cache([&](ThreadCache& tc) {
+    if (size_t usable = __atomic_load_n(&tc.big_size, __ATOMIC_RELAXED)) total += usable + heap::kOverhead;
+  });
   return total;
 }
 
@@ -1239,8 +1325,9 @@ void print_report(int fd) {
   {
     LockGuard guard(g_registry_lock);
     for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] = g_dead_allocs[c];
-    for (ThreadCache* tc = g_registry; tc; tc = tc->next)
-      for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+    each_live_cache([&](ThreadCache& tc) {
+      for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] += __atomic_load_n(&tc.bins[c].allocs, __ATOMIC_RELAXED);
+    });
   }
   w.printf("slabs (like /proc/slabinfo; active objects include those in thread caches):\n");
   w.printf("  %-10s %8s %12s %12s %8s %7s %9s %10s %10s %8s\n", "class", "objsize", "active_objs", "num_objs",

@@ -22,6 +22,8 @@ struct Bin {
 
 enum class ThreadState : uint8_t { kNew, kActive, kDead };
 
+struct ThreadRecord;
+
 struct ThreadCache {
   Bin bins[slab::kClasses];
   // Per bin, log2 of its next refill while that is below half its limit
@@ -42,8 +44,7 @@ struct ThreadCache {
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;
   uint8_t shard;      // its transfer-cache shard (core.cpp)
-  ThreadCache* next;  // registry of live caches, for statistics
-  ThreadCache* prev;
+  ThreadRecord* record;  // its entry in the registry (core.cpp), or null
 };
 
 extern constinit thread_local ThreadCache t_cache LM_TLS_IE;

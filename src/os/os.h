@@ -58,6 +58,8 @@ void write_all(int fd, const char* buf, size_t len);
 int open_append(const char* path);
 int getpid();
 int gettid();
+// Has thread `tid` of this process exited? (tgkill with no signal: ESRCH.)
+bool thread_gone(int tid);
 // Milliseconds from a monotonic clock (coarse, through the vDSO: ~20 ns).
 uint64_t now_ms();
 // The last value now_ms() returned to anyone: free to read, and as fresh as

@@ -179,6 +179,7 @@ long read_link(const char* path, char* buf, size_t cap) {
 
 int getpid() { return static_cast<int>(::getpid()); }
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
+bool thread_gone(int tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
 
 namespace {
 std::atomic<uint64_t> g_recent_ms{0};

@@ -341,6 +341,61 @@ TEST_CASE("api: a thread exits with live blocks that the main thread checks and 
   CHECK(damaged == 0);
 }
 
+// POSIX lets a key destructor set its value again; glibc runs four rounds
+// of destructors. A thread whose first allocation comes in the last round
+// sets its cache up after libmalloc's own key had its turn, so its teardown
+// never runs (its registry entry used to point into dead TLS: the next
+// thread on that stack linked itself to itself and mallinfo2 spun forever).
+namespace {
+pthread_key_t g_late_key;
+thread_local int t_late_rounds = 0;
+void late_destructor(void* v) {
+  if (++t_late_rounds < 4) {
+    pthread_setspecific(g_late_key, v);
+    return;
+  }
+  void* volatile p = malloc(100);
+  free(p);
+  void* volatile q = malloc(70000);  // above the slab classes: parked at free
+  free(q);
+}
+void* late_thread(void*) {
+  pthread_setspecific(g_late_key, reinterpret_cast<void*>(1));
+  return nullptr;
+}
+}  // namespace
+
+CHILD_MODE("late-first-allocation") {
+  free(malloc(1));
+  if (pthread_key_create(&g_late_key, late_destructor) != 0) return 2;
+  // One after another (each reuses the last one's stack), then 24 at once
+  // (more stacks than glibc caches: some are unmapped at exit).
+  for (int i = 0; i < 4; ++i) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, late_thread, nullptr) != 0) return 3;
+    pthread_join(t, nullptr);
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.arena == 0) return 4;
+  }
+  pthread_t ts[24];
+  for (pthread_t& t : ts)
+    if (pthread_create(&t, nullptr, late_thread, nullptr) != 0) return 3;
+  for (pthread_t& t : ts) pthread_join(t, nullptr);
+  std::vector<std::thread> normal;
+  for (int i = 0; i < 4; ++i) normal.emplace_back([] { free(malloc(200)); });
+  for (auto& t : normal) t.join();
+  struct mallinfo2 mi = mallinfo2();
+  malloc_stats();
+  return mi.arena > 0 ? 0 : 4;
+}
+
+TEST_CASE("api: threads whose first allocation comes in the last round of key destructors") {
+  apitest::ChildResult r = apitest::run_self({"late-first-allocation"}, {"LIBMALLOC_OPTIONS=stats=1"}, 30);
+  CAPTURE(r.err);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.exited_ok());
+}
+
 TEST_CASE("api: fork from a threaded process; the child allocates and frees freely") {
   constexpr int kHammers = 4, kForks = 40;
   std::atomic<bool> stop{false};
