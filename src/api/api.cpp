@@ -26,6 +26,10 @@ std::new_handler lm_weak_get_new_handler() noexcept __asm__("_ZSt15get_new_handl
 [[noreturn]] void lm_weak_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
 }
 
+namespace lm::api {
+bool call_new_handler_nothrow(std::new_handler handler) noexcept;  // new_handler.cpp
+}
+
 namespace {
 
 using lm::core::Family;
@@ -41,7 +45,8 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family famil
   for (;;) {
     std::new_handler handler = lm_weak_get_new_handler ? lm_weak_get_new_handler() : nullptr;
     if (!handler) break;
-    handler();
+    if (!nothrow) handler();
+    else if (!lm::api::call_new_handler_nothrow(handler)) return nullptr;
     void* p = align > 16 ? lm::core::memalign(align, n, family) : lm::core::malloc(n, family);
     if (p) return p;
   }
@@ -64,7 +69,13 @@ LM_FAST_PATH void* new_nothrow(size_t n, Family family) {
 }
 LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Family family) {
   size_t align = static_cast<size_t>(al);
-  if (LM_UNLIKELY(!lm::is_pow2(align))) return new_failed(lm::kMaxRequest + 1, 16, nothrow, family);
+  // An alignment that is not a power of two fails at once, without the
+  // new-handler (which could not help), as libstdc++'s does.
+  if (LM_UNLIKELY(!lm::is_pow2(align))) {
+    if (nothrow) return nullptr;
+    if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
+    return new_failed(lm::kMaxRequest + 1, 16, nothrow, family);  // no C++ runtime: dies
+  }
   void* p = lm::core::memalign(align, n, family);
   return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family);
 }

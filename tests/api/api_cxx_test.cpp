@@ -33,6 +33,11 @@ void handler_then_give_up() {
   ++g_handler_calls;
   std::set_new_handler(nullptr);  // the next failure throws
 }
+// The standard's other way for a handler to give up.
+void handler_that_throws() {
+  ++g_handler_calls;
+  throw std::bad_alloc();
+}
 }  // namespace
 
 TEST_CASE("api: plain, array, nothrow and sized operator new/delete round-trip") {
@@ -147,4 +152,30 @@ TEST_CASE("api: blocks from new and malloc coexist in standard containers") {
   long expect = 0;
   for (int i = 0; i < 2000; ++i) expect += static_cast<long>(i % 300) * i;
   CHECK(sum == expect);
+}
+
+TEST_CASE("api: every nothrow operator new returns nullptr when the new_handler throws bad_alloc") {
+  // libstdc++'s nothrow forms catch it; thrown through a noexcept function
+  // it would end the program in std::terminate.
+  std::new_handler old = std::set_new_handler(handler_that_throws);
+  const size_t huge = opaque(SIZE_MAX / 2);
+  g_handler_calls = 0;
+  CHECK(::operator new(huge, std::nothrow) == nullptr);
+  CHECK(::operator new[](huge, std::nothrow) == nullptr);
+  CHECK(::operator new(huge, std::align_val_t{64}, std::nothrow) == nullptr);
+  CHECK(::operator new[](huge, std::align_val_t{4096}, std::nothrow) == nullptr);
+  CHECK(g_handler_calls == 4);
+  // The throwing forms let it through.
+  CHECK_THROWS_AS(g_sink = ::operator new(huge), std::bad_alloc);
+  CHECK(g_handler_calls == 5);
+  std::set_new_handler(old);
+}
+
+TEST_CASE("api: an alignment that is not a power of two fails without calling the new_handler") {
+  std::new_handler old = std::set_new_handler(handler_then_give_up);
+  g_handler_calls = 0;
+  CHECK_THROWS_AS(g_sink = ::operator new(16, std::align_val_t{48}), std::bad_alloc);
+  CHECK(::operator new[](16, std::align_val_t{24}, std::nothrow) == nullptr);
+  CHECK(g_handler_calls == 0);
+  std::set_new_handler(old);
 }
