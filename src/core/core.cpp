@@ -1020,6 +1020,10 @@ void* calloc(size_t n, size_t size) {
 }
 
 void* memalign(size_t align, size_t n, Family family) {
+  // Initialised first: redzone mode is known only then (a program whose
+  // first allocation was aligned got a plain heap block, and its free a
+  // bad-free report).
+  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
   if (LM_UNLIKELY(g_redzone)) return redzone::alloc(n, align, family, false, addr(__builtin_return_address(0)));
   if (align <= 16) return malloc(n, family);
   // Alignments up to a cache line come from the slabs: a class whose size is
@@ -1028,9 +1032,8 @@ void* memalign(size_t align, size_t n, Family family) {
   // 640 and 704..768 map to the page-packed 672 and 816, whose objects are
   // not all 64-aligned, so the size steps up to the next class that is (at
   // most three steps: 640 -> 1024). When no slab could be had (descriptors
-  // used up) malloc fell back to a 16-aligned heap block, or before
-  // initialisation to a bootstrap block: that one goes back and the request
-  // is aligned below.
+  // used up) malloc fell back to a 16-aligned heap block: that one goes back
+  // and the request is aligned below.
   //
   // Alignments of 128 to 4096 come from the classes of a power of two up to
   // 4 KiB and of a multiple of 4 KiB above: their spans hold a whole number
@@ -1055,7 +1058,6 @@ void* memalign(size_t align, size_t n, Family family) {
       free(p, "memalign()", family);
     }
   }
-  if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
   if (n > kMaxRequest - align) return nullptr;
   void* p = nullptr;
   if (wants_mapping(n + align)) p = large::alloc(n, align, false);
