@@ -33,6 +33,7 @@ bool call_new_handler_nothrow(std::new_handler handler) noexcept;  // new_handle
 namespace {
 
 using lm::core::Family;
+using lm::uptr;
 
 LM_FAST_PATH void* set_enomem_if_null(void* p) {
   if (LM_UNLIKELY(!p)) errno = ENOMEM;
@@ -41,13 +42,13 @@ LM_FAST_PATH void* set_enomem_if_null(void* p) {
 
 // operator new's failure path: call the new-handler until it gives up, then
 // throw std::bad_alloc (or return nullptr for the nothrow forms).
-LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family family) {
+LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family family, uptr ret) {
   for (;;) {
     std::new_handler handler = lm_weak_get_new_handler ? lm_weak_get_new_handler() : nullptr;
     if (!handler) break;
     if (!nothrow) handler();
     else if (!lm::api::call_new_handler_nothrow(handler)) return nullptr;
-    void* p = align > 16 ? lm::core::memalign(align, n, family) : lm::core::malloc(n, family);
+    void* p = align > 16 ? lm::core::memalign(align, n, family, ret) : lm::core::malloc(n, family, ret);
     if (p) return p;
   }
   if (nothrow) return nullptr;
@@ -59,25 +60,63 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family famil
 
 // The family (new or new[]) is a constant at each call site; redzone mode
 // checks it against the matching delete.
+// The miss of operator new's fast path, tail-called as malloc_miss is.
+LM_SLOW_PATH void* new_miss(size_t n, Family family) {
+  uptr ret = LM_CALLER;
+  void* p = lm::core::malloc_slow(n, family, ret);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false, family, ret);
+}
 LM_FAST_PATH void* new_impl(size_t n, Family family) {
-  void* p = lm::core::malloc_fast(n, family);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false, family);
+  return lm::core::malloc_fast_or(n, [&] { return new_miss(n, family); });
 }
-LM_FAST_PATH void* new_nothrow(size_t n, Family family) {
-  void* p = lm::core::malloc(n, family);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true, family);
+LM_FAST_PATH void* new_nothrow(size_t n, Family family, uptr ret) {
+  void* p = lm::core::malloc(n, family, ret);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true, family, ret);
 }
-LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Family family) {
+LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Family family, uptr ret) {
   size_t align = static_cast<size_t>(al);
   // An alignment that is not a power of two fails at once, without the
   // new-handler (which could not help), as libstdc++'s does.
   if (LM_UNLIKELY(!lm::is_pow2(align))) {
     if (nothrow) return nullptr;
     if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
-    return new_failed(lm::kMaxRequest + 1, 16, nothrow, family);  // no C++ runtime: dies
+    return new_failed(lm::kMaxRequest + 1, 16, nothrow, family, ret);  // no C++ runtime: dies
   }
-  void* p = lm::core::memalign(align, n, family);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family);
+  void* p = lm::core::memalign(align, n, family, ret);
+  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family, ret);
+}
+
+LM_FAST_PATH void* realloc_impl(void* p, size_t n, uptr ret) {
+  if (!p) return lm::core::malloc(n, Family::kMalloc, ret);
+  if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
+    lm::core::free(p, "realloc()", Family::kMalloc, ret);
+    return nullptr;
+  }
+  return set_enomem_if_null(lm::core::realloc(p, n, ret));
+}
+
+// glibc's memalign rounds a non-power-of-two alignment up to the next one.
+LM_FAST_PATH void* memalign_impl(size_t align, size_t n, uptr ret) {
+  if (align > lm::kMaxRequest) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!lm::is_pow2(align)) align = align < 16 ? 16 : size_t{1} << (lm::log2_floor(align) + 1);
+  return set_enomem_if_null(lm::core::memalign(align, n, Family::kMalloc, ret));
+}
+
+LM_FAST_PATH void* valloc_impl(size_t n, uptr ret) {
+  return set_enomem_if_null(lm::core::memalign(lm::os::page_size(), n, Family::kMalloc, ret));
+}
+
+LM_FAST_PATH void* pvalloc_impl(size_t n, uptr ret) {
+  size_t page = lm::os::page_size();
+  if (n > lm::kMaxRequest - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  size_t rounded = lm::align_up(n ? n : 1, page);
+  return set_enomem_if_null(lm::core::memalign(page, rounded, Family::kMalloc, ret));
 }
 
 }  // namespace
@@ -92,16 +131,9 @@ LM_EXPORT __attribute__((aligned(64))) void* malloc(size_t n) { return lm::core:
 
 LM_EXPORT __attribute__((aligned(64))) void free(void* p) { lm::core::free_fast(p, "free()"); }
 
-LM_EXPORT void* calloc(size_t n, size_t size) { return set_enomem_if_null(lm::core::calloc(n, size)); }
+LM_EXPORT void* calloc(size_t n, size_t size) { return set_enomem_if_null(lm::core::calloc(n, size, LM_CALLER)); }
 
-LM_EXPORT void* realloc(void* p, size_t n) {
-  if (!p) return malloc(n);
-  if (n == 0) {  // glibc: realloc(p, 0) frees p and returns NULL
-    lm::core::free(p, "realloc()");
-    return nullptr;
-  }
-  return set_enomem_if_null(lm::core::realloc(p, n));
-}
+LM_EXPORT void* realloc(void* p, size_t n) { return realloc_impl(p, n, LM_CALLER); }
 
 LM_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   size_t total;
@@ -109,45 +141,29 @@ LM_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return realloc(p, total);
+  return realloc_impl(p, total, LM_CALLER);
 }
 
-// glibc's memalign rounds a non-power-of-two alignment up to the next one.
-LM_EXPORT void* memalign(size_t align, size_t n) {
-  if (align > lm::kMaxRequest) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  if (!lm::is_pow2(align)) align = align < 16 ? 16 : size_t{1} << (lm::log2_floor(align) + 1);
-  return set_enomem_if_null(lm::core::memalign(align, n));
-}
+LM_EXPORT void* memalign(size_t align, size_t n) { return memalign_impl(align, n, LM_CALLER); }
 
 // glibc 2.36 accepts any alignment here, as memalign does.
-LM_EXPORT void* aligned_alloc(size_t align, size_t n) { return memalign(align, n); }
+LM_EXPORT void* aligned_alloc(size_t align, size_t n) { return memalign_impl(align, n, LM_CALLER); }
 
 LM_EXPORT int posix_memalign(void** out, size_t align, size_t n) {
   if (align % sizeof(void*) != 0 || !lm::is_pow2(align)) return EINVAL;
   int saved = errno;
-  void* p = lm::core::memalign(align, n);
+  void* p = lm::core::memalign(align, n, Family::kMalloc, LM_CALLER);
   errno = saved;
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
 
-LM_EXPORT void* valloc(size_t n) { return set_enomem_if_null(lm::core::memalign(lm::os::page_size(), n)); }
+LM_EXPORT void* valloc(size_t n) { return valloc_impl(n, LM_CALLER); }
 
-LM_EXPORT void* pvalloc(size_t n) {
-  size_t page = lm::os::page_size();
-  if (n > lm::kMaxRequest - page) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  size_t rounded = lm::align_up(n ? n : 1, page);
-  return set_enomem_if_null(lm::core::memalign(page, rounded));
-}
+LM_EXPORT void* pvalloc(size_t n) { return pvalloc_impl(n, LM_CALLER); }
 
-LM_EXPORT size_t malloc_usable_size(void* p) { return lm::core::usable_size(p); }
+LM_EXPORT size_t malloc_usable_size(void* p) { return lm::core::usable_size(p, LM_CALLER); }
 
 LM_EXPORT int mallopt(int param, int value) {
   lm::core::init();  // the environment is parsed before mallopt overrides it
@@ -188,14 +204,14 @@ LM_EXPORT struct mallinfo mallinfo(void) {
 
 // glibc exports its implementations under these names too; some programs
 // and libraries call them directly, and a static link must find them here.
-LM_EXPORT void* __libc_malloc(size_t n) { return malloc(n); }
-LM_EXPORT void __libc_free(void* p) { free(p); }
-LM_EXPORT void* __libc_calloc(size_t n, size_t s) { return calloc(n, s); }
-LM_EXPORT void* __libc_realloc(void* p, size_t n) { return realloc(p, n); }
-LM_EXPORT void* __libc_memalign(size_t a, size_t n) { return memalign(a, n); }
-LM_EXPORT void* __libc_valloc(size_t n) { return valloc(n); }
-LM_EXPORT void* __libc_pvalloc(size_t n) { return pvalloc(n); }
-LM_EXPORT void cfree(void* p) { free(p); }
+LM_EXPORT void* __libc_malloc(size_t n) { return lm::core::malloc_fast(n); }
+LM_EXPORT void __libc_free(void* p) { lm::core::free_fast(p, "free()"); }
+LM_EXPORT void* __libc_calloc(size_t n, size_t s) { return set_enomem_if_null(lm::core::calloc(n, s, LM_CALLER)); }
+LM_EXPORT void* __libc_realloc(void* p, size_t n) { return realloc_impl(p, n, LM_CALLER); }
+LM_EXPORT void* __libc_memalign(size_t a, size_t n) { return memalign_impl(a, n, LM_CALLER); }
+LM_EXPORT void* __libc_valloc(size_t n) { return valloc_impl(n, LM_CALLER); }
+LM_EXPORT void* __libc_pvalloc(size_t n) { return pvalloc_impl(n, LM_CALLER); }
+LM_EXPORT void cfree(void* p) { lm::core::free_fast(p, "free()"); }
 
 // ---- libmalloc extensions (include/libmalloc.h) ----
 
@@ -209,7 +225,7 @@ LM_EXPORT void libmalloc_print_stats(int fd) {
   lm::core::print_report(fd);
 }
 
-LM_EXPORT int libmalloc_heap_check(void) { return lm::core::heap_check(); }
+LM_EXPORT int libmalloc_heap_check(void) { return lm::core::heap_check(LM_CALLER); }
 
 LM_EXPORT int libmalloc_get_option(const char* name, char* buf, size_t buflen) {
   lm::core::init();
@@ -233,15 +249,15 @@ constexpr Family kNewArray = Family::kNewArray;
 
 LM_EXPORT void* operator new(size_t n) { return new_impl(n, kNew); }
 LM_EXPORT void* operator new[](size_t n) { return new_impl(n, kNewArray); }
-LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNew); }
-LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNewArray); }
-LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNew); }
-LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNewArray); }
+LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNew, LM_CALLER); }
+LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNewArray, LM_CALLER); }
+LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNew, LM_CALLER); }
+LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNewArray, LM_CALLER); }
 LM_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true, kNew);
+  return new_aligned(n, a, true, kNew, LM_CALLER);
 }
 LM_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true, kNewArray);
+  return new_aligned(n, a, true, kNewArray, LM_CALLER);
 }
 
 LM_EXPORT void operator delete(void* p) noexcept { lm::core::free_fast(p, "operator delete", kNew); }
@@ -251,24 +267,24 @@ LM_EXPORT void operator delete[](void* p, size_t) noexcept {
   lm::core::free_fast(p, "operator delete[]", kNewArray);
 }
 LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete", kNew);
+  lm::core::free(p, "operator delete", kNew, LM_CALLER);
 }
 LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray);
+  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
 }
-LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete", kNew); }
+LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete", kNew, LM_CALLER); }
 LM_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray);
+  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
 }
 LM_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete", kNew);
+  lm::core::free(p, "operator delete", kNew, LM_CALLER);
 }
 LM_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray);
+  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
 }
 LM_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete", kNew);
+  lm::core::free(p, "operator delete", kNew, LM_CALLER);
 }
 LM_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray);
+  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
 }

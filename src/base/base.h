@@ -12,6 +12,10 @@
 #define LM_NOINLINE __attribute__((noinline))
 #define LM_TLS_IE __attribute__((tls_model("initial-exec")))
 #define LM_EXPORT __attribute__((visibility("default")))
+// The program's return address, for the stacks redzone mode records: only
+// meaningful in an exported entry point (not inlined into anything), which
+// passes it down.
+#define LM_CALLER ::lm::addr(__builtin_return_address(0))
 
 namespace lm {
 

@@ -853,11 +853,11 @@ LM_SLOW_PATH void tick() {
   upkeep_now();
 }
 
-LM_SLOW_PATH void* malloc_slow(size_t n, Family family) {
+LM_SLOW_PATH void* malloc_slow(size_t n, Family family, uptr ret) {
   upkeep();
   void* p;
   if (LM_UNLIKELY(!ensure_init())) p = bootstrap_alloc(n, 16);
-  else if (g_redzone) p = redzone::alloc(n, 16, family, false, addr(__builtin_return_address(0)));
+  else if (g_redzone) p = redzone::alloc(n, 16, family, false, ret);
   else p = malloc_slow_inner(n);
   if (LM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
@@ -925,10 +925,10 @@ void* malloc_slow_inner(size_t n) {
   return batch[0];
 }
 
-LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
+LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) {
   if (!p) return;
   if (LM_UNLIKELY(g_redzone)) {
-    if (!in_bootstrap(p)) redzone::free(p, family, func, addr(__builtin_return_address(0)));
+    if (!in_bootstrap(p)) redzone::free(p, family, func, ret);
     upkeep();
     return;
   }
@@ -1002,30 +1002,37 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family) {
   }
 }
 
-void* malloc(size_t n, Family family) { return malloc_fast(n, family); }
+void* malloc(size_t n, Family family, uptr ret) {
+  return malloc_fast_or(n, [&] { return malloc_slow(n, family, ret); });
+}
 
-void free(void* p, const char* func, Family family) { free_fast(p, func, family); }
+void free(void* p, const char* func, Family family, uptr ret) {
+  if (!free_hit(p)) free_slow(p, func, family, ret);
+}
 
-void* calloc(size_t n, size_t size) {
+LM_SLOW_PATH void* malloc_miss(size_t n, Family family) { return malloc_slow(n, family, LM_CALLER); }
+LM_SLOW_PATH void free_miss(void* p, const char* func, Family family) { free_slow(p, func, family, LM_CALLER); }
+
+void* calloc(size_t n, size_t size, uptr ret) {
   size_t total;
   if (mul_overflows(n, size, &total)) return nullptr;
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(total, 16);  // static: zeroed
-  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(total, 16, Family::kMalloc, true, addr(__builtin_return_address(0)));
+  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(total, 16, Family::kMalloc, true, ret);
   if (total <= slab::kMaxSize) {
-    void* p = malloc_fast(total);
+    void* p = malloc_fast_or(total, [&] { return malloc_slow(total, Family::kMalloc, ret); });
     if (p) std::memset(p, 0, total);
     return p;
   }
   return alloc_any(total, true);
 }
 
-void* memalign(size_t align, size_t n, Family family) {
+void* memalign(size_t align, size_t n, Family family, uptr ret) {
   // Initialised first: redzone mode is known only then (a program whose
   // first allocation was aligned got a plain heap block, and its free a
   // bad-free report).
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, align);
-  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(n, align, family, false, addr(__builtin_return_address(0)));
-  if (align <= 16) return malloc(n, family);
+  if (LM_UNLIKELY(g_redzone)) return redzone::alloc(n, align, family, false, ret);
+  if (align <= 16) return malloc(n, family, ret);
   // Alignments up to a cache line come from the slabs: a class whose size is
   // a multiple of 64 has 64-aligned objects (spans are page aligned and
   // colours are whole cache lines). Not every multiple of 64 maps to one:
@@ -1053,9 +1060,9 @@ void* memalign(size_t align, size_t n, Family family) {
       m = m <= 4096 ? std::bit_ceil(m) : align_up(m, 4096);
     }
     if (m) {
-      void* p = malloc(m, family);
+      void* p = malloc(m, family, ret);
       if (LM_LIKELY(!p || !(addr(p) & (align - 1)))) return p;
-      free(p, "memalign()", family);
+      free(p, "memalign()", family, ret);
     }
   }
   if (n > kMaxRequest - align) return nullptr;
@@ -1068,10 +1075,9 @@ void* memalign(size_t align, size_t n, Family family) {
   return p;
 }
 
-void* realloc(void* p, size_t n) {
+void* realloc(void* p, size_t n, uptr ret) {
   if (n > kMaxRequest) return nullptr;
   if (LM_UNLIKELY(g_redzone)) {
-    uptr ret = addr(__builtin_return_address(0));
     if (!in_bootstrap(p)) return redzone::realloc(p, n, ret);
     void* q = redzone::alloc(n, 16, Family::kMalloc, false, ret);
     if (q) std::memcpy(q, p, bootstrap_size(p) < n ? bootstrap_size(p) : n);
@@ -1114,10 +1120,10 @@ void* realloc(void* p, size_t n) {
   return nullptr;
 }
 
-size_t usable_size(const void* p) {
+size_t usable_size(const void* p, uptr ret) {
   if (!p) return 0;
   if (LM_UNLIKELY(g_redzone))
-    return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, addr(__builtin_return_address(0)));
+    return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, ret);
   switch (owner_of(p)) {
     case Owner::kSlab: return slab::slab_of(pagemap::get(addr(p)))->size;
     case Owner::kHeap: return heap::Heap::usable_size(p);
@@ -1352,9 +1358,9 @@ int advise(void* p, size_t offset, size_t len, int advice) {
   return large::advise(p, offset, len, advice) ? 0 : EINVAL;
 }
 
-int heap_check() {
+int heap_check(uptr ret) {
   if (!ensure_init()) return 0;
-  int bad = g_redzone ? redzone::check_all(addr(__builtin_return_address(0))) : 0;
+  int bad = g_redzone ? redzone::check_all(ret) : 0;
   if (const char* err = g_heap.check()) {
     report::warn("heap check failed: %s", err);
     return -1;

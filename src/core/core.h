@@ -25,12 +25,14 @@ void init();
 // others at their next slow path).
 void tuning_changed();
 
-void* malloc(size_t n, Family family = Family::kMalloc);
-void* calloc(size_t n, size_t size);  // nullptr on overflow too
-void* realloc(void* p, size_t n);     // p non-null, n > 0
-void* memalign(size_t align, size_t n, Family family = Family::kMalloc);  // align: a power of two
-void free(void* p, const char* func, Family family = Family::kMalloc);
-size_t usable_size(const void* p);
+// `ret`: the program's return address (LM_CALLER in the exported entry
+// point), the first frame of the stacks redzone mode records and reports.
+void* malloc(size_t n, Family family, uptr ret);
+void* calloc(size_t n, size_t size, uptr ret);  // nullptr on overflow too
+void* realloc(void* p, size_t n, uptr ret);     // p non-null, n > 0
+void* memalign(size_t align, size_t n, Family family, uptr ret);  // align: a power of two
+void free(void* p, const char* func, Family family, uptr ret);
+size_t usable_size(const void* p, uptr ret);
 
 int trim(size_t pad);
 void fill_mallinfo2(struct mallinfo2* out);
@@ -39,7 +41,7 @@ void fill_stats(struct libmalloc_stats* out);  // include/libmalloc.h
 void print_malloc_stats();                 // glibc's malloc_stats format, stderr
 int print_malloc_info(int options, FILE* fp);  // glibc's malloc_info XML
 void print_report(int fd);                 // the stats=1 report
-int heap_check();
+int heap_check(uptr ret);
 // libmalloc_advise: 0, or the errno value to report.
 int advise(void* p, size_t offset, size_t len, int advice);  // heap invariants, and in redzone mode every block's redzones
 

@@ -46,6 +46,16 @@ MODES = {
     "new-delete-array": ("", "(operator new vs operator delete[])"),
     "leak": (":detect_leaks=1", "Direct leak of 1234 byte(s)"),
 }
+STACK_ALLOC = ["malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc",
+               "pvalloc", "new", "new-array", "new-nothrow", "new-aligned", "new-aligned-nothrow"]
+STACK_FREE = ["free", "new", "new-sized", "new-array", "new-array-sized", "new-aligned", "new-aligned-sized"]
+for fn in STACK_ALLOC:
+    MODES["stack-alloc-" + fn] = ("", "allocated by thread T0 here:")
+for fn in STACK_FREE:
+    MODES["stack-free-" + fn] = ("", "freed by thread T0 here:")
+# Stack modes: the stacks' first frame must be the program's function that
+# called the entry point (rz_bugs.cpp: rz_allocate_via, rz_free_via).
+FIRST_FRAME = {"allocated by thread T0 here:": " in rz_allocate_via (", "freed by thread T0 here:": " in rz_free_via ("}
 GROUPS = {
     "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
     "free": ["uaf-exit", "uaf-quarantine", "uaf-cross-thread", "uaf-recycled", "double-free", "bad-free-stack",
@@ -56,6 +66,7 @@ GROUPS = {
     "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "double-free", "bad-free-stack", "malloc-delete",
               "overflow-heap-check"],
     "kasan": ["read-overflow", "write-underflow", "read-after-free"],
+    "stacks": [m for m in MODES if m.startswith("stack-")],
 }
 KASAN_WHERE = {"read-overflow": "", "write-underflow": "", "read-after-free": ""}
 
@@ -116,6 +127,15 @@ def check(program, mode, preload, halt):
             fail(mode, f"report lacks {region!r}", err)
         if "allocated by thread T0 here:" not in report:
             fail(mode, "no allocation stack", err)
+    if mode.startswith("stack-"):
+        for title, fn in FIRST_FRAME.items():
+            if title in lines and title in report:
+                at = lines.index(title, errors[0])
+                if at + 1 >= len(lines) or fn not in lines[at + 1]:
+                    fail(mode, f"the first frame under {title!r} is not{fn}...", err)
+        current = lines[errors[0] + 2] if len(lines) > errors[0] + 2 else ""
+        if mode.startswith("stack-free-") and " in rz_free_via (" not in current:
+            fail(mode, "the current stack's first frame is not rz_free_via", err)
     frames = [l for l in lines[errors[0]:] if l.startswith("    #")]
     if not frames or not all(FRAME.match(f) for f in frames):
         fail(mode, f"bad or missing frames: {frames[:3]}", err)

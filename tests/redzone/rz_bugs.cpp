@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
 #include <new>
 #include <thread>
 
@@ -87,6 +88,70 @@ __attribute__((noinline)) void scrub_stack() {
 
 }  // namespace
 
+// Stack modes: the first frame of the allocating (and freeing) stack must be
+// the program's function that called the entry point, whichever it is: an
+// entry point that called on into libmalloc lost its caller (calloc,
+// realloc, the aligned forms and operator new named themselves instead).
+extern "C" __attribute__((noinline)) char* rz_allocate_via(const char* fn, size_t n) {
+  void* p = nullptr;
+  auto is = [&](const char* name) { return strcmp(fn, name) == 0; };
+  if (is("malloc")) p = malloc(n);
+  else if (is("calloc")) p = calloc(1, n);
+  else if (is("realloc")) p = realloc(opaque(malloc(4)), n);
+  else if (is("reallocarray")) p = reallocarray(opaque(malloc(4)), 1, n);
+  else if (is("posix_memalign")) {
+    if (posix_memalign(&p, 64, n) != 0) p = nullptr;
+  } else if (is("aligned_alloc")) p = aligned_alloc(128, n);
+  else if (is("memalign")) p = memalign(256, n);
+  else if (is("valloc")) p = valloc(n);
+  else if (is("pvalloc")) p = pvalloc(n);
+  else if (is("new")) p = ::operator new(n);
+  else if (is("new-array")) p = ::operator new[](n);
+  else if (is("new-nothrow")) p = ::operator new(n, std::nothrow);
+  else if (is("new-aligned")) p = ::operator new(n, std::align_val_t{64});
+  else if (is("new-aligned-nothrow")) p = ::operator new[](n, std::align_val_t{64}, std::nothrow);
+  return opaque(static_cast<char*>(p));
+}
+
+extern "C" __attribute__((noinline)) void rz_free_via(const char* fn, char* p, size_t n) {
+  auto is = [&](const char* name) { return strcmp(fn, name) == 0; };
+  if (is("new")) ::operator delete(p);
+  else if (is("new-sized")) ::operator delete(p, n);
+  else if (is("new-array")) ::operator delete[](p);
+  else if (is("new-array-sized")) ::operator delete[](p, n);
+  else if (is("new-aligned")) ::operator delete(p, std::align_val_t{64});
+  else if (is("new-aligned-sized")) ::operator delete(p, n, std::align_val_t{64});
+  else if (is("new-array-aligned")) ::operator delete[](p, std::align_val_t{64});
+  else free(p);
+}
+
+namespace {
+// Overflows a block from `fn` by one byte (the free reports it).
+void stack_overflow(const char* fn) {
+  const size_t n = strcmp(fn, "pvalloc") == 0 ? 4096 : 24;
+  char* p = rz_allocate_via(fn, n);
+  expect("heap-buffer-overflow", p + n, p, n);
+  p[opaque(n)] = 0;
+  const char* dealloc = strcmp(fn, "new-array") == 0             ? "new-array"
+                        : strcmp(fn, "new-aligned") == 0           ? "new-aligned"
+                        : strcmp(fn, "new-aligned-nothrow") == 0   ? "new-array-aligned"
+                        : strncmp(fn, "new", 3) == 0               ? "new"
+                                                                   : "free";
+  rz_free_via(dealloc, p, n);
+}
+// Frees a block twice through the delete form `fn`.
+void stack_double_free(const char* fn) {
+  const char* alloc = strncmp(fn, "new-array", 9) == 0     ? "new-array"
+                      : strncmp(fn, "new-aligned", 11) == 0 ? "new-aligned"
+                      : strncmp(fn, "new", 3) == 0          ? "new"
+                                                            : "malloc";
+  char* p = rz_allocate_via(alloc, 24);
+  rz_free_via(fn, p, 24);
+  expect("double-free", p, p, 24);
+  rz_free_via(fn, p, 24);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const char* m = argv[1];
@@ -156,6 +221,10 @@ int main(int argc, char** argv) {
     long* p = opaque(new long);
     expect("alloc-dealloc-mismatch", p, p, 8);
     delete[] p;
+  } else if (strncmp(m, "stack-alloc-", 12) == 0) {
+    stack_overflow(m + 12);
+  } else if (strncmp(m, "stack-free-", 11) == 0) {
+    stack_double_free(m + 11);
   } else if (is("leak")) {
     leak();
     scrub_stack();
