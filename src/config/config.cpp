@@ -298,11 +298,6 @@ void parse_environment() {
   parse_glibc_tunables(&g_options);
   parse_glibc_env(&g_options);
   if (const char* lo = std::getenv("LIBMALLOC_OPTIONS")) parse_list(lo, &g_options, "LIBMALLOC_OPTIONS");
-  if (g_options.mmap_threshold > kMaxDynamicThreshold) {
-    os::Writer(2).printf("libmalloc: mmap_threshold %zu is above the maximum %zu (using the default)\n",
-                         g_options.mmap_threshold, kMaxDynamicThreshold);
-    g_options.mmap_threshold = 128u << 10;
-  }
   publish_tunables(g_options);
   if (g_options.help) print_help(2);
   if (g_options.verbose) print_options(2);
@@ -321,9 +316,10 @@ int mallopt(int param, int value) {
       t.dynamic_threshold.store(false, std::memory_order_relaxed);
       return 1;
     case M_MMAP_THRESHOLD: {
-      size_t v = static_cast<size_t>(static_cast<long>(value));
-      if (v > kMaxDynamicThreshold) return 0;  // glibc: above HEAP_MAX_SIZE / 2
-      t.mmap_threshold.store(v, std::memory_order_relaxed);
+      // Any value, as glibc 2.36 takes it (a negative one is huge: nothing
+      // is mapped). Programs rely on the 1 (OpenVINO checks it) and set
+      // thresholds above 32 MiB to keep big buffers in the heap.
+      t.mmap_threshold.store(static_cast<size_t>(static_cast<long>(value)), std::memory_order_relaxed);
       t.dynamic_threshold.store(false, std::memory_order_relaxed);
       return 1;
     }

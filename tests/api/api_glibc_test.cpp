@@ -69,6 +69,15 @@ TEST_CASE("api: after mallopt(M_MMAP_THRESHOLD, 4 MiB) a 1 MiB block comes from 
   CHECK(r.out == "heap\noutside\n");
 }
 
+TEST_CASE("api: mallopt(M_MMAP_THRESHOLD) above 32 MiB, or negative, is taken as glibc 2.36 takes it") {
+  auto r = run_self({"where", "mallopt-threshold=67108864", "41943040"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\n");
+  r = run_self({"where", "mallopt-threshold=-1", "1048576", "41943040"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\nheap\n");
+}
+
 TEST_CASE("api: MALLOC_MMAP_THRESHOLD_=4194304 makes a 1 MiB block come from [heap]") {
   auto r = run_self({"where", "1048576", "8388608"}, {"MALLOC_MMAP_THRESHOLD_=4194304"});
   CHECK(r.exited_ok());
