@@ -167,9 +167,9 @@ Details:
   (opened for appending on first use, and again under the new pid in a
   forked child). Messages about bad option values are written to stderr,
   because they are printed while the options are still being read.
-- `mmap_threshold` cannot exceed 32 MiB (glibc's maximum for the dynamic
-  threshold); a larger value is reported and the threshold is reset to
-  128 KiB.
+- `mmap_threshold` takes any value, as glibc 2.36's does (from any source,
+  and `mallopt`, which returns 1): above 32 MiB it keeps big buffers in the
+  heap; only the dynamic threshold stops raising it at 32 MiB.
 - `trim_threshold`: by default the top of the heap is given back once it
   exceeds the threshold by more than what libmalloc keeps (`top_pad`, or the
   adaptive pad described in docs/architecture.md). When the user sets the
@@ -245,7 +245,7 @@ thread's cache picks up new limits at its next slow path.
 
 | parameter | effect | returns |
 | --- | --- | --- |
-| `M_MMAP_THRESHOLD` | sets `mmap_threshold`; dynamic threshold off | 1; 0 (unchanged) if above 32 MiB or negative |
+| `M_MMAP_THRESHOLD` | sets `mmap_threshold` (a negative value is huge: nothing is mapped); dynamic threshold off | 1 |
 | `M_TRIM_THRESHOLD` | sets `trim_threshold` as user-set; dynamic threshold off | 1 |
 | `M_TOP_PAD` | sets `top_pad`; dynamic threshold off | 1 |
 | `M_MMAP_MAX` | sets `mmap_max` (a negative value counts as 0); dynamic threshold off | 1 |
@@ -265,7 +265,7 @@ item is reported once, on one line on stderr, and skipped; the option keeps
 the value it had (its default, or what an earlier source set):
 
     $ LIBMALLOC_OPTIONS=stats=maybe:colour=1:verbose true
-    libmalloc: LIBMALLOC_OPTIONS: bad value 'maybe' for option 'stats' (keeping the default)
+    libmalloc: LIBMALLOC_OPTIONS: bad value 'maybe' for option 'stats' (ignored)
     libmalloc: LIBMALLOC_OPTIONS: unknown option 'colour' (ignored)
     libmalloc: LIBMALLOC_OPTIONS: missing '=' in 'verbose' (ignored)
 
