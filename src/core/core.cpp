@@ -1126,7 +1126,7 @@ size_t usable_size(const void* p, uptr ret) {
     return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, ret);
   switch (owner_of(p)) {
     case Owner::kSlab: return slab::slab_of(pagemap::get(addr(p)))->size;
-    case Owner::kHeap: return heap::Heap::usable_size(p);
+    case Owner::kHeap: return g_heap.checked_usable_size(p, "malloc_usable_size()");
     case Owner::kLarge: return large::usable_size(p);
     case Owner::kBootstrap: return bootstrap_size(p);
     case Owner::kNone: bad_pointer("malloc_usable_size()", p);

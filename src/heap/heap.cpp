@@ -470,6 +470,20 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
 
 size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOverhead; }
 
+size_t Heap::checked_usable_size(const void* mem, const char* func) const {
+  const Chunk* c = mem2chunk(const_cast<void*>(mem));
+  size_t size = csize(c);
+  size_t system = __atomic_load_n(&system_, __ATOMIC_RELAXED);
+  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system)
+    report::invalid_pointer(func, mem);
+  // The next block's header is only written by whoever changes that block;
+  // its "previous in use" bit stays set while this block is live.
+  const Chunk* next = at(const_cast<Chunk*>(c), size);
+  if (src_.register_pages && !pagemap::is_heap(addr(next) + 8)) report::invalid_pointer(func, mem);
+  if (!(__atomic_load_n(&next->head, __ATOMIC_RELAXED) & kPrevInUse)) report::invalid_pointer(func, mem);
+  return size - kOverhead;
+}
+
 // glibc trims whenever the top reaches the trim threshold, down to top_pad,
 // so a program freeing into the top pays a brk call per free. We do exactly
 // that when the user set the threshold. By default we trim only once the top

@@ -102,6 +102,11 @@ class Heap {
   bool resize_in_place(void* mem, size_t n, const char* func);
   // Usable bytes of a live block.
   static size_t usable_size(const void* mem);
+  // The same for a pointer from the program (malloc_usable_size), checked
+  // without the lock as far as a live block's header can be: a pointer
+  // into a block's middle is reported (its "size" is whatever the program
+  // wrote there) and the process aborts, as free() does.
+  size_t checked_usable_size(const void* mem, const char* func) const;
   // The thread that frees a live block keeps it (core's parked block):
   // checked as free() checks it (reports and aborts the same way), then
   // marked kParked. take_parked() hands it out again; free_parked() frees it.

@@ -117,6 +117,18 @@ CHILD_MODE("free-interior") {
   return 0;
 }
 
+// malloc_usable_size of a pointer `offset` bytes into an n-byte block.
+CHILD_MODE("usable-interior") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10), offset = strtoul(args.at(1).c_str(), nullptr, 10);
+  char* p = static_cast<char*>(malloc(n));
+  memset(p, 0, n);
+  void* q = opaque(static_cast<void*>(p + offset));
+  printf("%s\n", apitest::hex_pointer(q).c_str());
+  fflush(stdout);
+  printf("%zu\n", malloc_usable_size(q));
+  return 0;
+}
+
 CHILD_MODE("realloc-stack") {
   char on_stack[64];
   void* p = opaque(static_cast<void*>(on_stack + 16));
@@ -299,6 +311,16 @@ TEST_CASE("api: free of a stack address aborts as an invalid pointer" * LIBMALLO
 TEST_CASE("api: free of an interior pointer (p+16) aborts as an invalid pointer" * LIBMALLOC_ONLY) {
   check_fatal_report({"free-interior", "64"}, "free", "invalid pointer");
   check_fatal_report({"free-interior", "1048576"}, "free", "invalid pointer");
+}
+
+TEST_CASE("api: malloc_usable_size of an interior pointer aborts as an invalid pointer" * LIBMALLOC_ONLY) {
+  // A heap block's "header" there is the program's data: it read 2^64 - 8.
+  for (const char* offset : {"16", "32", "4096"}) {
+    CAPTURE(offset);
+    check_fatal_report({"usable-interior", "40000", offset}, "malloc_usable_size", "invalid pointer");
+  }
+  check_fatal_report({"usable-interior", "64", "16"}, "malloc_usable_size", "invalid pointer");
+  check_fatal_report({"usable-interior", "1048576", "16"}, "malloc_usable_size", "invalid pointer");
 }
 
 TEST_CASE("api: realloc of a stack address aborts as an invalid pointer" * LIBMALLOC_ONLY) {
