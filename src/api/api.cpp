@@ -5,6 +5,7 @@
 // this object in, and with it every symbol glibc's malloc.o would have
 // provided, so glibc's allocator is never linked.
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <malloc.h>
@@ -95,9 +96,10 @@ LM_FAST_PATH void* realloc_impl(void* p, size_t n, uptr ret) {
   return set_enomem_if_null(lm::core::realloc(p, n, ret));
 }
 
-// glibc's memalign rounds a non-power-of-two alignment up to the next one.
+// glibc's memalign rounds a non-power-of-two alignment up to the next one;
+// EINVAL only above 2^63, ENOMEM for an alignment no block can have.
 LM_FAST_PATH void* memalign_impl(size_t align, size_t n, uptr ret) {
-  if (align > lm::kMaxRequest) {
+  if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return nullptr;
   }

@@ -1065,7 +1065,7 @@ void* memalign(size_t align, size_t n, Family family, uptr ret) {
       free(p, "memalign()", family, ret);
     }
   }
-  if (n > kMaxRequest - align) return nullptr;
+  if (align > kMaxRequest || n > kMaxRequest - align) return nullptr;
   void* p = nullptr;
   if (wants_mapping(n + align)) p = large::alloc(n, align, false);
   if (!p) p = g_heap.alloc_aligned(align, n);

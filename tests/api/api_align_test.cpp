@@ -117,6 +117,20 @@ TEST_CASE("api: memalign with a huge alignment fails cleanly") {
   errno = 0;
   CHECK(aligned_alloc(opaque(size_t{1} << 62), 16) == nullptr);
   CHECK(errno != 0);
+  // glibc 2.36: EINVAL only above 2^63; 2^63 itself, and what rounds up to
+  // it, is ENOMEM. posix_memalign leaves *out alone either way.
+  for (size_t alignment : {size_t{1} << 63, (size_t{1} << 62) + 1}) {
+    CAPTURE(alignment);
+    errno = 0;
+    CHECK(memalign(opaque(alignment), 10) == nullptr);
+    CHECK(errno == ENOMEM);
+  }
+  errno = 0;
+  CHECK(memalign(opaque((size_t{1} << 63) + 1), 10) == nullptr);
+  CHECK(errno == EINVAL);
+  void* out = &out;
+  CHECK(posix_memalign(&out, opaque(size_t{1} << 63), 10) == ENOMEM);
+  CHECK(out == &out);
 }
 
 TEST_CASE("api: valloc and pvalloc return page-aligned blocks; pvalloc rounds up to pages") {
