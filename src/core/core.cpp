@@ -1242,15 +1242,18 @@ void fill_stats(struct libmalloc_stats* out) {
 
 void print_malloc_stats() {
   if (!ensure_init()) return;
-  heap::Snapshot h = g_heap.snapshot();
+  // In use as mallinfo2 counts it (uordblks, as glibc's malloc_stats
+  // does): slab slots and parked blocks the program does not hold are free.
+  struct mallinfo2 mi;
+  fill_mallinfo2(&mi);
   large::Snapshot l = large::snapshot();
   os::Writer w(2);
   w.printf("Arena 0:\n");
-  w.printf("system bytes     = %10zu\n", h.system);
-  w.printf("in use bytes     = %10zu\n", h.in_use);
+  w.printf("system bytes     = %10zu\n", mi.arena);
+  w.printf("in use bytes     = %10zu\n", mi.uordblks);
   w.printf("Total (incl. mmap):\n");
-  w.printf("system bytes     = %10zu\n", h.system + l.live_bytes);
-  w.printf("in use bytes     = %10zu\n", h.in_use + l.live_bytes);
+  w.printf("system bytes     = %10zu\n", mi.arena + l.live_bytes);
+  w.printf("in use bytes     = %10zu\n", mi.uordblks + l.live_bytes);
   w.printf("max mmap regions = %10zu\n", l.max_blocks);
   w.printf("max mmap bytes   = %10zu\n", l.max_bytes);
 }
