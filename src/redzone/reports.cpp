@@ -158,8 +158,10 @@ void emit(const Finding& f) {
   if (f.current) {
     stack::print_summary_frame(w, *f.current);
   } else if (f.has_block && f.block.size != ~size_t{0}) {
+    // No stack of the access (found at exit or leaving quarantine): the
+    // report's first stack, the free for a freed block, else the allocation.
     stack::Trace t;
-    stack::load(f.block.alloc_stack, &t);
+    stack::load(f.block.freed ? f.block.free_stack : f.block.alloc_stack, &t);
     stack::print_summary_frame(w, t);
   }
   w.put('\n');

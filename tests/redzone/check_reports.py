@@ -136,6 +136,14 @@ def check(program, mode, preload, halt):
         current = lines[errors[0] + 2] if len(lines) > errors[0] + 2 else ""
         if mode.startswith("stack-free-") and " in rz_free_via (" not in current:
             fail(mode, "the current stack's first frame is not rz_free_via", err)
+    # SUMMARY names the report's first frame, as ASan's does (for a block
+    # found freed at exit that is the free, not the allocation).
+    first_frame = next((l for l in lines[errors[0]:] if l.startswith("    #0 ")), None)
+    summary = next((l for l in lines[errors[0]:] if l.startswith("SUMMARY: libmalloc: ")), None)
+    if first_frame and summary and kind != "memory-leak":
+        where_at = re.search(r"\((\S+\+0x[0-9a-f]+)\)$", first_frame)
+        if not where_at or f"({where_at.group(1)})" not in summary:
+            fail(mode, f"SUMMARY {summary!r} does not name the first frame {first_frame!r}", err)
     frames = [l for l in lines[errors[0]:] if l.startswith("    #")]
     if not frames or not all(FRAME.match(f) for f in frames):
         fail(mode, f"bad or missing frames: {frames[:3]}", err)
