@@ -82,6 +82,10 @@ struct Range {
   uptr lo, hi;
 };
 unsigned writable_segments(Range* out, unsigned cap);
+// The stack mappings (glibc puts a thread's TLS and descriptor in its top)
+// of the other threads that captured a stack and still run, each checked
+// against /proc/self/maps: leak-scan roots. At most `cap`.
+unsigned other_thread_stacks(Range* out, unsigned cap);
 // True when the dynamic loader made the allocation with this stack (TLS
 // vectors, link maps): such blocks are referenced from places no root scan
 // sees (cached thread stacks), so the leak scan treats them as roots, as

@@ -1539,6 +1539,15 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
     scan_range(segs[i].lo, segs[i].hi, 1);
     drain(1);
   }
+  // Threads still running: their whole stack mapping (their registers
+  // cannot be read, nor where their stack ends).
+  constexpr unsigned kMaxOthers = 1024;
+  stack::Range others[kMaxOthers];
+  unsigned nothers = stack::other_thread_stacks(others, kMaxOthers);
+  for (unsigned i = 0; i < nothers; ++i) {
+    scan_range(others[i].lo, others[i].hi, 1);
+    drain(1);
+  }
 }
 
 // Every shard's lock, in shard order (the order fork takes them in).

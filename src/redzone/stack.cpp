@@ -387,6 +387,18 @@ uptr own_bias() {
 
 // ---- capture ----
 
+// Every thread's stack mapping, recorded when the thread first looks it up,
+// for the leak scan (other_thread_stacks). Entries are never removed: the
+// scan skips threads that are gone. Beyond kMaxThreadStacks threads, later
+// ones are not recorded (their stacks are not roots).
+struct ThreadStackEntry {
+  int tid;  // written last (release): 0 while the entry is being filled
+  uptr lo, hi;
+};
+constexpr unsigned kMaxThreadStacks = 4096;
+ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
+std::atomic<unsigned> g_nthread_stacks{0};
+
 bool thread_stack(uptr* lo, uptr* hi) {
   uptr sp = addr(__builtin_frame_address(0));
   if (!(sp >= t_stack_lo && sp < t_stack_hi)) {
@@ -398,10 +410,31 @@ bool thread_stack(uptr* lo, uptr* hi) {
     }
     t_stack_lo = l;
     t_stack_hi = h;
+    unsigned i = g_nthread_stacks.fetch_add(1, std::memory_order_relaxed);
+    if (i < kMaxThreadStacks) {
+      g_thread_stacks[i].lo = l;
+      g_thread_stacks[i].hi = h;
+      __atomic_store_n(&g_thread_stacks[i].tid, os::gettid(), __ATOMIC_RELEASE);
+    }
   }
   *lo = t_stack_lo;
   *hi = t_stack_hi;
   return true;
+}
+
+unsigned other_thread_stacks(Range* out, unsigned cap) {
+  unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), got = 0;
+  int self = os::gettid();
+  for (unsigned i = 0; i < n && got < cap; ++i) {
+    int tid = __atomic_load_n(&g_thread_stacks[i].tid, __ATOMIC_ACQUIRE);
+    if (tid == 0 || tid == self || os::thread_gone(tid)) continue;
+    uptr hi = g_thread_stacks[i].hi, l, h;
+    // Still a mapping that ends there (not unmapped; the main thread's
+    // may have grown down since).
+    if (!find_mapping(hi - 1, &l, &h) || h != hi) continue;
+    out[got++] = Range{l, hi};
+  }
+  return got;
 }
 
 bool mapping_of(uptr a, uptr* lo, uptr* hi) { return find_mapping(a, lo, hi); }
