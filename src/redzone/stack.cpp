@@ -183,7 +183,7 @@ uptr parse_hex(const char*& s) {
 }
 
 // The /proc/self/maps line holding a: [lo, hi). Reads with a stack buffer.
-bool find_mapping(uptr a, uptr* lo, uptr* hi) {
+bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
   int fd = os::open_read("/proc/self/maps");
   if (fd < 0) return false;
   char buf[4096];
@@ -208,6 +208,7 @@ bool find_mapping(uptr a, uptr* lo, uptr* hi) {
       if (a >= l && a < h) {
         *lo = l;
         *hi = h;
+        if (readable) *readable = s[0] == ' ' && s[1] == 'r';
         found = true;
       }
     }
@@ -410,7 +411,19 @@ bool thread_stack(uptr* lo, uptr* hi) {
     }
     t_stack_lo = l;
     t_stack_hi = h;
-    unsigned i = g_nthread_stacks.fetch_add(1, std::memory_order_relaxed);
+    // A stack glibc reuses (its cache) takes over its entry; else a new one.
+    unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), i = n;
+    for (unsigned j = 0; j < n; ++j)
+      if (g_thread_stacks[j].hi == h && __atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_ACQUIRE) != 0) {
+        int saved = errno;
+        bool gone = os::thread_gone(__atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_RELAXED));
+        errno = saved;
+        if (gone) {
+          i = j;
+          break;
+        }
+      }
+    if (i == n) i = g_nthread_stacks.fetch_add(1, std::memory_order_relaxed);
     if (i < kMaxThreadStacks) {
       g_thread_stacks[i].lo = l;
       g_thread_stacks[i].hi = h;
@@ -424,16 +437,18 @@ bool thread_stack(uptr* lo, uptr* hi) {
 
 unsigned other_thread_stacks(Range* out, unsigned cap) {
   unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), got = 0;
-  int self = os::gettid();
+  int self = os::gettid(), saved = errno;
   for (unsigned i = 0; i < n && got < cap; ++i) {
     int tid = __atomic_load_n(&g_thread_stacks[i].tid, __ATOMIC_ACQUIRE);
     if (tid == 0 || tid == self || os::thread_gone(tid)) continue;
     uptr hi = g_thread_stacks[i].hi, l, h;
-    // Still a mapping that ends there (not unmapped; the main thread's
-    // may have grown down since).
-    if (!find_mapping(hi - 1, &l, &h) || h != hi) continue;
+    bool readable = false;
+    // Still a readable mapping that ends there (not unmapped or protected;
+    // the main thread's may have grown down since).
+    if (!find_mapping(hi - 1, &l, &h, &readable) || h != hi || !readable) continue;
     out[got++] = Range{l, hi};
   }
+  errno = saved;
   return got;
 }
 

@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <vector>
@@ -184,19 +185,25 @@ TEST_CASE("api: alignments up to 64 take slab objects for every size up to 32 Ki
 #endif
 
 #ifdef LM_TEST_LINKED
-TEST_CASE("api: alignments of 128 to 4096 take slab objects for every size up to 32 KiB") {
+TEST_CASE("api: alignments of 128 to 4096 take slab objects up to 32 KiB when the rounding spares a quarter at most") {
   // docs/architecture.md: the request is rounded up to a power of two up to
-  // 4 KiB, a multiple of 4 KiB above, whose class has no colour. Several
+  // 4 KiB, a multiple of 4 KiB above, whose class has no colour; taken when
+  // that is the alignment itself or at most a quarter more than asked, else
+  // an aligned heap block (no more than a quarter to spare either). Several
   // blocks per size, so later objects of a slab are checked as well as the
   // first; each is written whole and checked after its neighbours were.
   for (size_t alignment = 128; alignment <= 4096; alignment *= 2) {
     for (size_t n = 1; n <= 32768; n += n < 4096 ? 61 : 1500) {
+      size_t m = (n + alignment - 1) / alignment * alignment;
+      m = m <= 4096 ? std::bit_ceil(m) : (m + 4095) / 4096 * 4096;
+      const bool slab = m <= alignment || m - n <= n / 4;
       void* p[6];
       for (size_t i = 0; i < 6; ++i) {
         void* q = p[i] = aligned(static_cast<Fn>(i % 3), alignment, n);
         REQUIRE(q != nullptr);
-        if (!is_aligned(q, alignment) || lm::pagemap::get(reinterpret_cast<uintptr_t>(q)) <= lm::pagemap::kLargeHead ||
-            malloc_usable_size(q) < n) {
+        bool is_slab = lm::pagemap::get(reinterpret_cast<uintptr_t>(q)) > lm::pagemap::kLargeHead;
+        size_t usable = malloc_usable_size(q);
+        if (!is_aligned(q, alignment) || is_slab != slab || usable < n || (!slab && usable - n > n / 4 + 16)) {
           CAPTURE(alignment);
           CAPTURE(n);
           CAPTURE(malloc_usable_size(q));
