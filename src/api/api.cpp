@@ -41,6 +41,15 @@ LM_FAST_PATH void* set_enomem_if_null(void* p) {
   return p;
 }
 
+// std::bad_alloc, through libstdc++ when it is there (a weak reference: in a
+// -static link nothing else may have pulled it in), else a message and abort.
+[[noreturn]] LM_SLOW_PATH void throw_bad_alloc() {
+  if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
+  static const char kMsg[] = "libmalloc: operator new: out of memory and no C++ runtime to throw std::bad_alloc\n";
+  lm::os::write_all(2, kMsg, sizeof kMsg - 1);
+  lm::os::die();
+}
+
 // operator new's failure path: call the new-handler until it gives up, then
 // throw std::bad_alloc (or return nullptr for the nothrow forms).
 LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family family, uptr ret) {
@@ -53,10 +62,7 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family famil
     if (p) return p;
   }
   if (nothrow) return nullptr;
-  if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
-  static const char kMsg[] = "libmalloc: operator new: out of memory and no C++ runtime to throw std::bad_alloc\n";
-  lm::os::write_all(2, kMsg, sizeof kMsg - 1);
-  lm::os::die();
+  throw_bad_alloc();
 }
 
 // The family (new or new[]) is a constant at each call site; redzone mode
@@ -80,8 +86,7 @@ LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Fami
   // new-handler (which could not help), as libstdc++'s does.
   if (LM_UNLIKELY(!lm::is_pow2(align))) {
     if (nothrow) return nullptr;
-    if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
-    return new_failed(lm::kMaxRequest + 1, 16, nothrow, family, ret);  // no C++ runtime: dies
+    throw_bad_alloc();
   }
   void* p = lm::core::memalign(align, n, family, ret);
   return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family, ret);
