@@ -65,14 +65,14 @@ LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family famil
   throw_bad_alloc();
 }
 
-// The family (new or new[]) is a constant at each call site; redzone mode
-// checks it against the matching delete.
 // The miss of operator new's fast path, tail-called as malloc_miss is.
 LM_SLOW_PATH void* new_miss(size_t n, Family family) {
   uptr ret = LM_CALLER;
   void* p = lm::core::malloc_slow(n, family, ret);
   return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false, family, ret);
 }
+// The family (new or new[]) is a constant at each call site; redzone mode
+// checks it against the matching delete.
 LM_FAST_PATH void* new_impl(size_t n, Family family) {
   return lm::core::malloc_fast_or(n, [&] { return new_miss(n, family); });
 }

@@ -378,11 +378,15 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
 
 // free()'s checks of a block handed out (lock held): reports and aborts on
 // a pointer that is not one, or one already freed (parked included).
+// Could mem be a block of this heap, by its header alone?
+inline bool plausible_header(const void* mem, const Chunk* c, size_t size, size_t system) {
+  return !(addr(mem) & 15) && size >= kMinChunk && !(size & 15) && !(c->head & kMapped) && size <= system;
+}
+
 Chunk* Heap::checked_live(void* mem, const char* func) {
   Chunk* c = mem2chunk(mem);
   size_t size = csize(c);
-  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_)
-    report::invalid_pointer(func, mem);
+  if (!plausible_header(mem, c, size, system_)) report::invalid_pointer(func, mem);
   if (c == top_) report::double_free(func, mem);
   Chunk* next = at(c, size);
   if (src_.register_pages && !pagemap::is_heap(addr(next) + 8))
@@ -473,9 +477,7 @@ size_t Heap::usable_size(const void* mem) { return csize(mem2chunk(mem)) - kOver
 size_t Heap::checked_usable_size(const void* mem, const char* func) const {
   const Chunk* c = mem2chunk(const_cast<void*>(mem));
   size_t size = csize(c);
-  size_t system = __atomic_load_n(&system_, __ATOMIC_RELAXED);
-  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system)
-    report::invalid_pointer(func, mem);
+  if (!plausible_header(mem, c, size, __atomic_load_n(&system_, __ATOMIC_RELAXED))) report::invalid_pointer(func, mem);
   // The next block's header is only written by whoever changes that block;
   // its "previous in use" bit stays set while this block is live.
   const Chunk* next = at(const_cast<Chunk*>(c), size);
