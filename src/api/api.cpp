@@ -1,15 +1,14 @@
-// api.cpp: every exported entry point: the C malloc family with glibc's
-// semantics and errno conventions, glibc's introspection functions, the
-// libmalloc_* extensions and all C++ operator new/delete forms. One object
-// file on purpose: in a -static link, the first reference to malloc pulls
-// this object in, and with it every symbol glibc's malloc.o would have
+// api.cpp: the exported C entry points: the malloc family with glibc's
+// semantics and errno conventions, glibc's introspection functions and the
+// libmalloc_* extensions (C++ operator new and delete are in new.cpp). One
+// object file on purpose: in a -static link, the first reference to malloc
+// pulls this object in, and with it every symbol glibc's malloc.o would have
 // provided, so glibc's allocator is never linked.
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <malloc.h>
-#include <new>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -17,19 +16,6 @@
 #include "core/fast_path.h"
 #include "libmalloc.h"
 #include "os/os.h"
-
-// operator new needs std::get_new_handler and std::__throw_bad_alloc, which
-// live in libstdc++. libmalloc must not depend on libstdc++ (it is preloaded
-// into C programs), so the references are weak: any program that calls
-// operator new has libstdc++ loaded, and they resolve then.
-extern "C" {
-std::new_handler lm_weak_get_new_handler() noexcept __asm__("_ZSt15get_new_handlerv") __attribute__((weak));
-[[noreturn]] void lm_weak_throw_bad_alloc() __asm__("_ZSt17__throw_bad_allocv") __attribute__((weak));
-}
-
-namespace lm::api {
-bool call_new_handler_nothrow(std::new_handler handler) noexcept;  // new_handler.cpp
-}
 
 namespace {
 
@@ -39,57 +25,6 @@ using lm::uptr;
 LM_FAST_PATH void* set_enomem_if_null(void* p) {
   if (LM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
-}
-
-// std::bad_alloc, through libstdc++ when it is there (a weak reference: in a
-// -static link nothing else may have pulled it in), else a message and abort.
-[[noreturn]] LM_SLOW_PATH void throw_bad_alloc() {
-  if (lm_weak_throw_bad_alloc) lm_weak_throw_bad_alloc();
-  static const char kMsg[] = "libmalloc: operator new: out of memory and no C++ runtime to throw std::bad_alloc\n";
-  lm::os::write_all(2, kMsg, sizeof kMsg - 1);
-  lm::os::die();
-}
-
-// operator new's failure path: call the new-handler until it gives up, then
-// throw std::bad_alloc (or return nullptr for the nothrow forms).
-LM_SLOW_PATH void* new_failed(size_t n, size_t align, bool nothrow, Family family, uptr ret) {
-  for (;;) {
-    std::new_handler handler = lm_weak_get_new_handler ? lm_weak_get_new_handler() : nullptr;
-    if (!handler) break;
-    if (!nothrow) handler();
-    else if (!lm::api::call_new_handler_nothrow(handler)) return nullptr;
-    void* p = align > 16 ? lm::core::memalign(align, n, family, ret) : lm::core::malloc(n, family, ret);
-    if (p) return p;
-  }
-  if (nothrow) return nullptr;
-  throw_bad_alloc();
-}
-
-// The miss of operator new's fast path, tail-called as malloc_miss is.
-LM_SLOW_PATH void* new_miss(size_t n, Family family) {
-  uptr ret = LM_CALLER;
-  void* p = lm::core::malloc_slow(n, family, ret);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, false, family, ret);
-}
-// The family (new or new[]) is a constant at each call site; redzone mode
-// checks it against the matching delete.
-LM_FAST_PATH void* new_impl(size_t n, Family family) {
-  return lm::core::malloc_fast_or(n, [&] { return new_miss(n, family); });
-}
-LM_FAST_PATH void* new_nothrow(size_t n, Family family, uptr ret) {
-  void* p = lm::core::malloc(n, family, ret);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, 16, true, family, ret);
-}
-LM_FAST_PATH void* new_aligned(size_t n, std::align_val_t al, bool nothrow, Family family, uptr ret) {
-  size_t align = static_cast<size_t>(al);
-  // An alignment that is not a power of two fails at once, without the
-  // new-handler (which could not help), as libstdc++'s does.
-  if (LM_UNLIKELY(!lm::is_pow2(align))) {
-    if (nothrow) return nullptr;
-    throw_bad_alloc();
-  }
-  void* p = lm::core::memalign(align, n, family, ret);
-  return LM_LIKELY(p != nullptr) ? p : new_failed(n, align, nothrow, family, ret);
 }
 
 LM_FAST_PATH void* realloc_impl(void* p, size_t n, uptr ret) {
@@ -247,51 +182,8 @@ LM_EXPORT int libmalloc_advise(void* p, size_t offset, size_t len, int advice) {
 
 LM_EXPORT const char* libmalloc_version(void) { return "0.1.0"; }
 
+// new.cpp refers to this, so a static link that takes operator new takes
+// this object too (its comment says why).
+extern const char lm_api_object = 0;
+
 }  // extern "C"
-
-// ---- C++ ----
-
-constexpr Family kNew = Family::kNew;
-constexpr Family kNewArray = Family::kNewArray;
-
-LM_EXPORT void* operator new(size_t n) { return new_impl(n, kNew); }
-LM_EXPORT void* operator new[](size_t n) { return new_impl(n, kNewArray); }
-LM_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNew, LM_CALLER); }
-LM_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept { return new_nothrow(n, kNewArray, LM_CALLER); }
-LM_EXPORT void* operator new(size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNew, LM_CALLER); }
-LM_EXPORT void* operator new[](size_t n, std::align_val_t a) { return new_aligned(n, a, false, kNewArray, LM_CALLER); }
-LM_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true, kNew, LM_CALLER);
-}
-LM_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_aligned(n, a, true, kNewArray, LM_CALLER);
-}
-
-LM_EXPORT void operator delete(void* p) noexcept { lm::core::free_fast(p, "operator delete", kNew); }
-LM_EXPORT void operator delete[](void* p) noexcept { lm::core::free_fast(p, "operator delete[]", kNewArray); }
-LM_EXPORT void operator delete(void* p, size_t) noexcept { lm::core::free_fast(p, "operator delete", kNew); }
-LM_EXPORT void operator delete[](void* p, size_t) noexcept {
-  lm::core::free_fast(p, "operator delete[]", kNewArray);
-}
-LM_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete", kNew, LM_CALLER);
-}
-LM_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
-}
-LM_EXPORT void operator delete(void* p, std::align_val_t) noexcept { lm::core::free(p, "operator delete", kNew, LM_CALLER); }
-LM_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
-}
-LM_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete", kNew, LM_CALLER);
-}
-LM_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
-}
-LM_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete", kNew, LM_CALLER);
-}
-LM_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  lm::core::free(p, "operator delete[]", kNewArray, LM_CALLER);
-}
