@@ -22,7 +22,10 @@ void futex_wake_one(std::atomic<int>* word) {
 }
 }  // namespace
 
+constinit thread_local bool t_holds_fork_locks LM_TLS_IE = false;
+
 void Mutex::lock_slow() {
+  if (t_holds_fork_locks) return;  // held since fork_prepare (lock.h)
   // Spin briefly: critical sections here are short.
   for (int i = 0; i < 100; ++i) {
     int expected = 0;

@@ -11,6 +11,14 @@
 
 namespace lm {
 
+// Set on the thread that forks, from core's fork_prepare (which has taken
+// every Mutex) until fork_parent or fork_child gives them back. The program's
+// own pthread_atfork handlers run inside that window when they were
+// registered before libmalloc's (its prepare handlers after ours, its parent
+// and child handlers before ours), and may allocate, as glibc allows: that
+// thread holds every lock, so on it lock, try_lock and unlock do nothing.
+extern constinit thread_local bool t_holds_fork_locks LM_TLS_IE;
+
 class Mutex {
  public:
   constexpr Mutex() = default;
@@ -24,9 +32,10 @@ class Mutex {
   }
   LM_FAST_PATH bool try_lock() {
     int expected = 0;
-    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire) || t_holds_fork_locks;
   }
   LM_FAST_PATH void unlock() {
+    if (LM_UNLIKELY(t_holds_fork_locks)) return;
     if (LM_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) unlock_slow();
   }
   // Only in a forked child, where the thread that held it no longer exists.

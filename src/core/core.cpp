@@ -527,8 +527,10 @@ void fork_prepare() {
   // child without being held, a lock taken mid-update (a batch counted but
   // not yet written) would hand the child a garbage list.
   each_transfer([](Transfer& t) { t.lock.lock(); });
+  t_holds_fork_locks = true;
 }
 void fork_parent() {
+  t_holds_fork_locks = false;
   each_transfer([](Transfer& t) { t.lock.unlock(); });
   pagemap::unlock_for_fork();
   g_heap.unlock_for_fork();
@@ -547,6 +549,7 @@ void fork_child() {
   g_pressure_lock.reset_after_fork();
   g_registry_lock.reset_after_fork();
   if (g_redzone) redzone::reset_for_fork_child();
+  t_holds_fork_locks = false;
   // Only this thread survives; the others' caches are abandoned (their
   // objects stay allocated in the child, a bounded leak).
   while (g_registry) record_unlink(g_registry);

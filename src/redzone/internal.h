@@ -136,6 +136,9 @@ void emit(const Finding& f);
 // One leak (called for each direct and indirect leak, then the summary).
 void emit_leak(const BlockInfo& b, bool direct, bool first);
 void emit_leak_summary(size_t bytes, size_t blocks);
+void report_lock_for_fork();
+void report_unlock_for_fork();
+void report_reset_for_fork_child();
 bool halt_on_error();
 
 // Test hook: true when p is a freed block still in quarantine (a thread's

@@ -1685,9 +1685,11 @@ void at_exit() {
   if (g_detect_leaks) detect_leaks();
 }
 
-// Lock order: the shards in index order, then the pool, then the FIFO, then
-// the queue pool, then stack's and shadow's leaves. No path holds two shard locks but these and the leak scan.
+// Lock order: the report lock, the shards in index order, then the pool,
+// then the FIFO, then the queue pool, then stack's and shadow's leaves. No
+// path holds two shard locks but these and the leak scan.
 void lock_for_fork() {
+  report_lock_for_fork();
   for (Shard& s : g_shards) s.lock.lock();
   g_pool_lock.lock();
   g_q_lock.lock();
@@ -1702,6 +1704,7 @@ void unlock_for_fork() {
   g_q_lock.unlock();
   g_pool_lock.unlock();
   for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
+  report_unlock_for_fork();
 }
 void reset_for_fork_child() {
   shadow::reset_for_fork_child();
@@ -1710,6 +1713,7 @@ void reset_for_fork_child() {
   g_q_lock.reset_after_fork();
   g_pool_lock.reset_after_fork();
   for (Shard& s : g_shards) s.lock.reset_after_fork();
+  report_reset_for_fork_child();
 }
 
 // ---- compiler-assisted mode ----

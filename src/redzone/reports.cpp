@@ -182,6 +182,12 @@ void emit_leak(const BlockInfo& b, bool direct, bool first) {
   w.put('\n');
 }
 
+// Taken first at fork (before the shards): a thread in the middle of a
+// report holds it, and emit() takes the stack's locks while symbolising.
+void report_lock_for_fork() { g_report_lock.lock(); }
+void report_unlock_for_fork() { g_report_lock.unlock(); }
+void report_reset_for_fork_child() { g_report_lock.reset_after_fork(); }
+
 void emit_leak_summary(size_t bytes, size_t blocks) {
   LockGuard guard(g_report_lock);
   os::Writer w(report::output_fd());
