@@ -33,6 +33,7 @@
 #include "pagemap/pagemap.h"
 #include "redzone/redzone.h"
 #include "report/report.h"
+#include "slab/desc_pool.h"
 #include "slab/slab.h"
 #include "slab/spans.h"
 #include "stats/stats.h"
@@ -614,7 +615,18 @@ inline void perturb_alloc(void* p, size_t n) {
   if (LM_UNLIKELY(perturb)) std::memset(p, perturb ^ 0xff, n);
 }
 
-void* alloc_any(size_t n, bool zero) {
+// Out of memory or address space: gives back the address space libmalloc
+// holds in reserve, the slab descriptor region's unused tail (1 GiB, which
+// counts whole against an RLIMIT_AS the program sets after start-up: under
+// `setrlimit(RLIMIT_AS, 512 MiB)` a 1 MiB malloc failed at once) and the
+// cache of freed mappings. True when something went back: worth one retry.
+bool release_reserves() {
+  bool released = slab::desc_release_unused() != 0;
+  if (large::trim() != 0) released = true;
+  return released;
+}
+
+void* alloc_any_once(size_t n, bool zero) {
   if (wants_mapping(n)) {
     if (void* p = large::alloc(n, 16, zero)) return p;
   }
@@ -626,9 +638,15 @@ void* alloc_any(size_t n, bool zero) {
   return nullptr;
 }
 
+void* alloc_any(size_t n, bool zero) {
+  void* p = alloc_any_once(n, zero);
+  if (LM_UNLIKELY(!p) && release_reserves()) p = alloc_any_once(n, zero);
+  return p;
+}
+
 // Redzone mode's backing blocks: own mappings at or above the threshold,
 // else heap blocks (never slabs: a redzoned block's size is not a class).
-void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
+void* rz_backing_alloc_once(size_t align, size_t n, size_t* usable, bool* mapped) {
   *mapped = false;
   if (wants_mapping(n)) {
     if (void* p = large::alloc(n, align, false)) {
@@ -649,6 +667,12 @@ void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
       *mapped = true;
     }
   }
+  return p;
+}
+
+void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
+  void* p = rz_backing_alloc_once(align, n, usable, mapped);
+  if (LM_UNLIKELY(!p) && release_reserves()) p = rz_backing_alloc_once(align, n, usable, mapped);
   return p;
 }
 
@@ -1082,10 +1106,13 @@ void* memalign(size_t align, size_t n, Family family, uptr ret) {
   }
   if (align > kMaxRequest || n > kMaxRequest - align) return nullptr;
   void* p = nullptr;
-  if (wants_mapping(n + align)) p = large::alloc(n, align, false);
-  if (!p) p = g_heap.alloc_aligned(align, n);
-  if (!p && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
-    p = large::alloc(n, align, false);
+  for (int attempt = 0; !p && attempt < 2; ++attempt) {
+    if (attempt > 0 && !release_reserves()) break;
+    if (wants_mapping(n + align)) p = large::alloc(n, align, false);
+    if (!p) p = g_heap.alloc_aligned(align, n);
+    if (!p && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
+      p = large::alloc(n, align, false);
+  }
   if (p) perturb_alloc(p, n);
   return p;
 }

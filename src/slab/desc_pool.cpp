@@ -92,6 +92,19 @@ void* desc_alloc() {
   return d;
 }
 
+size_t desc_release_unused() {
+  LockGuard guard(g_lock);
+  if (g_reserved == 0) return 0;
+  size_t keep = g_reserved, limit = os::address_space_limit();
+  while (keep > kRegionFloor && keep > limit / kLimitShare) keep /= 2;
+  if (keep < g_committed) keep = align_up(g_committed, kStep);
+  if (keep >= g_reserved) return 0;
+  os::unmap(ptr(g_desc_base + keep), g_reserved - keep);
+  size_t released = g_reserved - keep;
+  g_reserved = keep;
+  return released;
+}
+
 void desc_free(void* d) {
   LockGuard guard(g_lock);
   *static_cast<void**>(d) = g_free;

@@ -24,6 +24,13 @@ void desc_free(void* d);
 // tests. SIZE_MAX restores the reservation's own limit.
 void desc_limit_for_testing(size_t bytes);
 
+// Out of address space: gives back the reservation's tail beyond what is
+// committed and beyond the share of the current RLIMIT_AS (see
+// desc_pool.cpp) that a fresh reservation would take. For a limit set after
+// the region was reserved, which then counts against it whole. Returns the
+// bytes released (0: nothing to give).
+size_t desc_release_unused();
+
 struct DescStats {
   size_t reserved;   // address space of the region (0: not reserved yet, or refused)
   size_t committed;  // bytes made read-write, in 64 KiB steps
