@@ -36,6 +36,9 @@ struct ModuleCache {
   unsigned n;
   ExecRange r[kMaxRanges];  // sorted by lo
   uint32_t chunks[kChunkSlots];  // chunk number + 1; 0: empty
+  // libmalloc.so's own code, when it is a module of its own (not linked
+  // into the program): {0, 0} otherwise.
+  ExecRange own;
 };
 
 unsigned chunk_slot(uptr chunk) { return static_cast<unsigned>((chunk * 0x9e3779b97f4a7c15ull) >> 52) & (kChunkSlots - 1); }
@@ -76,6 +79,8 @@ int collect_exec(struct dl_phdr_info* info, size_t, void* data) {
     if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || c->n >= kMaxRanges) continue;
     uptr lo = info->dlpi_addr + ph.p_vaddr;
     ExecRange r{lo, lo + ph.p_memsz};
+    uptr self = addr(reinterpret_cast<const void*>(&collect_exec));
+    if (info->dlpi_name && info->dlpi_name[0] && self >= r.lo && self < r.hi) c->own = r;
     unsigned j = c->n++;
     while (j > 0 && c->r[j - 1].lo > r.lo) {
       c->r[j] = c->r[j - 1];
@@ -557,6 +562,18 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   for (unsigned budget = 384; p < end && t->n < kMaxFrames && budget > 0; ++p, --budget) {
     uptr v = *p;
     if (is_return_address(c, v) && !(t->n > 0 && t->pc[t->n - 1] == v)) put(v, p);
+  }
+  // Leading frames in libmalloc.so itself: `ret` was read below a call that
+  // was not a tail call (an -O0 build of libmalloc), and the walk then went
+  // through our own frame-pointer chain. The program's frames follow them.
+  unsigned own = 0;
+  while (own < t->n && t->pc[own] >= c->own.lo && t->pc[own] < c->own.hi) ++own;
+  if (own > 0 && own < t->n) {
+    for (unsigned i = own; i < t->n; ++i) {
+      t->pc[i - own] = t->pc[i];
+      if (slots) slots[i - own] = slots[i];
+    }
+    t->n -= own;
   }
 }
 
