@@ -36,6 +36,7 @@ MODES = {
     "overflow-after-inplace-realloc": ("", "found by free()"),
     "uaf-exit": ("", "found at exit"),
     "uaf-quarantine": (":quarantine_mb=1", "found when the block left quarantine"),
+    "uaf-fork-child": ("", "found at exit"),
     "uaf-cross-thread": (":quarantine_mb=1", "found when the block left quarantine"),
     "uaf-recycled": (":quarantine_mb=1", "found when the block left quarantine"),
     "double-free": ("", "attempting double-free"),
@@ -58,7 +59,7 @@ for fn in STACK_FREE:
 FIRST_FRAME = {"allocated by thread T0 here:": " in rz_allocate_via (", "freed by thread T0 here:": " in rz_free_via ("}
 GROUPS = {
     "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
-    "free": ["uaf-exit", "uaf-quarantine", "uaf-cross-thread", "uaf-recycled", "double-free", "bad-free-stack",
+    "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "double-free", "bad-free-stack",
              "bad-free-interior"],
     "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "leak"],
     "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",

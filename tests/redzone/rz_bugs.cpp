@@ -8,6 +8,9 @@
 #include <cstring>
 #include <malloc.h>
 #include <new>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 
 // Weak: resolved from the preloaded libmalloc.so, or from libmalloc.a.
@@ -50,6 +53,26 @@ __attribute__((noinline)) void use_after_free(size_t n, bool churn) {
   p[opaque(n / 2)] = 'x';
   if (churn)  // push it out of a 1 MiB quarantine
     for (int i = 0; i < 64; ++i) free(opaque(malloc(64 * 1024)));
+}
+
+// In a forked child: the parent's freed blocks (inherited in the FIFO) are
+// not re-checked when the child exits, but the child's own are: this one is
+// written after free and pushed from the thread's queue into the FIFO by
+// more frees, then found at the child's exit.
+__attribute__((noinline)) void use_after_free_in_forked_child(size_t n) {
+  for (int i = 0; i < 2000; ++i) free(opaque(malloc(100)));  // the parent's quarantine
+  pid_t pid = fork();
+  if (pid == 0) {
+    char* p = opaque(static_cast<char*>(malloc(n)));
+    free(p);
+    expect("heap-use-after-free", p + n / 2, p, n);
+    p[opaque(n / 2)] = 'x';
+    for (int i = 0; i < 1000; ++i) free(opaque(malloc(64)));
+    exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) abort();  // the child's report ended it: end as it did
 }
 
 // The block is freed by another thread, whose queue of freed blocks goes to
@@ -192,6 +215,7 @@ int main(int argc, char** argv) {
     free(q);
   } else if (is("uaf-exit")) use_after_free(40, false);
   else if (is("uaf-quarantine")) use_after_free(40, true);
+  else if (is("uaf-fork-child")) use_after_free_in_forked_child(40);
   else if (is("uaf-cross-thread")) use_after_cross_thread_free(40);
   else if (is("uaf-recycled")) use_after_free_same_size_churn(40);
   else if (is("double-free")) {
