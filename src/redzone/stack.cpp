@@ -98,6 +98,14 @@ int read_counts(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
+// True when modules were loaded or unloaded since c was built: one call
+// into the loader's list, which stops at its first entry.
+bool modules_changed(const ModuleCache* c) {
+  unsigned long long counts[2] = {0, 0};
+  dl_iterate_phdr(read_counts, counts);
+  return counts[0] != c->adds || counts[1] != c->subs;
+}
+
 // Rebuilds the cache. A replaced cache is left mapped on purpose: another
 // thread may be reading it, and rebuilds happen only when the set of loaded
 // modules changed (dlopen/dlclose), so the few pages left behind are bounded.
@@ -478,6 +486,16 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   };
   if (ret) put(ret, nullptr);
   ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  if (c && modules_changed(c)) {
+    // A module was loaded or unloaded since the cache was built. Unloaded,
+    // its code is unmapped, and a stale stack word pointing into it would
+    // make is_return_address read unmapped memory (a free() inside
+    // dlclose() crashed so). Rebuilt now; if another thread is rebuilding
+    // it, this trace keeps only `ret`.
+    refresh_modules();
+    c = g_modules.load(std::memory_order_acquire);
+    if (!c || modules_changed(c)) return;
+  }
   if (!c || (ret && !find_range(c, ret))) {
     // Unknown code: a module loaded since (or JIT code). Re-read the module
     // list at most every 50 ms.
