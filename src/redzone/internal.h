@@ -86,6 +86,13 @@ unsigned writable_segments(Range* out, unsigned cap);
 // of the other threads that captured a stack and still run, each checked
 // against /proc/self/maps: leak-scan roots. At most `cap`.
 unsigned other_thread_stacks(Range* out, unsigned cap);
+// Anonymous read-write mappings right above an inaccessible one: the shape
+// of glibc's thread stacks (guard page below), so also of threads that never
+// allocated and are not in other_thread_stacks' list. At most `cap`.
+unsigned guarded_mappings(Range* out, unsigned cap);
+// The main thread's TLS mapping (outside its stack), once the main thread
+// has captured a stack.
+bool main_thread_tls(Range* out);
 // True when the dynamic loader made the allocation with this stack (TLS
 // vectors, link maps): such blocks are referenced from places no root scan
 // sees (cached thread stacks), so the leak scan treats them as roots, as

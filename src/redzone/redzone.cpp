@@ -1529,6 +1529,14 @@ void drain(uint8_t mark) {
 
 // The stack and registers of this thread, the writable segments of every
 // module and this thread's TLS mapping are the roots.
+// True when [lo, hi) holds a block of ours (g_blocks, sorted): a mapping
+// of the heap's, not a root.
+bool holds_blocks(uptr lo, uptr hi) {
+  const LeakBlock* end = g_blocks + g_nblocks;
+  const LeakBlock* b = std::lower_bound(static_cast<const LeakBlock*>(g_blocks), end, lo, [](const LeakBlock& x, uptr v) { return x.lo < v; });
+  return b != end && b->lo < hi;
+}
+
 LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   uptr regs[16];
   asm volatile(
@@ -1554,6 +1562,27 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   unsigned nothers = stack::other_thread_stacks(others, kMaxOthers);
   for (unsigned i = 0; i < nothers; ++i) {
     scan_range(others[i].lo, others[i].hi, 1);
+    drain(1);
+  }
+  // Threads that never allocated (so never captured a stack: a thread that
+  // only receives pointers, blocked in read()) are in no list: every mapping
+  // shaped like a glibc thread stack (read-write, a guard page below) not
+  // scanned above and holding none of our blocks.
+  stack::Range guarded[kMaxOthers];
+  unsigned nguarded = stack::guarded_mappings(guarded, kMaxOthers);
+  for (unsigned i = 0; i < nguarded; ++i) {
+    const stack::Range& r = guarded[i];
+    bool seen = r.hi == hi;
+    for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi == r.hi;
+    if (seen || holds_blocks(r.lo, r.hi)) continue;
+    scan_range(r.lo, r.hi, 1);
+    drain(1);
+  }
+  // The main thread's TLS, when another thread calls exit(): it is in a
+  // mapping of the loader's, not in the main thread's stack.
+  stack::Range tls;
+  if (stack::main_thread_tls(&tls) && !holds_blocks(tls.lo, tls.hi)) {
+    scan_range(tls.lo, tls.hi, 1);
     drain(1);
   }
 }

@@ -196,16 +196,28 @@ uptr parse_hex(const char*& s) {
 }
 
 // The /proc/self/maps line holding a: [lo, hi). Reads with a stack buffer.
-bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
+// One line of /proc/self/maps: [lo, hi), the four permission characters,
+// and whether it is anonymous (no path; [heap], [stack] and the like are
+// not).
+struct MapLine {
+  uptr lo, hi;
+  char perms[5];
+  bool anonymous;
+};
+
+// Calls f(const MapLine&) for each line until it returns false. Reads with
+// a stack buffer: no allocation.
+template <class F>
+void for_each_mapping(F f) {
   int fd = os::open_read("/proc/self/maps");
-  if (fd < 0) return false;
+  if (fd < 0) return;
   char buf[4096];
-  char line[128];
+  char line[160];
   size_t line_len = 0;
-  bool found = false;
+  bool go = true;
   long n;
-  while (!found && (n = os::read(fd, buf, sizeof buf)) > 0) {
-    for (long i = 0; i < n && !found; ++i) {
+  while (go && (n = os::read(fd, buf, sizeof buf)) > 0) {
+    for (long i = 0; i < n && go; ++i) {
       char ch = buf[i];
       if (ch != '\n') {
         if (line_len + 1 < sizeof line) line[line_len++] = ch;
@@ -214,19 +226,39 @@ bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
       line[line_len] = '\0';
       line_len = 0;
       const char* s = line;
-      uptr l = parse_hex(s);
+      MapLine m{};
+      m.lo = parse_hex(s);
       if (*s != '-') continue;
       ++s;
-      uptr h = parse_hex(s);
-      if (a >= l && a < h) {
-        *lo = l;
-        *hi = h;
-        if (readable) *readable = s[0] == ' ' && s[1] == 'r';
-        found = true;
+      m.hi = parse_hex(s);
+      if (*s != ' ') continue;
+      ++s;
+      for (unsigned k = 0; k < 4 && s[k]; ++k) m.perms[k] = s[k];
+      // "perms offset dev inode [path]": the path starts after five fields.
+      unsigned fields = 0;
+      const char* p = s;
+      while (*p && fields < 4) {
+        while (*p && *p != ' ') ++p;
+        while (*p == ' ') ++p;
+        ++fields;
       }
+      m.anonymous = *p == '\0';
+      go = f(m);
     }
   }
   os::close(fd);
+}
+
+bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
+  bool found = false;
+  for_each_mapping([&](const MapLine& m) {
+    if (a < m.lo || a >= m.hi) return true;
+    *lo = m.lo;
+    *hi = m.hi;
+    if (readable) *readable = m.perms[0] == 'r';
+    found = true;
+    return false;
+  });
   return found;
 }
 
@@ -409,6 +441,7 @@ struct ThreadStackEntry {
   int tid;  // written last (release): 0 while the entry is being filled
   uptr lo, hi;
 };
+uptr g_main_tls_lo = 0, g_main_tls_hi = 0;  // hi written last (release)
 constexpr unsigned kMaxThreadStacks = 4096;
 ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
 std::atomic<unsigned> g_nthread_stacks{0};
@@ -424,6 +457,15 @@ bool thread_stack(uptr* lo, uptr* hi) {
     }
     t_stack_lo = l;
     t_stack_hi = h;
+    // The main thread's TLS and descriptor are not in its stack but in a
+    // mapping of the loader's: remembered for a leak scan that another
+    // thread runs (exit() called there).
+    uptr tl, th;
+    if (os::gettid() == os::getpid() && find_mapping(addr(reinterpret_cast<void*>(pthread_self())), &tl, &th) &&
+        !(tl >= l && th <= h) && th - tl <= (size_t{64} << 20)) {
+      g_main_tls_lo = tl;
+      __atomic_store_n(&g_main_tls_hi, th, __ATOMIC_RELEASE);
+    }
     // A stack glibc reuses (its cache) takes over its entry; else a new one.
     unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), i = n;
     for (unsigned j = 0; j < n; ++j)
@@ -466,6 +508,26 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
 }
 
 bool mapping_of(uptr a, uptr* lo, uptr* hi) { return find_mapping(a, lo, hi); }
+
+bool main_thread_tls(Range* out) {
+  uptr hi = __atomic_load_n(&g_main_tls_hi, __ATOMIC_ACQUIRE);
+  if (hi == 0) return false;
+  *out = Range{g_main_tls_lo, hi};
+  return true;
+}
+
+unsigned guarded_mappings(Range* out, unsigned cap) {
+  unsigned got = 0;
+  MapLine prev{};
+  for_each_mapping([&](const MapLine& m) {
+    if (m.anonymous && prev.anonymous && prev.hi == m.lo && std::memcmp(prev.perms, "---p", 4) == 0 &&
+        std::memcmp(m.perms, "rw-p", 4) == 0)
+      out[got++] = Range{m.lo, m.hi};
+    prev = m;
+    return got < cap;
+  });
+  return got;
+}
 
 uint16_t thread_number() {
   if (LM_UNLIKELY(t_thread_no == 0)) t_thread_no = static_cast<uint16_t>(g_threads.fetch_add(1) + 1);
