@@ -626,6 +626,14 @@ bool release_reserves() {
   return released;
 }
 
+// f(), and once more after release_reserves() if it gave nothing.
+template <class F>
+void* or_after_release(F f) {
+  void* p = f();
+  if (LM_UNLIKELY(!p) && release_reserves()) p = f();
+  return p;
+}
+
 void* alloc_any_once(size_t n, bool zero) {
   if (wants_mapping(n)) {
     if (void* p = large::alloc(n, 16, zero)) return p;
@@ -639,9 +647,7 @@ void* alloc_any_once(size_t n, bool zero) {
 }
 
 void* alloc_any(size_t n, bool zero) {
-  void* p = alloc_any_once(n, zero);
-  if (LM_UNLIKELY(!p) && release_reserves()) p = alloc_any_once(n, zero);
-  return p;
+  return or_after_release([&] { return alloc_any_once(n, zero); });
 }
 
 // Redzone mode's backing blocks: own mappings at or above the threshold,
@@ -671,9 +677,7 @@ void* rz_backing_alloc_once(size_t align, size_t n, size_t* usable, bool* mapped
 }
 
 void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
-  void* p = rz_backing_alloc_once(align, n, usable, mapped);
-  if (LM_UNLIKELY(!p) && release_reserves()) p = rz_backing_alloc_once(align, n, usable, mapped);
-  return p;
+  return or_after_release([&] { return rz_backing_alloc_once(align, n, usable, mapped); });
 }
 
 void rz_backing_free(void* p) {
@@ -1105,14 +1109,13 @@ void* memalign(size_t align, size_t n, Family family, uptr ret) {
     }
   }
   if (align > kMaxRequest || n > kMaxRequest - align) return nullptr;
-  void* p = nullptr;
-  for (int attempt = 0; !p && attempt < 2; ++attempt) {
-    if (attempt > 0 && !release_reserves()) break;
-    if (wants_mapping(n + align)) p = large::alloc(n, align, false);
-    if (!p) p = g_heap.alloc_aligned(align, n);
-    if (!p && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
-      p = large::alloc(n, align, false);
-  }
+  void* p = or_after_release([&] {
+    void* q = wants_mapping(n + align) ? large::alloc(n, align, false) : nullptr;
+    if (!q) q = g_heap.alloc_aligned(align, n);
+    if (!q && n + align < config::tunables().mmap_threshold.load(std::memory_order_relaxed))
+      q = large::alloc(n, align, false);
+    return q;
+  });
   if (p) perturb_alloc(p, n);
   return p;
 }
