@@ -138,6 +138,13 @@ reads them and prints nothing), from three sources: glibc's `GLIBC_TUNABLES`, gl
 the glibc tunables later with `mallopt()`. Nothing else (no configuration file,
 no `/etc` setting) affects it.
 
+A set-user-ID or set-group-ID program (or one with file capabilities: any
+program the kernel starts with `AT_SECURE`) reads none of the three and runs
+with the defaults, silently, as glibc ignores its `MALLOC_*_` variables and
+malloc tunables there: its environment comes from a less privileged user, and
+`log_path` would let that user make it create files anywhere. `mallopt()`
+still works in such a program.
+
 ## LIBMALLOC_OPTIONS
 
     LIBMALLOC_OPTIONS=name=value:name=value:...

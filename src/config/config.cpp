@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 
 #include "os/os.h"
@@ -293,8 +294,23 @@ void set_defaults(Options* out) {
 
 int parse_options_for_testing(const char* text, Options* out) { return parse_list(text, out, "LIBMALLOC_OPTIONS"); }
 
+// A set-user-ID or set-group-ID program, or one with file capabilities: the
+// kernel sets AT_SECURE, and the environment comes from a less privileged
+// user. None of it is read then, as glibc drops its MALLOC_ variables and
+// malloc tunables in such programs: log_path=PATH alone let any user make a
+// set-user-ID root program linked with libmalloc.a create or append to
+// PATH.PID anywhere. (The dynamic loader already ignores an LD_PRELOAD
+// with a slash there.) Silently: the program's stderr belongs to that user.
+namespace {
+bool secure_execution() { return getauxval(AT_SECURE) != 0; }
+}  // namespace
+
 void parse_environment() {
   set_defaults(&g_options);
+  if (secure_execution()) {
+    publish_tunables(g_options);
+    return;
+  }
   parse_glibc_tunables(&g_options);
   parse_glibc_env(&g_options);
   if (const char* lo = std::getenv("LIBMALLOC_OPTIONS")) parse_list(lo, &g_options, "LIBMALLOC_OPTIONS");
