@@ -31,11 +31,14 @@ constexpr uint64_t kKeepDecayMs = 1000;
 constexpr size_t kMinRegion = 1u << 20;
 
 // Free blocks this big carry a stamp after their links: when they became
-// free (ms << 1) and whether their whole pages were purged (bit 0):
+// free (ms << 2), whether their whole pages were purged (bit 0), and whether
+// with MADV_FREE, lazily (bit 1: malloc_trim purges them again for good):
 //
 //   chunk -> | prev_size | head | fd | bk | stamp | ...free pages... |
 constexpr size_t kStampedMin = 3 * 4096;
 constexpr uint64_t kPurgedBit = 1;
+constexpr uint64_t kLazyBit = 2;
+constexpr unsigned kStampShift = 2;
 inline uint64_t& stamp_of(Chunk* c) { return *ptr<uint64_t>(addr(c) + sizeof(Chunk)); }
 // The whole pages inside a free block that can be purged without touching
 // its header, links or stamp.
@@ -76,7 +79,7 @@ void Heap::bin_insert(Chunk* c, size_t size, uint64_t stamp) {
       interior(c, size, os::page_size(), &b, &e);
       purged_ += e - b;
     }
-    stamp_of(c) = stamp ? stamp : os::recent_ms() << 1;
+    stamp_of(c) = stamp ? stamp : os::recent_ms() << kStampShift;
   }
   unsigned i = bin_index(size);
   Chunk* head = bins_[i];
@@ -545,9 +548,12 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       if (size < kStampedMin) continue;
       uint64_t& st = stamp_of(c);
       // min_age 0 is malloc_trim: it purges again what decay purged lazily
-      // (MADV_FREE pages still count in RSS until the kernel needs them).
-      bool again = (st & kPurgedBit) && min_age == 0;
-      if (((st & kPurgedBit) && !again) || (st >> 1) > now || now - (st >> 1) < min_age) continue;
+      // (MADV_FREE pages still count in RSS until the kernel needs them),
+      // and only that: purging every purged block again on each call made
+      // malloc_trim return 1 with nothing released, where glibc returns 0.
+      bool again = (st & kLazyBit) && min_age == 0;
+      uint64_t freed_ms = st >> kStampShift;
+      if (((st & kPurgedBit) && !again) || freed_ms > now || now - freed_ms < min_age) continue;
       purged += purge_block(c, size, page, advice, again);
     }
   }
@@ -566,7 +572,7 @@ size_t Heap::purge_block(Chunk* c, size_t size, size_t page, int advice, bool ag
   interior(c, size, page, &b, &e);
   if (e > b && !os::advise(ptr(b), e - b, advice)) return 0;
   if (!again) purged_ += e - b;
-  stamp_of(c) |= kPurgedBit;
+  stamp_of(c) = (stamp_of(c) & ~kLazyBit) | kPurgedBit | (advice == MADV_FREE ? kLazyBit : 0);
   return e - b;
 }
 
@@ -585,6 +591,7 @@ size_t Heap::purge_top(int advice) {
     if (advice == MADV_DONTNEED && (e >= clean_from_ || e == end) && clean_from_ > b) clean_from_ = b;
   }
   top_purged_ = true;  // nothing to do until a free grows it again
+  top_lazy_ = advice == MADV_FREE;
   return purged;
 }
 
@@ -622,7 +629,7 @@ bool Heap::trim(size_t pad) {
   LockGuard guard(lock_);
   bool released = trim_top(pad);
   if (released) trimmed_since_grow_ = true;
-  top_purged_ = false;
+  if (top_lazy_) top_purged_ = false;  // purged lazily: for good now
   top_stamp_ = 0;
   if (purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED)) released = true;
   return released;

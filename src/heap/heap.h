@@ -207,6 +207,7 @@ class Heap {
   uint64_t last_decay_ms_ = 0;
   uint64_t top_stamp_ = 0;   // when the top last grew by a free (see stamps)
   bool top_purged_ = false;  // its whole pages were purged since
+  bool top_lazy_ = false;    // ... with MADV_FREE (malloc_trim purges them again)
   size_t purged_ = 0;        // bytes of binned blocks marked purged
 };
 

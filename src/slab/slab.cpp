@@ -2,6 +2,8 @@
 // creation from span chunks (slab/spans.h), carving, and release of empty slabs.
 #include "slab/slab.h"
 
+#include <sys/mman.h>
+
 #include "heap/heap.h"
 #include "os/os.h"
 #include "pagemap/pagemap.h"
@@ -156,6 +158,7 @@ Slab* new_slab(Cache& k, unsigned c) {
   s->purged[0] = s->purged[1] = 0;
   s->touched_ms = 0;
   s->returned = 0;
+  s->lazy = 0;
   s->chunk = got.chunk;
   s->span = static_cast<uint32_t>(span);
   if (!pagemap::set_range(addr(mem), addr(mem) + span, entry_of(s))) {
@@ -191,6 +194,7 @@ void unpark(Slab* s) {
     s->free_list = p;
   }
   s->purged[0] = s->purged[1] = 0;
+  s->lazy = 0;
   s->returned = 1;  // its pages hold free objects again, resident as they are used
 }
 
@@ -237,6 +241,7 @@ size_t purge_slab(Slab* s, int advice) {
   }
   if (!purged) return 0;
   stats::count(stats::k_purged_pages, purged / kPage);
+  if (advice == MADV_FREE) s->lazy = 1;
   s->purged[0] |= fresh[0];
   s->purged[1] |= fresh[1];
   // Drop the objects on purged pages from the free list: their links were
@@ -418,11 +423,13 @@ size_t purge(uint64_t now, size_t min_age, int advice, unsigned max_occupancy_pc
     LockGuard guard(k.lock);
     for (Slab* s = k.lists[kPartial]; s; s = s->next) {
       if (size_t{s->in_use} * 100 > size_t{s->capacity} * max_occupancy_pct) continue;
-      if (min_age == 0 && any_purged(s) && max_occupancy_pct == 100) {
-        // malloc_trim: purge again what decay may have purged lazily
-        // (MADV_FREE pages count in RSS until the kernel needs them).
+      if (min_age == 0 && s->lazy && max_occupancy_pct == 100) {
+        // malloc_trim: purge again what decay purged lazily (MADV_FREE
+        // pages count in RSS until the kernel needs them); only then, not
+        // pages purged for good.
         for (size_t pg = 0; pg < 128; ++pg)
           if (page_purged(s, pg)) os::advise(ptr(s->base + pg * kPage), kPage, advice);
+        if (advice != MADV_FREE) s->lazy = 0;
       }
       // (touched_ms may be a little ahead of now: another thread's clock read.)
       if (!s->returned || s->touched_ms > now || now - s->touched_ms < min_age) continue;

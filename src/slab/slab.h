@@ -147,7 +147,8 @@ struct alignas(64) Slab {
   // touched_ms missed them: touched_ms comes from the lagging coarse clock,
   // and 1.2 MiB of free pages per class stayed resident after malloc_trim.)
   uint8_t returned;
-  uint8_t pad2_[3];
+  uint8_t lazy;  // some purged pages were purged with MADV_FREE (malloc_trim purges them again)
+  uint8_t pad2_[2];
   uint32_t span;  // the span's bytes (classes above kOneObjectBinsAbove: grows with use)
 };
 static_assert(sizeof(Slab) == 128);

@@ -22,6 +22,7 @@ struct Chunk {
   uint32_t free_pages;
   uint32_t longest;  // no free run is longer than this (a hint, reset on free)
   bool listed;
+  bool lazy;  // some free pages were purged with MADV_FREE (resident until the kernel wants them)
 };
 static_assert(sizeof(Chunk) <= kDescBytes);
 
@@ -134,8 +135,13 @@ void release(Chunk* c) {
   desc_free(c);
 }
 
-// Purges c's free pages: the dirty ones, or with all every free one.
+// Purges c's free pages: the dirty ones, or with all (malloc_trim) also
+// those an earlier pass purged lazily with MADV_FREE. (All free pages every
+// time made each malloc_trim madvise the same untouched pages again and
+// return 1 with nothing released, where glibc returns 0.)
 size_t purge_chunk(Chunk* c, int advice, bool all) {
+  all = all && c->lazy;
+  if (all && advice != MADV_FREE) c->lazy = false;
   size_t purged = 0;
   for (size_t i = 0; i < kChunkPages;) {
     if (bit(c->used, i) || (!all && !bit(c->dirty, i))) {
@@ -152,6 +158,7 @@ size_t purge_chunk(Chunk* c, int advice, bool all) {
         }
       }
       purged += (j - i) * kPage;
+      if (advice == MADV_FREE) c->lazy = true;
     }
     i = j;
   }

@@ -240,6 +240,33 @@ TEST_CASE("api: mallopt returns 1 on success and 0 for a bad value") {
   CHECK(mallopt(M_MXFAST, -1) == 0);
 }
 
+// `trim-again`: frees a mix of small and heap blocks, then prints what three
+// malloc_trim(0) calls in a row return.
+CHILD_MODE("trim-again") {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4000; ++i) blocks.push_back(malloc(16 + i % 1000));
+  for (int i = 0; i < 40; ++i) blocks.push_back(malloc(40000 + i * 1000));
+  for (void* p : blocks) memset(p, 1, 16);
+  void* keep = malloc(64);  // a small survivor, so the slabs cannot all go
+  for (size_t i = 0; i < blocks.size(); i += 2) free(blocks[i]);
+  for (size_t i = 1; i < blocks.size(); i += 2) free(blocks[i]);
+  int a = malloc_trim(0), b = malloc_trim(0), c = malloc_trim(0);
+  printf("%d %d %d\n", a, b, c);
+  free(keep);
+  return 0;
+}
+
+// libmalloc knows which free pages it has purged for good: a second call
+// with nothing freed in between releases nothing, makes no madvise call and
+// returns 0. (It madvised the same pages again on every call and returned 1
+// each time. glibc, too, madvises its binned free chunks again on every call
+// and returns 1 while it has any: this child prints "1 1 1" there.)
+TEST_CASE("api: malloc_trim(0) returns 0 when an earlier call left nothing to release" * LIBMALLOC_ONLY) {
+  auto r = run_self({"trim-again"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "1 0 0\n");
+}
+
 TEST_CASE("api: malloc_trim(0) lowers RSS after most blocks are freed") {
   // 96 MiB in 4..64 KiB heap blocks; free 15 of 16 and keep the rest, plus
   // one block allocated last, so the top of the heap cannot simply shrink.

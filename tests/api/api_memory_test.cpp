@@ -307,6 +307,37 @@ TEST_CASE("api: malloc_trim(0) returns the free pages of partly used slabs and h
   CHECK(after * 2 < before);
 }
 
+// `trim-lazy`: the burst, then idle past decay_ms with purge=free (decay
+// purges with MADV_FREE: the pages stay in RSS until the kernel wants
+// them), then two malloc_trim(0): "rss_before rss_after first second".
+CHILD_MODE("trim-lazy") {
+  auto kept = burst_and_free(128 * kMiB);
+  stay_lightly_busy(600);
+  size_t before = rss_mib();
+  int first = malloc_trim(0);
+  int second = malloc_trim(0);  // at once: reading RSS allocates and frees
+  size_t after = rss_mib();
+  printf("%zu %zu %d %d\n", before, after, first, second);
+  for (void* p : kept)
+    if (static_cast<unsigned char*>(p)[0] != 0x5a) return 3;
+  return 0;
+}
+
+// malloc_trim purges again, for good, what decay purged lazily, and only
+// that: a second call finds nothing and returns 0.
+TEST_CASE("api: malloc_trim(0) releases pages decay purged lazily (purge=free), once" * LIBMALLOC_ONLY) {
+  auto r = run_self({"trim-lazy"}, {"LIBMALLOC_OPTIONS=decay_ms=100:purge=free"});
+  CAPTURE(r.out);
+  CHECK(r.exited_ok());
+  size_t before = 0, after = 0;
+  int first = -1, second = -1;
+  REQUIRE(sscanf(r.out.c_str(), "%zu %zu %d %d", &before, &after, &first, &second) == 4);
+  CHECK(before > 40);
+  CHECK(after * 2 < before);
+  CHECK(first == 1);
+  CHECK(second == 0);
+}
+
 #ifndef LM_TEST_LINKED
 // Issue 6: after malloc_trim(0), libmalloc keeps about what glibc keeps. The
 // same child runs under glibc (no preload) for the reference; RSS after a
