@@ -192,11 +192,12 @@ Details:
 - `mmap_max`: when that many mapped blocks are live, further large requests
   are served from the heap. `0` puts every request in the heap.
 - `perturb=N` (low byte used): malloc fills new blocks with `N ^ 0xff`, free
-  fills freed blocks with `N`, as glibc's `MALLOC_PERTURB_`. Set at start-up,
-  it also turns the thread caches off (every small allocation goes to the
-  slabs), so it costs speed. Set later with `mallopt(M_PERTURB)`, it applies
-  only to blocks that reach the slabs, the heap or the mapping layer, as
-  glibc's tcache ignores it too.
+  fills freed blocks with `N`, as glibc's `MALLOC_PERTURB_`. It turns the
+  thread caches off (every small allocation goes to the slabs), so it costs
+  speed. Set later with `mallopt(M_PERTURB)`, it does the same from then on:
+  at once in the calling thread, in each other thread at its next call that
+  misses its cache (objects a thread cache already holds are handed out as
+  they are).
 - `arena_max` is accepted and shown, and does nothing: libmalloc has one heap,
   and per-thread caches take its place.
 - `decay_ms`, `purge`, `mmap_cache_mb`: free whole pages inside the heap

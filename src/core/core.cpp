@@ -466,16 +466,21 @@ void flush_all(ThreadCache& tc) {
 // frees reach the slabs, the heap and its trim at once.
 std::atomic<unsigned> g_limits_epoch{1};
 
+// A perturb byte set by mallopt(M_PERTURB) after start-up turns caching off
+// as the environment's does at start-up (g_slow_mode): a cached object
+// would skip the fill (objects of every class up to 32 KiB were handed out
+// unperturbed).
 void apply_limits(ThreadCache& tc) {
   bool trim_set = config::tunables().trim_threshold_set.load(std::memory_order_relaxed);
+  bool no_cache = g_slow_mode || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
   for (unsigned c = 0; c < slab::kClasses; ++c) {
-    unsigned limit = g_slow_mode || (trim_set && slab::class_size(c) > 1024) ? 0 : slab::cache_limit(c);
+    unsigned limit = no_cache || (trim_set && slab::class_size(c) > 1024) ? 0 : slab::cache_limit(c);
     tc.bins[c].limit = limit;
     flush_bin(tc, c, limit, false);
   }
   // Trim and mmap thresholds apply to every free: nothing parked.
   unpark_heap_block(tc);
-  tc.big_enabled = !g_slow_mode && !trim_set && config::tunables().perturb.load(std::memory_order_relaxed) == 0;
+  tc.big_enabled = !no_cache && !trim_set;
   tc.epoch = g_limits_epoch.load(std::memory_order_relaxed);
 }
 

@@ -115,6 +115,27 @@ TEST_CASE("api: MALLOC_PERTURB_ fills new blocks with the complement of its byte
   CHECK(r.out == "perturbed\nperturbed\n");
 }
 
+// `perturb-mallopt SIZE...`: mallopt(M_PERTURB, 171) first, then as
+// `perturb`: for each new block, whether every byte is 0x54.
+CHILD_MODE("perturb-mallopt") {
+  if (mallopt(M_PERTURB, 171) != 1) return 5;
+  for (const std::string& a : args) {
+    size_t n = strtoul(a.c_str(), nullptr, 10);
+    void* p = malloc(n);
+    if (p == nullptr) return 4;
+    printf("%s\n", apitest::all_bytes(p, n, 0x54) ? "perturbed" : "plain");
+  }
+  return 0;
+}
+
+// Set at run time, the perturb byte reaches every size, those the thread
+// caches serve included (they handed out unperturbed objects of up to 32 KiB).
+TEST_CASE("api: mallopt(M_PERTURB) fills new blocks of every size") {
+  auto r = run_self({"perturb-mallopt", "24", "200", "1000", "5000", "20000", "40000", "100000"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "perturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\n");
+}
+
 // `dynamic SIZE`: allocates, frees, and allocates again a block of SIZE,
 // printing where each lies.
 CHILD_MODE("dynamic") {
