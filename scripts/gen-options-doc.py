@@ -237,8 +237,9 @@ settings, so a program tuned for glibc keeps its tuning:
 Later sources override earlier ones:
 
 1. the defaults in the table above;
-2. `GLIBC_TUNABLES`;
-3. the `MALLOC_*_` variables;
+2. the `MALLOC_*_` variables;
+3. `GLIBC_TUNABLES` (glibc 2.36, too, lets it win over the `MALLOC_*_`
+   names, whatever their order in the environment);
 4. `LIBMALLOC_OPTIONS`;
 5. `mallopt()` calls, at run time.
 

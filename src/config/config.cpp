@@ -311,8 +311,10 @@ void parse_environment() {
     publish_tunables(g_options);
     return;
   }
-  parse_glibc_tunables(&g_options);
+  // glibc 2.36 lets GLIBC_TUNABLES win over the MALLOC_*_ aliases, whatever
+  // their order in the environment.
   parse_glibc_env(&g_options);
+  parse_glibc_tunables(&g_options);
   if (const char* lo = std::getenv("LIBMALLOC_OPTIONS")) parse_list(lo, &g_options, "LIBMALLOC_OPTIONS");
   publish_tunables(g_options);
   if (g_options.help) print_help(2);

@@ -1202,6 +1202,7 @@ namespace {
 struct SlabTotals {
   size_t free_objects;  // slots in slabs not handed out (thread caches count as out)
   size_t free_bytes;
+  size_t active_objects;
   size_t active_bytes;
   size_t span_bytes;
 };
@@ -1222,6 +1223,7 @@ SlabTotals slab_totals() {
     t.free_objects += s.total - active;
     t.free_bytes += (s.total - active) * s.object_size;
     t.active_bytes += active * s.object_size;
+    t.active_objects += active;
     t.span_bytes += s.span_bytes;
   }
   return t;
@@ -1230,11 +1232,15 @@ SlabTotals slab_totals() {
 
 // Heap bytes parked by threads (see park_heap_block): in use to the heap,
 // free to the program.
-size_t parked_bytes() {
-  size_t total = 0;
+size_t parked_bytes(size_t* blocks) {
+  size_t total = 0, n = 0;
   LockGuard guard(g_registry_lock);
   for (const ThreadRecord* r = g_registry; r; r = r->next)
-    if (size_t usable = __atomic_load_n(&r->parked, __ATOMIC_RELAXED)) total += usable + heap::kOverhead;
+    if (size_t usable = __atomic_load_n(&r->parked, __ATOMIC_RELAXED)) {
+      total += usable + heap::kOverhead;
+      ++n;
+    }
+  if (blocks) *blocks = n;
   return total;
 }
 
@@ -1315,7 +1321,8 @@ int print_malloc_info(int options, FILE* fp) {
   large::Snapshot l = large::snapshot();
   SlabTotals st = slab_totals();
   slab::spans::Stats sp = slab::spans::stats();
-  size_t parked = parked_bytes();
+  size_t parked_blocks = 0;
+  size_t parked = parked_bytes(&parked_blocks);
   fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
   fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
@@ -1329,10 +1336,13 @@ int print_malloc_info(int options, FILE* fp) {
   fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", l.live_blocks, l.live_bytes);
   fprintf(fp, "<total type=\"mmap-cache\" count=\"%zu\" size=\"%zu\"/>\n", l.cached_blocks, l.cached_bytes);
   fprintf(fp, "<total type=\"slab\" count=\"%zu\" size=\"%zu\"/>\n", st.free_objects, st.free_bytes);
-  fprintf(fp, "<total type=\"slab-in-use\" size=\"%zu\"/>\n", st.active_bytes);
-  fprintf(fp, "<total type=\"thread-parked\" size=\"%zu\"/>\n", parked);
-  fprintf(fp, "<total type=\"span-free\" size=\"%zu\" dirty=\"%zu\"/>\n", sp.free_bytes, sp.dirty_bytes);
-  fprintf(fp, "<total type=\"heap-purged\" size=\"%zu\"/>\n", h.purged);
+  // Every <total> has glibc's count and size (parsers read both): objects,
+  // blocks or pages.
+  fprintf(fp, "<total type=\"slab-in-use\" count=\"%zu\" size=\"%zu\"/>\n", st.active_objects, st.active_bytes);
+  fprintf(fp, "<total type=\"thread-parked\" count=\"%zu\" size=\"%zu\"/>\n", parked_blocks, parked);
+  fprintf(fp, "<total type=\"span-free\" count=\"%zu\" size=\"%zu\" dirty=\"%zu\"/>\n", sp.free_bytes / os::page_size(),
+          sp.free_bytes, sp.dirty_bytes);
+  fprintf(fp, "<total type=\"heap-purged\" count=\"%zu\" size=\"%zu\"/>\n", h.purged / os::page_size(), h.purged);
   fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system + l.live_bytes);
   fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system + l.max_bytes);
   fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n", h.system + l.live_bytes);

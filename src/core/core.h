@@ -36,7 +36,7 @@ size_t usable_size(const void* p, uptr ret);
 
 int trim(size_t pad);
 void fill_mallinfo2(struct mallinfo2* out);
-size_t parked_bytes();  // heap blocks threads keep for their next malloc: in use to the heap, free to the program
+size_t parked_bytes(size_t* blocks = nullptr);  // heap blocks threads keep for their next malloc: in use to the heap, free to the program
 void fill_stats(struct libmalloc_stats* out);  // include/libmalloc.h
 void print_malloc_stats();                 // glibc's malloc_stats format, stderr
 int print_malloc_info(int options, FILE* fp);  // glibc's malloc_info XML

@@ -91,6 +91,14 @@ TEST_CASE("api: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 makes a 1 MiB
   CHECK(r.out == "heap\noutside\n");
 }
 
+// glibc 2.36 takes GLIBC_TUNABLES over the MALLOC_*_ names.
+TEST_CASE("api: GLIBC_TUNABLES wins over MALLOC_MMAP_THRESHOLD_") {
+  auto r = run_self({"where", "1048576"},
+                    {"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304", "MALLOC_MMAP_THRESHOLD_=65536"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "heap\n");
+}
+
 TEST_CASE("api: mallopt(M_MMAP_MAX, 0) serves large blocks from [heap]") {
   auto r = run_self({"where", "mmap-max=0", "1048576"});
   CHECK(r.exited_ok());
@@ -424,6 +432,18 @@ TEST_CASE("api: malloc_info writes XML starting with <malloc version=") {
   CAPTURE(xml);
   CHECK(xml.rfind("<malloc version=", 0) == 0);
   CHECK(contains(xml, "</malloc>"));
+  // Every <total> carries type, count and size, as glibc's do (a parser
+  // reading count crashed on libmalloc's own totals, which had none).
+  size_t totals = 0;
+  for (const std::string& line : apitest::lines(xml)) {
+    if (line.rfind("<total ", 0) != 0) continue;
+    ++totals;
+    CAPTURE(line);
+    CHECK(contains(line, " type=\""));
+    CHECK(contains(line, " count=\""));
+    CHECK(contains(line, " size=\""));
+  }
+  CHECK(totals >= 4);
   FILE* g = fopen("/dev/null", "w");
   REQUIRE(g != nullptr);
   CHECK(malloc_info(1, g) != 0);  // options must be 0
