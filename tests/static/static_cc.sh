@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # static_cc.sh SOURCE INCLUDE_DIR LIBMALLOC_A: what a C user types, with no
 # build system: `cc prog.c libmalloc.a` and `cc -static prog.c libmalloc.a`.
-# Both must link and the programs must pass their own checks.
+# Both must link and the programs must pass their own checks; so must a
+# program that never calls malloc itself, linked with -Wl,-u,malloc.
 set -euo pipefail
 src=${1:?usage: $0 SOURCE INCLUDE_DIR LIBMALLOC_A}
 inc=${2:?}
@@ -23,5 +24,40 @@ for mode in dynamic static; do
   timeout 60 "$work/prog_$mode" >"$work/out" 2>&1 || rc=$?
   cat "$work/out"
   [[ $rc -eq 0 ]] || { echo "FAIL: the $mode program exited with status $rc" >&2; exit 1; }
+done
+# A program that never calls malloc itself (only libc does, inside fopen):
+# the linker takes no member of libmalloc.a unless told to, and libc's
+# malloc serves it. The README's -Wl,-u,malloc pulls libmalloc in; checked
+# by its verbose=1 line, which only libmalloc prints.
+cat >"$work/nomalloc.c" <<'SRC'
+#include <stdio.h>
+int main(void) {
+  FILE* f = fopen("/proc/self/stat", "r");
+  char line[512];
+  int ok = f && fgets(line, sizeof line, f);
+  if (f) fclose(f);
+  puts(ok ? "read" : "unread");
+  return ok ? 0 : 1;
+}
+SRC
+for mode in dynamic static; do
+  flags=()
+  [[ $mode == static ]] && flags=(-static)
+  echo "\$ $cc ${flags[*]} -Wl,-u,malloc nomalloc.c $(basename "$lib") -o nomalloc_$mode"
+  timeout 120 "$cc" "${flags[@]}" -O1 -Wl,-u,malloc "$work/nomalloc.c" "$lib" -o "$work/nomalloc_$mode" 2>"$work/cc.err" || {
+    head -n 20 "$work/cc.err" >&2
+    echo "FAIL: '$cc ${flags[*]} -Wl,-u,malloc nomalloc.c libmalloc.a' does not link" >&2
+    exit 1
+  }
+  LIBMALLOC_OPTIONS=verbose=1 timeout 60 "$work/nomalloc_$mode" >"$work/out" 2>"$work/err" || {
+    cat "$work/out" "$work/err"
+    echo "FAIL: the $mode nomalloc program failed" >&2
+    exit 1
+  }
+  grep -q "libmalloc: options in force" "$work/err" || {
+    cat "$work/out" "$work/err"
+    echo "FAIL: -Wl,-u,malloc did not bring libmalloc into a program that never calls malloc ($mode)" >&2
+    exit 1
+  }
 done
 echo "ok: cc links libmalloc.a both ways"
