@@ -1302,15 +1302,22 @@ void print_malloc_stats() {
   struct mallinfo2 mi;
   fill_mallinfo2(&mi);
   large::Snapshot l = large::snapshot();
-  os::Writer w(2);
-  w.printf("Arena 0:\n");
-  w.printf("system bytes     = %10zu\n", mi.arena);
-  w.printf("in use bytes     = %10zu\n", mi.uordblks);
-  w.printf("Total (incl. mmap):\n");
-  w.printf("system bytes     = %10zu\n", mi.arena + l.live_bytes);
-  w.printf("in use bytes     = %10zu\n", mi.uordblks + l.live_bytes);
-  w.printf("max mmap regions = %10zu\n", l.max_blocks);
-  w.printf("max mmap bytes   = %10zu\n", l.max_bytes);
+  // Through the stderr stream, as glibc writes it: a program that points
+  // stderr elsewhere or buffers it gets the lines there and in order (they
+  // went to fd 2 directly, ahead of the stream's buffered text). Formatted
+  // first: no lock of ours is held while stdio runs.
+  char text[512];
+  os::format(text, sizeof text,
+             "Arena 0:\n"
+             "system bytes     = %10zu\n"
+             "in use bytes     = %10zu\n"
+             "Total (incl. mmap):\n"
+             "system bytes     = %10zu\n"
+             "in use bytes     = %10zu\n"
+             "max mmap regions = %10zu\n"
+             "max mmap bytes   = %10zu\n",
+             mi.arena, mi.uordblks, mi.arena + l.live_bytes, mi.uordblks + l.live_bytes, l.max_blocks, l.max_bytes);
+  fputs(text, stderr);
 }
 
 int print_malloc_info(int options, FILE* fp) {

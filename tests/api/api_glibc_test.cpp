@@ -404,6 +404,33 @@ TEST_CASE("api: malloc_stats prints glibc's format to stderr") {
   CHECK(value >= 1);
 }
 
+// `stats-stream`: points the stderr stream at a temporary file, calls
+// malloc_stats, and prints whether the report went into that file.
+CHILD_MODE("stats-stream") {
+  FILE* saved = stderr;
+  FILE* f = tmpfile();
+  if (!f) return 2;
+  stderr = f;
+  malloc_stats();
+  fflush(f);
+  stderr = saved;
+  rewind(f);
+  char line[128] = "";
+  const char* where = fgets(line, sizeof line, f) && strcmp(line, "Arena 0:\n") == 0 ? "stream" : "elsewhere";
+  printf("%s\n", where);
+  fclose(f);
+  return 0;
+}
+
+// glibc writes malloc_stats through the stderr stream, so a program that
+// redirects or buffers stderr gets the report there, in order.
+TEST_CASE("api: malloc_stats writes through the stderr stream") {
+  auto r = run_self({"stats-stream"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "stream\n");
+  CHECK(!contains(r.err, "Arena 0:"));
+}
+
 TEST_CASE("api: malloc_stats' arena figures are mallinfo2's arena and uordblks") {
   // Small blocks in use and free ones held by the allocator: both report
   // the same split (libmalloc's unused slab slots counted free in both).
