@@ -107,8 +107,8 @@ TEST_CASE("api: mallopt(M_MMAP_MAX, 0) serves large blocks from [heap]") {
 
 // `perturb SIZE...`: prints for each new block whether every byte is 0x54,
 // the complement of MALLOC_PERTURB_=171 (0xAB).
-CHILD_MODE("perturb") {
-  for (const std::string& a : args) {
+static int print_perturbed(const std::vector<std::string>& sizes) {
+  for (const std::string& a : sizes) {
     size_t n = strtoul(a.c_str(), nullptr, 10);
     void* p = malloc(n);
     if (p == nullptr) return 4;
@@ -116,6 +116,7 @@ CHILD_MODE("perturb") {
   }
   return 0;
 }
+CHILD_MODE("perturb") { return print_perturbed(args); }
 
 TEST_CASE("api: MALLOC_PERTURB_ fills new blocks with the complement of its byte") {
   auto r = run_self({"perturb", "100000", "1048576"}, {"MALLOC_PERTURB_=171"});
@@ -127,13 +128,7 @@ TEST_CASE("api: MALLOC_PERTURB_ fills new blocks with the complement of its byte
 // `perturb`: for each new block, whether every byte is 0x54.
 CHILD_MODE("perturb-mallopt") {
   if (mallopt(M_PERTURB, 171) != 1) return 5;
-  for (const std::string& a : args) {
-    size_t n = strtoul(a.c_str(), nullptr, 10);
-    void* p = malloc(n);
-    if (p == nullptr) return 4;
-    printf("%s\n", apitest::all_bytes(p, n, 0x54) ? "perturbed" : "plain");
-  }
-  return 0;
+  return print_perturbed(args);
 }
 
 // Set at run time, the perturb byte reaches every size, those the thread
