@@ -9,11 +9,24 @@ prog=${1:?usage: $0 PROG}
 skip() { echo "SKIP: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root to make a set-user-ID root copy"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
-# Next to the program: a build tree is rarely on a nosuid mount, /tmp may be.
-work=$(mktemp -d "$(cd "$(dirname "$prog")" && pwd)/lm_secure.XXXXXX")
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+# A directory user 65534 can reach: next to the program first (a build tree
+# is rarely on a nosuid mount, /tmp may be), but a checkout under /root (700,
+# as on a CI machine) is out of its reach.
+work=
+for base in "$(cd "$(dirname "$prog")" && pwd)" /tmp /var/tmp /dev/shm; do
+  [[ -d $base ]] || continue
+  cand=$(mktemp -d "$base/lm_secure.XXXXXX" 2>/dev/null) || continue
+  chmod 755 "$cand"
+  cp "$prog" "$cand/prog"
+  if as_nobody test -x "$cand/prog"; then
+    work=$cand
+    break
+  fi
+  rm -rf "$cand"
+done
+[[ -n $work ]] || skip "no directory where user 65534 can run a copy"
 trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"
-cp "$prog" "$work/prog"
 chown root:root "$work/prog"
 chmod 4755 "$work/prog"
 opts="LIBMALLOC_OPTIONS=stats=1:verbose=1:log_path=$work/log"
@@ -26,8 +39,7 @@ compgen -G "$work/log.*" >/dev/null || { echo "FAIL: log_path wrote nothing in a
 rm -f "$work"/log.*
 
 echo "\$ setpriv --reuid=65534 --regid=65534 --clear-groups $opts MALLOC_PERTURB_=171 prog   (set-user-ID root)"
-setpriv --reuid=65534 --regid=65534 --clear-groups \
-  env "$opts" MALLOC_PERTURB_=171 GLIBC_TUNABLES=glibc.malloc.perturb=171 "$work/prog" >"$work/out" 2>"$work/err"
+as_nobody env "$opts" MALLOC_PERTURB_=171 GLIBC_TUNABLES=glibc.malloc.perturb=171 "$work/prog" >"$work/out" 2>"$work/err"
 cat "$work/out" "$work/err"
 grep -qx "secure=1" "$work/out" || skip "the kernel did not run the copy set-user-ID (nosuid mount?)"
 fail=0
