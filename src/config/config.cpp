@@ -268,6 +268,15 @@ void parse_glibc_env(Options* out) {
   }
 }
 
+// A set-user-ID or set-group-ID program, or one with file capabilities: the
+// kernel sets AT_SECURE, and the environment comes from a less privileged
+// user. None of it is read then, as glibc drops its MALLOC_ variables and
+// malloc tunables in such programs: log_path=PATH alone let any user make a
+// set-user-ID root program linked with libmalloc.a create or append to
+// PATH.PID anywhere. (The dynamic loader already ignores an LD_PRELOAD
+// with a slash there.) Silently: the program's stderr belongs to that user.
+bool secure_execution() { return getauxval(AT_SECURE) != 0; }
+
 void publish_tunables(const Options& o) {
   g_tunables.mmap_threshold.store(o.mmap_threshold, std::memory_order_relaxed);
   g_tunables.trim_threshold.store(o.trim_threshold, std::memory_order_relaxed);
@@ -293,17 +302,6 @@ void set_defaults(Options* out) {
 }
 
 int parse_options_for_testing(const char* text, Options* out) { return parse_list(text, out, "LIBMALLOC_OPTIONS"); }
-
-// A set-user-ID or set-group-ID program, or one with file capabilities: the
-// kernel sets AT_SECURE, and the environment comes from a less privileged
-// user. None of it is read then, as glibc drops its MALLOC_ variables and
-// malloc tunables in such programs: log_path=PATH alone let any user make a
-// set-user-ID root program linked with libmalloc.a create or append to
-// PATH.PID anywhere. (The dynamic loader already ignores an LD_PRELOAD
-// with a slash there.) Silently: the program's stderr belongs to that user.
-namespace {
-bool secure_execution() { return getauxval(AT_SECURE) != 0; }
-}  // namespace
 
 void parse_environment() {
   set_defaults(&g_options);
