@@ -64,6 +64,12 @@ struct Source {
 };
 Source os_source();
 
+// A run of pages, [begin, end): a free block's pages known to be purged.
+struct Run {
+  uptr begin = 0;
+  uptr end = 0;
+};
+
 struct Snapshot {
   size_t system;       // bytes of all segments
   size_t purged;       // bytes of free blocks given back with madvise (not resident)
@@ -168,11 +174,11 @@ class Heap {
   static constexpr unsigned kBinScan = 32;
 
   static unsigned bin_index(size_t size);
-  void bin_insert(Chunk* c, size_t size, uint64_t stamp = 0);
+  void bin_insert(Chunk* c, size_t size, uint64_t stamp = 0, Run run = {});
   void bin_remove(Chunk* c, size_t size, const char* func);
-  Chunk* find_fit(size_t nb, const char* func, uint64_t* stamp);
+  Chunk* find_fit(size_t nb, const char* func, uint64_t* stamp, Run* run);
   Chunk* find_fit_unstamped(size_t nb, const char* func);
-  void* carve(Chunk* c, size_t nb, bool zero, const char* func, uint64_t stamp = 0);
+  void* carve(Chunk* c, size_t nb, bool zero, const char* func, uint64_t stamp = 0, Run run = {});
   void* alloc_locked(size_t nb, bool zero, const char* func);
   bool grow(size_t nb);
   bool add_segment(uptr base, uptr end, bool mapped);

@@ -375,3 +375,43 @@ TEST_CASE_FIXTURE(Fixture, "heap: double free and a damaged header abort") {
   // The parent's heap is untouched by the children.
   ok();
 }
+
+TEST_CASE_FIXTURE(Fixture, "heap: a block growing by coalescing is purged only where it is new") {
+  // A program freeing a big structure piece by piece under memory pressure:
+  // each free merges into the block the last purge left clean. Each purge
+  // must madvise the new pages only, not the whole block again.
+  constexpr size_t kBlock = 64 * 1024;
+  constexpr int kCount = 64;
+  size_t page = os::page_size();
+  std::vector<void*> v;
+  for (int i = 0; i < kCount; ++i) v.push_back(h->alloc(kBlock, false));
+  void* pin = h->alloc(64, false);  // keeps the freed blocks off the top
+  for (auto p : v) std::memset(p, 1, kBlock);
+  size_t total = 0;
+  for (int i = 0; i < kCount; ++i) {
+    h->free(v[i], "free()");
+    size_t purged = h->purge_now();
+    // The freed block's pages, and the page its neighbour's header kept.
+    CHECK(purged <= kBlock + 2 * page);
+    total += purged;
+    ok();
+  }
+  CHECK(total >= (kCount - 1) * kBlock);  // every page went back once ...
+  CHECK(total <= kCount * (kBlock + page));  // ... not once per purge after it
+  heap::Snapshot s = h->snapshot();
+  CHECK(s.purged >= s.free - s.top - 2 * page);
+  unsigned char vec[16];
+  uintptr_t mid = (A(v[kCount / 2]) + page) & ~(page - 1);
+  REQUIRE(mincore(reinterpret_cast<void*>(mid), 16 * page, vec) == 0);
+  for (unsigned char c : vec) CHECK((c & 1) == 0);
+  // Carving from the block keeps what of the run lies in the remainder.
+  void* a = h->alloc(kBlock, false);
+  std::memset(a, 2, kBlock);
+  ok();
+  CHECK(h->snapshot().purged >= s.purged - kBlock - 2 * page);
+  CHECK(h->purge_now() <= 2 * page);  // only the remainder's header page
+  ok();
+  h->free(a, "free()");
+  h->free(pin, "free()");
+  ok();
+}
