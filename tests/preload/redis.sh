@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # redis.sh: redis-server on libmalloc (127.0.0.1, a free port, no
 # persistence), driven by redis-cli checks and redis-benchmark (clients not
-# preloaded), then SHUTDOWN NOSAVE. The checks' output must match a run
-# against an unpreloaded server.
+# preloaded), then a BGSAVE (a fork of the threaded server) whose dump an
+# unpreloaded server must load with the same digest, then SHUTDOWN NOSAVE.
+# The checks' output must match a run against an unpreloaded server.
 source "$(dirname "$0")/common.sh"
 need redis-server redis-cli redis-benchmark python3
 PY=$(python3_path)
@@ -35,22 +36,65 @@ checks() {
   "${cli[@]}" DBSIZE
 }
 
-# run_redis MODE: starts a server (preloaded when MODE=preload), runs the
-# checks and, for MODE=preload, the benchmark; shuts the server down.
-run_redis() {
-  local mode=$1 port pid waited=0 rc=0 prefix=()
-  port=$(free_port)
+# start_redis MODE PORT DIR: starts a server on PORT with DIR as its working
+# directory (preloaded when MODE=preload), in the background, and waits until
+# it answers PING; sets SERVER_PID.
+start_redis() {
+  local mode=$1 port=$2 dir=$3 waited=0 prefix=()
   [[ $mode == preload ]] && prefix=(env LD_PRELOAD="$LIB")
   timeout -k 5 200 "${prefix[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' \
-    --appendonly no --daemonize no --dir "$WORK" --loglevel warning \
-    >"$WORK/redis.$mode.log" 2>&1 &
-  pid=$!
-  BACKGROUND_PIDS+=("$pid")
+    --appendonly no --daemonize no --dir "$dir" --loglevel warning --enable-debug-command local \
+    >"$WORK/redis.$mode.$port.log" 2>&1 &
+  SERVER_PID=$!
+  BACKGROUND_PIDS+=("$SERVER_PID")
   until [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$WORK/redis.$mode.log" >&2; fail "$mode redis-server died at start"; }
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/redis.$mode.$port.log" >&2; fail "$mode redis-server died at start"; }
     ((waited++ < 100)) || fail "$mode redis-server did not answer within 10s"
     sleep 0.1
   done
+}
+
+# stop_redis MODE PORT: SHUTDOWN NOSAVE; the server must exit with status 0.
+stop_redis() {
+  local mode=$1 port=$2 rc=0
+  timeout 10 redis-cli -h 127.0.0.1 -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+  wait "$SERVER_PID" || rc=$?
+  [[ $rc -eq 0 ]] || { tail -n 20 "$WORK/redis.$mode.$port.log" >&2; fail "the $mode redis-server exited with status $rc"; }
+}
+
+# bgsave_roundtrip PORT: the preloaded server forks (BGSAVE, with its
+# background threads running) and its child, on libmalloc, writes the
+# dataset; a plain server started on that file must hold the same data.
+bgsave_roundtrip() {
+  local port=$1 cli=(timeout 10 redis-cli -h 127.0.0.1 -p "$1") waited=0 digest copy_port copy_digest
+  local saved_pid=$SERVER_PID
+  [[ $("${cli[@]}" BGSAVE) == "Background saving started" ]] || fail "BGSAVE did not start"
+  until "${cli[@]}" INFO persistence | tr -d '\r' | grep -qx 'rdb_bgsave_in_progress:0'; do
+    ((waited++ < 300)) || fail "BGSAVE did not finish within 30s"
+    sleep 0.1
+  done
+  "${cli[@]}" INFO persistence | tr -d '\r' | grep -qx 'rdb_last_bgsave_status:ok' ||
+    fail "BGSAVE failed: $(tail -n 5 "$WORK/redis.preload.$port.log")"
+  digest=$("${cli[@]}" DEBUG DIGEST)
+  [[ $digest =~ ^[0-9a-f]{40}$ && $digest != 0000000000000000000000000000000000000000 ]] ||
+    fail "no digest from the preloaded server: $digest"
+  copy_port=$(free_port)
+  start_redis plain "$copy_port" "$WORK"
+  copy_digest=$(timeout 10 redis-cli -h 127.0.0.1 -p "$copy_port" DEBUG DIGEST)
+  stop_redis plain "$copy_port"
+  SERVER_PID=$saved_pid
+  [[ $copy_digest == "$digest" ]] ||
+    fail "the dump the forked child wrote holds other data: digest $copy_digest, server $digest"
+  echo "BGSAVE round trip: digest $digest"
+}
+
+# run_redis MODE: starts a server (preloaded when MODE=preload), runs the
+# checks and, for MODE=preload, the benchmark and a BGSAVE round trip; shuts
+# the server down.
+run_redis() {
+  local mode=$1 port
+  port=$(free_port)
+  start_redis "$mode" "$port" "$WORK"
   checks "$port" >"$WORK/checks.$mode.out" || fail "redis-cli checks failed against the $mode server"
   if [[ $mode == preload ]]; then
     timeout 150 redis-benchmark -h 127.0.0.1 -p "$port" -q -n 20000 -c 20 \
@@ -61,10 +105,9 @@ run_redis() {
       fail "redis-benchmark did not complete every test"
     [[ $(timeout 5 redis-cli -h 127.0.0.1 -p "$port" GET key:1) == value-1-x-appended ]] ||
       fail "key:1 changed or lost after the benchmark"
+    bgsave_roundtrip "$port"
   fi
-  timeout 10 redis-cli -h 127.0.0.1 -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-  wait "$pid" || rc=$?
-  [[ $rc -eq 0 ]] || { tail -n 20 "$WORK/redis.$mode.log" >&2; fail "the $mode redis-server exited with status $rc"; }
+  stop_redis "$mode" "$port"
 }
 
 run_redis plain
