@@ -55,14 +55,32 @@ inline void interior(const Chunk* c, size_t size, size_t page, uptr* begin, uptr
   *end = align_down(addr(c) + size, page);
   if (*end < *begin) *end = *begin;
 }
-// The purged run of a stamped free block c of `size` bytes: [run.begin, run.end),
-// empty when they are equal.
-inline Run clean_run(Chunk* c, size_t size, size_t page) {
+// The purged run of a stamped free block c of `size` bytes: [run->begin,
+// run->end), empty when they are equal. False (and an empty run) when the
+// clean word is damaged, by a write after free or an overflow: its run would
+// reach outside the block, and a purge around it would madvise away other
+// blocks' data.
+inline bool clean_run(Chunk* c, size_t size, size_t page, Run* run) {
   uptr b, e;
   interior(c, size, page, &b, &e);
-  if (stamp_of(c) & kPurgedBit) return {b, e};
-  uint64_t w = clean_of(c);
-  return {b + (w & 0xffffffffu) * page, b + (w >> 32) * page};
+  if (stamp_of(c) & kPurgedBit) {
+    *run = {b, e};
+    return true;
+  }
+  uint64_t w = clean_of(c), lo = w & 0xffffffffu, hi = w >> 32;
+  if (lo > hi || hi > (e - b) / page) {
+    *run = {b, b};
+    return false;
+  }
+  *run = {b + lo * page, b + hi * page};
+  return true;
+}
+// The same where the caller's API function is known: a damaged word aborts.
+inline Run checked_run(Chunk* c, size_t size, const char* func) {
+  Run run;
+  if (!clean_run(c, size, os::page_size(), &run))
+    report::corrupted(func, chunk2mem(c), "corrupted free block (purged-run word)");
+  return run;
 }
 
 void* real_sbrk(intptr_t increment) { return os::sbrk(increment); }
@@ -128,7 +146,7 @@ void Heap::bin_remove(Chunk* c, size_t size, const char* func) {
   if (c->fd) c->fd->bk = c->bk;
   if (!bins_[i]) bitmap_[i / 64] &= ~(uint64_t{1} << (i % 64));
   if (size >= kStampedMin) {
-    Run run = clean_run(c, size, os::page_size());
+    Run run = checked_run(c, size, func);
     purged_ -= run.end - run.begin;
   }
   bin_bytes_ -= size;
@@ -141,7 +159,7 @@ Chunk* Heap::find_fit(size_t nb, const char* func, uint64_t* stamp, Run* run) {
   Chunk* c = find_fit_unstamped(nb, func);
   if (c && csize(c) >= kStampedMin) {
     *stamp = stamp_of(c);
-    *run = clean_run(c, csize(c), os::page_size());
+    *run = checked_run(c, csize(c), func);
   }
   return c;
 }
@@ -381,12 +399,11 @@ void Heap::register_range(uptr begin, uptr end, bool add) {
 // merges it into top. Lock held; c's header already validated.
 void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
   // The larger purged run of the free neighbours it absorbs stays known.
-  size_t page = os::page_size();
   Run keep;
   uint64_t lazy = 0;
   auto absorb = [&](Chunk* n, size_t nsize) {
     if (nsize < kStampedMin) return;
-    Run r = clean_run(n, nsize, page);
+    Run r = checked_run(n, nsize, func);
     if (r.end - r.begin > keep.end - keep.begin) {
       keep = r;
       lazy = stamp_of(n) & kLazyBit;
@@ -614,7 +631,10 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
 size_t Heap::purge_block(Chunk* c, size_t size, size_t page, int advice, bool again) {
   uptr b, e;
   interior(c, size, page, &b, &e);
-  Run run = clean_run(c, size, page);
+  Run run;
+  // A damaged clean word is left alone here (no API call to name): the
+  // block's next removal from its bin reports it.
+  if (!clean_run(c, size, page, &run)) return 0;
   size_t counted = run.end - run.begin;
   if (again) run = {b, b};
   bool ok = true;
@@ -753,10 +773,8 @@ const char* Heap::check() {
   for (unsigned i = bin_index(kStampedMin); i < kBins; ++i)
     for (Chunk* b = bins_[i]; b; b = b->fd) {
       if (csize(b) < kStampedMin) continue;
-      Run r = clean_run(b, csize(b), page);
-      uptr ib, ie;
-      interior(b, csize(b), page, &ib, &ie);
-      if (r.begin > r.end || r.begin < ib || r.end > ie) return "purged run outside its block";
+      Run r;
+      if (!clean_run(b, csize(b), page, &r)) return "purged run outside its block";
       runs += r.end - r.begin;
     }
   if (runs != purged_) return "purged runs disagree with the purged total";

@@ -404,14 +404,66 @@ TEST_CASE_FIXTURE(Fixture, "heap: a block growing by coalescing is purged only w
   uintptr_t mid = (A(v[kCount / 2]) + page) & ~(page - 1);
   REQUIRE(mincore(reinterpret_cast<void*>(mid), 16 * page, vec) == 0);
   for (unsigned char c : vec) CHECK((c & 1) == 0);
-  // Carving from the block keeps what of the run lies in the remainder.
+  // A purged block is wholly clean: carving from it leaves nothing to purge.
   void* a = h->alloc(kBlock, false);
   std::memset(a, 2, kBlock);
   ok();
   CHECK(h->snapshot().purged >= s.purged - kBlock - 2 * page);
-  CHECK(h->purge_now() <= 2 * page);  // only the remainder's header page
+  CHECK(h->purge_now() == 0);
   ok();
   h->free(a, "free()");
   h->free(pin, "free()");
+  ok();
+}
+
+TEST_CASE_FIXTURE(Fixture, "heap: a block carved from a partly purged one keeps its run") {
+  constexpr size_t kBlock = 64 * 1024;
+  size_t page = os::page_size();
+  std::vector<void*> v;
+  for (int i = 0; i < 33; ++i) v.push_back(h->alloc(kBlock, false));
+  void* pin = h->alloc(64, false);
+  for (auto p : v) std::memset(p, 1, kBlock);
+  for (int i = 0; i < 32; ++i) h->free(v[i], "free()");
+  CHECK(h->purge_now() >= 31 * kBlock);  // v[0..31]: one block, all purged
+  h->free(v[32], "free()");  // merges: a purged run, then 64 KiB of dirty pages
+  ok();
+  // Carved from the low end: the remainder keeps the rest of the run, so a
+  // purge madvises v[32]'s pages only, not the whole remainder (2 MiB).
+  void* a = h->alloc(16 * 1024, false);
+  CHECK(A(a) < A(v[1]));
+  std::memset(a, 3, 16 * 1024);
+  ok();
+  size_t purged = h->purge_now();
+  CHECK(purged >= kBlock - 2 * page);
+  CHECK(purged <= kBlock + 2 * page);
+  ok();
+  h->free(a, "free()");
+  h->free(pin, "free()");
+  ok();
+}
+
+TEST_CASE_FIXTURE(Fixture, "heap: a damaged purged-run word aborts instead of purging other blocks") {
+  // A write after free into the word that keeps a free block's purged run
+  // must not steer a purge outside the block: the purge leaves the block
+  // alone, and its next use reports the corruption.
+  constexpr size_t kBlock = 64 * 1024;
+  void* a = h->alloc(kBlock, false);
+  void* b = h->alloc(kBlock, false);
+  void* live = h->alloc(1 << 20, false);
+  void* c = h->alloc(kBlock, false);
+  h->alloc(64, false);  // keeps c off the top
+  std::memset(live, 0x77, 1 << 20);
+  h->free(a, "free()");
+  // Its purged-run word: after prev_size, size, fd, bk and the stamp.
+  reinterpret_cast<uint64_t*>(a)[3] = (uint64_t{200} << 32) | 200;
+  CHECK(h->check() != nullptr);
+  h->purge_now();
+  const unsigned char* q = static_cast<const unsigned char*>(live);
+  CHECK(std::all_of(q, q + (1 << 20), [](unsigned char x) { return x == 0x77; }));
+  CHECK(signal_of_child([&] { h->free(b, "free()"); }) == SIGABRT);  // merges with a
+  CHECK(signal_of_child([&] { (void)h->alloc(kBlock, false); }) == SIGABRT);  // takes a
+  reinterpret_cast<uint64_t*>(a)[3] = 0;  // repaired: the heap is whole again
+  ok();
+  h->free(c, "free()");
   ok();
 }
