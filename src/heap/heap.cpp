@@ -608,11 +608,13 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       size_t size = csize(c);
       if (size < kStampedMin) continue;
       uint64_t& st = stamp_of(c);
-      // min_age 0 is malloc_trim: it purges again what decay purged lazily
-      // (MADV_FREE pages still count in RSS until the kernel needs them),
-      // and only that: purging every purged block again on each call made
-      // malloc_trim return 1 with nothing released, where glibc returns 0.
-      bool again = (st & kLazyBit) && min_age == 0;
+      // min_age 0 with MADV_DONTNEED is malloc_trim or memory pressure: it
+      // purges again what decay purged lazily (MADV_FREE pages still count
+      // in RSS until the kernel needs them), and only that: purging every
+      // purged block again on each call made malloc_trim return 1 with
+      // nothing released, where glibc returns 0. (Decay with decay_ms=0
+      // and purge=free must not: it would madvise them again each pass.)
+      bool again = (st & kLazyBit) && min_age == 0 && advice == MADV_DONTNEED;
       uint64_t freed_ms = st >> kStampShift;
       if (((st & kPurgedBit) && !again) || freed_ms > now || now - freed_ms < min_age) continue;
       purged += purge_block(c, size, page, advice, again);

@@ -467,3 +467,23 @@ TEST_CASE_FIXTURE(Fixture, "heap: a damaged purged-run word aborts instead of pu
   h->free(c, "free()");
   ok();
 }
+
+TEST_CASE_FIXTURE(Fixture, "heap: decay purges a lazily purged block once; trim purges it for good") {
+  constexpr size_t kBlock = 256 * 1024;
+  void* a = h->alloc(kBlock, false);
+  h->alloc(64, false);  // keeps a off the top
+  std::memset(a, 1, kBlock);
+  h->free(a, "free()");
+  uint64_t now = os::now_ms() + 1;
+  // decay_ms=0 with purge=free: every pass may run, and must not purge the
+  // block again once it has (MADV_FREE), only what is still dirty.
+  CHECK(h->decay(now, 0, true) >= kBlock - 2 * os::page_size());
+  CHECK(h->decay(now + 1, 0, true) == 0);
+  CHECK(h->decay(now + 2, 0, true) == 0);
+  ok();
+  // malloc_trim makes lazily purged pages go for good, once.
+  h->trim(0);
+  CHECK(h->snapshot().purged >= kBlock - 2 * os::page_size());
+  CHECK(h->purge_now() == 0);
+  ok();
+}
