@@ -423,10 +423,11 @@ size_t purge(uint64_t now, size_t min_age, int advice, unsigned max_occupancy_pc
     LockGuard guard(k.lock);
     for (Slab* s = k.lists[kPartial]; s; s = s->next) {
       if (size_t{s->in_use} * 100 > size_t{s->capacity} * max_occupancy_pct) continue;
-      if (min_age == 0 && s->lazy && max_occupancy_pct == 100) {
+      if (min_age == 0 && s->lazy && max_occupancy_pct == 100 && advice != MADV_FREE) {
         // malloc_trim: purge again what decay purged lazily (MADV_FREE
         // pages count in RSS until the kernel needs them); only then, not
-        // pages purged for good.
+        // pages purged for good. (Not decay with decay_ms=0: it purges
+        // with MADV_FREE and would advise the same pages on every pass.)
         for (size_t pg = 0; pg < 128; ++pg)
           if (page_purged(s, pg)) os::advise(ptr(s->base + pg * kPage), kPage, advice);
         if (advice != MADV_FREE) s->lazy = 0;

@@ -140,7 +140,9 @@ void release(Chunk* c) {
 // time made each malloc_trim madvise the same untouched pages again and
 // return 1 with nothing released, where glibc returns 0.)
 size_t purge_chunk(Chunk* c, int advice, bool all) {
-  all = all && c->lazy;
+  // (Only for good: decay with decay_ms=0 purges with MADV_FREE and would
+  // advise the same pages on every pass.)
+  all = all && c->lazy && advice != MADV_FREE;
   if (all && advice != MADV_FREE) c->lazy = false;
   size_t purged = 0;
   for (size_t i = 0; i < kChunkPages;) {

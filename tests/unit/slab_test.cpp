@@ -223,6 +223,31 @@ TEST_CASE("spans: page runs are carved first-fit, freed runs are reused, and one
   CHECK(g_heap.check() == nullptr);
 }
 
+TEST_CASE("spans: decay with MADV_FREE purges a free run once; malloc_trim purges it for good, once") {
+  using namespace slab::spans;
+  decay(0, 0, MADV_DONTNEED);  // no chunk kept from an earlier test
+  const size_t k64 = 64 * 1024, k256 = 256 * 1024;
+  Span a = alloc(k64), b = alloc(k256), c = alloc(k64);
+  REQUIRE(c.base == b.base + k256);
+  std::fill_n(reinterpret_cast<char*>(a.base), k64 + k256 + k64, 'x');
+  free(b, k256);
+  // decay_ms=0 with purge=free: every pass may run; the first purges the
+  // run lazily, the next ones must not advise the same pages again.
+  CHECK(decay(0, 0, MADV_FREE) >= k256);
+  CHECK(decay(0, 0, MADV_FREE) == 0);
+  CHECK(decay(0, 0, MADV_FREE) == 0);
+  // malloc_trim (age 0, MADV_DONTNEED) purges lazily purged pages again, once.
+  CHECK(decay(0, 0, MADV_DONTNEED) >= k256);
+  CHECK(decay(0, 0, MADV_DONTNEED) == 0);
+  CHECK(reinterpret_cast<char*>(a.base)[0] == 'x');
+  CHECK(reinterpret_cast<char*>(c.base)[k64 - 1] == 'x');
+  free(a, k64);
+  free(c, k64);
+  decay(0, 0, MADV_DONTNEED);
+  CHECK(stats().chunks == 0);
+  CHECK(g_heap.check() == nullptr);
+}
+
 TEST_CASE("slab: above 4 KiB a class's first slab holds one object, and each slab it holds doubles the next, up to eight") {
   const unsigned c = slab::kClasses - 1;  // 32 KiB: spans of whole pages
   REQUIRE(slab::class_stats(c).slabs == 0);
