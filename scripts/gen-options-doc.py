@@ -209,7 +209,7 @@ Details:
   at once; `malloc_trim()` always uses `MADV_DONTNEED`.
 - `thp=always` advises `MADV_HUGEPAGE` on new heap memory and large mappings
   and grows the heap in 2 MiB steps; `thp=never` advises `MADV_NOHUGEPAGE`.
-- `redzone`, `halt_on_error`, `detect_leaks`, `quarantine_mb` and
+- `redzone`, `halt_on_error`, `detect_leaks`, `alloc_dealloc_mismatch`, `quarantine_mb` and
   `redzone_size` belong to the redzone debug mode: see
   [redzone.md](redzone.md).
 

@@ -235,6 +235,7 @@ size_t g_quarantine_limit = 0;
 size_t g_batch_bytes = 0;
 bool g_halt = true;
 bool g_detect_leaks = false;
+bool g_mismatch = true;  // alloc_dealloc_mismatch
 
 // The FIFO: a ring of entries under g_q_lock, taken with no other lock of
 // ours held.
@@ -1018,7 +1019,7 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
     report_double_free(info_of(h));
     return;
   }
-  if (LM_UNLIKELY(static_cast<Family>(h->family) != family)) {
+  if (LM_UNLIKELY(static_cast<Family>(h->family) != family) && g_mismatch) {
     Finding f = make_finding(Kind::kMismatch, up, func, cur.get());
     f.has_block = true;
     f.block = info_of(h);
@@ -1335,6 +1336,7 @@ void init(const Backend& backend, uint64_t secret) {
   g_tq_key_ok = pthread_key_create(&g_tq_key, queue_release) == 0;
   g_halt = o.halt_on_error;
   g_detect_leaks = o.detect_leaks;
+  g_mismatch = o.alloc_dealloc_mismatch;
 }
 
 bool halt_on_error() { return g_halt; }

@@ -167,6 +167,20 @@ def check(program, mode, preload, halt):
         print(f"ok: {mode}{'' if halt else ' (halt_on_error=0)'}")
 
 
+def check_off(program, mode, preload, option):
+    """With `option` (a report switched off), mode runs to its end with no report."""
+    env = dict(os.environ)
+    env["LIBMALLOC_OPTIONS"] = "redzone=1:" + option
+    env["MALLOC_PERTURB_"] = "0"
+    if preload:
+        env["LD_PRELOAD"] = preload
+    r = subprocess.run([program, mode], env=env, capture_output=True, text=True, timeout=50)
+    if "ERROR: libmalloc:" in r.stderr or r.returncode != 0 or "CONTINUED" not in r.stderr:
+        fail(mode, f"with {option}: a report or no clean exit (status {r.returncode})", r.stderr)
+    else:
+        print(f"ok: {mode} ({option}: no report)")
+
+
 def main():
     args = sys.argv[1:]
     group, program = args[0], args[1]
@@ -176,6 +190,8 @@ def main():
     halt = group != "halt0"
     for mode in GROUPS[group]:
         check(program, mode, preload, halt)
+    if group == "mismatch-leak":
+        check_off(program, "malloc-delete", preload, "alloc_dealloc_mismatch=0")
     if failures:
         print(f"{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
