@@ -159,7 +159,7 @@ Chunk* Heap::find_fit(size_t nb, const char* func, uint64_t* stamp, Run* run) {
   Chunk* c = find_fit_unstamped(nb, func);
   if (c && csize(c) >= kStampedMin) {
     *stamp = stamp_of(c);
-    *run = checked_run(c, csize(c), func);
+    clean_run(c, csize(c), os::page_size(), run);  // its word checked by bin_remove
   }
   return c;
 }
