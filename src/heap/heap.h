@@ -103,6 +103,11 @@ class Heap {
   // damaged header. Precondition: mem lies in a heap page (the caller checked
   // the page map).
   void free(void* mem, const char* func);
+  // Takes back a block libmalloc held for itself (a slab span, a span
+  // chunk), checked as free() checks it. With a trim threshold the user set,
+  // it does not trim the top at once as a program's free does (see
+  // maybe_trim_top): decay does, after decay_ms.
+  void free_span(void* mem);
   // Resizes mem in place to at least n usable bytes: true on success; false
   // leaves the block unchanged.
   bool resize_in_place(void* mem, size_t n, const char* func);
@@ -184,9 +189,9 @@ class Heap {
   bool add_segment(uptr base, uptr end, bool mapped);
   void close_top_segment();
   Chunk* checked_live(void* mem, const char* func);
-  void free_locked(void* mem, const char* func);
+  void free_locked(void* mem, const char* func, bool by_program = true);
   void free_chunk(Chunk* c, size_t size, const char* func);
-  void maybe_trim_top();
+  void maybe_trim_top(bool by_program);
   bool trim_top(size_t keep);
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
   size_t purge_block(Chunk* c, size_t size, size_t page, int advice, bool again);

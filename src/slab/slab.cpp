@@ -113,7 +113,7 @@ constexpr size_t kChunkedMax = 1024;  // largest class whose spans are chunked
 
 void release_span(spans::Span sp, size_t bytes) {
   if (sp.chunk) spans::free(sp, bytes);
-  else g_heap->free(ptr(sp.base), "free()");
+  else g_heap->free_span(ptr(sp.base));
 }
 
 Slab* new_slab(Cache& k, unsigned c) {

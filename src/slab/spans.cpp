@@ -106,7 +106,7 @@ Chunk* new_chunk() {
   if (!mem) return nullptr;
   auto* c = static_cast<Chunk*>(desc_alloc());
   if (!c) {
-    g_heap->free(mem, "malloc()");
+    g_heap->free_span(mem);
     return nullptr;
   }
   *c = Chunk{};
@@ -131,7 +131,7 @@ void release(Chunk* c) {
   --g_chunks;
   g_free_pages -= kChunkPages;
   for (uint64_t w : c->dirty) g_dirty_pages -= static_cast<size_t>(__builtin_popcountll(w));
-  g_heap->free(ptr(c->base), "free()");
+  g_heap->free_span(ptr(c->base));
   desc_free(c);
 }
 

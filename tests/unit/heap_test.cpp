@@ -179,6 +179,43 @@ TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold is honoured exactly"
   CHECK(h->adaptive_keep() == 0);
 }
 
+// Our own spans (slabs, span chunks) coming back do not trim the top at once
+// under a user-set threshold: a class whose only slab empties and refills
+// grew and shrank the heap each time (make -j2 with MALLOC_TRIM_THRESHOLD_=0
+// and MALLOC_TOP_PAD_=0: twice as slow). A program's free still trims as
+// glibc's does, and decay trims what the spans left.
+TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold trims on the program's frees, spans at decay") {
+  config::mallopt(M_TRIM_THRESHOLD, 0);
+  config::mallopt(M_TOP_PAD, 0);
+  void* below = h->alloc(1000, false);
+  int calls = g_sbrk_calls;
+  for (int round = 0; round < 50; ++round) {
+    void* span = h->alloc_aligned(4096, 64 * 1024);
+    REQUIRE(span);
+    h->free_span(span);
+    ok();
+  }
+  // One growth for the first span; no shrink, no second growth.
+  CHECK(g_sbrk_calls - calls == 1);
+  CHECK(h->snapshot().top >= 64 * 1024);
+  // Decay trims it once it has stayed free for decay_ms.
+  uint64_t now = os::recent_ms();
+  h->decay(now + 20000, 10000, false);
+  ok();
+  CHECK(h->snapshot().top < 2 * 4096);
+  CHECK(g_sbrk_calls - calls == 2);
+  // A program's free into the top trims at once.
+  void* span = h->alloc_aligned(4096, 64 * 1024);
+  void* block = h->alloc(64 * 1024, false);
+  h->free_span(span);
+  calls = g_sbrk_calls;
+  h->free(block, "free()");
+  ok();
+  CHECK(g_sbrk_calls - calls == 1);
+  CHECK(h->snapshot().top < 2 * 4096);
+  h->free(below, "free()");
+}
+
 TEST_CASE_FIXTURE(Fixture, "heap: a breathing top stops paying a brk call per cycle") {
   std::vector<void*> v(64);
   int calls_after_warmup = 0;
