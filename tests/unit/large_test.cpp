@@ -160,6 +160,48 @@ TEST_CASE("large: a growing block takes a cached mapping whole; a new block take
   large::trim();
 }
 
+TEST_CASE("large: a cached mapping 2-8 times a new block's size is split, its tail cached on its own") {
+  large::trim();
+  size_t unmaps = stats::read(stats::k_large_unmaps);
+  size_t maps = stats::read(stats::k_large_maps);
+  // Mapping sizes of whole pages: 3 MiB, then three blocks of 1 MiB.
+  constexpr size_t kBlock = (1 << 20) - large::kHeaderSize;
+  void* big = large::alloc(3 * (1 << 20) - large::kHeaderSize, 16, false);
+  REQUIRE(big);
+  std::memset(big, 0x11, 3 * (1 << 20) - large::kHeaderSize);
+  large::free(big, "free()");
+  void* parts[3];
+  for (auto& p : parts) {
+    p = large::alloc(kBlock, 16, false);
+    REQUIRE(p);
+    CHECK(large::owns(p));
+    std::memset(p, 0x22, kBlock);
+  }
+  // All three come from the one mapping, each holding only its own share.
+  CHECK(stats::read(stats::k_large_maps) == maps + 1);
+  CHECK(large::snapshot().live_bytes == 3u << 20);
+  CHECK(large::snapshot().cached_blocks == 0);
+  CHECK(A(parts[1]) == A(parts[0]) + (1 << 20));
+  CHECK(A(parts[2]) == A(parts[1]) + (1 << 20));
+  for (void* p : parts) large::free(p, "free()");
+  CHECK(large::snapshot().cached_blocks == 3);
+  CHECK(large::trim() == 3u << 20);
+  // A tail left in the cache (no block header: nothing to deregister) is
+  // unmapped by trim.
+  void* again = large::alloc(3 * (1 << 20) - large::kHeaderSize, 16, false);
+  large::free(again, "free()");
+  void* one = large::alloc(kBlock, 16, false);
+  CHECK(large::owns(one));
+  CHECK(large::snapshot().cached_blocks == 1);
+  CHECK(large::trim() == 2u << 20);
+  CHECK(large::snapshot().cached_blocks == 0);
+  CHECK(large::owns(one));
+  std::memset(one, 0x33, kBlock);
+  large::free(one, "free()");
+  CHECK(large::trim() == 1u << 20);
+  CHECK(stats::read(stats::k_large_unmaps) > unmaps);
+}
+
 namespace {
 // Caps this process's address space at what it maps now plus `extra` bytes
 // (RLIMIT_AS): for the children below.
