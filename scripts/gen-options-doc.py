@@ -184,11 +184,11 @@ Details:
   to `top_pad`, on every free of the program that reaches the top, and
   thread caches stop caching objects above 1 KiB so that their frees reach
   the heap at once. Slab spans that libmalloc itself gives back (a slab that
-  emptied) do not trim at once, since glibc has no such frees: what they
-  leave in the top is trimmed by the next such free of the program, or by
-  decay after `decay_ms` (else each empty-and-refill of a class's only slab
-  moved the break twice: `make -j2` with `MALLOC_TRIM_THRESHOLD_=0
-  MALLOC_TOP_PAD_=0` took twice as long).
+  emptied), which glibc has no counterpart of, may leave up to 512 KiB more
+  in the top; the next such free of the program or decay (after `decay_ms`)
+  trims it (else each empty-and-refill of a class's only slab moved the
+  break twice: `make -j2` with `MALLOC_TRIM_THRESHOLD_=0 MALLOC_TOP_PAD_=0`
+  took twice as long).
 - `dynamic_threshold=1` behaves as glibc's default: freeing a mapped block
   larger than the threshold (and at most 32 MiB) raises `mmap_threshold` to
   its size and `trim_threshold` to twice that. It stays off when the user

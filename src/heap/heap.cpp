@@ -27,6 +27,10 @@ inline bool in_use(const Chunk* c) { return at(c, csize(c))->head & kPrevInUse; 
 constexpr size_t kMaxAdaptiveKeep = 32u << 20;
 // An idle top pad decays back after this long without heap growth.
 constexpr uint64_t kKeepDecayMs = 1000;
+// Under a user-set trim threshold, what slab spans going back may leave in
+// the top beyond top_pad until decay (see maybe_trim_top): two of the
+// largest heap-backed slab spans.
+constexpr size_t kSpanTrimSlack = 512u << 10;
 // Continuation regions are at least this big, so they stay few.
 constexpr size_t kMinRegion = 1u << 20;
 
@@ -557,13 +561,13 @@ size_t Heap::checked_usable_size(const void* mem, const char* func) const {
 
 // glibc trims whenever the top reaches the trim threshold, down to top_pad,
 // so a program freeing into the top pays a brk call per free. We do exactly
-// that when the user set the threshold, for the program's frees. Not for
-// our own slab spans and span chunks (by_program false): glibc never sees
-// those, and a class whose only slab empties and refills (64 KiB or more
-// at a time) would shrink and grow the heap each time. With
-// MALLOC_TRIM_THRESHOLD_=0 and MALLOC_TOP_PAD_=0, a `make -j2` of a small C
-// project made ~4,000 brk calls instead of 690 and took twice as long (cc1
-// 0.31 -> 0.48 s). Decay trims what they leave in the top (see decay()).
+// that when the user set the threshold, for the program's frees. Our own
+// slab spans and span chunks (by_program false), which glibc never sees,
+// leave up to kSpanTrimSlack more: else a class whose only slab empties and
+// refills (64 KiB or more at a time) shrank and grew the heap each time
+// (with MALLOC_TRIM_THRESHOLD_=0 and MALLOC_TOP_PAD_=0, a `make -j2` of a
+// small C project made ~4,000 brk calls instead of 690 and took twice as
+// long: cc1 0.31 -> 0.48 s). Decay trims the rest (see decay()).
 // By default we trim only once the top holds a whole threshold beyond what
 // we keep, and keep an adaptive pad that doubles each time the heap grows
 // right after a trim and halves after a second without growth: a breathing
@@ -578,8 +582,8 @@ void Heap::maybe_trim_top(bool by_program) {
     if (adaptive_keep_ && os::recent_ms() - last_grow_ms_ > kKeepDecayMs) adaptive_keep_ /= 2;
     if (adaptive_keep_ > keep) keep = adaptive_keep_;
     if (top - thresh < keep) return;
-  } else if (!by_program) {
-    return;
+  } else if (!by_program && keep < kSpanTrimSlack) {
+    keep = kSpanTrimSlack;
   }
   if (trim_top(keep)) trimmed_since_grow_ = true;
 }

@@ -179,11 +179,12 @@ TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold is honoured exactly"
   CHECK(h->adaptive_keep() == 0);
 }
 
-// Our own spans (slabs, span chunks) coming back do not trim the top at once
-// under a user-set threshold: a class whose only slab empties and refills
-// grew and shrank the heap each time (make -j2 with MALLOC_TRIM_THRESHOLD_=0
-// and MALLOC_TOP_PAD_=0: twice as slow). A program's free still trims as
-// glibc's does, and decay trims what the spans left.
+// Our own spans (slabs, span chunks) coming back leave up to 512 KiB in the
+// top under a user-set threshold: a class whose only slab empties and
+// refills grew and shrank the heap each time (make -j2 with
+// MALLOC_TRIM_THRESHOLD_=0 and MALLOC_TOP_PAD_=0: twice as slow). A
+// program's free still trims as glibc's does, and decay trims what the spans
+// left.
 TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold trims on the program's frees, spans at decay") {
   config::mallopt(M_TRIM_THRESHOLD, 0);
   config::mallopt(M_TOP_PAD, 0);
@@ -204,6 +205,13 @@ TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold trims on the program
   ok();
   CHECK(h->snapshot().top < 2 * 4096);
   CHECK(g_sbrk_calls - calls == 2);
+  // Spans leave at most 512 KiB in the top: a bigger one is trimmed at once.
+  void* huge = h->alloc_aligned(4096, 2 << 20);
+  REQUIRE(huge);
+  h->free_span(huge);
+  ok();
+  CHECK(h->snapshot().top <= (512u << 10) + 2 * 4096);
+  CHECK(h->snapshot().top >= 512u << 10);
   // A program's free into the top trims at once.
   void* span = h->alloc_aligned(4096, 64 * 1024);
   void* block = h->alloc(64 * 1024, false);
