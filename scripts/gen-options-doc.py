@@ -208,8 +208,9 @@ Details:
   and per-thread caches take its place.
 - `decay_ms`, `purge`, `mmap_cache_mb`: free whole pages inside the heap
   (in free blocks and the top) and in slabs, and freed large mappings kept
-  in the cache (at most 16 of them), are returned to the kernel once unused
-  for `decay_ms`. The work is done by allocating threads (no background
+  in the cache (at most 32 of them, `mmap_cache_mb` in all, none above
+  32 MiB: a larger one is unmapped at free, as glibc does), are returned to
+  the kernel once unused for `decay_ms`. The work is done by allocating threads (no background
   thread), at most every few milliseconds. `purge=free` uses `MADV_FREE`, so
   the kernel takes the pages only under memory pressure and RSS does not fall
   at once; `malloc_trim()` always uses `MADV_DONTNEED`.

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "large/large.h"
+#include "os/os.h"
 #include "stats/stats.h"
 #include "support/child.h"
 
@@ -200,6 +201,41 @@ TEST_CASE("large: a cached mapping 2-8 times a new block's size is split, its ta
   large::free(one, "free()");
   CHECK(large::trim() == 1u << 20);
   CHECK(stats::read(stats::k_large_unmaps) > unmaps);
+}
+
+TEST_CASE("large: a growing block keeps a cached mapping's address space, not its dirty pages") {
+  large::trim();
+  constexpr size_t kBig = 8 << 20;
+  void* big = large::alloc(kBig - large::kHeaderSize, 16, false);
+  REQUIRE(big);
+  std::memset(big, 0x11, kBig - large::kHeaderSize);
+  large::free(big, "free()");
+  void* grow = large::alloc(200000, 16, false, true);
+  REQUIRE(grow == big);
+  CHECK(large::snapshot().live_bytes == kBig);  // the whole mapping, to grow into
+  // Resident: at most twice the need (it was all dirty before).
+  static unsigned char vec[kBig / 4096];
+  uintptr_t base = A(grow) & ~uintptr_t{4095};
+  REQUIRE(os::residency(reinterpret_cast<void*>(base), kBig, vec));
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  CHECK(resident <= 2 * (200000 / 4096 + 2));
+  large::free(grow, "free()");
+  large::trim();
+}
+
+TEST_CASE("large: a mapping above 32 MiB is unmapped at free, not cached") {
+  large::trim();
+  size_t unmaps = stats::read(stats::k_large_unmaps);
+  void* p = large::alloc(40 << 20, 16, false);
+  REQUIRE(p);
+  large::free(p, "free()");
+  CHECK(large::snapshot().cached_blocks == 0);
+  CHECK(stats::read(stats::k_large_unmaps) == unmaps + 1);
+  void* q = large::alloc(30 << 20, 16, false);
+  large::free(q, "free()");
+  CHECK(large::snapshot().cached_blocks == 1);
+  large::trim();
 }
 
 namespace {
