@@ -692,11 +692,14 @@ size_t Heap::decay(uint64_t now, size_t decay_ms, bool use_free) {
   if (now - last_decay_ms_ < decay_ms / 4) return 0;
   last_decay_ms_ = now;
   size_t done = 0;
-  // The user's trim threshold, for what free_span left in the top: once it
-  // has stayed free for decay_ms (a top purged already is trimmed too).
+  // The user's trim threshold, for what free_span left in the top: once no
+  // free has reached the top and the heap has not grown for decay_ms (a top
+  // purged already is trimmed too). (Growth counts: with thp=always the heap
+  // grows in 2 MiB steps, and decay trimmed what a grow had just added.)
   const config::Tunables& t = config::tunables();
   if (t.trim_threshold_set.load(std::memory_order_relaxed) && top_ && top_stamp_ <= now &&
-      now - top_stamp_ >= decay_ms && csize(top_) >= t.trim_threshold.load(std::memory_order_relaxed)) {
+      now - top_stamp_ >= decay_ms && last_grow_ms_ <= now && now - last_grow_ms_ >= decay_ms &&
+      csize(top_) >= t.trim_threshold.load(std::memory_order_relaxed)) {
     size_t before = system_;
     if (trim_top(t.top_pad.load(std::memory_order_relaxed))) {
       trimmed_since_grow_ = true;

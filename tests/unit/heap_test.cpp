@@ -224,6 +224,33 @@ TEST_CASE_FIXTURE(Fixture, "heap: a user-set trim threshold trims on the program
   h->free(below, "free()");
 }
 
+// Decay trims the top under a user-set threshold only once the heap has not
+// grown for decay_ms either: with thp=always it grows in 2 MiB steps, and a
+// decay pass right after a step trimmed what the step had just added.
+TEST_CASE_FIXTURE(Fixture, "heap: decay does not trim a top that has just grown") {
+  auto& o = const_cast<config::Options&>(config::options());
+  std::strcpy(o.thp, "always");
+  config::mallopt(M_TRIM_THRESHOLD, 0);
+  config::mallopt(M_TOP_PAD, 0);
+  void* a = h->alloc(1000, false);
+  os::now_ms();  // (the heap stamps with os::recent_ms(), the last clock read)
+  h->free(h->alloc(100000, false), "free()");  // the last free into the top
+  usleep(100 * 1000);
+  os::now_ms();
+  void* b = h->alloc(3 << 20, false);  // grows by 2 MiB steps: the top keeps the rest
+  ok();
+  size_t top = h->snapshot().top;
+  REQUIRE(top > 64 * 1024);
+  int calls = g_sbrk_calls;
+  h->decay(os::now_ms() + 5, 50, false);  // the free is 100 ms old; the growth is not
+  CHECK(g_sbrk_calls == calls);
+  CHECK(h->snapshot().top == top);
+  std::strcpy(o.thp, "default");
+  h->free(b, "free()");
+  h->free(a, "free()");
+  ok();
+}
+
 TEST_CASE_FIXTURE(Fixture, "heap: a breathing top stops paying a brk call per cycle") {
   std::vector<void*> v(64);
   int calls_after_warmup = 0;
