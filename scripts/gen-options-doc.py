@@ -185,11 +185,12 @@ Details:
   thread caches stop caching objects above 1 KiB so that their frees reach
   the heap at once. Slab spans that libmalloc itself gives back (a slab that
   emptied), which glibc has no counterpart of, may leave up to 512 KiB more
-  in the top; the next such free of the program trims it, or decay once the
-  top has been free and the heap has not grown for `decay_ms` (decay runs
-  from allocator calls: a program that makes none keeps those 512 KiB) (else each empty-and-refill of a class's only slab moved the
-  break twice: `make -j2` with `MALLOC_TRIM_THRESHOLD_=0 MALLOC_TOP_PAD_=0`
-  took twice as long).
+  in the top: otherwise each empty-and-refill of a class's only slab moved
+  the break twice (`make -j2` with `MALLOC_TRIM_THRESHOLD_=0
+  MALLOC_TOP_PAD_=0` took twice as long). The program's next free into the
+  top trims it, or decay once the top has been free and the heap has not
+  grown for `decay_ms`; decay runs from allocator calls, so a program that
+  makes none keeps those 512 KiB.
 - `dynamic_threshold=1` behaves as glibc's default: freeing a mapped block
   larger than the threshold (and at most 32 MiB) raises `mmap_threshold` to
   its size and `trim_threshold` to twice that. It stays off when the user
