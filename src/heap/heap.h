@@ -105,8 +105,8 @@ class Heap {
   void free(void* mem, const char* func);
   // Takes back a block libmalloc held for itself (a slab span, a span
   // chunk), checked as free() checks it. With a trim threshold the user set,
-  // it does not trim the top at once as a program's free does (see
-  // maybe_trim_top): decay does, after decay_ms.
+  // it trims the top as a program's free does but leaves up to 512 KiB more
+  // (see maybe_trim_top), for decay or the program's next free to trim.
   void free_span(void* mem);
   // Resizes mem in place to at least n usable bytes: true on success; false
   // leaves the block unchanged.
