@@ -585,7 +585,7 @@ void Heap::maybe_trim_top(bool by_program) {
   } else if (!by_program && keep < kSpanTrimSlack) {
     keep = kSpanTrimSlack;
   }
-  if (trim_top(keep)) trimmed_since_grow_ = true;
+  trim_top(keep);
 }
 
 bool Heap::trim_top(size_t keep) {
@@ -606,6 +606,7 @@ bool Heap::trim_top(size_t keep) {
   }
   stats::count(stats::k_brk_shrink);
   register_range(align_up(new_end, page), seg.end, false);
+  trimmed_since_grow_ = true;
   seg.end = new_end;
   top_->head -= release;
   system_ -= release;
@@ -701,10 +702,7 @@ size_t Heap::decay(uint64_t now, size_t decay_ms, bool use_free) {
       now - top_stamp_ >= decay_ms && last_grow_ms_ <= now && now - last_grow_ms_ >= decay_ms &&
       csize(top_) >= t.trim_threshold.load(std::memory_order_relaxed)) {
     size_t before = system_;
-    if (trim_top(t.top_pad.load(std::memory_order_relaxed))) {
-      trimmed_since_grow_ = true;
-      done += before - system_;
-    }
+    if (trim_top(t.top_pad.load(std::memory_order_relaxed))) done += before - system_;
   }
   return done + purge_free_pages(now, decay_ms, use_free ? MADV_FREE : MADV_DONTNEED);
 }
@@ -734,7 +732,6 @@ size_t Heap::purge_bytes(size_t want, bool top) {
 bool Heap::trim(size_t pad) {
   LockGuard guard(lock_);
   bool released = trim_top(pad);
-  if (released) trimmed_since_grow_ = true;
   if (top_lazy_) top_purged_ = false;  // purged lazily: for good now
   top_stamp_ = 0;
   if (purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED)) released = true;

@@ -192,6 +192,8 @@ class Heap {
   void free_locked(void* mem, const char* func, bool by_program = true);
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top(bool by_program);
+  // Gives the top beyond keep back to the kernel (and notes the trim for
+  // the adaptive pad); true if anything went.
   bool trim_top(size_t keep);
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
   size_t purge_block(Chunk* c, size_t size, size_t page, int advice, bool again);

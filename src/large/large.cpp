@@ -126,6 +126,13 @@ CacheEntry take(unsigned i) {
   return e;
 }
 
+// Adds an entry (lock held, a slot free).
+void put(const CacheEntry& e) {
+  g_cache[g_cached] = e;
+  __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_cached_bytes, g_cached_bytes + e.size, __ATOMIC_RELAXED);
+}
+
 // Entries older than decay_ms go back to the kernel (lock held). Returns how
 // many were moved into out[] for unmapping after the lock is dropped.
 unsigned expire(uint64_t now, CacheEntry* out) {
@@ -204,9 +211,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
         // tails too small for the next big request (spectrum workload: 50k
         // -> 59k-89k page faults, up to 2x the time); above 8x the branch
         // below gives most of it back instead.
-        g_cache[g_cached] = CacheEntry{reuse.base + need, reuse.size - need, 0, reuse.freed_ms};
-        __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_cached_bytes, g_cached_bytes + (reuse.size - need), __ATOMIC_RELAXED);
+        put(CacheEntry{reuse.base + need, reuse.size - need, 0, reuse.freed_ms});
         reuse.size = need;
       }
     }
@@ -314,9 +319,7 @@ void free(void* mem, const char* func) {
       // Make room: evict the oldest entries until this one fits.
       while (g_cached == kCacheEntries || g_cached_bytes + size > budget) evicted[nevicted++] = take(oldest());
       h->cookie = cookie_for(h) ^ kCachedMark;
-      g_cache[g_cached] = CacheEntry{base, size, hdr, now};
-      __atomic_store_n(&g_cached, g_cached + 1, __ATOMIC_RELAXED);
-      __atomic_store_n(&g_cached_bytes, g_cached_bytes + size, __ATOMIC_RELAXED);
+      put(CacheEntry{base, size, hdr, now});
       cached = true;
     } else {
       g_recent[g_recent_next++ % kRecent] = addr(mem);
