@@ -43,6 +43,12 @@ constexpr size_t kMinSplit = 128 * 1024;
 // from its own arenas, held its freed 64 MB input for the whole 20 s dump
 // (266 MB resident against 204-206 for the other three).
 constexpr size_t kMaxCached = size_t{32} << 20;
+// A block realloc moves up from the heap into a cached mapping keeps the
+// mapping's dirty pages up to twice its need, and never fewer than this:
+// purging them all (to twice the need alone) made a buffer grown to 1 MiB
+// by 256-byte reallocs fault its pages again on every round, 37x slower
+// (bench micro realloc/256/1048576: 13 -> 496 ns a call; glibc 5.7).
+constexpr size_t kGrowKeep = size_t{4} << 20;
 // Few entries, scanned linearly (cheaper than any index at this size). A
 // program replacing large buffers needs one or two at a time, but one with
 // many live large blocks of mixed sizes (the spectrum workload: ~50) needs
@@ -86,6 +92,9 @@ bool mapping_size_for(size_t n, size_t align, size_t* out) {
   *out = align_up(need, page);
   return true;
 }
+
+// Dirty bytes a growing block keeps of a bigger reused mapping (see kGrowKeep).
+size_t grow_keep(size_t need) { return need * 2 > kGrowKeep ? align_up(need * 2, os::page_size()) : kGrowKeep; }
 
 // Writes the header into a mapping and registers it. The block's usable
 // extent (head) covers `used` bytes of the mapping; a reused mapping may be
@@ -229,13 +238,13 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
       // Far too big: give most of the tail back, keeping room to grow (a
       // block that crossed the threshold by realloc usually keeps growing).
       if (os::remap(ptr(base), size, need * 2, false)) size = need * 2;
-    } else if (growing && size > need * 2 + kMinSplit) {
+    } else if (growing && size > grow_keep(need) + kMinSplit) {
       // A block that realloc moves up from the heap takes the mapping whole,
       // room to grow into without a move, but not its dirty pages beyond
-      // twice the need: CPython's json.tool on a 64 MB file grew a 1 MB
-      // list into the 64 MB mapping of its freed input and kept it all
-      // resident (peak RSS 336 MB, glibc 274).
-      size_t keep = align_up(need * 2, os::page_size());
+      // what it is likely to grow into: CPython's json.tool on a 64 MB file
+      // grew a 1 MB list into the 64 MB mapping of its freed input and kept
+      // it all resident (peak RSS 336 MB, glibc 274).
+      size_t keep = grow_keep(need);
       if (os::purge(ptr(base + keep), size - keep)) dirty = keep;
     } else if (size < need) {
       // Grow it: its resident pages are kept, only the new tail faults.
