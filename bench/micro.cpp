@@ -219,6 +219,9 @@ void register_all(const std::vector<int>& threads) {
     add("calloc/" + std::to_string(s), [s](benchmark::State& st) { bm_calloc(st, s); });
   add("realloc/16/65536", [](benchmark::State& st) { bm_realloc(st, 16, 65536); });
   add("realloc/256/1048576", [](benchmark::State& st) { bm_realloc(st, 256, 1 << 20); });
+  // A big buffer rebuilt by appends, as a server's request body or a file read
+  // into memory: each round regrows it where the last one freed it.
+  add("realloc/65536/16777216", [](benchmark::State& st) { bm_realloc(st, 65536, 16 << 20); });
   for (size_t a : {32, 64, 4096})
     for (size_t s : {64, 1000})
       add("aligned/" + std::to_string(a) + "/" + std::to_string(s),

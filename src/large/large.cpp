@@ -32,6 +32,7 @@ struct CacheEntry {
   size_t size;
   uptr hdr;  // where the last block's header (and its page-map entry) is; 0 for a split-off tail
   uint64_t freed_ms;
+  uint64_t hold_ms;  // expires hold_ms after freed_ms: decay_ms, shorter for a growing block's tail
 };
 // A cached mapping at least this much bigger than a request is split (see alloc).
 constexpr size_t kMinSplit = 128 * 1024;
@@ -43,12 +44,12 @@ constexpr size_t kMinSplit = 128 * 1024;
 // from its own arenas, held its freed 64 MB input for the whole 20 s dump
 // (266 MB resident against 204-206 for the other three).
 constexpr size_t kMaxCached = size_t{32} << 20;
-// A block realloc moves up from the heap into a cached mapping keeps the
-// mapping's dirty pages up to twice its need, and never fewer than this:
-// purging them all (to twice the need alone) made a buffer grown to 1 MiB
-// by 256-byte reallocs fault its pages again on every round, 37x slower
-// (bench micro realloc/256/1048576: 13 -> 496 ns a call; glibc 5.7).
-constexpr size_t kGrowKeep = size_t{4} << 20;
+// The tail a growing block leaves cached (see alloc) is held a tenth of
+// decay_ms: room for a block that grows now, not memory to keep. Held
+// decay_ms, CPython's json.tool on a 23 MB file (a list grown into the freed
+// input's mapping, then 1 MiB arenas of its own) peaked at 166 MB against
+// 147 with the tail purged at once and 143-145 for the other three.
+constexpr size_t kTailHoldDiv = 10;
 // Few entries, scanned linearly (cheaper than any index at this size). A
 // program replacing large buffers needs one or two at a time, but one with
 // many live large blocks of mixed sizes (the spectrum workload: ~50) needs
@@ -93,8 +94,9 @@ bool mapping_size_for(size_t n, size_t align, size_t* out) {
   return true;
 }
 
-// Dirty bytes a growing block keeps of a bigger reused mapping (see kGrowKeep).
-size_t grow_keep(size_t need) { return need * 2 > kGrowKeep ? align_up(need * 2, os::page_size()) : kGrowKeep; }
+// The head of a much bigger cached mapping that a growing block takes (see
+// alloc); the tail stays cached, for resize() to grow into.
+size_t grow_keep(size_t need) { return align_up(need * 2, os::page_size()); }
 
 // Writes the header into a mapping and registers it. The block's usable
 // extent (head) covers `used` bytes of the mapping; a reused mapping may be
@@ -142,13 +144,12 @@ void put(const CacheEntry& e) {
   __atomic_store_n(&g_cached_bytes, g_cached_bytes + e.size, __ATOMIC_RELAXED);
 }
 
-// Entries older than decay_ms go back to the kernel (lock held). Returns how
+// Entries held their time go back to the kernel (lock held). Returns how
 // many were moved into out[] for unmapping after the lock is dropped.
 unsigned expire(uint64_t now, CacheEntry* out) {
-  size_t decay = config::options().decay_ms;
   unsigned n = 0;
   for (unsigned i = 0; i < g_cached;) {
-    if (now - g_cache[i].freed_ms >= decay) out[n++] = take(i);
+    if (now - g_cache[i].freed_ms >= g_cache[i].hold_ms) out[n++] = take(i);
     else ++i;
   }
   return n;
@@ -186,6 +187,38 @@ void grown_by(size_t bytes) {
   if (g_growth_hook) g_growth_hook(bytes);
 }
 
+// Grows the mapping [base, base + size) of a live block into the split-off
+// tail cached right after it, if there is one and it has not expired (on
+// the clock itself: a program that calls malloc rarely may not have moved
+// recent_ms): by what the block needs and at least half its size again (the
+// rest stays cached). Returns the mapping's new size. The tail's pages are
+// resident as they were.
+size_t absorb_tail(uptr base, size_t size, size_t need) {
+  CacheEntry expired[kCacheEntries];
+  unsigned nexpired = 0;
+  size_t grown = size;
+  {
+    LockGuard guard(g_lock);
+    nexpired = expire(os::now_ms(), expired);
+    for (unsigned i = 0; i < g_cached; ++i) {
+      if (g_cache[i].hdr != 0 || g_cache[i].base != base + size) continue;
+      CacheEntry tail = take(i);
+      size_t want = std::max(need, align_up(size + size / 2, os::page_size())) - size;
+      if (tail.size >= want + kMinSplit) {
+        put(CacheEntry{tail.base + want, tail.size - want, 0, tail.freed_ms, tail.hold_ms});
+        tail.size = want;
+      }
+      stats::count(stats::k_large_cache_hits);
+      g_live_bytes += tail.size;
+      if (g_live_bytes > g_max_bytes) g_max_bytes = g_live_bytes;
+      grown = size + tail.size;
+      break;
+    }
+  }
+  release_all(expired, nexpired);
+  return grown;
+}
+
 }  // namespace
 
 void init(uint64_t secret) { g_secret = secret | 1; }
@@ -196,10 +229,11 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
   if (!mapping_size_for(n, align, &need)) return nullptr;
   CacheEntry expired[kCacheEntries];
   unsigned nexpired = 0;
-  CacheEntry reuse{0, 0, 0, 0};
+  CacheEntry reuse{0, 0, 0, 0, 0};
   {
     LockGuard guard(g_lock);
-    nexpired = expire(os::recent_ms(), expired);
+    uint64_t now = os::recent_ms();
+    nexpired = expire(now, expired);
     // Best fit; failing that, the largest entry if it is worth growing.
     int best = -1, largest = -1;
     for (unsigned i = 0; i < g_cached; ++i) {
@@ -207,10 +241,27 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
       if (largest < 0 || g_cache[i].size > g_cache[largest].size) largest = static_cast<int>(i);
     }
     if (best < 0 && largest >= 0 && g_cache[largest].size >= need / 4) best = largest;
+    // A growing block takes the largest (it is split below): room to grow
+    // into without a move. Best fit handed a buffer grown again to its old
+    // size the small leftover tail of its old mapping, then moved it.
+    if (growing && largest >= 0 && g_cache[largest].size >= need) best = largest;
     if (best >= 0) {
       reuse = take(static_cast<unsigned>(best));
       if (reuse.hdr) pagemap::set_range(reuse.hdr, reuse.hdr + 1, pagemap::kNone);
-      if (!growing && reuse.size >= 2 * need && reuse.size <= 8 * need && reuse.size >= need + kMinSplit) {
+      if (growing && reuse.size >= grow_keep(need) + kMinSplit) {
+        // A block that realloc moves up from the heap takes twice its need,
+        // and the rest stays cached right after it: resize() grows the block
+        // into it, dirty pages and all, with no system call, while a block
+        // that stops growing leaves it to decay or to the next request.
+        // Taken whole, the tail stayed resident for as long as the block
+        // lived (CPython's json.tool on a 23 MB file grew a list into its
+        // freed input's mapping: peak RSS 166 MB, glibc 143); purged, a
+        // buffer grown again to its old size faulted every page once more
+        // (a 16 MiB buffer grown by 64 KiB reallocs: 3.7x glibc's time).
+        size_t keep = grow_keep(need);
+        put(CacheEntry{reuse.base + keep, reuse.size - keep, 0, os::now_ms(), config::options().decay_ms / kTailHoldDiv});
+        reuse.size = keep;
+      } else if (!growing && reuse.size >= 2 * need && reuse.size <= 8 * need && reuse.size >= need + kMinSplit) {
         // Two to eight times the need: the block takes the head, and the
         // tail stays cached as a mapping of its own (in the slot just
         // freed). Handed out whole, its dirty tail stayed resident unused:
@@ -220,7 +271,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
         // tails too small for the next big request (spectrum workload: 50k
         // -> 59k-89k page faults, up to 2x the time); above 8x the branch
         // below gives most of it back instead.
-        put(CacheEntry{reuse.base + need, reuse.size - need, 0, reuse.freed_ms});
+        put(CacheEntry{reuse.base + need, reuse.size - need, 0, reuse.freed_ms, reuse.hold_ms});
         reuse.size = need;
       }
     }
@@ -238,14 +289,6 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
       // Far too big: give most of the tail back, keeping room to grow (a
       // block that crossed the threshold by realloc usually keeps growing).
       if (os::remap(ptr(base), size, need * 2, false)) size = need * 2;
-    } else if (growing && size > grow_keep(need) + kMinSplit) {
-      // A block that realloc moves up from the heap takes the mapping whole,
-      // room to grow into without a move, but not its dirty pages beyond
-      // what it is likely to grow into: CPython's json.tool on a 64 MB file
-      // grew a 1 MB list into the 64 MB mapping of its freed input and kept
-      // it all resident (peak RSS 336 MB, glibc 274).
-      size_t keep = grow_keep(need);
-      if (os::purge(ptr(base + keep), size - keep)) dirty = keep;
     } else if (size < need) {
       // Grow it: its resident pages are kept, only the new tail faults.
       grown_by(paid = need - size);
@@ -328,7 +371,13 @@ void free(void* mem, const char* func) {
       // Make room: evict the oldest entries until this one fits.
       while (g_cached == kCacheEntries || g_cached_bytes + size > budget) evicted[nevicted++] = take(oldest());
       h->cookie = cookie_for(h) ^ kCachedMark;
-      put(CacheEntry{base, size, hdr, now});
+      // The cached tail of the same mapping (see absorb_tail) rejoins it.
+      for (unsigned i = 0; i < g_cached; ++i)
+        if (g_cache[i].hdr == 0 && g_cache[i].base == base + size) {
+          size += take(i).size;
+          break;
+        }
+      put(CacheEntry{base, size, hdr, now, config::options().decay_ms});
       cached = true;
     } else {
       g_recent[g_recent_next++ % kRecent] = addr(mem);
@@ -346,6 +395,13 @@ void* resize(void* mem, size_t n) {
   size_t size = h->map_size;
   size_t need;
   if (n > kMaxRequest - offset - kHeaderSize || !mapping_size_for(n + offset, 16, &need)) return nullptr;
+  if (need > size) {
+    size_t grown = absorb_tail(base, size, need);
+    if (grown != size) {
+      h->map_size = size = grown;
+      h->cookie = cookie_for(h);
+    }
+  }
   // Within the mapping, unless the block shrinks below a quarter of what it
   // used: move the block's end and keep the pages, which are resident (a
   // later growth would fault them in again).
