@@ -149,7 +149,8 @@ void put(const CacheEntry& e) {
 unsigned expire(uint64_t now, CacheEntry* out) {
   unsigned n = 0;
   for (unsigned i = 0; i < g_cached;) {
-    if (now - g_cache[i].freed_ms >= g_cache[i].hold_ms) out[n++] = take(i);
+    // (freed_ms may be ahead of now: a clock read by another thread.)
+    if (now >= g_cache[i].freed_ms && now - g_cache[i].freed_ms >= g_cache[i].hold_ms) out[n++] = take(i);
     else ++i;
   }
   return n;

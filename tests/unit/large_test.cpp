@@ -222,22 +222,31 @@ size_t resident_pages(void* block, size_t bytes) {
   for (size_t i = 0; i < bytes / 4096; ++i) resident += vec[i] & 1;
   return resident;
 }
+
+constexpr size_t kGrowBig = 16 << 20;
+
+// A 16 MiB mapping, written, freed into the cache, then taken by a block of
+// 200000 bytes that realloc moves up from the heap (growing): its head.
+void* growing_block_in_cached_mapping(bool dirty = true) {
+  large::trim();
+  void* big = large::alloc(kGrowBig - large::kHeaderSize, 16, false);
+  REQUIRE(big);
+  if (dirty) std::memset(big, 0x11, kGrowBig - large::kHeaderSize);
+  large::free(big, "free()");
+  void* grow = large::alloc(200000, 16, false, true);
+  REQUIRE(grow == big);
+  CHECK(large::snapshot().cached_blocks == 1);  // the tail
+  return grow;
+}
 }  // namespace
 
 TEST_CASE("large: a growing block grows into the cached tail of its mapping, pages and all") {
   // A buffer grown to 16 MiB by small reallocs, freed, grown again: the
   // second growth finds its pages resident (purged, every round faulted them
   // all again: 3.7x glibc's time), with no remap.
-  large::trim();
-  constexpr size_t kBig = 16 << 20;
-  void* big = large::alloc(kBig - large::kHeaderSize, 16, false);
-  REQUIRE(big);
-  std::memset(big, 0x11, kBig - large::kHeaderSize);
-  large::free(big, "free()");
+  constexpr size_t kBig = kGrowBig;
   size_t remaps = stats::read(stats::k_large_remaps);
-  void* grow = large::alloc(200000, 16, false, true);
-  REQUIRE(grow == big);
-  CHECK(large::snapshot().cached_blocks == 1);  // the tail
+  void* grow = growing_block_in_cached_mapping();
   for (size_t n = 300000; n < kBig - large::kHeaderSize; n += n / 4) {
     void* q = large::resize(grow, n);
     REQUIRE(q == grow);
@@ -257,14 +266,8 @@ TEST_CASE("large: a growing block grows into the cached tail of its mapping, pag
 }
 
 TEST_CASE("large: a growing block's cached tail decays on its own") {
-  large::trim();
-  constexpr size_t kBig = 16 << 20;
-  void* big = large::alloc(kBig - large::kHeaderSize, 16, false);
-  REQUIRE(big);
-  std::memset(big, 0x11, kBig - large::kHeaderSize);
-  large::free(big, "free()");
-  void* grow = large::alloc(200000, 16, false, true);
-  REQUIRE(grow == big);
+  constexpr size_t kBig = kGrowBig;
+  void* grow = growing_block_in_cached_mapping();
   CHECK(resident_pages(grow, kBig) == kBig / 4096);  // still all resident: the tail is cached
   CHECK(large::snapshot().cached_bytes == kBig - large::snapshot().live_bytes);
   large::trim();  // (as decay does after decay_ms): the tail is unmapped, the block keeps its head
@@ -282,14 +285,7 @@ TEST_CASE("large: a growing block's tail is held a tenth of decay_ms, then its g
   auto& o = const_cast<config::Options&>(config::options());
   size_t decay = o.decay_ms;
   o.decay_ms = 200;  // the tail is held 20 ms
-  large::trim();
-  constexpr size_t kBig = 16 << 20;
-  void* big = large::alloc(kBig - large::kHeaderSize, 16, false);
-  REQUIRE(big);
-  large::free(big, "free()");
-  void* grow = large::alloc(200000, 16, false, true);
-  REQUIRE(grow == big);
-  CHECK(large::snapshot().cached_blocks == 1);
+  void* grow = growing_block_in_cached_mapping(false);
   usleep(40 * 1000);
   // The next growth past the head finds the tail expired (on the clock, with
   // no other allocator call in between): it is unmapped, the block remapped.
