@@ -4,8 +4,10 @@
     bench/diff.py OLD.json NEW.json [--threshold 1.3]
     bench/diff.py <(git show HEAD:docs/bench/results-quick.json) docs/bench/results-quick.json
 
-Compares, case by case, libmalloc's median relative to glibc's median of the
-same run (so that the two machines' or moments' speeds cancel out): ns per
+Compares, case by case, libmalloc's median relative to the geometric mean of
+the medians of glibc, jemalloc and mimalloc in the same run (so that the two
+machines' or moments' speeds cancel out, and one peer's own noise, glibc's
+prodcons swinging 1.2-2.3 s, counts a third): ns per
 operation for micro cases; wall time, peak RSS and minor faults for the
 others. Prints every case whose ratio moved by more than the threshold
 either way, worst first, and exits 1 if one got worse. Run it before
@@ -20,7 +22,7 @@ import json
 import statistics
 import sys
 
-BASE = "glibc"
+PEERS = ("glibc", "jemalloc", "mimalloc")
 SUBJECT = "libmalloc"
 METRICS = {"micro": ["ns_per_op"], "workloads": ["wall_s", "maxrss_kb", "minflt"],
            "real": ["wall_s", "maxrss_kb"], "memory": ["maxrss_kb"]}
@@ -34,12 +36,13 @@ def medians(path):
         for case, by_alloc in by_case.items():
             for metric in METRICS.get(group, []):
                 per = {}
-                for alloc in (BASE, SUBJECT):
+                for alloc in PEERS + (SUBJECT,):
                     vals = [r[metric] for r in by_alloc.get(alloc, []) if r.get("ok") and r.get(metric)]
                     if vals:
                         per[alloc] = statistics.median(vals)
-                if len(per) == 2 and per[BASE] > 0:
-                    out[(group, case, metric)] = per[SUBJECT] / per[BASE]
+                peers = [per[a] for a in PEERS if per.get(a, 0) > 0]
+                if SUBJECT in per and peers:
+                    out[(group, case, metric)] = per[SUBJECT] / statistics.geometric_mean(peers)
     return out
 
 
@@ -58,7 +61,7 @@ def main():
     moved.sort(reverse=True)
     for change, (group, case, metric) in moved:
         word = "worse" if change > 1 else "better"
-        print("%-6s %6.2fx  %-10s %-28s %-10s libmalloc/glibc %.3f -> %.3f" %
+        print("%-6s %6.2fx  %-10s %-28s %-10s libmalloc/peers %.3f -> %.3f" %
               (word, change if change > 1 else 1 / change, group, case, metric, old[(group, case, metric)],
                new[(group, case, metric)]))
     only = sorted(set(new) - set(old))
