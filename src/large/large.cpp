@@ -2,6 +2,7 @@
 // threshold.
 #include "large/large.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <sys/mman.h>
@@ -188,6 +189,14 @@ void grown_by(size_t bytes) {
   if (g_growth_hook) g_growth_hook(bytes);
 }
 
+// The index of the cached split-off tail that starts at `end` (lock held),
+// or -1.
+int tail_at(uptr end) {
+  for (unsigned i = 0; i < g_cached; ++i)
+    if (g_cache[i].hdr == 0 && g_cache[i].base == end) return static_cast<int>(i);
+  return -1;
+}
+
 // Grows the mapping [base, base + size) of a live block into the split-off
 // tail cached right after it, if there is one and it has not expired (on
 // the clock itself: a program that calls malloc rarely may not have moved
@@ -201,9 +210,8 @@ size_t absorb_tail(uptr base, size_t size, size_t need) {
   {
     LockGuard guard(g_lock);
     nexpired = expire(os::now_ms(), expired);
-    for (unsigned i = 0; i < g_cached; ++i) {
-      if (g_cache[i].hdr != 0 || g_cache[i].base != base + size) continue;
-      CacheEntry tail = take(i);
+    if (int i = tail_at(base + size); i >= 0) {
+      CacheEntry tail = take(static_cast<unsigned>(i));
       size_t want = std::max(need, align_up(size + size / 2, os::page_size())) - size;
       if (tail.size >= want + kMinSplit) {
         put(CacheEntry{tail.base + want, tail.size - want, 0, tail.freed_ms, tail.hold_ms});
@@ -213,7 +221,6 @@ size_t absorb_tail(uptr base, size_t size, size_t need) {
       g_live_bytes += tail.size;
       if (g_live_bytes > g_max_bytes) g_max_bytes = g_live_bytes;
       grown = size + tail.size;
-      break;
     }
   }
   release_all(expired, nexpired);
@@ -373,11 +380,7 @@ void free(void* mem, const char* func) {
       while (g_cached == kCacheEntries || g_cached_bytes + size > budget) evicted[nevicted++] = take(oldest());
       h->cookie = cookie_for(h) ^ kCachedMark;
       // The cached tail of the same mapping (see absorb_tail) rejoins it.
-      for (unsigned i = 0; i < g_cached; ++i)
-        if (g_cache[i].hdr == 0 && g_cache[i].base == base + size) {
-          size += take(i).size;
-          break;
-        }
+      if (int i = tail_at(base + size); i >= 0) size += take(static_cast<unsigned>(i)).size;
       put(CacheEntry{base, size, hdr, now, config::options().decay_ms});
       cached = true;
     } else {

@@ -33,8 +33,9 @@ void set_growth_hook(void (*hook)(size_t bytes));
 
 // A mapped block of at least n usable bytes, aligned to `align` (a power of
 // two >= 16), zeroed if asked; nullptr when the kernel refuses. With
-// growing (realloc moving a block up), a cached mapping is handed over whole
-// rather than trimmed to size: the block will likely grow into it.
+// growing (realloc moving a block up), the largest cached mapping is split:
+// the block takes twice its need, and the rest stays cached right after it
+// for resize() to grow into (see large.cpp).
 void* alloc(size_t n, size_t align, bool zero, bool growing = false);
 
 // True if mem is the start of a live large block of ours, header intact.
@@ -43,8 +44,9 @@ bool owns(const void* mem);
 // Frees a block for which owns() is true.
 void free(void* mem, const char* func);
 
-// Resizes with mremap (possibly moving). Returns the new pointer, or nullptr
-// leaving the block unchanged.
+// Resizes: into the cached rest of its mapping when there is one, else with
+// mremap (possibly moving). Returns the new pointer, or nullptr leaving the
+// block unchanged.
 void* resize(void* mem, size_t n);
 
 size_t usable_size(const void* mem);
