@@ -31,7 +31,8 @@ namespace shadow {
 bool ensure(uptr begin, uptr end);
 // Sets the shadow of [begin, end) (both 8-aligned) to v. Leaves must exist.
 void set(uptr begin, uptr end, uint8_t v);
-// Sets [begin, end) to 0, returning whole shadow pages to the kernel.
+// Sets [begin, end) to 0 (a mapping going back to the kernel); beyond 4 MiB,
+// returns whole shadow pages to the kernel.
 void clear(uptr begin, uptr end);
 // Faults in the shadow pages of [begin, end) in one call (MADV_POPULATE_WRITE).
 void populate(uptr begin, uptr end);

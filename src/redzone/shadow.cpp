@@ -17,6 +17,7 @@ constinit Mutex g_lock;
 constexpr size_t kLeafBytes = (size_t{1} << kLeafShift) >> 3;
 static_assert(kLeafBytes == 128u << 20, "a shadow leaf covers 1 GiB at 1/8");
 constexpr uptr kLeafMask = (uptr{1} << kLeafShift) - 1;
+constexpr size_t kKeepShadowOf = size_t{4} << 20;
 
 uint8_t* leaf_of(uptr a) { return g_root[a >> kLeafShift].load(std::memory_order_acquire); }
 }  // namespace
@@ -51,11 +52,19 @@ void set(uptr begin, uptr end, uint8_t v) {
 }
 
 void clear(uptr begin, uptr end) {
-  for_each_piece(begin, end, [](uint8_t* s, size_t n) {
-    // Whole shadow pages go back to the kernel (they read as zero again), so
-    // that shadow of unmapped blocks does not stay resident.
+  // A mapping up to kKeepShadowOf keeps its shadow pages, zeroed: the kernel
+  // hands the same addresses to the next mappings, whose blocks would fault
+  // them in again. On the development machine a first touch costs 11-20 us;
+  // returning them made the spectrum workload (blocks of 16 B to 4 MiB)
+  // spend a third of its redzone time refaulting shadow: 2.2 s against
+  // 1.25 s kept, for 4% more peak RSS (MADV_FREE in place of the memset: 1.9 s).
+  // Larger mappings still give their shadow back, so that one huge block
+  // freed does not leave an eighth of its size resident.
+  const bool keep = end - begin <= kKeepShadowOf;
+  for_each_piece(begin, end, [keep](uint8_t* s, size_t n) {
+    // Whole shadow pages go back to the kernel (they read as zero again).
     uptr lo = align_up(addr(s), 4096), hi = align_down(addr(s) + n, 4096);
-    if (hi > lo + 4096) {
+    if (!keep && hi > lo + 4096) {
       std::memset(s, 0, lo - addr(s));
       os::purge(ptr(lo), hi - lo);
       std::memset(ptr(hi), 0, addr(s) + n - hi);

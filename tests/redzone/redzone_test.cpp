@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <sys/mman.h>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -144,6 +145,39 @@ TEST_CASE("redzone: addresses without shadow are always fine") {
   CHECK(redzone::shadow::byte_for(addr(&local)) == nullptr);
   CHECK(redzone::shadow::first_bad(addr(&local), sizeof local) == 0);
   CHECK(redzone::shadow::byte_for(uptr{1} << 47) == nullptr);
+}
+
+// Is the page holding p resident? (mincore)
+bool resident(const void* p) {
+  unsigned char v = 0;
+  REQUIRE(mincore(ptr(align_down(addr(p), 4096)), 4096, &v) == 0);
+  return v & 1;
+}
+
+TEST_CASE("redzone: an unmapped block up to 4 MiB keeps its shadow pages, zeroed; a larger one returns them") {
+  // Address space of our own, so that nothing else's shadow shares the pages.
+  const size_t span = size_t{64} << 20;
+  void* m = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(m != MAP_FAILED);
+  const uptr base = align_up(addr(m), size_t{8} << 20);
+  const uptr small_end = base + (size_t{4} << 20), big = base + (size_t{16} << 20);
+  const uptr big_end = big + (size_t{8} << 20);
+  REQUIRE(redzone::shadow::ensure(base, big_end));
+  redzone::shadow::set(base, small_end, redzone::kFreed);
+  redzone::shadow::set(big, big_end, redzone::kFreed);
+  redzone::shadow::clear(base, small_end);
+  redzone::shadow::clear(big, big_end);
+  const uint8_t* s = redzone::shadow::byte_for(base);
+  const uint8_t* b = redzone::shadow::byte_for(big);
+  // (Residency first: reading a returned page maps one in again.)
+  size_t kept = 0, returned = 0;
+  for (size_t off = 0; off < (size_t{4} << 20) / 8; off += 4096) kept += resident(s + off);
+  for (size_t off = 4096; off + 4096 < (size_t{8} << 20) / 8; off += 4096) returned += !resident(b + off);
+  CHECK(kept == (size_t{4} << 20) / 8 / 4096);
+  CHECK(returned == (size_t{8} << 20) / 8 / 4096 - 2);
+  CHECK(redzone::shadow::first_bad(base, small_end - base) == 0);
+  CHECK(redzone::shadow::first_bad(big, big_end - big) == 0);
+  munmap(m, span);
 }
 
 TEST_CASE("redzone: a block freed by another thread is poisoned, filled and quarantined") {
