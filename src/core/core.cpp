@@ -92,6 +92,7 @@ bool g_slow_mode = false;  // redzone or perturb: no thread caching
 bool g_redzone = false;    // redzone mode: set once, before g_state is 2
 void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped);
 void rz_backing_free(void* p);
+heap::Source rz_heap_source();
 
 void transfer_map();  // below
 
@@ -580,7 +581,7 @@ LM_SLOW_PATH bool init_slow() {
   if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
     t_in_init = true;
     config::parse_environment();
-    g_heap.init(heap::os_source());
+    g_heap.init(config::options().redzone ? rz_heap_source() : heap::os_source());
     slab::init(&g_heap);
     transfer_init();
     uint64_t secret = make_secret();
@@ -688,6 +689,32 @@ void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
 void rz_backing_free(void* p) {
   if (pagemap::is_heap(addr(p))) g_heap.free(p, "free()");
   else large::free(p, "free()");
+}
+
+// Redzone mode's heap source: memory the heap gives back to the kernel (a
+// trimmed top, of the break or of a continuation region) has its shadow
+// cleared first. The heap's free blocks read as left redzone; a mapping of
+// the program's own that later lands at those addresses (or a break the
+// program moves itself) read as poisoned, and its first instrumented access
+// was reported as a heap-buffer-overflow. Cleared before, not after: once
+// the memory is unmapped, a new block of ours may be mapped there and
+// poisoned, and clearing then would wipe its redzones.
+void* rz_heap_sbrk(intptr_t increment) {
+  if (increment < 0) {
+    uptr end = addr(os::current_break());
+    redzone::forget(end - static_cast<uptr>(-increment), end);
+  }
+  return os::sbrk(increment);
+}
+void rz_heap_unmap(void* p, size_t size) {
+  redzone::forget(addr(p), addr(p) + size);
+  os::unmap(p, size);
+}
+heap::Source rz_heap_source() {
+  heap::Source source = heap::os_source();
+  source.sbrk = rz_heap_sbrk;
+  source.unmap = rz_heap_unmap;
+  return source;
 }
 
 enum class Owner { kSlab, kHeap, kLarge, kBootstrap, kNone };

@@ -1691,6 +1691,8 @@ void detect_leaks() {
 }
 }  // namespace
 
+void forget(uptr begin, uptr end) { shadow::clear(align_down(begin, 8), align_up(end, 8)); }
+
 int check_all(uptr ret) {
   stack::Trace cur;
   stack::capture(&cur, ret);

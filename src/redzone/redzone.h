@@ -50,6 +50,10 @@ void* realloc(void* p, size_t n, uptr ret);
 // The requested size of a live block; reports a pointer that is not one.
 size_t usable_size(const void* p, uptr ret);
 
+// Clears the shadow of [begin, end): memory the backend gives back to the
+// kernel, which anything may map next. Does not allocate.
+void forget(uptr begin, uptr end);
+
 // libmalloc_heap_check(): every live block's redzones and every quarantined
 // block's fill. Returns the number of problems found (each reported).
 int check_all(uptr ret);

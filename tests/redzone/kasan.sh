@@ -38,6 +38,16 @@ for cc in gcc clang; do
     echo "FAIL: $cc clean run reported" >&2
     exit 1
   fi
+  # Addresses the heap gave back to the kernel read as addressable in the
+  # program's own mapping there (their shadow was left poisoned once).
+  out=$(LIBMALLOC_OPTIONS=redzone=1:quarantine_mb=1 timeout 20 "$WORK/kasan_$cc" trimmed 2>"$WORK/err") ||
+    { cat "$WORK/err" >&2; echo "FAIL: $cc trimmed run failed" >&2; exit 1; }
+  [[ $out =~ ^trimmed\ [1-8]\ 0$ ]] || { echo "FAIL: $cc trimmed run printed '$out'" >&2; exit 1; }
+  if grep -q "ERROR: libmalloc" "$WORK/err"; then
+    cat "$WORK/err" >&2
+    echo "FAIL: $cc trimmed run reported" >&2
+    exit 1
+  fi
   # Redzone mode off: no shadow, no reports, the bug goes unnoticed.
   timeout 20 "$WORK/kasan_$cc" read-overflow 2>"$WORK/err" || { echo "FAIL: $cc plain run failed" >&2; exit 1; }
   grep -q CONTINUED "$WORK/err" || { echo "FAIL: $cc plain run did not finish" >&2; exit 1; }

@@ -2,10 +2,17 @@
  * compiler-assisted redzone mode (built with -fsanitize=kernel-address in
  * outline mode, run with LIBMALLOC_OPTIONS=redzone=1; see kasan.sh).
  * `rz_kasan MODE` prints "EXPECT kind=K addr=0x.. block=0x.. size=N" on
- * stderr before the bad access, and "CONTINUED" after it. */
+ * stderr before the bad access, and "CONTINUED" after it. `rz_kasan trimmed`
+ * (run with quarantine_mb=1) maps pages of its own where the heap gave a
+ * freed block back to the kernel and reads them: no report may follow. */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static volatile int sink;
 
@@ -47,6 +54,33 @@ int main(int argc, char** argv) {
     free(p);
     free(q);
     free(r);
+  } else if (!strcmp(m, "trimmed")) {
+    /* A 20 MiB heap block (threshold raised) in a continuation region (a
+     * mapping blocks brk), freed, out of quarantine, trimmed away: the
+     * addresses are free for anyone's mmap, and must read as addressable. */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    free(malloc(100));
+    uintptr_t end = ((uintptr_t)sbrk(0) + page - 1) & ~(page - 1);
+    void* wall = mmap((void*)end, 1 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (wall != (void*)end) return 3;
+    const size_t n = 20 << 20;
+    char* p = malloc(n);
+    if (!p) return 4;
+    memset(p, 1, n);
+    free(p);
+    for (int i = 0; i < 4000; ++i) free(malloc(1000)); /* out of a 1 MiB quarantine */
+    malloc_trim(0);
+    int mapped = 0;
+    long sum = 0;
+    for (size_t off = 0; off + page <= n; off += n / 8) {
+      uintptr_t a = ((uintptr_t)p + off + page - 1) & ~(page - 1);
+      char* q = mmap((void*)a, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (q != (char*)a) continue;
+      ++mapped;
+      for (uintptr_t k = 0; k < page; k += 64) sum += read_at((const int*)(q + k), 0);
+    }
+    printf("trimmed %d %ld\n", mapped, sum);
   } else {
     return 2;
   }
