@@ -191,6 +191,87 @@ TEST_CASE("api: threads mix malloc, calloc, posix_memalign and realloc from 1 B 
   CHECK(failed == 0);
 }
 
+// `threshold-churn`: while three threads allocate, reallocate and free
+// blocks of 16 KiB to 1.5 MiB with content marks, a fourth moves the mmap
+// threshold between 128 KiB and 4 MiB (and the trim threshold with it) and
+// calls malloc_trim: each change is a tuning change the other threads pick
+// up at their next slow path, with blocks moving between heap and mappings
+// by realloc meanwhile. Prints "ok" when every block kept its marks. (A
+// child: the thresholds stay changed in its process only.)
+CHILD_MODE("threshold-churn") {
+  constexpr int kWorkers = 3, kOps = 1200, kSlots = 32;
+  std::atomic<int> damaged{0}, failed{0}, running{kWorkers};
+  auto mark = [](unsigned char* p, size_t n, uint8_t v) {
+    for (size_t i = 0; i < n; i += 512) p[i] = v;
+    p[n - 1] = v;
+  };
+  auto marked = [](const unsigned char* p, size_t n, uint8_t v) {
+    for (size_t i = 0; i < n; i += 512)
+      if (p[i] != v) return false;
+    return p[n - 1] == v;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWorkers; ++t) {
+    threads.emplace_back([&, t] {
+      Rng rng{static_cast<uint64_t>(t) * 7919 + 11};
+      unsigned char* p[kSlots] = {};
+      size_t n[kSlots] = {};
+      uint8_t v[kSlots] = {};
+      for (int op = 0; op < kOps; ++op) {
+        int i = static_cast<int>(rng.next() % kSlots);
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        size_t m = (size_t{16} << 10) + rng.next() % (size_t{3} << 19);
+        if (p[i] != nullptr && rng.next() % 2) {
+          auto* q = static_cast<unsigned char*>(realloc(p[i], m));
+          if (q == nullptr) { ++failed; continue; }
+          size_t kept = m < n[i] ? m : n[i];
+          for (size_t k = 0; k + 1 < kept; k += 512)
+            if (q[k] != v[i]) ++damaged;
+          p[i] = q;
+        } else {
+          free(p[i]);
+          p[i] = static_cast<unsigned char*>(rng.next() % 4 ? malloc(m) : calloc(1, m));
+          if (p[i] == nullptr) { ++failed; continue; }
+        }
+        n[i] = m;
+        v[i] = static_cast<uint8_t>(rng.next() | 1);
+        mark(p[i], m, v[i]);
+      }
+      for (int i = 0; i < kSlots; ++i) {
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        free(p[i]);
+      }
+      --running;
+    });
+  }
+  threads.emplace_back([&] {
+    Rng rng{5};
+    for (unsigned k = 0; running.load() > 0; ++k) {
+      int big = k % 2;
+      mallopt(M_MMAP_THRESHOLD, big ? 4 << 20 : 128 << 10);
+      mallopt(M_TRIM_THRESHOLD, big ? 8 << 20 : 128 << 10);
+      if (rng.next() % 4 == 0) malloc_trim(0);
+      struct timespec pause = {0, 200000};
+      nanosleep(&pause, nullptr);
+    }
+  });
+  for (auto& th : threads) th.join();
+  if (damaged || failed) {
+    printf("damaged %d failed %d\n", damaged.load(), failed.load());
+    return 1;
+  }
+  printf("ok\n");
+  return 0;
+}
+
+TEST_CASE("api: threads allocate across the mmap threshold while another thread keeps moving it") {
+  auto r = apitest::run_self({"threshold-churn"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "ok\n"));
+}
+
 TEST_CASE("api: blocks allocated by one thread are verified and freed by another") {
   constexpr int kProducers = 3, kConsumers = 3, kPerProducer = 30000;
   constexpr size_t kMaxQueued = 4096;
