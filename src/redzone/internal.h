@@ -34,6 +34,8 @@ void set(uptr begin, uptr end, uint8_t v);
 // Sets [begin, end) to 0 (a mapping going back to the kernel); beyond 4 MiB,
 // returns whole shadow pages to the kernel.
 void clear(uptr begin, uptr end);
+// Sets [begin, end) to 0, returning whole shadow pages to the kernel.
+void drop(uptr begin, uptr end);
 // Faults in the shadow pages of [begin, end) in one call (MADV_POPULATE_WRITE).
 void populate(uptr begin, uptr end);
 // The first address in [a, a+size) whose access is bad, or 0 when all are fine.

@@ -1691,7 +1691,7 @@ void detect_leaks() {
 }
 }  // namespace
 
-void forget(uptr begin, uptr end) { shadow::clear(align_down(begin, 8), align_up(end, 8)); }
+void forget(uptr begin, uptr end) { shadow::drop(align_down(begin, 8), align_up(end, 8)); }
 
 int check_all(uptr ret) {
   stack::Trace cur;

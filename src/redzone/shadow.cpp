@@ -51,18 +51,11 @@ void set(uptr begin, uptr end, uint8_t v) {
   for_each_piece(begin, end, [v](uint8_t* s, size_t n) { std::memset(s, v, n); });
 }
 
-void clear(uptr begin, uptr end) {
-  // A mapping up to kKeepShadowOf keeps its shadow pages, zeroed: the kernel
-  // hands the same addresses to the next mappings, whose blocks would fault
-  // them in again. On the development machine a first touch costs 11-20 us;
-  // returning them made the spectrum workload (blocks of 16 B to 4 MiB)
-  // spend a third of its redzone time refaulting shadow: 2.2 s against
-  // 1.25 s kept, for 4% more peak RSS (MADV_FREE in place of the memset: 1.9 s).
-  // Larger mappings still give their shadow back, so that one huge block
-  // freed does not leave an eighth of its size resident.
-  const bool keep = end - begin <= kKeepShadowOf;
+namespace {
+// Sets [begin, end) to 0; unless `keep`, whole shadow pages go back to the
+// kernel (they read as zero again).
+void zero(uptr begin, uptr end, bool keep) {
   for_each_piece(begin, end, [keep](uint8_t* s, size_t n) {
-    // Whole shadow pages go back to the kernel (they read as zero again).
     uptr lo = align_up(addr(s), 4096), hi = align_down(addr(s) + n, 4096);
     if (!keep && hi > lo + 4096) {
       std::memset(s, 0, lo - addr(s));
@@ -73,6 +66,21 @@ void clear(uptr begin, uptr end) {
     }
   });
 }
+}  // namespace
+
+// A mapping up to kKeepShadowOf keeps its shadow pages, zeroed: the kernel
+// hands the same addresses to the next mappings, whose blocks would fault
+// them in again. On the development machine a first touch costs 11-20 us;
+// returning them made the spectrum workload (blocks of 16 B to 4 MiB) spend
+// a third of its redzone time refaulting shadow: 2.2 s against 1.25 s kept,
+// for 4% more peak RSS (MADV_FREE in place of the memset: 1.9 s). Larger
+// mappings still give their shadow back, so that one huge block freed does
+// not leave an eighth of its size resident.
+void clear(uptr begin, uptr end) { zero(begin, end, end - begin <= kKeepShadowOf); }
+
+// Heap memory trimmed away: its shadow pages may never have been touched
+// (a top never handed out), and zeroing them would fault them in.
+void drop(uptr begin, uptr end) { zero(begin, end, false); }
 
 void populate(uptr begin, uptr end) {
   constexpr int kMadvPopulateWrite = 23;  // MADV_POPULATE_WRITE, Linux 5.14

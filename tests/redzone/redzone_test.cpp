@@ -154,7 +154,7 @@ bool resident(const void* p) {
   return v & 1;
 }
 
-TEST_CASE("redzone: an unmapped block up to 4 MiB keeps its shadow pages, zeroed; a larger one returns them") {
+TEST_CASE("redzone: an unmapped block up to 4 MiB keeps its shadow pages, zeroed; a larger one and trimmed heap memory return them") {
   // Address space of our own, so that nothing else's shadow shares the pages.
   const size_t span = size_t{64} << 20;
   void* m = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -177,6 +177,17 @@ TEST_CASE("redzone: an unmapped block up to 4 MiB keeps its shadow pages, zeroed
   CHECK(returned == (size_t{8} << 20) / 8 / 4096 - 2);
   CHECK(redzone::shadow::first_bad(base, small_end - base) == 0);
   CHECK(redzone::shadow::first_bad(big, big_end - big) == 0);
+  // Heap memory trimmed away (redzone::forget) returns its shadow pages at
+  // any size: they may never have been touched.
+  const uptr trimmed = base + (size_t{32} << 20), trimmed_end = trimmed + (size_t{1} << 20);
+  REQUIRE(redzone::shadow::ensure(trimmed, trimmed_end));
+  redzone::shadow::set(trimmed, trimmed_end, redzone::kLeftRedzone);
+  redzone::forget(trimmed, trimmed_end);
+  const uint8_t* t = redzone::shadow::byte_for(trimmed);
+  size_t dropped = 0;
+  for (size_t off = 0; off < (size_t{1} << 20) / 8; off += 4096) dropped += !resident(t + off);
+  CHECK(dropped == (size_t{1} << 20) / 8 / 4096);
+  CHECK(redzone::shadow::first_bad(trimmed, trimmed_end - trimmed) == 0);
   munmap(m, span);
 }
 
