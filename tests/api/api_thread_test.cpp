@@ -52,6 +52,39 @@ struct Block {
   uint32_t seed = 0;
 };
 
+// Sparse marks, every `stride`-th byte and the last, so that the races
+// below get many operations per second.
+void mark(unsigned char* p, size_t n, uint8_t v, size_t stride) {
+  for (size_t i = 0; i < n; i += stride) p[i] = v;
+  p[n - 1] = v;
+}
+bool marked(const unsigned char* p, size_t n, uint8_t v, size_t stride) {
+  for (size_t i = 0; i < n; i += stride)
+    if (p[i] != v) return false;
+  return n == 0 || p[n - 1] == v;
+}
+// realloc of a marked block of n bytes to m: null when it fails; else the
+// marks of the first min(n, m) bytes (what realloc keeps) must be there.
+unsigned char* realloc_marked(unsigned char* p, size_t n, uint8_t v, size_t m, size_t stride,
+                              std::atomic<int>& damaged) {
+  auto* q = static_cast<unsigned char*>(realloc(p, m));
+  if (q == nullptr) return nullptr;
+  size_t kept = m < n ? m : n;
+  for (size_t k = 0; k + 1 < kept; k += stride)
+    if (q[k] != v) ++damaged;
+  return q;
+}
+
+// Runs this test binary's CHILD_MODE `mode` and expects a clean exit with
+// "ok" on its output.
+void check_child_ok(const char* mode) {
+  auto r = apitest::run_self({mode});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "ok\n"));
+}
+
 // A block's pattern depends on its seed, so overlap with or reuse by any
 // other live block shows up as a mismatch.
 void write_block(Block& b) { fill(b.p, b.n, b.seed); }
@@ -122,17 +155,7 @@ TEST_CASE("api: many threads allocate, reallocate and free with content checks")
 // test.)
 TEST_CASE("api: threads mix malloc, calloc, posix_memalign and realloc from 1 B to 272 KiB with malloc_trim") {
   constexpr int kThreads = 4, kOps = 150000, kSlots = 64;
-  // Sparse marks (every 64th byte and the last), so that the race below
-  // gets many operations per second.
-  auto mark = [](unsigned char* p, size_t n, uint8_t v) {
-    for (size_t i = 0; i < n; i += 64) p[i] = v;
-    p[n - 1] = v;
-  };
-  auto marked = [](const unsigned char* p, size_t n, uint8_t v) {
-    for (size_t i = 0; i < n; i += 64)
-      if (p[i] != v) return false;
-    return n == 0 || p[n - 1] == v;
-  };
+  constexpr size_t kStride = 64;
   std::atomic<int> damaged{0}, failed{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -150,16 +173,12 @@ TEST_CASE("api: threads mix malloc, calloc, posix_memalign and realloc from 1 B 
       uint8_t v[kSlots] = {};
       for (int op = 0; op < kOps; ++op) {
         int i = static_cast<int>(rng.next() % kSlots);
-        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i], kStride)) ++damaged;
         uint32_t kind = rng.next() % 5;
         size_t m = size();
         if (kind == 0 && p[i] != nullptr) {
-          auto* q = static_cast<unsigned char*>(realloc(p[i], m));
+          auto* q = realloc_marked(p[i], n[i], v[i], m, kStride, damaged);
           if (q == nullptr) { ++failed; continue; }
-          // What the realloc kept: the marks up to the shorter length.
-          size_t kept = m < n[i] ? m : n[i];
-          for (size_t k = 0; k + 1 < kept; k += 64)
-            if (q[k] != v[i]) ++damaged;
           p[i] = q;
         } else {
           free(p[i]);
@@ -177,11 +196,11 @@ TEST_CASE("api: threads mix malloc, calloc, posix_memalign and realloc from 1 B 
         }
         n[i] = m;
         v[i] = static_cast<uint8_t>(rng.next());
-        mark(p[i], m, v[i]);
+        mark(p[i], m, v[i], kStride);
         if (op % 4096 == 0 && rng.next() % 2) malloc_trim(0);
       }
       for (int i = 0; i < kSlots; ++i) {
-        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i], kStride)) ++damaged;
         free(p[i]);
       }
     });
@@ -200,16 +219,8 @@ TEST_CASE("api: threads mix malloc, calloc, posix_memalign and realloc from 1 B 
 // child: the thresholds stay changed in its process only.)
 CHILD_MODE("threshold-churn") {
   constexpr int kWorkers = 3, kOps = 1200, kSlots = 32;
+  constexpr size_t kStride = 512;
   std::atomic<int> damaged{0}, failed{0}, running{kWorkers};
-  auto mark = [](unsigned char* p, size_t n, uint8_t v) {
-    for (size_t i = 0; i < n; i += 512) p[i] = v;
-    p[n - 1] = v;
-  };
-  auto marked = [](const unsigned char* p, size_t n, uint8_t v) {
-    for (size_t i = 0; i < n; i += 512)
-      if (p[i] != v) return false;
-    return p[n - 1] == v;
-  };
   std::vector<std::thread> threads;
   for (int t = 0; t < kWorkers; ++t) {
     threads.emplace_back([&, t] {
@@ -219,14 +230,11 @@ CHILD_MODE("threshold-churn") {
       uint8_t v[kSlots] = {};
       for (int op = 0; op < kOps; ++op) {
         int i = static_cast<int>(rng.next() % kSlots);
-        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i], kStride)) ++damaged;
         size_t m = (size_t{16} << 10) + rng.next() % (size_t{3} << 19);
         if (p[i] != nullptr && rng.next() % 2) {
-          auto* q = static_cast<unsigned char*>(realloc(p[i], m));
+          auto* q = realloc_marked(p[i], n[i], v[i], m, kStride, damaged);
           if (q == nullptr) { ++failed; continue; }
-          size_t kept = m < n[i] ? m : n[i];
-          for (size_t k = 0; k + 1 < kept; k += 512)
-            if (q[k] != v[i]) ++damaged;
           p[i] = q;
         } else {
           free(p[i]);
@@ -235,10 +243,10 @@ CHILD_MODE("threshold-churn") {
         }
         n[i] = m;
         v[i] = static_cast<uint8_t>(rng.next() | 1);
-        mark(p[i], m, v[i]);
+        mark(p[i], m, v[i], kStride);
       }
       for (int i = 0; i < kSlots; ++i) {
-        if (p[i] != nullptr && !marked(p[i], n[i], v[i])) ++damaged;
+        if (p[i] != nullptr && !marked(p[i], n[i], v[i], kStride)) ++damaged;
         free(p[i]);
       }
       --running;
@@ -265,11 +273,7 @@ CHILD_MODE("threshold-churn") {
 }
 
 TEST_CASE("api: threads allocate across the mmap threshold while another thread keeps moving it") {
-  auto r = apitest::run_self({"threshold-churn"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
+  check_child_ok("threshold-churn");
 }
 
 TEST_CASE("api: blocks allocated by one thread are verified and freed by another") {
@@ -655,11 +659,7 @@ CHILD_MODE("busy-big-bin") {
 }
 
 TEST_CASE("api: a bin above 4 KiB keeps one object, and grows while its thread moves many blocks of the class") {
-  auto r = apitest::run_self({"busy-big-bin"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
+  check_child_ok("busy-big-bin");
 }
 
 // Objects one thread frees in bulk wait in the transfer cache as batches,
@@ -698,11 +698,7 @@ CHILD_MODE("transfer-adopt") {
 }
 
 TEST_CASE("api: a batch parked by a thread that frees is adopted by another thread, without a slab refill, in every class") {
-  auto r = apitest::run_self({"transfer-adopt"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
+  check_child_ok("transfer-adopt");
 }
 
 // A heap block above the slab classes that a thread frees stays in use to
@@ -793,18 +789,10 @@ TEST_CASE("api: a parked heap block goes back after decay_ms while its thread al
 }
 
 TEST_CASE("api: a freed heap block above the slab classes is parked for its thread's next fitting malloc") {
-  auto r = apitest::run_self({"parked-heap-block"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
+  check_child_ok("parked-heap-block");
 }
 
 TEST_CASE("api: a thread's bin refills slowly at first: 1, 2, 4 objects, then half its limit") {
-  auto r = apitest::run_self({"slow-start"});
-  CAPTURE(r.out);
-  CAPTURE(r.err);
-  CHECK(r.exited_ok());
-  CHECK(apitest::contains(r.out, "ok\n"));
+  check_child_ok("slow-start");
 }
 #endif
