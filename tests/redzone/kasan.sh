@@ -15,6 +15,20 @@ trap 'rm -rf "$WORK"' EXIT
 GCC_FLAGS="-fsanitize=kernel-address --param asan-instrumentation-with-call-threshold=0 --param asan-stack=0 --param asan-globals=0"
 CLANG_FLAGS="-fsanitize=kernel-address -mllvm -asan-instrumentation-with-call-threshold=0 -mllvm -asan-stack=0 -mllvm -asan-globals=0"
 
+# quiet_run CC MODE OPTIONS REGEX: runs kasan_CC MODE in redzone mode with
+# OPTIONS; it must exit 0, print a line matching REGEX and report nothing.
+quiet_run() {
+  local cc=$1 mode=$2 options=$3 want=$4 out
+  out=$(LIBMALLOC_OPTIONS=$options timeout 60 "$WORK/kasan_$cc" "$mode" 2>"$WORK/err") ||
+    { cat "$WORK/err" >&2; echo "FAIL: $cc $mode run failed" >&2; exit 1; }
+  [[ $out =~ $want ]] || { echo "FAIL: $cc $mode run printed '$out'" >&2; exit 1; }
+  if grep -q "ERROR: libmalloc" "$WORK/err"; then
+    cat "$WORK/err" >&2
+    echo "FAIL: $cc $mode run reported" >&2
+    exit 1
+  fi
+}
+
 built=0
 for cc in gcc clang; do
   if ! command -v $cc >/dev/null 2>&1; then
@@ -31,33 +45,13 @@ for cc in gcc clang; do
     exit 1
   fi
   timeout 50 python3 "$CHECK" kasan "$WORK/kasan_$cc"
-  out=$(LIBMALLOC_OPTIONS=redzone=1 timeout 20 "$WORK/kasan_$cc" clean 2>"$WORK/err")
-  [[ $out == "clean 66 66 1" ]] || { echo "FAIL: $cc clean run printed '$out'" >&2; exit 1; }
-  if grep -q "ERROR: libmalloc" "$WORK/err"; then
-    cat "$WORK/err" >&2
-    echo "FAIL: $cc clean run reported" >&2
-    exit 1
-  fi
+  quiet_run "$cc" clean redzone=1 '^clean 66 66 1$'
   # Addresses the heap gave back to the kernel read as addressable in the
   # program's own mapping there (their shadow was left poisoned once).
-  out=$(LIBMALLOC_OPTIONS=redzone=1:quarantine_mb=1 timeout 20 "$WORK/kasan_$cc" trimmed 2>"$WORK/err") ||
-    { cat "$WORK/err" >&2; echo "FAIL: $cc trimmed run failed" >&2; exit 1; }
-  [[ $out =~ ^trimmed\ [1-8]\ 0$ ]] || { echo "FAIL: $cc trimmed run printed '$out'" >&2; exit 1; }
-  if grep -q "ERROR: libmalloc" "$WORK/err"; then
-    cat "$WORK/err" >&2
-    echo "FAIL: $cc trimmed run reported" >&2
-    exit 1
-  fi
+  quiet_run "$cc" trimmed redzone=1:quarantine_mb=1 '^trimmed [1-8] 0$'
   # Threads churning blocks through every path, contents checked by
   # instrumented loads and stores: no report, no damage.
-  out=$(LIBMALLOC_OPTIONS=redzone=1:quarantine_mb=2 timeout 60 "$WORK/kasan_$cc" churn 2>"$WORK/err") ||
-    { cat "$WORK/err" >&2; echo "FAIL: $cc churn run failed" >&2; exit 1; }
-  [[ $out == "churn 0" ]] || { echo "FAIL: $cc churn run printed '$out'" >&2; exit 1; }
-  if grep -q "ERROR: libmalloc" "$WORK/err"; then
-    cat "$WORK/err" >&2
-    echo "FAIL: $cc churn run reported" >&2
-    exit 1
-  fi
+  quiet_run "$cc" churn redzone=1:quarantine_mb=2 '^churn 0$'
   # Redzone mode off: no shadow, no reports, the bug goes unnoticed.
   timeout 20 "$WORK/kasan_$cc" read-overflow 2>"$WORK/err" || { echo "FAIL: $cc plain run failed" >&2; exit 1; }
   grep -q CONTINUED "$WORK/err" || { echo "FAIL: $cc plain run did not finish" >&2; exit 1; }
