@@ -88,7 +88,6 @@ constinit Mutex g_pressure_lock;  // a leaf: see relieve_free_pressure
 std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
 pthread_key_t g_thread_key;
-bool g_slow_mode = false;  // redzone or perturb: no thread caching
 bool g_redzone = false;    // redzone mode: set once, before g_state is 2
 void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped);
 void rz_backing_free(void* p);
@@ -106,17 +105,23 @@ void transfer_map();  // below
 // stack (which then linked itself to itself: mallinfo2 spun forever) or
 // unmaps. Now such an entry is dropped when a new cache appears at its
 // address, and walks skip and drop the entries of threads that are gone.
-// (The dead thread's few cached objects are lost: a bounded leak.)
+// Dropping it frees the heap block the thread had parked (the entry keeps
+// its address: up to 256 KiB a thread, which stayed parked for good, so a
+// program starting such threads over and over grew without bound). The
+// objects in the dead thread's bins are lost: a few KiB a thread.
 }  // namespace
 struct ThreadRecord {
   ThreadRecord* next;
   ThreadRecord* prev;
   ThreadCache* tc;
   int tid;
-  // A copy of tc->big_size, written by its thread (set_parked): mallinfo2
-  // reads this, never another thread's TLS, so it needs no liveness check
-  // (a tgkill per thread: 1.2 ms a call with 500 threads).
+  // Copies of tc->big_size and tc->big, written by its thread (set_parked):
+  // mallinfo2 reads the size, never another thread's TLS, so it needs no
+  // liveness check (a tgkill per thread: 1.2 ms a call with 500 threads);
+  // the block is freed when the entry of a thread gone without its teardown
+  // is dropped (drop_stale).
   size_t parked;
+  void* parked_block;
 };
 namespace {
 
@@ -151,6 +156,15 @@ ThreadRecord* record_new() {
   return r;
 }
 
+// Under the registry lock: drops the entry of a thread that is gone without
+// its teardown, and frees the heap block it had parked. (Registry, then
+// heap: the lock order of fork_prepare.)
+void drop_stale(ThreadRecord* r) {
+  void* parked = r->parked_block;
+  record_unlink(r);
+  if (parked) g_heap.free_parked(parked);
+}
+
 // Under the registry lock: is r's thread still running? (Only a thread that
 // never reached its teardown can be gone while listed. A sandbox that
 // refuses tgkill leaves every entry.)
@@ -165,7 +179,7 @@ void registry_add(ThreadCache* tc) {
   LockGuard guard(g_registry_lock);
   for (ThreadRecord* r = g_registry; r; r = r->next)
     if (r->tc == tc) {  // a cache that missed its teardown, at the same address
-      record_unlink(r);
+      drop_stale(r);
       break;
     }
   ThreadRecord* r = record_new();
@@ -174,6 +188,7 @@ void registry_add(ThreadCache* tc) {
   r->tc = tc;
   r->tid = os::gettid();
   r->parked = tc->big_size;
+  r->parked_block = tc->big;
   r->prev = nullptr;
   r->next = g_registry;
   if (g_registry) g_registry->prev = r;
@@ -197,7 +212,7 @@ void each_live_cache(F f) {
   for (ThreadRecord* r = g_registry, *next; r; r = next) {
     next = r->next;
     if (r->tc != &t_cache && !record_alive(r)) {
-      record_unlink(r);
+      drop_stale(r);
       continue;
     }
     f(*r->tc);
@@ -427,7 +442,10 @@ void set_parked(ThreadCache& tc, void* p, size_t usable) {
   tc.big = p;
   if (p) tc.big_ms = os::recent_ms();
   __atomic_store_n(&tc.big_size, usable, __ATOMIC_RELAXED);
-  if (tc.record) __atomic_store_n(&tc.record->parked, usable, __ATOMIC_RELAXED);
+  if (tc.record) {
+    __atomic_store_n(&tc.record->parked, usable, __ATOMIC_RELAXED);
+    tc.record->parked_block = p;
+  }
 }
 
 void unpark_heap_block(ThreadCache& tc) {
@@ -467,13 +485,19 @@ void flush_all(ThreadCache& tc) {
 // frees reach the slabs, the heap and its trim at once.
 std::atomic<unsigned> g_limits_epoch{1};
 
-// A perturb byte set by mallopt(M_PERTURB) after start-up turns caching off
-// as the environment's does at start-up (g_slow_mode): a cached object
-// would skip the fill (objects of every class up to 32 KiB were handed out
-// unperturbed).
+// A perturb byte turns caching off, set at start-up or by mallopt(M_PERTURB)
+// later: a cached object would skip the fill (objects of every class up to
+// 32 KiB were handed out unperturbed). Turned off again, caching comes back.
+//
+// The generation is read before the tunables (tuning_changed bumps it after
+// mallopt stored them): a mallopt that lands while the bins below are
+// flushed leaves the thread one generation behind, so its next slow path
+// comes back here. (Read after, such a change was missed for good: 40 of
+// 5000 perturb flips under another thread's slow-path loop.)
 void apply_limits(ThreadCache& tc) {
+  unsigned epoch = g_limits_epoch.load(std::memory_order_acquire);
   bool trim_set = config::tunables().trim_threshold_set.load(std::memory_order_relaxed);
-  bool no_cache = g_slow_mode || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
+  bool no_cache = g_redzone || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     unsigned limit = no_cache || (trim_set && slab::class_size(c) > 1024) ? 0 : slab::cache_limit(c);
     tc.bins[c].limit = limit;
@@ -482,7 +506,7 @@ void apply_limits(ThreadCache& tc) {
   // Trim and mmap thresholds apply to every free: nothing parked.
   unpark_heap_block(tc);
   tc.big_enabled = !no_cache && !trim_set;
-  tc.epoch = g_limits_epoch.load(std::memory_order_relaxed);
+  tc.epoch = epoch;
 }
 
 // Thread exit (pthread key destructor): everything cached goes back, and the
@@ -588,7 +612,6 @@ LM_SLOW_PATH bool init_slow() {
     large::init(secret);
     large::set_growth_hook(pay_mapping_growth);
     g_free_key = secret * 0x9e3779b97f4a7c15ull | 1;
-    g_slow_mode = config::options().redzone || config::tunables().perturb.load(std::memory_order_relaxed) != 0;
     if (config::options().redzone) {
       redzone::init(redzone::Backend{rz_backing_alloc, rz_backing_free}, secret * 0xbf58476d1ce4e5b9ull);
       g_redzone = true;
@@ -750,7 +773,7 @@ void* move_block(void* p, size_t old_usable, size_t n, Owner owner) {
 void init() { ensure_init(); }
 
 void tuning_changed() {
-  g_limits_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_limits_epoch.fetch_add(1, std::memory_order_release);
   if (t_cache.state == ThreadState::kActive) apply_limits(t_cache);
 }
 
@@ -1120,7 +1143,7 @@ void* memalign(size_t align, size_t n, Family family, uptr ret) {
   // costs a page of address space too, and leaves the rest to later
   // requests), but only with at most a quarter to spare beyond what the
   // alignment costs. From the heap it took 50 ns a pair against jemalloc's 12.
-  if (align <= 4096 && n <= slab::kMaxSize && !g_slow_mode) {
+  if (align <= 4096 && n <= slab::kMaxSize) {
     size_t m = 0;
     if (align <= 64 && n <= slab::kMaxSize - 64) {
       m = align_up(n ? n : 1, 64);

@@ -9,10 +9,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api_support.h"
@@ -137,6 +140,99 @@ TEST_CASE("api: mallopt(M_PERTURB) fills new blocks of every size") {
   auto r = run_self({"perturb-mallopt", "24", "200", "1000", "5000", "20000", "40000", "100000"});
   CHECK(r.exited_ok());
   CHECK(r.out == "perturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\n");
+}
+
+// `perturb-off`: turns perturb off (the environment set it), then makes
+// 20000 malloc/free pairs of 200 bytes and prints the hit rate of their
+// class (224 bytes) in the thread caches, from the stats report.
+CHILD_MODE("perturb-off") {
+  if (mallopt(M_PERTURB, 0) != 1) return 5;
+  for (int i = 0; i < 20000; ++i) {
+    void* p = malloc(apitest::opaque(size_t{200}));
+    memset(p, 1, 200);
+    free(p);
+  }
+  char path[] = "/tmp/lm-perturb-off-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0 || !apitest::lm_print_stats(fd)) return 2;
+  close(fd);
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("  size-224 ", 0) == 0) printf("%s\n", line.substr(line.find_last_of(' ') + 1).c_str());
+  unlink(path);
+  return 0;
+}
+
+// Perturbing turns the thread caches off; turned off again, they come back,
+// whether the byte came from mallopt or from the environment. (From the
+// environment it turned them off for good: 193 ns a pair instead of 11.)
+TEST_CASE("api: mallopt(M_PERTURB, 0) turns the thread caches back on after MALLOC_PERTURB_" * LIBMALLOC_ONLY) {
+  auto r = run_self({"perturb-off"}, {"MALLOC_PERTURB_=171"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  REQUIRE(r.exited_ok());
+  double rate = -1;
+  REQUIRE(sscanf(r.out.c_str(), "%lf%%", &rate) == 1);
+  CHECK(rate >= 90.0);
+}
+
+// `perturb-flips N`: a second thread loops through the slow path (blocks
+// above the slab classes), each call of which re-reads the thread's limits
+// after a mallopt. The main thread turns perturb off and on N times; after
+// each, the second thread takes the slow path once more and must then see
+// caching off: a 64-byte block it frees and allocates again comes back
+// filled with 0xa5 (0x5a's complement). Prints how many times it did not.
+CHILD_MODE("perturb-flips") {
+  int flips = atoi(args.at(0).c_str());
+  std::atomic<int> request{0}, done{0}, stop{0}, stale{0};
+  std::thread t([&] {
+    void* volatile sink;
+    for (;;) {
+      if (request.load()) {
+        void* h = malloc(apitest::opaque(size_t{40000}));
+        sink = h;
+        free(h);
+        auto* p = static_cast<unsigned char*>(malloc(apitest::opaque(size_t{64})));
+        memset(p, 0, 64);
+        free(p);
+        p = static_cast<unsigned char*>(malloc(apitest::opaque(size_t{64})));
+        if (!apitest::all_bytes(p + 16, 48, 0xa5)) ++stale;
+        sink = p;
+        free(p);
+        request.store(0);
+        done.store(1);
+      }
+      if (stop.load()) break;
+      void* h = malloc(apitest::opaque(size_t{40000}));
+      sink = h;
+      free(h);
+    }
+    (void)sink;
+  });
+  for (int i = 0; i < flips; ++i) {
+    mallopt(M_PERTURB, 0);
+    for (int spin = 0; spin < (i % 64) * 4; ++spin) asm volatile("");
+    mallopt(M_PERTURB, 0x5a);
+    done.store(0);
+    request.store(1);
+    while (!done.load()) {
+    }
+  }
+  stop.store(1);
+  t.join();
+  printf("%d\n", stale.load());
+  return 0;
+}
+
+// A thread that was applying its limits when another thread's mallopt landed
+// kept the old ones for good (it read the generation after the tunables):
+// from 2 to 1413 of 10000 flips here, run to run.
+TEST_CASE("api: a mallopt landing while a thread applies its limits reaches that thread" * LIBMALLOC_ONLY) {
+  auto r = run_self({"perturb-flips", "10000"});
+  CAPTURE(r.err);
+  REQUIRE(r.exited_ok());
+  CHECK(r.out == "0\n");
 }
 
 // `dynamic SIZE`: allocates, frees, and allocates again a block of SIZE,
