@@ -1019,6 +1019,9 @@ void* malloc_slow_inner(size_t n) {
 
 LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) {
   if (!p) return;
+  // Initialised first, so that in redzone mode a bad pointer as the
+  // program's first call gets the redzone report, not fast mode's message.
+  ensure_init();
   if (LM_UNLIKELY(g_redzone)) {
     if (!in_bootstrap(p)) redzone::free(p, family, func, ret);
     upkeep();
@@ -1177,6 +1180,7 @@ void* memalign(size_t align, size_t n, Family family, uptr ret) {
 
 void* realloc(void* p, size_t n, uptr ret) {
   if (n > kMaxRequest) return nullptr;
+  ensure_init();  // (as free_slow)
   if (LM_UNLIKELY(g_redzone)) {
     if (!in_bootstrap(p)) return redzone::realloc(p, n, ret);
     void* q = redzone::alloc(n, 16, Family::kMalloc, false, ret);
@@ -1222,6 +1226,7 @@ void* realloc(void* p, size_t n, uptr ret) {
 
 size_t usable_size(const void* p, uptr ret) {
   if (!p) return 0;
+  ensure_init();  // (as free_slow)
   if (LM_UNLIKELY(g_redzone))
     return in_bootstrap(p) ? bootstrap_size(p) : redzone::usable_size(p, ret);
   switch (owner_of(p)) {

@@ -57,7 +57,12 @@ namespace {
 // compare-and-swap, the free fields once by the free that wins it, the list
 // links when a neighbour is linked or unlinked. They lie between the sealed
 // fields and the seal itself, so an overflow from the block below reaches
-// `magic` first and an underflow from the block the seal first.
+// `magic` first and an underflow from the block the seal first. A write that
+// lands on them past the seal is caught too: while the block is live they
+// hold known values (no free fields, a null scratch link, pad 0), checked
+// at free and by heap checks, and the list links are stored encoded (see
+// get_link), so a damaged one is reported instead of followed (an underflow
+// of 33-48 bytes made the list code crash).
 struct Header {
   uint64_t magic;        // user ^ g_secret while the block is ours
   uint64_t size;         // requested bytes
@@ -72,9 +77,9 @@ struct Header {
   uint8_t state;         // kLive, ...: atomic
   uint16_t free_tid;
   uint32_t free_stack;
-  uint32_t pad;
-  Header* prev;          // the home shard's block list
-  Header* next;
+  uint32_t pad;          // 0; kLinksReported once a damaged link was reported
+  uint64_t prev;         // the home shard's block list, encoded (set_link)
+  uint64_t next;
   Header* qnext;         // scratch link while the block leaves quarantine
   uint64_t seal;         // hash of the sealed fields
 };
@@ -377,52 +382,157 @@ Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
     if (damaged) *damaged = a;
     return Lookup::kDamaged;
   }
-  if (h->magic == (p ^ g_secret) && state_of(h) != 0) {
-    if (damaged) *damaged = addr(h) + kHeaderSize - 1;
+  // A header with its magic but not its seal or a known state, or one below
+  // a granule the shadow still shows as a live block's start (addressable,
+  // or the right redzone of a 0-byte block; a freed block's is freed, a
+  // recycled one's left redzone): overwritten past the fill, by a deeper
+  // underflow or one that skipped it. (The second was reported as a bad free
+  // of a live block.) The damaged byte: the first wrong one of the magic,
+  // else the state when the seal held, else unknown (the seal's last).
+  uint64_t want = p ^ g_secret, have = h->magic;
+  if ((have == want && state_of(h) != 0) || *s <= 7 || *s == kRightRedzone) {
+    uptr a = addr(h) + kHeaderSize - 1;
+    if (have != want) a = addr(h) + static_cast<unsigned>(__builtin_ctzll(have ^ want)) / 8;
+    else if (sealed(h)) a = addr(h) + offsetof(Header, state);
+    if (damaged) *damaged = a;
     return Lookup::kDamaged;
   }
   return Lookup::kNotBlock;
 }
 
 // ---- a shard's block list (its lock held) ----
+//
+// A link holds the pointer in its low 48 bits and, in the high 16, a check of
+// the pointer, the link's own address and the secret (never 0, so a null
+// link is not 0 either): a link that an underflow overwrote is known before
+// it is followed, whatever was written.
+constexpr uint64_t kLinkMask = (uint64_t{1} << 48) - 1;
+constexpr uint32_t kLinksReported = 0x4c4b4e44;  // Header::pad, see flush
+
+uint64_t link_check(const uint64_t* slot, uptr p) {
+  uint64_t x = (p ^ (addr(slot) << 16) ^ g_secret) * 0x9e3779b97f4a7c15ull;
+  return ((x >> 48) | 1) << 48;
+}
+void set_link(uint64_t* slot, const Header* p) {
+  __atomic_store_n(slot, addr(p) | link_check(slot, addr(p)), __ATOMIC_RELAXED);
+}
+// False when the link was overwritten. (Read without the home lock by free's
+// check: a neighbour's link or unlink stores a whole encoded word.)
+bool get_link(const uint64_t* slot, Header** out) {
+  uint64_t v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  uptr p = v & kLinkMask;
+  if ((v & ~kLinkMask) != link_check(slot, p) || (p & 15)) return false;
+  *out = ptr<Header>(p);
+  return true;
+}
+
+// The first damaged byte of a live block's unsealed fields other than its
+// state and links (free fields, pad, scratch link: all 0 while it is live),
+// or 0.
+uptr damaged_scratch(const Header* h) {
+  const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
+  for (size_t i = offsetof(Header, free_tid); i < offsetof(Header, prev); ++i)
+    if (b[i]) return addr(h) + i;
+  for (size_t i = offsetof(Header, qnext); i < offsetof(Header, seal); ++i)
+    if (b[i]) return addr(h) + i;
+  return 0;
+}
+// The first byte of a damaged list link of h, or 0.
+uptr damaged_link(const Header* h) {
+  Header* x;
+  if (!get_link(&h->prev, &x)) return addr(&h->prev);
+  if (!get_link(&h->next, &x)) return addr(&h->next);
+  return 0;
+}
 
 void list_link(Shard& s, Header* h) {
-  h->prev = nullptr;
-  h->next = s.head;
-  if (s.head) s.head->prev = h;
+  set_link(&h->prev, nullptr);
+  set_link(&h->next, s.head);
+  if (s.head) set_link(&s.head->prev, h);
   else s.tail = h;
   s.head = h;
   ++s.count;
 }
 
-void list_unlink(Shard& s, Header* h) {
-  if (h->prev) h->prev->next = h->next;
-  else s.head = h->next;
-  if (h->next) h->next->prev = h->prev;
-  else s.tail = h->prev;
+void unlink_between(Shard& s, Header* prev, Header* next) {
+  if (prev) set_link(&prev->next, next);
+  else s.head = next;
+  if (next) set_link(&next->prev, prev);
+  else s.tail = prev;
   --s.count;
 }
 
-// Calls fn(h) for every block of the shard whose header is intact, from the
-// head until a damaged header, then from the tail back to it; fn(nullptr, a)
-// for a damaged header at a. Stops early when fn returns false.
+// False, the list unchanged, when h's own links were overwritten and its
+// neighbours cannot be found by walking the list from both ends (another
+// damaged link on the way).
+bool list_unlink(Shard& s, Header* h) {
+  Header *prev, *next;
+  if (LM_LIKELY(get_link(&h->prev, &prev) && get_link(&h->next, &next))) {
+    unlink_between(s, prev, next);
+    return true;
+  }
+  prev = nullptr;
+  if (s.head != h) {
+    size_t steps = 0;
+    for (Header* x = s.head;; x = prev) {
+      Header* n;
+      if (!x || ++steps > s.count || !get_link(&x->next, &n)) return false;
+      if (n == h) {
+        prev = x;
+        break;
+      }
+      prev = n;
+    }
+  }
+  next = nullptr;
+  if (s.tail != h) {
+    size_t steps = 0;
+    for (Header* x = s.tail;; x = next) {
+      Header* p;
+      if (!x || ++steps > s.count || !get_link(&x->prev, &p)) return false;
+      if (p == h) {
+        next = x;
+        break;
+      }
+      next = p;
+    }
+  }
+  unlink_between(s, prev, next);
+  return true;
+}
+
+// Calls fn(h, 0) for every block of the shard whose header is intact, from
+// the head until a damaged header or link, then from the tail back to it;
+// fn(nullptr, a) for a damaged header at a, fn(h, a) for a damaged link at
+// a in h (after fn(h, 0)). Stops early when fn returns false.
 template <class Fn>
 void for_each_block(Shard& s, Fn&& fn) {
   Header* stop = nullptr;
-  for (Header* h = s.head; h; h = h->next) {
-    if (state_of(h) == kAllocating) continue;  // not sealed yet
-    if (!sealed(h)) {
+  for (Header* h = s.head, *next; h; h = next) {
+    if (state_of(h) != kAllocating) {  // (else not sealed yet)
+      if (!sealed(h)) {
+        stop = h;
+        if (!fn(nullptr, addr(h))) return;
+        break;
+      }
+      if (!fn(h, 0)) return;
+    }
+    if (!get_link(&h->next, &next)) {
       stop = h;
-      if (!fn(nullptr, addr(h))) return;
+      if (!fn(h, addr(&h->next))) return;
       break;
     }
-    if (!fn(h, 0)) return;
   }
   if (!stop) return;
-  for (Header* h = s.tail; h && h != stop; h = h->prev) {
-    if (state_of(h) == kAllocating) continue;
-    if (!sealed(h)) return;
-    if (!fn(h, 0)) return;
+  for (Header* h = s.tail, *prev; h && h != stop; h = prev) {
+    if (state_of(h) != kAllocating) {
+      if (!sealed(h)) return;
+      if (!fn(h, 0)) return;
+    }
+    if (!get_link(&h->prev, &prev)) {
+      fn(h, addr(&h->prev));
+      return;
+    }
   }
 }
 
@@ -801,6 +911,27 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
       home->lock.lock();
       held = home;
     }
+    uptr bad_link = damaged_link(h);
+    if (LM_UNLIKELY(bad_link)) {
+      // Overwritten after free's check (which reported it, and marked pad)
+      // or before it: found by walking the list from both ends. A block
+      // whose neighbours cannot be found stays listed and out of the FIFO
+      // (its memory is never reused), so no walk meets a recycled header.
+      bool unlinked = list_unlink(*home, h);
+      if (h->pad != kLinksReported) {
+        h->pad = kLinksReported;
+        Finding f = make_finding(Kind::kOverflow, bad_link, nullptr, cur.get());
+        f.when = "when the block entered quarantine";
+        f.has_block = true;
+        f.block = info_of(h);
+        held->lock.unlock();
+        held = nullptr;
+        emit(f);
+      }
+      if (!unlinked) continue;
+      in[kept++] = in[i];
+      continue;
+    }
     list_unlink(*home, h);
     in[kept++] = in[i];
   }
@@ -1033,6 +1164,19 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
     f.has_block = true;
     f.block = info_of(h);
     emit(f);
+  }
+  // An underflow past the seal, into the fields that change while the block
+  // lives: reported, then set right (a damaged link is mended when the block
+  // leaves its list, in flush).
+  uptr bad_link = damaged_link(h);
+  uptr bad = !bad_link ? damaged_scratch(h) : h->pad != kLinksReported ? bad_link : 0;  // (a heap check reported it)
+  if (LM_UNLIKELY(bad)) {
+    Finding f = make_finding(Kind::kOverflow, bad, func, cur.get());
+    f.has_block = true;
+    f.block = info_of(h);
+    emit(f);
+    h->pad = bad_link ? kLinksReported : 0;
+    h->qnext = nullptr;
   }
   uint8_t expected = kLive;
   if (!__atomic_compare_exchange_n(&h->state, &expected, kFreeing, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -1447,10 +1591,15 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
   };
   for (Shard& s : g_shards) {
     LockGuard guard(s.lock);
-    for_each_block(s, [&](Header* h, uptr bad_header) {
+    for_each_block(s, [&](Header* h, uptr bad) {
       if (n == kMax) return false;
       if (!h) {
-        add_bad_header(bad_header, bad_header + kHeaderSize + g_near);
+        add_bad_header(bad, bad + kHeaderSize + g_near);
+        return true;
+      }
+      if (bad) {  // a damaged link in h (the walk stops there)
+        if (h->pad != kLinksReported) add(Kind::kOverflow, bad, h);
+        h->pad = kLinksReported;
         return true;
       }
       uint8_t st = state_of(h);
@@ -1458,6 +1607,13 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
         if (uptr a = damaged_redzone(h)) {
           add(Kind::kOverflow, a, h);
           refill_redzones(h);
+        }
+        if (uptr a = damaged_scratch(h); a && h->pad != kLinksReported) {
+          add(Kind::kOverflow, a, h);
+          h->pad = 0;
+          h->free_tid = 0;
+          h->free_stack = 0;
+          h->qnext = nullptr;
         }
       } else if (st == kQuarantined) {
         check_fill(h);
@@ -1627,8 +1783,8 @@ void detect_leaks() {
     if (!g_blocks || !g_work) return;
     g_nblocks = 0;
     for (Shard& s : g_shards) {
-      for_each_block(s, [&](Header* h, uptr) {
-        if (h && g_nblocks < count && state_of(h) == kLive) {
+      for_each_block(s, [&](Header* h, uptr bad) {
+        if (h && !bad && g_nblocks < count && state_of(h) == kLive) {
           uptr u = user_of(h);
           g_blocks[g_nblocks++] = LeakBlock{u, u + h->size, h, 0};
         }

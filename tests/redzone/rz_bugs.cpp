@@ -46,6 +46,27 @@ __attribute__((noinline)) void underflow(size_t n) {
   free(p);
 }
 
+// Underflows that skip the fill and the seal and land in the block's header
+// (docs/redzone.md, "Block layout": with the default redzone_size the
+// 80-byte header starts 96 bytes below the block; its list links at 48 and
+// 56, its state at 37, its magic at 0). One byte is changed at `below`
+// bytes under the block. A damaged link made the list code crash; a damaged
+// state or magic was reported as a bad free of a live block.
+__attribute__((noinline)) void underflow_header(size_t below, bool heap_check) {
+  char* p = opaque(static_cast<char*>(malloc(64)));
+  char* q = opaque(static_cast<char*>(malloc(64)));  // a list neighbour
+  bool link = below == 96 - 56 || below == 96 - 48;
+  // With the header's magic or state gone the block's size is unknown.
+  expect("heap-buffer-overflow", p - below, link ? p : nullptr, link ? 64 : 0);
+  p[-opaque(static_cast<long>(below))] ^= 0x41;
+  if (heap_check) {
+    if (!libmalloc_heap_check || libmalloc_heap_check() != -1) exit(3);
+  }
+  free(p);
+  free(q);
+  for (int i = 0; i < 200; ++i) free(opaque(malloc(100)));  // p's batch enters the FIFO
+}
+
 __attribute__((noinline)) void use_after_free(size_t n, bool churn) {
   char* p = opaque(static_cast<char*>(malloc(n)));
   free(p);
@@ -187,6 +208,11 @@ int main(int argc, char** argv) {
   else if (is("overflow16-mmap")) overflow(1 << 20, 16);
   else if (is("underflow-small")) underflow(24);
   else if (is("underflow-mmap")) underflow(1 << 20);
+  else if (is("underflow-header-next")) underflow_header(96 - 56, false);
+  else if (is("underflow-header-prev")) underflow_header(96 - 48, false);
+  else if (is("underflow-header-state")) underflow_header(96 - 37, false);
+  else if (is("underflow-header-magic")) underflow_header(96 - 3, false);
+  else if (is("overflow-heap-check-link")) underflow_header(96 - 56, true);
   else if (is("overflow-at-exit")) {
     char* p = opaque(static_cast<char*>(malloc(10)));
     expect("heap-buffer-overflow", p + 10, p, 10);
