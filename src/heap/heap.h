@@ -61,6 +61,9 @@ struct Source {
   void* (*map)(size_t size);          // a fresh zeroed region, or nullptr
   void (*unmap)(void* p, size_t size);
   bool register_pages;                // record segments in the page map
+  // Maps size bytes exactly at `at` if nothing is there (a continuation
+  // region grows back in place after a trim); null: never.
+  bool (*map_at)(void* at, size_t size) = nullptr;
 };
 Source os_source();
 

@@ -24,6 +24,9 @@ void* current_break();
 
 // A private anonymous read-write mapping of `size` bytes (a page multiple).
 void* map(size_t size);
+// Like map, but exactly at `at` (page aligned), and only if nothing is mapped
+// there (MAP_FIXED_NOREPLACE): false otherwise.
+bool map_at(void* at, size_t size);
 // Like map, with every page faulted in now (MAP_POPULATE).
 void* map_populated(size_t size);
 // Like map, but reserves address space only (MAP_NORESERVE): for page maps.

@@ -51,6 +51,17 @@ void* map(size_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+bool map_at(void* at, size_t size) {
+  ErrnoKeeper keep;
+  void* p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  if (p != at) {  // a kernel before 4.17 takes the flag as a hint
+    munmap(p, size);
+    return false;
+  }
+  return true;
+}
+
 void* map_populated(size_t size) {
   ErrnoKeeper keep;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

@@ -671,6 +671,65 @@ CHILD_MODE("brk-blocked") {
   return 0;
 }
 
+static int count_maps_lines() {
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (f == nullptr) return -1;
+  int n = 0;
+  char line[512];
+  while (fgets(line, sizeof line, f)) ++n;
+  fclose(f);
+  return n;
+}
+
+// `brk-blocked-cycles N`: brk blocked as above, then N times a 100000-byte
+// block is allocated, written, freed and malloc_trim(0) called (the heap
+// grows into a continuation region and is trimmed back), then 20000 blocks
+// of 64 bytes. Prints how many /proc/self/maps lines the cycles added and
+// how many the small blocks added.
+CHILD_MODE("brk-blocked-cycles") {
+  int cycles = atoi(args.at(0).c_str());
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  free(malloc(100));
+  auto end = (reinterpret_cast<uintptr_t>(sbrk(0)) + page - 1) & ~(page - 1);
+  end += 64 * kKiB;
+  void* wall = mmap(reinterpret_cast<void*>(end), page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (wall != reinterpret_cast<void*>(end)) return 3;
+  int before = count_maps_lines();
+  for (int i = 0; i < cycles; ++i) {
+    auto* p = static_cast<char*>(malloc(apitest::opaque(size_t{100000})));
+    if (p == nullptr) return 4;
+    memset(p, 1, 100000);
+    free(p);
+    malloc_trim(0);
+  }
+  int after_cycles = count_maps_lines();
+  std::vector<void*> small;
+  for (int i = 0; i < 20000; ++i) {
+    small.push_back(malloc(apitest::opaque(size_t{64})));
+    if (small.back() == nullptr) return 5;
+    memset(small.back(), 2, 64);
+  }
+  int after_small = count_maps_lines();
+  for (void* p : small) free(p);
+  printf("%d %d\n", after_cycles - before, after_small - after_cycles);
+  return 0;
+}
+
+// Each cycle took a new continuation region (a trim had shrunk the last one)
+// and one of the heap's 256 segment slots; with none left, every request
+// became a mapping of its own (20000 small blocks: 20000 more mappings).
+// Now the region grows back in place, as the break would.
+TEST_CASE("api: a heap that grows and is trimmed again and again with brk blocked keeps its regions") {
+  auto r = run_self({"brk-blocked-cycles", "300"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  REQUIRE(r.exited_ok());
+  int cycles_lines = -1, small_lines = -1;
+  REQUIRE(sscanf(r.out.c_str(), "%d %d", &cycles_lines, &small_lines) == 2);
+  CHECK(cycles_lines < 32);
+  CHECK(small_lines < 32);
+}
+
 TEST_CASE("api: when a mapping blocks brk, the heap continues in mapped regions") {
   auto r = run_self({"brk-blocked"});
   CAPTURE(r.out);
