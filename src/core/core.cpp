@@ -1405,10 +1405,13 @@ int print_malloc_info(int options, FILE* fp) {
   fprintf(fp, "<total type=\"span-free\" count=\"%zu\" size=\"%zu\" dirty=\"%zu\"/>\n", sp.free_bytes / os::page_size(),
           sp.free_bytes, sp.dirty_bytes);
   fprintf(fp, "<total type=\"heap-purged\" count=\"%zu\" size=\"%zu\"/>\n", h.purged / os::page_size(), h.purged);
-  fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system + l.live_bytes);
-  fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system + l.max_bytes);
-  fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n", h.system + l.live_bytes);
-  fprintf(fp, "<aspace type=\"mprotect\" size=\"%zu\"/>\n", h.system + l.live_bytes);
+  // The whole process's <system> and <aspace> are the sum of its heaps', as
+  // glibc's: mapped blocks are only in <total type="mmap"> (adding them here
+  // counted them twice for a tool that adds the two).
+  fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system);
+  fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system);
+  fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n", h.system);
+  fprintf(fp, "<aspace type=\"mprotect\" size=\"%zu\"/>\n", h.system);
   fprintf(fp, "</malloc>\n");
   return 0;
 }

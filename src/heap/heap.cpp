@@ -613,7 +613,9 @@ bool Heap::trim_top(size_t keep) {
   Segment& seg = segments_[nsegments_ - 1];
   size_t page = os::page_size();
   size_t top = csize(top_);
-  if (top < keep + kMinChunk + page) return false;
+  // (Subtracted on top's side: malloc_trim(pad) passes any pad, and a pad
+  // near SIZE_MAX wrapped, released more than the top and crashed.)
+  if (top < kMinChunk + page || top - kMinChunk - page < keep) return false;
   size_t release = align_down(top - kMinChunk - keep, page);
   if (release == 0) return false;
   uptr new_end = seg.end - release;
@@ -638,7 +640,7 @@ bool Heap::trim_top(size_t keep) {
 
 // Purges the whole pages of binned free blocks (and of the top) that have
 // been free for at least min_age ms. Lock held.
-size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
+size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice, size_t top_keep) {
   size_t page = os::page_size();
   size_t purged = 0;
   for (unsigned i = bin_index(kStampedMin); i < kBins; ++i) {
@@ -658,7 +660,7 @@ size_t Heap::purge_free_pages(uint64_t now, size_t min_age, int advice) {
       purged += purge_block(c, size, page, advice, again);
     }
   }
-  if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) purged += purge_top(advice);
+  if (top_ && !top_purged_ && top_stamp_ <= now && now - top_stamp_ >= min_age) purged += purge_top(advice, top_keep);
   if (purged) stats::count(stats::k_purged_pages, purged / page);
   return purged;
 }
@@ -691,10 +693,11 @@ size_t Heap::purge_block(Chunk* c, size_t size, size_t page, int advice, bool ag
 // The top's whole pages below clean_from_ (above it, never touched since
 // the segment was mapped or last purged), lock held. Returns the bytes
 // purged.
-size_t Heap::purge_top(int advice) {
+size_t Heap::purge_top(int advice, size_t keep) {
   size_t page = os::page_size();
   uptr end = addr(top_) + csize(top_);
-  uptr b = align_up(addr(top_) + kHeaderSize, page);
+  if (keep > csize(top_)) keep = csize(top_);
+  uptr b = align_up(addr(top_) + kHeaderSize + keep, page);
   uptr e = std::min(align_down(end, page), align_up(clean_from_, page));
   size_t purged = 0;
   if (e > b && os::advise(ptr(b), e - b, advice)) {
@@ -702,8 +705,10 @@ size_t Heap::purge_top(int advice) {
     // DONTNEED pages read back as zero: calloc may skip them.
     if (advice == MADV_DONTNEED && (e >= clean_from_ || e == end) && clean_from_ > b) clean_from_ = b;
   }
-  top_purged_ = true;  // nothing to do until a free grows it again
-  top_lazy_ = advice == MADV_FREE;
+  if (keep == 0) {
+    top_purged_ = true;  // nothing to do until a free grows it again
+    top_lazy_ = advice == MADV_FREE;
+  }
   return purged;
 }
 
@@ -754,7 +759,9 @@ bool Heap::trim(size_t pad) {
   bool released = trim_top(pad);
   if (top_lazy_) top_purged_ = false;  // purged lazily: for good now
   top_stamp_ = 0;
-  if (purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED)) released = true;
+  // The top's first pad bytes stay resident, as glibc keeps them (a program
+  // asking for a warm reserve got it purged, and 1 where glibc returns 0).
+  if (purge_free_pages(~uint64_t{0} >> 1, 0, MADV_DONTNEED, pad)) released = true;
   return released;
 }
 

@@ -198,9 +198,9 @@ class Heap {
   // Gives the top beyond keep back to the kernel (and notes the trim for
   // the adaptive pad); true if anything went.
   bool trim_top(size_t keep);
-  size_t purge_free_pages(uint64_t now, size_t min_age, int advice);
+  size_t purge_free_pages(uint64_t now, size_t min_age, int advice, size_t top_keep = 0);
   size_t purge_block(Chunk* c, size_t size, size_t page, int advice, bool again);
-  size_t purge_top(int advice);
+  size_t purge_top(int advice, size_t keep = 0);
   void register_range(uptr begin, uptr end, bool add);
   const char* check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks);
 

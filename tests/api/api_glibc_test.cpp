@@ -606,6 +606,95 @@ TEST_CASE("api: malloc_stats' arena figures are mallinfo2's arena and uordblks")
   CHECK(in_use == mi.uordblks);
 }
 
+// `trim-pad PAD`: frees 30 MB of heap blocks (the top takes them), then
+// malloc_trim(PAD); prints the RSS growth kept after the trim, in MiB.
+CHILD_MODE("trim-pad") {
+  size_t pad = strtoull(args.at(0).c_str(), nullptr, 10);
+  if (mallopt(M_TRIM_THRESHOLD, -1) != 1) return 2;  // nothing trimmed at free
+  std::vector<char*> blocks;
+  blocks.reserve(300);  // nothing of ours between the blocks: they all merge into the top
+  size_t base = apitest::rss_bytes();
+  for (int i = 0; i < 300; ++i) {
+    blocks.push_back(static_cast<char*>(malloc(apitest::opaque(size_t{100000}))));
+    if (blocks.back() == nullptr) return 3;
+    memset(blocks.back(), 1, 100000);
+  }
+  for (char* p : blocks) free(p);
+  malloc_trim(pad);
+  size_t after = apitest::rss_bytes();
+  printf("%zd\n", (static_cast<ssize_t>(after) - static_cast<ssize_t>(base)) / static_cast<ssize_t>(kMiB));
+  return 0;
+}
+
+// malloc_trim's pad is free memory left at the top of the heap: it stays
+// resident, as glibc keeps it (it was purged with the rest).
+TEST_CASE("api: malloc_trim(pad) keeps pad bytes of the heap top resident") {
+  auto r0 = run_self({"trim-pad", "0"});
+  auto r10 = run_self({"trim-pad", std::to_string(10 * kMiB)});
+  CAPTURE(r0.out);
+  CAPTURE(r10.out);
+  REQUIRE(r0.exited_ok());
+  REQUIRE(r10.exited_ok());
+  long kept0 = atol(r0.out.c_str()), kept10 = atol(r10.out.c_str());
+  CHECK(kept0 < 4);
+  CHECK(kept10 >= 8);
+  CHECK(kept10 < 16);
+}
+
+// `trim-huge-pad`: malloc_trim with pads near SIZE_MAX, a live block just
+// below the free top; prints "ok" if the block is intact and the break did
+// not move.
+CHILD_MODE("trim-huge-pad") {
+  auto* live = static_cast<unsigned char*>(malloc(apitest::opaque(size_t{40000})));
+  void* gone = malloc(apitest::opaque(size_t{100000}));
+  if (live == nullptr || gone == nullptr) return 2;
+  memset(live, 0x5c, 40000);
+  free(gone);
+  void* brk_before = sbrk(0);
+  for (size_t d : {size_t{1}, size_t{64}, size_t{4096}, size_t{4128}}) malloc_trim(SIZE_MAX - d + 1);
+  if (!apitest::all_bytes(live, 40000, 0x5c)) return 3;
+  if (sbrk(0) != brk_before) return 4;
+  free(live);
+  printf("ok\n");
+  return 0;
+}
+
+// A pad near SIZE_MAX wrapped in the trim's arithmetic: the top went whole,
+// or more than the top (the live block's last page and the top's header
+// were given back with brk, and the process crashed).
+TEST_CASE("api: malloc_trim with a pad near SIZE_MAX keeps the top and every live byte") {
+  auto r = run_self({"trim-huge-pad"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "ok\n");
+}
+
+// The whole process's <system type="current"> is the sum of its heaps', as
+// glibc's: a live mapped block is counted in <total type="mmap"> only.
+TEST_CASE("api: malloc_info's process totals leave mapped blocks to the mmap total") {
+  void* big = malloc(apitest::opaque(size_t{4 * kMiB}));
+  REQUIRE(big != nullptr);
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  REQUIRE(f != nullptr);
+  CHECK(malloc_info(0, f) == 0);
+  fclose(f);
+  std::string xml(buf, len);
+  free(buf);
+  free(big);
+  CAPTURE(xml);
+  size_t heaps = 0, total = 0, v = 0;
+  bool in_heap = false;
+  for (const std::string& line : apitest::lines(xml)) {
+    if (line.rfind("<heap ", 0) == 0) in_heap = true;
+    if (line.rfind("</heap>", 0) == 0) in_heap = false;
+    if (sscanf(line.c_str(), "<system type=\"current\" size=\"%zu\"/>", &v) == 1) (in_heap ? heaps : total) += v;
+  }
+  CHECK(heaps > 0);
+  CHECK(total == heaps);
+}
+
 TEST_CASE("api: malloc_info writes XML starting with <malloc version=") {
   char* buf = nullptr;
   size_t len = 0;
