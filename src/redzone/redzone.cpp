@@ -462,6 +462,20 @@ void unlink_between(Shard& s, Header* prev, Header* next) {
   --s.count;
 }
 
+// Walking from `from` along each header's `link` (next or prev): the header
+// whose link is h, or null when the walk meets a damaged link or runs
+// longer than the list.
+Header* link_holder(const Shard& s, Header* from, uint64_t Header::*link, const Header* h) {
+  size_t steps = 0;
+  for (Header* x = from; x && ++steps <= s.count;) {
+    Header* n;
+    if (!get_link(&(x->*link), &n)) return nullptr;
+    if (n == h) return x;
+    x = n;
+  }
+  return nullptr;
+}
+
 // False, the list unchanged, when h's own links were overwritten and its
 // neighbours cannot be found by walking the list from both ends (another
 // damaged link on the way).
@@ -471,32 +485,9 @@ bool list_unlink(Shard& s, Header* h) {
     unlink_between(s, prev, next);
     return true;
   }
-  prev = nullptr;
-  if (s.head != h) {
-    size_t steps = 0;
-    for (Header* x = s.head;; x = prev) {
-      Header* n;
-      if (!x || ++steps > s.count || !get_link(&x->next, &n)) return false;
-      if (n == h) {
-        prev = x;
-        break;
-      }
-      prev = n;
-    }
-  }
-  next = nullptr;
-  if (s.tail != h) {
-    size_t steps = 0;
-    for (Header* x = s.tail;; x = next) {
-      Header* p;
-      if (!x || ++steps > s.count || !get_link(&x->prev, &p)) return false;
-      if (p == h) {
-        next = x;
-        break;
-      }
-      next = p;
-    }
-  }
+  prev = s.head == h ? nullptr : link_holder(s, s.head, &Header::next, h);
+  next = s.tail == h ? nullptr : link_holder(s, s.tail, &Header::prev, h);
+  if ((s.head != h && !prev) || (s.tail != h && !next)) return false;
   unlink_between(s, prev, next);
   return true;
 }

@@ -30,6 +30,19 @@ constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
 // dynamic threshold), so tests that count mappings first pin it at 128 KiB,
 // libmalloc's fixed default.
 void pin_mmap_threshold() { REQUIRE(mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1); }
+
+// What malloc_info(0, ...) writes.
+std::string malloc_info_text() {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  REQUIRE(f != nullptr);
+  CHECK(malloc_info(0, f) == 0);
+  fclose(f);
+  std::string xml(buf, len);
+  free(buf);
+  return xml;
+}
 }  // namespace
 
 // `where [mallopt-threshold=N] [mmap-max=N] SIZE...`: allocates each size
@@ -674,14 +687,7 @@ TEST_CASE("api: malloc_trim with a pad near SIZE_MAX keeps the top and every liv
 TEST_CASE("api: malloc_info's process totals leave mapped blocks to the mmap total") {
   void* big = malloc(apitest::opaque(size_t{4 * kMiB}));
   REQUIRE(big != nullptr);
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  REQUIRE(f != nullptr);
-  CHECK(malloc_info(0, f) == 0);
-  fclose(f);
-  std::string xml(buf, len);
-  free(buf);
+  std::string xml = malloc_info_text();
   free(big);
   CAPTURE(xml);
   size_t heaps = 0, total = 0, v = 0;
@@ -696,14 +702,7 @@ TEST_CASE("api: malloc_info's process totals leave mapped blocks to the mmap tot
 }
 
 TEST_CASE("api: malloc_info writes XML starting with <malloc version=") {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  REQUIRE(f != nullptr);
-  CHECK(malloc_info(0, f) == 0);
-  fclose(f);
-  std::string xml(buf, len);
-  free(buf);
+  std::string xml = malloc_info_text();
   CAPTURE(xml);
   CHECK(xml.rfind("<malloc version=", 0) == 0);
   CHECK(contains(xml, "</malloc>"));
