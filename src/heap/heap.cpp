@@ -324,11 +324,7 @@ bool Heap::grow(size_t nb) {
       stats::count(stats::k_brk_grow);
       if (thp) os::advise(old, incr, thp);
       if (contiguous && addr(old) == cur->end) {
-        register_range(cur->end, cur->end + incr, true);
-        cur->end += incr;
-        top_->head += incr;
-        system_ += incr;
-        if (system_ > max_system_) max_system_ = system_;
+        extend_segment(*cur, incr);
         return true;
       }
       uptr base = addr(old);
@@ -356,11 +352,7 @@ bool Heap::grow(size_t nb) {
     if (grow_by && src_.map_at(ptr(cur->end), grow_by)) {
       if (thp) os::advise(ptr(cur->end), grow_by, thp);
       stats::count(stats::k_segment_maps);
-      register_range(cur->end, cur->end + grow_by, true);
-      cur->end += grow_by;
-      top_->head += grow_by;
-      system_ += grow_by;
-      if (system_ > max_system_) max_system_ = system_;
+      extend_segment(*cur, grow_by);
       return true;
     }
   }
@@ -377,6 +369,15 @@ bool Heap::grow(size_t nb) {
     return false;
   }
   return true;
+}
+
+// The current segment grows by `by` bytes at its end, all of them the top's.
+void Heap::extend_segment(Segment& seg, size_t by) {
+  register_range(seg.end, seg.end + by, true);
+  seg.end += by;
+  top_->head += by;
+  system_ += by;
+  if (system_ > max_system_) max_system_ = system_;
 }
 
 // Starts a new segment whose whole extent becomes the top block.

@@ -190,6 +190,7 @@ class Heap {
   void* alloc_locked(size_t nb, bool zero, const char* func);
   bool grow(size_t nb);
   bool add_segment(uptr base, uptr end, bool mapped);
+  void extend_segment(Segment& seg, size_t by);
   void close_top_segment();
   Chunk* checked_live(void* mem, const char* func);
   void free_locked(void* mem, const char* func, bool by_program = true);
