@@ -366,7 +366,9 @@ void give(unsigned c, void* const* objs, unsigned n) {
       if (s->in_use == 0) {
         move(k, s, kEmpty);
         if (k.counts[kEmpty] > kEmptyReserve) {
-          // Keep the lowest-addressed empty slabs, release the highest.
+          // Beyond the reserve, release the highest-addressed empty slab
+          // (with kEmptyReserve 0, the one that just emptied; a reserve
+          // would keep the lowest, nearest the heap's start).
           Slab* victim = s;
           for (Slab* e = k.lists[kEmpty]; e; e = e->next)
             if (e->base > victim->base) victim = e;
