@@ -430,6 +430,7 @@ bool get_link(const uint64_t* slot, Header** out) {
 // state and links (free fields, pad, scratch link: all 0 while it is live),
 // or 0.
 uptr damaged_scratch(const Header* h) {
+  if (LM_LIKELY((h->free_tid | h->free_stack | h->pad | addr(h->qnext)) == 0)) return 0;
   const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
   for (size_t i = offsetof(Header, free_tid); i < offsetof(Header, prev); ++i)
     if (b[i]) return addr(h) + i;
@@ -476,15 +477,17 @@ Header* link_holder(const Shard& s, Header* from, uint64_t Header::*link, const 
   return nullptr;
 }
 
-// False, the list unchanged, when h's own links were overwritten and its
-// neighbours cannot be found by walking the list from both ends (another
-// damaged link on the way).
-bool list_unlink(Shard& s, Header* h) {
+// When h's own links were overwritten, *bad_link receives the first damaged
+// byte and its neighbours are found by walking the list from both ends;
+// false, the list unchanged, when they cannot be (another damaged link on
+// the way).
+bool list_unlink(Shard& s, Header* h, uptr* bad_link) {
   Header *prev, *next;
   if (LM_LIKELY(get_link(&h->prev, &prev) && get_link(&h->next, &next))) {
     unlink_between(s, prev, next);
     return true;
   }
+  *bad_link = damaged_link(h);
   prev = s.head == h ? nullptr : link_holder(s, s.head, &Header::next, h);
   next = s.tail == h ? nullptr : link_holder(s, s.tail, &Header::prev, h);
   if ((s.head != h && !prev) || (s.tail != h && !next)) return false;
@@ -902,13 +905,13 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
       home->lock.lock();
       held = home;
     }
-    uptr bad_link = damaged_link(h);
+    uptr bad_link = 0;
+    bool unlinked = list_unlink(*home, h, &bad_link);
     if (LM_UNLIKELY(bad_link)) {
       // Overwritten after free's check (which reported it, and marked pad)
-      // or before it: found by walking the list from both ends. A block
-      // whose neighbours cannot be found stays listed and out of the FIFO
-      // (its memory is never reused), so no walk meets a recycled header.
-      bool unlinked = list_unlink(*home, h);
+      // or before it. A block whose neighbours could not be found stays
+      // listed and out of the FIFO (its memory is never reused), so no walk
+      // meets a recycled header.
       if (h->pad != kLinksReported) {
         h->pad = kLinksReported;
         Finding f = make_finding(Kind::kOverflow, bad_link, nullptr, cur.get());
@@ -920,10 +923,7 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
         emit(f);
       }
       if (!unlinked) continue;
-      in[kept++] = in[i];
-      continue;
     }
-    list_unlink(*home, h);
     in[kept++] = in[i];
   }
   if (held) held->lock.unlock();
