@@ -75,8 +75,12 @@ void print(os::Writer& w, const Trace& t);
 void print_summary_frame(os::Writer& w, const Trace& t);
 // Small per-thread number (T0 is the first thread that allocated).
 uint16_t thread_number();
-// [lo, hi) of the calling thread's stack mapping, cached per thread.
+// [lo, hi) of the calling thread's own stack mapping, when the calling code
+// runs on it (not on a coroutine's stack or an alternate signal stack).
+// Looked up once per thread (and again when the main thread's stack grew).
 bool thread_stack(uptr* lo, uptr* hi);
+// [lo, hi) of the calling thread's own stack, wherever the calling code runs.
+bool own_stack(uptr* lo, uptr* hi);
 // The /proc/self/maps line holding a, as [lo, hi).
 bool mapping_of(uptr a, uptr* lo, uptr* hi);
 

@@ -1698,7 +1698,14 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   drain(1);
   uptr lo, hi;
   uptr sp = addr(__builtin_frame_address(0));
-  if (stack::thread_stack(&lo, &hi)) scan_range(sp, hi, 1);
+  if (stack::thread_stack(&lo, &hi)) {
+    scan_range(sp, hi, 1);
+  } else {
+    // exit() on a coroutine's stack (or an alternate signal stack): the
+    // rest of that page, and the thread's own stack, whole.
+    scan_range(sp, align_up(sp + 1, 4096), 1);
+    if (stack::own_stack(&lo, &hi)) scan_range(lo, hi, 1);
+  }
   drain(1);
   for (unsigned i = 0; i < nsegs; ++i) {
     scan_range(segs[i].lo, segs[i].hi, 1);
@@ -1877,6 +1884,11 @@ void at_exit() {
 // then the FIFO, then the queue pool, then stack's and shadow's leaves. No
 // path holds two shard locks but these and the leak scan.
 void lock_for_fork() {
+  // The forking thread is its child's main thread: its stack is found from
+  // its descriptor here, in the parent, where it is not the main thread
+  // (stack::own_stack).
+  uptr lo, hi;
+  stack::own_stack(&lo, &hi);
   report_lock_for_fork();
   for (Shard& s : g_shards) s.lock.lock();
   g_pool_lock.lock();

@@ -15,6 +15,10 @@
 #include "base/lock.h"
 #include "redzone/internal.h"
 
+// glibc (the loader, or libc.a when linked statically): near the top of
+// the main thread's stack.
+extern "C" void* __libc_stack_end;
+
 namespace lm::redzone::stack {
 
 namespace {
@@ -131,6 +135,14 @@ void refresh_modules() {
         add_chunks(c, c->r[i]);
       }
       g_modules.store(c, std::memory_order_release);
+      if (!old) {
+        // libc's dladdr calls into the loader through a lazily bound PLT
+        // slot: bound now, so that a report symbolised on a small alternate
+        // signal stack does not also run the loader's symbol lookup (a
+        // report from a handler on a SIGSTKSZ stack overflowed it).
+        Dl_info info;
+        dladdr(reinterpret_cast<void*>(&refresh_modules), &info);
+      }
     }
   }
   g_modules_lock.unlock();
@@ -178,10 +190,42 @@ LM_FAST_PATH bool is_return_address(const ModuleCache* c, uptr v) {
   return false;
 }
 
+// The function a direct call (E8 rel32) just before return address v calls,
+// through its PLT stub when it calls one (endbr64, bnd, jmp *GOT(%rip): the
+// bound address in the GOT); 0 when it is not a direct call.
+uptr call_target(const ModuleCache* c, uptr v) {
+  const auto* code = ptr<const uint8_t>(v);
+  if (!find_range(c, v - 5) || code[-5] != 0xe8) return 0;
+  int32_t rel;
+  std::memcpy(&rel, code - 4, sizeof rel);
+  uptr t = v + static_cast<uptr>(static_cast<intptr_t>(rel));
+  if (!find_range(c, t) || !find_range(c, t + 10)) return 0;
+  const auto* s = ptr<const uint8_t>(t);
+  unsigned k = 0;
+  if (s[0] == 0xf3 && s[1] == 0x0f && s[2] == 0x1e && s[3] == 0xfa) k = 4;  // endbr64
+  if (s[k] == 0xf2) ++k;                                                   // bnd
+  if (s[k] != 0xff || s[k + 1] != 0x25) return t;
+  int32_t disp;
+  std::memcpy(&disp, s + k + 2, sizeof disp);
+  return *ptr<const uptr>(t + k + 6 + static_cast<uptr>(static_cast<intptr_t>(disp)));
+}
+// A function is taken to hold `ret` when `ret` lies this close above its start.
+constexpr uptr kMaxCallee = 64 * 1024;
+
 // ---- the calling thread's stack ----
 
+// The calling thread's own stack (own_stack_lookup): [t_stack_lo,
+// t_stack_hi); both 0 until looked up, 1 when that failed. t_stack_grows:
+// the main thread's, whose low end moves down. [t_other_lo, t_other_hi): a
+// mapping below it found not to be the stack (own_stack_grew).
 thread_local uptr t_stack_lo LM_TLS_IE = 0;
 thread_local uptr t_stack_hi LM_TLS_IE = 0;
+thread_local bool t_stack_grows LM_TLS_IE = false;
+thread_local uptr t_other_lo LM_TLS_IE = 0;
+thread_local uptr t_other_hi LM_TLS_IE = 0;
+// A thread's descriptor (struct pthread, about 2.3 KiB in glibc 2.36) lies
+// within this many bytes above pthread_self().
+constexpr size_t kDescriptorSpan = 4096;
 thread_local uint16_t t_thread_no LM_TLS_IE = 0;  // number + 1; 0: none yet
 std::atomic<uint16_t> g_threads{0};
 
@@ -211,7 +255,9 @@ template <class F>
 void for_each_mapping(F f) {
   int fd = os::open_read("/proc/self/maps");
   if (fd < 0) return;
-  char buf[4096];
+  // Small: a first capture may run on an 8 KiB alternate signal stack, of
+  // which the kernel's signal frame takes 3.5 KiB with AVX-512.
+  char buf[768];
   char line[160];
   size_t line_len = 0;
   bool go = true;
@@ -441,49 +487,115 @@ struct ThreadStackEntry {
   int tid;  // written last (release): 0 while the entry is being filled
   uptr lo, hi;
 };
-uptr g_main_tls_lo = 0, g_main_tls_hi = 0;  // hi written last (release)
+// The main thread's descriptor and the mapping that held it when the thread
+// looked its stack up (hi written last, release). The scan takes the part of
+// that range still in the descriptor's mapping: the kernel merges anonymous
+// mappings made next to it into the line, before (a coroutine's stack, which
+// may be gone by the scan) and after (our own blocks' chunks).
+uptr g_main_self = 0, g_main_tls_lo = 0, g_main_tls_hi = 0;
 constexpr unsigned kMaxThreadStacks = 4096;
 ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
 std::atomic<unsigned> g_nthread_stacks{0};
 
+namespace {
+
+// Registers the calling thread's stack [l, h) for the leak scans of other
+// threads. A stack glibc reuses (its cache) takes over its entry; else a new one.
+void register_stack(uptr l, uptr h) {
+  unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), i = n;
+  for (unsigned j = 0; j < n; ++j)
+    if (g_thread_stacks[j].hi == h && __atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_ACQUIRE) != 0) {
+      int saved = errno;
+      bool gone = os::thread_gone(__atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_RELAXED));
+      errno = saved;
+      if (gone) {
+        i = j;
+        break;
+      }
+    }
+  if (i == n) i = g_nthread_stacks.fetch_add(1, std::memory_order_relaxed);
+  if (i < kMaxThreadStacks) {
+    g_thread_stacks[i].lo = l;
+    g_thread_stacks[i].hi = h;
+    __atomic_store_n(&g_thread_stacks[i].tid, os::gettid(), __ATOMIC_RELEASE);
+  }
+}
+
+// Finds the calling thread's own stack, once per thread, wherever sp is (a
+// coroutine's stack, an alternate signal stack: neither may be taken for the
+// thread's, as a first capture there once did, for good: every later
+// capture on the real stack was cut to a page, the leak scan missed the
+// stack, and a coroutine stack unmapped later was read). The main thread's
+// is the mapping holding __libc_stack_end, and grows (own_stack_grew);
+// another thread's holds its descriptor, which glibc puts at the top of the
+// stack block (a user-supplied one too): cut just past the descriptor, so
+// that a neighbouring mapping the kernel merged into the line is not taken
+// (it may be unmapped later). The main thread's descriptor is in a mapping
+// of the loader's, which the kernel may merge with coroutine stacks mapped
+// next to it: never used for the main thread. (A thread that forks becomes
+// its child's main thread: it looks its stack up before the fork, see
+// prepare_fork.)
+void own_stack_lookup() {
+  uptr self = addr(reinterpret_cast<void*>(pthread_self())), top = addr(__libc_stack_end);
+  bool main = os::gettid() == os::getpid();
+  MapLine self_map{}, top_map{};
+  for_each_mapping([&](const MapLine& m) {
+    if (self >= m.lo && self < m.hi) self_map = m;
+    if (top >= m.lo && top < m.hi) top_map = m;
+    return true;
+  });
+  uptr l = main ? top_map.lo : self_map.lo;
+  uptr h = main ? top_map.hi : std::min(self_map.hi, align_up(self + kDescriptorSpan, 4096));
+  if (h == 0) {
+    t_stack_lo = t_stack_hi = 1;  // not found: no further attempt
+    return;
+  }
+  t_stack_lo = l;
+  t_stack_hi = h;
+  t_stack_grows = main;
+  // The main thread's TLS and descriptor are not in its stack but in a
+  // mapping of the loader's: remembered for a leak scan that another thread
+  // runs (exit() called there).
+  if (main && self_map.hi != 0 && !(self >= l && self < h) && self_map.hi - self_map.lo <= (size_t{64} << 20)) {
+    g_main_self = self;
+    g_main_tls_lo = self_map.lo;
+    __atomic_store_n(&g_main_tls_hi, self_map.hi, __ATOMIC_RELEASE);
+  }
+  register_stack(l, h);
+}
+
+// The main thread's stack grew below what was read (sp under t_stack_lo):
+// re-read, once per growth. A mapping below it that is not the stack (a
+// coroutine's) is remembered, so that captures there read no more.
+bool own_stack_grew(uptr sp) {
+  if (sp >= t_other_lo && sp < t_other_hi) return false;
+  uptr l, h;
+  if (!find_mapping(sp, &l, &h)) return false;
+  if (h != t_stack_hi) {
+    t_other_lo = l;
+    t_other_hi = h;
+    return false;
+  }
+  t_stack_lo = l;
+  return true;
+}
+
+}  // namespace
+
+bool own_stack(uptr* lo, uptr* hi) {
+  if (t_stack_hi == 0) own_stack_lookup();
+  *lo = t_stack_lo;
+  *hi = t_stack_hi;
+  return t_stack_hi > 1;
+}
+
 bool thread_stack(uptr* lo, uptr* hi) {
   uptr sp = addr(__builtin_frame_address(0));
-  if (!(sp >= t_stack_lo && sp < t_stack_hi)) {
-    uptr l, h;
-    if (t_stack_hi != 0) return false;  // one attempt per thread
-    if (!find_mapping(sp, &l, &h)) {
-      t_stack_lo = t_stack_hi = 1;
-      return false;
-    }
-    t_stack_lo = l;
-    t_stack_hi = h;
-    // The main thread's TLS and descriptor are not in its stack but in a
-    // mapping of the loader's: remembered for a leak scan that another
-    // thread runs (exit() called there).
-    uptr tl, th;
-    if (os::gettid() == os::getpid() && find_mapping(addr(reinterpret_cast<void*>(pthread_self())), &tl, &th) &&
-        !(tl >= l && th <= h) && th - tl <= (size_t{64} << 20)) {
-      g_main_tls_lo = tl;
-      __atomic_store_n(&g_main_tls_hi, th, __ATOMIC_RELEASE);
-    }
-    // A stack glibc reuses (its cache) takes over its entry; else a new one.
-    unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), i = n;
-    for (unsigned j = 0; j < n; ++j)
-      if (g_thread_stacks[j].hi == h && __atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_ACQUIRE) != 0) {
-        int saved = errno;
-        bool gone = os::thread_gone(__atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_RELAXED));
-        errno = saved;
-        if (gone) {
-          i = j;
-          break;
-        }
-      }
-    if (i == n) i = g_nthread_stacks.fetch_add(1, std::memory_order_relaxed);
-    if (i < kMaxThreadStacks) {
-      g_thread_stacks[i].lo = l;
-      g_thread_stacks[i].hi = h;
-      __atomic_store_n(&g_thread_stacks[i].tid, os::gettid(), __ATOMIC_RELEASE);
-    }
+  if (LM_UNLIKELY(!(sp >= t_stack_lo && sp < t_stack_hi))) {
+    if (t_stack_hi == 0) own_stack_lookup();
+    bool on = sp >= t_stack_lo && sp < t_stack_hi;
+    if (!on && t_stack_grows && sp < t_stack_lo) on = own_stack_grew(sp);
+    if (!on) return false;
   }
   *lo = t_stack_lo;
   *hi = t_stack_hi;
@@ -510,9 +622,10 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
 bool mapping_of(uptr a, uptr* lo, uptr* hi) { return find_mapping(a, lo, hi); }
 
 bool main_thread_tls(Range* out) {
-  uptr hi = __atomic_load_n(&g_main_tls_hi, __ATOMIC_ACQUIRE);
-  if (hi == 0) return false;
-  *out = Range{g_main_tls_lo, hi};
+  uptr hi = __atomic_load_n(&g_main_tls_hi, __ATOMIC_ACQUIRE), now_lo, now_hi;
+  bool readable = false;
+  if (hi == 0 || !find_mapping(g_main_self, &now_lo, &now_hi, &readable) || !readable) return false;
+  *out = Range{std::max(g_main_tls_lo, now_lo), std::min(hi, now_hi)};
   return true;
 }
 
@@ -615,6 +728,21 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
     if (record_ok(x) && record_ok(ptr<const uptr>(x[0]))) {
       rec = x;
       break;
+    }
+  }
+  // `ret` may be in a function without a frame pointer that left rbp alone
+  // (a wrapper of malloc in code built without them, libc's strdup), called
+  // from code with frame pointers: the chain from rbp skips its caller,
+  // whose return address lies between the slot and the record. Taken only
+  // when its call instruction calls the function holding `ret` (the words
+  // there are mostly the caller's locals, stale return addresses among them).
+  if (rec && ret && t->n < kMaxFrames) {
+    for (const uptr* x = p; x < rec; ++x) {
+      uptr v = *x, target;
+      if (is_return_address(c, v) && (target = call_target(c, v)) != 0 && target <= ret && ret - target < kMaxCallee) {
+        put(v, x);
+        break;
+      }
     }
   }
   if (rec) {

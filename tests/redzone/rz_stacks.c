@@ -1,0 +1,156 @@
+// rz_stacks.c: stack capture where the stack is not where it was at the
+// thread's first capture (stacks.sh and clean.sh run it). Built at -O0
+// with frame pointers.
+//   deep-exit       exit() 2000 frames deep, blocks held by the frames'
+//                   locals: no leak (the main stack grew after the first
+//                   capture; the scan once read only its first extent)
+//   deep-frames     an overflow of a block allocated 2000 frames deep: its
+//                   allocation stack is full (was cut to the first page)
+//   coro-first      the first allocation on a coroutine's stack, then blocks
+//                   held by main's locals at exit(): no leak
+//   coro-stale      the first allocation on coroutine A's stack, mapped next
+//                   to B's (one line of /proc/self/maps); B is unmapped, A
+//                   allocates again: no crash (was SIGSEGV)
+//   altstack-first  the thread's first allocation in a signal handler on an
+//                   8 KiB alternate stack: no crash
+//   altstack-report an overflow reported from a handler on an 8 KiB
+//                   alternate stack: the report, then "END"
+//   wrapper         an overflow of a block from xmalloc (no frame pointer,
+//                   rbp left alone) called by user_fn: the stack names
+//                   xmalloc, user_fn, main in a row
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static volatile char g_touch;
+// Called through a pointer: GCC takes a direct exit() at the bottom of the
+// recursion for a path that never returns (-Winfinite-recursion).
+static void (*volatile g_exit)(int) = exit;
+
+__attribute__((noinline)) static void deep(int n, int bug) {
+  char* volatile held = malloc(64);  // live until exit: held by this frame only
+  volatile char pad[1500];
+  pad[n % 1500] = (char)n;
+  if (n > 0) {
+    deep(n - 1, bug);
+  } else {
+    if (bug) {
+      char* p = malloc(10);
+      p[10] = 1;
+      free(p);
+      printf("END\n");
+    }
+    g_exit(0);
+  }
+  g_touch = pad[n % 1500];
+  free(held);
+}
+
+static ucontext_t uc_main, uc_a;
+static void coro_first_body(void) { free(malloc(32)); }
+
+#define CORO_STACK (64 * 1024)
+__attribute__((noinline)) static void* path2(void) { return malloc(48); }
+static void coro_stale_body(void) {
+  free(malloc(32));  // the thread's first capture
+  swapcontext(&uc_a, &uc_main);
+  free(path2());  // after B's stack was unmapped
+}
+
+static int g_report;
+static void on_signal(int sig) {
+  (void)sig;
+  char* volatile p = malloc(10);
+  if (g_report) p[10] = 1;
+  free(p);
+}
+static int altstack(int report) {
+  size_t size = 8192;  // SIGSTKSZ before glibc 2.34
+  char* m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0) return 2;  // a guard page below
+  stack_t ss = {.ss_sp = m + 4096, .ss_size = size, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) return 2;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGUSR1, &sa, NULL);
+  g_report = report;
+  raise(SIGUSR1);
+  printf("END\n");
+  return 0;
+}
+
+// No frame pointer, and rbp untouched: the frame-pointer chain from the
+// caller's rbp skips user_fn.
+__attribute__((noinline, optimize("O2", "omit-frame-pointer"))) void* xmalloc(size_t n) {
+  void* p = malloc(n);
+  if (!p) abort();
+  memset(p, 0, n);
+  return p;
+}
+__attribute__((noinline)) static char* user_fn(size_t n) {
+  char* r = xmalloc(n);
+  __asm__ volatile("" ::: "memory");
+  return r;
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "deep-exit") || !strcmp(mode, "deep-frames")) {
+    free(malloc(1));  // the first capture, with the main stack still short
+    deep(2000, !strcmp(mode, "deep-frames"));
+  }
+  if (!strcmp(mode, "coro-first")) {
+    static char co_stack[CORO_STACK];  // static: nothing allocated before the coroutine runs
+    getcontext(&uc_a);
+    uc_a.uc_stack.ss_sp = co_stack;
+    uc_a.uc_stack.ss_size = sizeof co_stack;
+    uc_a.uc_link = &uc_main;
+    makecontext(&uc_a, coro_first_body, 0);
+    swapcontext(&uc_main, &uc_a);
+    char* volatile kept = malloc(100);  // reachable from main's stack only
+    printf("%d\n", kept != NULL);
+    exit(0);
+  }
+  if (!strcmp(mode, "coro-stale")) {
+    char* b = mmap(NULL, CORO_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char* a = mmap(b - CORO_STACK, CORO_STACK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (b == MAP_FAILED || a != b - CORO_STACK) {
+      printf("skip: no adjacent mappings\n");
+      return 0;
+    }
+    getcontext(&uc_a);
+    uc_a.uc_stack.ss_sp = a;
+    uc_a.uc_stack.ss_size = CORO_STACK;
+    uc_a.uc_link = &uc_main;
+    makecontext(&uc_a, coro_stale_body, 0);
+    swapcontext(&uc_main, &uc_a);
+    munmap(b, CORO_STACK);  // coroutine B's stack goes away
+    swapcontext(&uc_main, &uc_a);
+    printf("END\n");
+    return 0;
+  }
+  if (!strcmp(mode, "altstack-first")) return altstack(0);
+  if (!strcmp(mode, "altstack-report")) {
+    free(malloc(1));
+    return altstack(1);
+  }
+  if (!strcmp(mode, "wrapper")) {
+    free(malloc(1));
+    volatile size_t n = 10;
+    char* p = user_fn(n);
+    p[n] = 1;
+    free(p);
+    printf("END\n");
+    return 0;
+  }
+  fprintf(stderr, "unknown mode '%s'\n", mode);
+  return 2;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# stacks.sh: reports whose stacks were captured away from where the thread's
+# stack was at its first capture (rz_stacks.c): each must report the bug
+# with a whole allocation stack, then go on (halt_on_error=0) to "END".
+# usage: stacks.sh PROGRAM /path/to/libmalloc.so MODE
+set -euo pipefail
+PROG=$1 LIB=$2 MODE=$3
+WORK=$(mktemp -d /tmp/lm_rzstacks.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+rc=0
+LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1:halt_on_error=0 timeout 50 "$PROG" "$MODE" >"$WORK/out" 2>"$WORK/err" || rc=$?
+fail() {
+  echo "FAIL ($MODE): $1" >&2
+  head -n 60 "$WORK/err" >&2
+  exit 1
+}
+[[ $rc -eq 0 ]] || fail "status $rc"
+grep -qx END "$WORK/out" || fail "no END on stdout"
+grep -q "ERROR: libmalloc: heap-buffer-overflow" "$WORK/err" || fail "no report"
+# The allocation stack: the frame lines after its heading.
+sed -n '/^allocated by thread T0 here:/,/^[^ ]/p' "$WORK/err" | grep '^    #' >"$WORK/alloc" || true
+case $MODE in
+  deep-frames)
+    # 16 frames (the most kept): the allocating frame, then deep() again and again.
+    [[ $(wc -l <"$WORK/alloc") -eq 16 ]] || fail "$(wc -l <"$WORK/alloc") allocation frames, want 16"
+    [[ $(grep -c ' in deep ' "$WORK/alloc") -ge 15 ]] || fail "deep() frames missing";;
+  wrapper)
+    head -n 3 "$WORK/alloc" | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top3"
+    printf '0 xmalloc\n1 user_fn\n2 main\n' | cmp -s - "$WORK/top3" || fail "allocation stack starts: $(tr '\n' ' ' <"$WORK/top3")";;
+  altstack-report)
+    [[ -s $WORK/alloc ]] || fail "no allocation stack";;
+  *) fail "unknown mode";;
+esac
+echo "ok ($MODE): $(wc -l <"$WORK/alloc") allocation frames"
