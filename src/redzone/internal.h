@@ -100,8 +100,8 @@ unsigned guarded_mappings(Range* out, unsigned cap);
 // The main thread's TLS mapping (outside its stack), once the main thread
 // has captured a stack.
 bool main_thread_tls(Range* out);
-// True when the dynamic loader made the allocation with this stack (TLS
-// vectors, link maps): such blocks are referenced from places no root scan
+// True when the dynamic loader called the allocator for the allocation
+// with this stack (TLS vectors, link maps): such blocks are referenced from places no root scan
 // sees (cached thread stacks), so the leak scan treats them as roots, as
 // LeakSanitizer does.
 bool from_loader(uint32_t stack_id);

@@ -1647,7 +1647,8 @@ uint32_t* g_work = nullptr;
 size_t g_nwork = 0;
 
 LeakBlock* find_block(uptr v) {
-  if (g_nblocks == 0 || v < g_blocks[0].lo || v >= g_blocks[g_nblocks - 1].hi) return nullptr;
+  // (v == hi of the last block: its start, when it is a 0-byte block.)
+  if (g_nblocks == 0 || v < g_blocks[0].lo || v > g_blocks[g_nblocks - 1].hi) return nullptr;
   size_t lo = 0, hi = g_nblocks;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -1686,7 +1687,10 @@ bool holds_blocks(uptr lo, uptr hi) {
   return b != end && b->lo < hi;
 }
 
-LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
+// `from`: the stack pointer of at_exit, the leak check's entry: the words
+// below it are the check's own frames (a copy of a block's address left
+// there by the sort hid one leak every run), never roots.
+LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from) {
   uptr regs[16];
   asm volatile(
       "mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\tmov %%r13, 24(%0)\n\t"
@@ -1699,7 +1703,7 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   uptr lo, hi;
   uptr sp = addr(__builtin_frame_address(0));
   if (stack::thread_stack(&lo, &hi)) {
-    scan_range(sp, hi, 1);
+    scan_range(from >= sp && from < hi ? from : sp, hi, 1);
   } else {
     // exit() on a coroutine's stack (or an alternate signal stack): the
     // rest of that page, and the thread's own stack, whole.
@@ -1708,7 +1712,14 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs) {
   }
   drain(1);
   for (unsigned i = 0; i < nsegs; ++i) {
-    scan_range(segs[i].lo, segs[i].hi, 1);
+    // (A thread that is not the main one: its TLS mapping is its stack,
+    // which holds the check's frames.)
+    if (segs[i].lo <= sp && from <= segs[i].hi && sp <= from) {
+      scan_range(segs[i].lo, sp, 1);
+      scan_range(from, segs[i].hi, 1);
+    } else {
+      scan_range(segs[i].lo, segs[i].hi, 1);
+    }
     drain(1);
   }
   // Threads still running: their whole stack mapping (their registers
@@ -1755,7 +1766,7 @@ struct AllShardsLocked {
   AllShardsLocked& operator=(const AllShardsLocked&) = delete;
 };
 
-void detect_leaks() {
+LM_NOINLINE void detect_leaks(uptr from) {
   constexpr unsigned kMaxSegs = 512;
   stack::Range segs[kMaxSegs];
   unsigned nsegs = stack::writable_segments(segs, kMaxSegs);
@@ -1798,7 +1809,7 @@ void detect_leaks() {
       }
     }
     drain(1);
-    scan_roots(segs, nsegs);
+    scan_roots(segs, nsegs, from);
     // Unreached blocks that other unreached blocks point to are indirect leaks.
     for (size_t i = 0; i < g_nblocks; ++i) {
       if (g_blocks[i].mark != 0) continue;
@@ -1877,7 +1888,7 @@ Stats stats() {
 
 void at_exit() {
   check_everything("at exit", nullptr, true);
-  if (g_detect_leaks) detect_leaks();
+  if (g_detect_leaks) detect_leaks(addr(__builtin_frame_address(0)));
 }
 
 // Lock order: the report lock, the shards in index order, then the pool,

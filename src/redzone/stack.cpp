@@ -956,11 +956,12 @@ bool from_loader(uint32_t id) {
     looked = true;
   }
   if (loader.hi == 0) return false;
+  // The allocation's caller only, as LeakSanitizer does: a library's
+  // constructor runs under the loader's frames too, and its leaks were
+  // taken for the loader's (and everything they pointed to with them).
   Trace t;
   load(id, &t);
-  for (unsigned i = 0; i < t.n; ++i)
-    if (t.pc[i] >= loader.lo && t.pc[i] < loader.hi) return true;
-  return false;
+  return t.n > 0 && t.pc[0] >= loader.lo && t.pc[0] < loader.hi;
 }
 
 namespace {
@@ -982,9 +983,22 @@ int collect_writable(struct dl_phdr_info* info, size_t, void* data) {
 }  // namespace
 
 unsigned writable_segments(Range* out, unsigned cap) {
-  SegmentList l{out, cap, 0};
+  constexpr unsigned kMaxRaw = 512;
+  Range raw[kMaxRaw];
+  SegmentList l{raw, std::min(cap, kMaxRaw), 0};
   dl_iterate_phdr(collect_writable, &l);
-  return l.n;
+  // Only what is mapped and readable now: a program may mprotect or unmap
+  // part of its own .data or .bss (the scan crashed on a PROT_NONE page).
+  unsigned n = 0;
+  for_each_mapping([&](const MapLine& m) {
+    if (m.perms[0] != 'r') return true;
+    for (unsigned i = 0; i < l.n && n < cap; ++i) {
+      uptr lo = std::max(raw[i].lo, m.lo), hi = std::min(raw[i].hi, m.hi);
+      if (lo < hi) out[n++] = Range{lo, hi};
+    }
+    return n < cap;
+  });
+  return n;
 }
 
 void lock_for_fork() {

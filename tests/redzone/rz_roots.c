@@ -6,10 +6,18 @@
 //   quiet-thread  a thread that never allocated holds the block on its
 //                 stack (it received the pointer through a pipe) while main
 //                 exits: no stack capture ever recorded its stack
+//   zero-global   100 malloc(0) blocks held by a global array (the last one,
+//                 0 bytes at the highest address, was not found by address)
+//   guarded-bss   a PROT_NONE page inside the program's own .bss (the scan
+//                 of writable segments crashed on it); also with munmap
+//   unmapped-bss  the same page unmapped
+//   lost N        (leaks.sh) N blocks, 40+i bytes each, held only by a
+//                 global array that is cleared: every one must be reported
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static __thread char* t_held;
@@ -47,8 +55,34 @@ __attribute__((noinline)) static void scrub(void) {
   memset((char*)junk, 0, sizeof junk);
 }
 
+static void* volatile g_blocks[100];
+static char g_area[3 * 4096] __attribute__((aligned(4096)));
+
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
+  if (strcmp(argv[1], "zero-global") == 0) {
+    printf("100 blocks of 0 bytes\n");  // (stdout's buffer first: the last block is the highest)
+    fflush(stdout);
+    for (int i = 0; i < 100; ++i) g_blocks[i] = malloc(0);
+    return 0;
+  }
+  if (strcmp(argv[1], "guarded-bss") == 0 || strcmp(argv[1], "unmapped-bss") == 0) {
+    g_blocks[0] = malloc(10);
+    g_area[0] = 1;
+    if (strcmp(argv[1], "guarded-bss") == 0 ? mprotect(g_area + 4096, 4096, PROT_NONE) != 0
+                                            : munmap(g_area + 4096, 4096) != 0)
+      return 3;
+    printf("a page of .bss is gone\n");
+    return 0;
+  }
+  if (strcmp(argv[1], "lost") == 0 && argc > 2) {
+    int n = atoi(argv[2]);
+    if (n > 100) return 2;
+    for (int i = 0; i < n; ++i) g_blocks[i] = malloc(40 + i);
+    for (int i = 0; i < n; ++i) g_blocks[i] = NULL;
+    scrub();
+    return 0;
+  }
   pthread_t t;
   if (strcmp(argv[1], "tls-main") == 0) {
     t_held = malloc(300);
