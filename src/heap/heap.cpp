@@ -324,19 +324,21 @@ bool Heap::grow(size_t nb) {
       stats::count(stats::k_brk_grow);
       if (thp) os::advise(old, incr, thp);
       if (contiguous && addr(old) == cur->end) {
-        extend_segment(*cur, incr);
-        return true;
+        if (extend_segment(*cur, incr)) return true;
+        give_back_break(addr(old), addr(old) + incr);
+        return false;
       }
       uptr base = addr(old);
-      uptr end = base + incr;
+      uptr end = base + incr, brk_end = end;
       if (base % 16) {
         // Someone left the break unaligned: round our end up to 16 too.
         size_t fix = 16 - end % 16;
-        if (src_.sbrk(static_cast<intptr_t>(fix)) == ptr(end)) end += fix;
+        if (src_.sbrk(static_cast<intptr_t>(fix)) == ptr(end)) brk_end = end += fix;
         else end = align_down(end, 16);
         base = align_up(base, 16);
       }
       if (end - base >= nb + kMinChunk && add_segment(base, end, false)) return true;
+      give_back_break(addr(old), brk_end);
       return false;
     }
   }
@@ -352,8 +354,9 @@ bool Heap::grow(size_t nb) {
     if (grow_by && src_.map_at(ptr(cur->end), grow_by)) {
       if (thp) os::advise(ptr(cur->end), grow_by, thp);
       stats::count(stats::k_segment_maps);
-      extend_segment(*cur, grow_by);
-      return true;
+      if (extend_segment(*cur, grow_by)) return true;
+      src_.unmap(ptr(cur->end), grow_by);
+      return false;
     }
   }
   size_t want = need + kFenceSize;
@@ -371,21 +374,31 @@ bool Heap::grow(size_t nb) {
   return true;
 }
 
+// Growth of `begin` bytes of the break up to `end` that the heap could not
+// take: given back while the break is still there.
+void Heap::give_back_break(uptr begin, uptr end) {
+  if (src_.current_break() == ptr(end)) src_.sbrk(-static_cast<intptr_t>(end - begin));
+}
+
 // The current segment grows by `by` bytes at its end, all of them the top's.
-void Heap::extend_segment(Segment& seg, size_t by) {
-  register_range(seg.end, seg.end + by, true);
+// False, with nothing changed, when the page map cannot take the pages.
+bool Heap::extend_segment(Segment& seg, size_t by) {
+  if (!register_range(seg.end, seg.end + by, true)) return false;
   seg.end += by;
   top_->head += by;
   system_ += by;
   if (system_ > max_system_) max_system_ = system_;
+  return true;
 }
 
-// Starts a new segment whose whole extent becomes the top block.
+// Starts a new segment whose whole extent becomes the top block. False, with
+// nothing changed, when there is no slot for it or the page map cannot take
+// its pages (a heap block free() would not know: "invalid pointer").
 bool Heap::add_segment(uptr base, uptr end, bool mapped) {
   if (nsegments_ == kMaxSegments) return false;
+  if (!register_range(base, end, true)) return false;
   if (top_) close_top_segment();
   segments_[nsegments_++] = Segment{base, end, mapped};
-  register_range(base, end, true);
   top_ = ptr<Chunk>(base);
   top_->head = (end - base) | kPrevInUse;
   clean_from_ = base + kHeaderSize;
@@ -414,10 +427,15 @@ void Heap::close_top_segment() {
   top_ = nullptr;
 }
 
-void Heap::register_range(uptr begin, uptr end, bool add) {
-  if (!src_.register_pages) return;
-  if (add) pagemap::add_heap(begin, end);
-  else pagemap::remove_heap(begin, end);
+bool Heap::register_range(uptr begin, uptr end, bool add) {
+  if (!src_.register_pages) return true;
+  if (!add) {
+    pagemap::remove_heap(begin, end);
+    return true;
+  }
+  if (pagemap::add_heap(begin, end)) return true;
+  pagemap::remove_heap(begin, end);  // what a page-map leaf failure left half done
+  return false;
 }
 
 // Frees c of `size` bytes: coalesces with free neighbours, then bins it or

@@ -190,7 +190,8 @@ class Heap {
   void* alloc_locked(size_t nb, bool zero, const char* func);
   bool grow(size_t nb);
   bool add_segment(uptr base, uptr end, bool mapped);
-  void extend_segment(Segment& seg, size_t by);
+  bool extend_segment(Segment& seg, size_t by);
+  void give_back_break(uptr begin, uptr end);
   void close_top_segment();
   Chunk* checked_live(void* mem, const char* func);
   void free_locked(void* mem, const char* func, bool by_program = true);
@@ -202,7 +203,7 @@ class Heap {
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice, size_t top_keep = 0);
   size_t purge_block(Chunk* c, size_t size, size_t page, int advice, bool again);
   size_t purge_top(int advice, size_t keep = 0);
-  void register_range(uptr begin, uptr end, bool add);
+  bool register_range(uptr begin, uptr end, bool add);
   const char* check_segment(const Segment& s, size_t* free_bytes, size_t* free_blocks);
 
   Mutex lock_;

@@ -6,9 +6,11 @@
 // Each case runs in a child process, since the limits stay.
 #include <doctest/doctest.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -208,6 +210,62 @@ TEST_CASE("api: an address-space limit set after start-up leaves the program mos
   size_t filled = 0;
   REQUIRE(sscanf(r.out.c_str() + at, "filled %zu", &filled) == 1);
   CHECK(filled * 100 >= kLimitMiB * 80);
+}
+
+// Heap growth whose page-map registration fails: with brk blocked and
+// M_MMAP_MAX 0, 600 MiB requests each take a new heap region; past the page
+// map's 8 heap ranges a region is registered through a 1 MiB leaf mapping,
+// which the address-space limit can refuse after the region itself was
+// mapped. The limit is walked up in 64 KiB steps across that point: each
+// request must fail (ENOMEM) or give a block that free() accepts. (The
+// failure was ignored: malloc returned a block the page map did not know,
+// and free() aborted with "invalid pointer".) Prints "freed" when one
+// request succeeded and was freed.
+CHILD_MODE("pagemap-refused") {
+  constexpr size_t kBig = 600 * kMiB;
+  mallopt(M_MMAP_MAX, 0);
+  uintptr_t brk_end = round_up(reinterpret_cast<uintptr_t>(sbrk(0)), 4096);
+  if (mmap(reinterpret_cast<void*>(brk_end), 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+           0) == MAP_FAILED)
+    return 3;
+  for (int i = 0; i < 8; ++i)
+    if (!malloc(kBig)) return 3;  // held: each region stays
+  auto limit = [](size_t bytes) {
+    rlimit l{};
+    getrlimit(RLIMIT_AS, &l);
+    l.rlim_cur = bytes;
+    setrlimit(RLIMIT_AS, &l);
+  };
+  // A request that fails first, so that reserves are given back now, not
+  // inside the request under test.
+  limit(vm_size() - 1536 * kMiB);
+  free(malloc(kBig));
+  libmalloc_stats st{};
+  bool got = apitest::lm_get_stats(&st);
+  // The next region: the larger of the request and an eighth of the heap.
+  size_t region = got && st.heap_system / 8 > kBig ? st.heap_system / 8 : kBig, base = vm_size();
+  for (long k = -64; k < 64; ++k) {
+    limit(base + region + static_cast<size_t>(k * 65536));
+    errno = 0;
+    auto* p = static_cast<char*>(malloc(kBig));
+    if (!p) {
+      if (errno != ENOMEM) return 1;
+      continue;
+    }
+    memset(p, 1, kMiB);
+    free(p);
+    printf("freed\n");
+    return 0;
+  }
+  return 0;
+}
+
+TEST_CASE("api: a heap region the page map cannot register is not handed out") {
+  auto r = run_self({"pagemap-refused"});
+  CAPTURE(r.out);
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(apitest::contains(r.out, "freed\n"));
 }
 
 #ifdef LM_TEST_LINKED
