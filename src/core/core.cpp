@@ -546,7 +546,18 @@ void refresh_thread(ThreadCache& tc) {
   }
 }
 
+// fork_prepare took no lock: the process has only ever had one thread, as
+// glibc's fork takes its malloc locks only then too. The only code that can
+// hold one of our locks is the code a signal handler's fork interrupted,
+// which goes on in both processes and releases it (taking it here waited
+// for good: a redzone flush interrupted by a handler that forks).
+bool g_fork_unlocked = false;
+
 void fork_prepare() {
+  if (__libc_single_threaded) {
+    g_fork_unlocked = true;
+    return;
+  }
   if (g_redzone) redzone::lock_for_fork();
   g_registry_lock.lock();
   g_pressure_lock.lock();
@@ -561,6 +572,10 @@ void fork_prepare() {
   t_holds_fork_locks = true;
 }
 void fork_parent() {
+  if (g_fork_unlocked) {
+    g_fork_unlocked = false;
+    return;
+  }
   t_holds_fork_locks = false;
   each_transfer([](Transfer& t) { t.lock.unlock(); });
   pagemap::unlock_for_fork();
@@ -572,6 +587,12 @@ void fork_parent() {
   if (g_redzone) redzone::unlock_for_fork();
 }
 void fork_child() {
+  report::reset_for_fork_child();
+  if (g_fork_unlocked) {
+    g_fork_unlocked = false;
+    if (g_redzone) redzone::note_fork_child();
+    return;
+  }
   pagemap::reset_for_fork_child();
   g_heap.reset_for_fork_child();
   large::reset_for_fork_child();

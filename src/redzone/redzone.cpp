@@ -1925,8 +1925,9 @@ void reset_for_fork_child() {
   g_pool_lock.reset_after_fork();
   for (Shard& s : g_shards) s.lock.reset_after_fork();
   report_reset_for_fork_child();
-  g_ring_inherited = g_ring_count;
+  note_fork_child();
 }
+void note_fork_child() { g_ring_inherited = g_ring_count; }
 
 // ---- compiler-assisted mode ----
 

@@ -79,6 +79,9 @@ Stats stats();
 void lock_for_fork();
 void unlock_for_fork();
 void reset_for_fork_child();
+// In a forked child, what reset_for_fork_child does besides locks (all of
+// it when fork took no lock: core's fork_child).
+void note_fork_child();
 
 // ---- compiler-assisted mode ----
 // Checks [a, a+size) against the shadow; reports a bad access at `pc` (the

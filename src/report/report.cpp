@@ -10,8 +10,10 @@
 namespace lm::report {
 
 namespace {
-std::atomic<int> g_fd{-1};
-std::atomic<int> g_fd_pid{0};
+// The log_path file's descriptor and the process it belongs to, as
+// pid << 32 | fd (0: none yet): one word, so that threads reporting at once
+// agree on one file (the loser closes its own).
+std::atomic<uint64_t> g_out{0};
 
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char* fmt, ...) {
@@ -29,15 +31,27 @@ void fatal(const char* fmt, ...) {
 int output_fd() {
   const char* path = config::options().log_path;
   if (path[0] == '\0') return 2;
-  int pid = os::getpid();
-  if (g_fd_pid.load(std::memory_order_relaxed) == pid) return g_fd.load(std::memory_order_relaxed);
+  auto pid = static_cast<uint32_t>(os::getpid());
+  uint64_t cur = g_out.load(std::memory_order_acquire);
+  if (cur >> 32 == pid) return static_cast<int>(static_cast<uint32_t>(cur));
   char full[300];
-  os::format(full, sizeof full, "%s.%d", path, pid);
+  os::format(full, sizeof full, "%s.%u", path, pid);
   int fd = os::open_append(full);
   if (fd < 0) fd = 2;
-  g_fd.store(fd, std::memory_order_relaxed);
-  g_fd_pid.store(pid, std::memory_order_relaxed);
-  return fd;
+  uint64_t mine = uint64_t{pid} << 32 | static_cast<uint32_t>(fd);
+  if (g_out.compare_exchange_strong(cur, mine, std::memory_order_acq_rel)) return fd;
+  if (fd > 2) os::close(fd);  // another thread's file won
+  return cur >> 32 == pid ? static_cast<int>(static_cast<uint32_t>(cur)) : 2;
+}
+
+void reset_for_fork_child() {
+  // The parent's file: still ours here (the child's code has not run yet),
+  // so closed now rather than kept open for good (one descriptor per
+  // generation of processes) or closed later, when the program may have
+  // reused its number.
+  uint64_t cur = g_out.exchange(0, std::memory_order_acq_rel);
+  int fd = static_cast<int>(static_cast<uint32_t>(cur));
+  if (cur != 0 && fd > 2) os::close(fd);
 }
 
 void double_free(const char* func, const void* p) { fatal("libmalloc: %s: double free of %p\n", func, p); }

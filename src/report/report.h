@@ -11,6 +11,9 @@ namespace lm::report {
 // The descriptor reports and statistics go to: stderr, or log_path.PID
 // (opened on first use, reopened in a forked child).
 int output_fd();
+// In a forked child (core's fork_child): closes the parent's log file; the
+// child opens its own PATH.PID at its first report.
+void reset_for_fork_child();
 
 // free()/realloc() of a block that is already free. Likely bug: two owners
 // of one pointer, or a missing `p = NULL` after free.

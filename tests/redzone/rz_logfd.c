@@ -1,0 +1,48 @@
+// rz_logfd.c: log_path across fork (logfd.sh). The parent reports a bug
+// (its PATH.PID file opens), forks, and the child reports one too (its own
+// file): the child must not keep the parent's file open. Prints, from the
+// child, "parent's log open in child: N".
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void overflow(void) {
+  char* volatile p = malloc(24);
+  p[24] = 1;
+  free(p);
+}
+
+int main(void) {
+  overflow();
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child < 0) return 2;
+  if (child == 0) {
+    overflow();
+    char want[64];
+    snprintf(want, sizeof want, ".%d", (int)parent);
+    int open_in_child = 0;
+    DIR* d = opendir("/proc/self/fd");
+    if (!d) _exit(2);
+    for (struct dirent* e; (e = readdir(d)) != NULL;) {
+      char link[300], target[4096];
+      snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+      ssize_t n = readlink(link, target, sizeof target - 1);
+      if (n <= 0) continue;
+      target[n] = '\0';
+      size_t len = strlen(target), wl = strlen(want);
+      if (len > wl && strcmp(target + len - wl, want) == 0) ++open_in_child;
+    }
+    closedir(d);
+    printf("parent's log open in child: %d\n", open_in_child);
+    fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+}
