@@ -246,7 +246,6 @@ bool g_mismatch = true;  // alloc_dealloc_mismatch
 // ours held.
 constinit Mutex g_q_lock;
 Entry* g_ring = nullptr;  // mapped at the first flush
-bool g_ring_failed = false;
 size_t g_ring_cap = 0;      // entries in use as the ring: grows by doubling
 size_t g_ring_max_cap = 0;  // entries the mapping can hold
 size_t g_ring_first = 0;
@@ -935,15 +934,23 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
     unsigned n = 0;
     {
       LockGuard guard(g_q_lock);
-      if (!g_ring && !g_ring_failed) {
+      if (!g_ring) {
         // Every quarantined block spans at least kMinSpan bytes: a ring
-        // this long never fills while the quarantine keeps its limit.
+        // this long never fills while the quarantine keeps its limit. Under
+        // an address-space limit, a shorter one (the oldest blocks then
+        // leave early); if none can be mapped, blocks go straight out, and
+        // the next flush tries again (a failure once turned the quarantine
+        // off for good: 978 of 1000 freed blocks were handed out again at
+        // once after memory was back).
         size_t cap = g_quarantine_limit / kMinSpan + 2 * kPendingMax + 2;
         cap = std::min<size_t>(cap, size_t{1} << 26);
-        g_ring = static_cast<Entry*>(os::map_noreserve(align_up(cap * sizeof(Entry), 4096)));
+        for (;;) {
+          g_ring = static_cast<Entry*>(os::map_noreserve(align_up(cap * sizeof(Entry), 4096)));
+          if (g_ring || cap <= kRingStart) break;
+          cap /= 2;
+        }
         g_ring_max_cap = g_ring ? cap : 0;
         g_ring_cap = std::min(g_ring_max_cap, kRingStart);
-        g_ring_failed = !g_ring;
       }
       auto pop = [&] {
         out[n++] = g_ring[g_ring_first];
@@ -1789,7 +1796,15 @@ LM_NOINLINE void detect_leaks(uptr from) {
     work_bytes = align_up(count * sizeof(uint32_t), 4096);
     g_blocks = static_cast<LeakBlock*>(os::map(blocks_bytes));
     g_work = static_cast<uint32_t*>(os::map(work_bytes));
-    if (!g_blocks || !g_work) return;
+    if (!g_blocks || !g_work) {
+      // Said, not silent: a leaking program would otherwise look clean.
+      if (g_blocks) os::unmap(g_blocks, blocks_bytes);
+      if (g_work) os::unmap(g_work, work_bytes);
+      g_blocks = nullptr;
+      g_work = nullptr;
+      report::warn("redzone: the leak check could not run: no memory for its lists of %zu blocks", count);
+      return;
+    }
     g_nblocks = 0;
     for (Shard& s : g_shards) {
       for_each_block(s, [&](Header* h, uptr bad) {
