@@ -99,7 +99,9 @@ unsigned other_thread_stacks(Range* out, unsigned cap);
 unsigned guarded_mappings(Range* out, unsigned cap);
 // The main thread's TLS mapping (outside its stack), once the main thread
 // has captured a stack.
-bool main_thread_tls(Range* out);
+// `self`: its descriptor (the leak scan keeps the part of the range around it
+// that holds no block).
+bool main_thread_tls(Range* out, uptr* self);
 // True when the dynamic loader called the allocator for the allocation
 // with this stack (TLS vectors, link maps): such blocks are referenced from places no root scan
 // sees (cached thread stacks), so the leak scan treats them as roots, as

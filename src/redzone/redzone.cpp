@@ -1684,8 +1684,6 @@ void drain(uint8_t mark) {
   }
 }
 
-// The stack and registers of this thread, the writable segments of every
-// module and this thread's TLS mapping are the roots.
 // True when [lo, hi) holds a block of ours (g_blocks, sorted): a mapping
 // of the heap's, not a root.
 bool holds_blocks(uptr lo, uptr hi) {
@@ -1694,7 +1692,37 @@ bool holds_blocks(uptr lo, uptr hi) {
   return b != end && b->lo < hi;
 }
 
-// `from`: the stack pointer of at_exit, the leak check's entry: the words
+// The part of r around `anchor` that holds none of our blocks (or the block
+// holding anchor): a thread's TLS mapping, which the kernel may have merged
+// with memory of the heap's. (A static program's main thread has its TLS
+// from sbrk, in the [heap] line below our blocks: taken whole, every block
+// was reachable and no leak was ever reported; skipped, its thread_local
+// roots were missed.)
+stack::Range gap_around(stack::Range r, uptr anchor) {
+  const LeakBlock* end = g_blocks + g_nblocks;
+  const LeakBlock* b = std::lower_bound(static_cast<const LeakBlock*>(g_blocks), end, anchor,
+                                        [](const LeakBlock& x, uptr v) { return x.lo <= v; });
+  if (b != g_blocks && anchor < (b - 1)->hi) return stack::Range{std::max(r.lo, (b - 1)->lo), std::min(r.hi, (b - 1)->hi)};
+  if (b != end && b->lo < r.hi) r.hi = std::max(b->lo, r.lo);
+  if (b != g_blocks && (b - 1)->hi > r.lo) r.lo = std::min((b - 1)->hi, r.hi);
+  return r;
+}
+
+// Scans [lo, hi) but for [sp, from), the leak check's own frames.
+void scan_outside(uptr lo, uptr hi, uptr sp, uptr from) {
+  if (lo <= sp && from <= hi && sp <= from) {
+    scan_range(lo, sp, 1);
+    scan_range(from, hi, 1);
+  } else {
+    scan_range(lo, hi, 1);
+  }
+  drain(1);
+}
+
+// The roots: the stack and registers of this thread, the writable segments
+// of every module, this thread's TLS mapping, the stacks of the threads still
+// running and the main thread's TLS. `from`: the stack pointer of at_exit,
+// the leak check's entry: the words
 // below it are the check's own frames (a copy of a block's address left
 // there by the sort hid one leak every run), never roots.
 LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from) {
@@ -1718,16 +1746,15 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     if (stack::own_stack(&lo, &hi)) scan_range(lo, hi, 1);
   }
   drain(1);
-  for (unsigned i = 0; i < nsegs; ++i) {
-    // (A thread that is not the main one: its TLS mapping is its stack,
-    // which holds the check's frames.)
-    if (segs[i].lo <= sp && from <= segs[i].hi && sp <= from) {
-      scan_range(segs[i].lo, sp, 1);
-      scan_range(from, segs[i].hi, 1);
-    } else {
-      scan_range(segs[i].lo, segs[i].hi, 1);
-    }
-    drain(1);
+  for (unsigned i = 0; i < nsegs; ++i) scan_outside(segs[i].lo, segs[i].hi, sp, from);
+  // The thread's static TLS and thread descriptor (pointers held in
+  // thread_local variables and in libc's per-thread state). (A thread that
+  // is not the main one: that mapping is its stack, which holds the check's
+  // frames.)
+  uptr self = addr(reinterpret_cast<void*>(pthread_self())), tls_lo, tls_hi;
+  if (stack::mapping_of(self, &tls_lo, &tls_hi)) {
+    stack::Range tls = gap_around(stack::Range{tls_lo, tls_hi}, self);
+    if (tls.hi - tls.lo <= (size_t{64} << 20)) scan_outside(tls.lo, tls.hi, sp, from);
   }
   // Threads still running: their whole stack mapping (their registers
   // cannot be read, nor where their stack ends).
@@ -1755,7 +1782,8 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
   // The main thread's TLS, when another thread calls exit(): it is in a
   // mapping of the loader's, not in the main thread's stack.
   stack::Range tls;
-  if (stack::main_thread_tls(&tls) && !holds_blocks(tls.lo, tls.hi)) {
+  uptr main_self = 0;
+  if (stack::main_thread_tls(&tls, &main_self) && (tls = gap_around(tls, main_self)).lo < tls.hi) {
     scan_range(tls.lo, tls.hi, 1);
     drain(1);
   }
@@ -1777,12 +1805,6 @@ LM_NOINLINE void detect_leaks(uptr from) {
   constexpr unsigned kMaxSegs = 512;
   stack::Range segs[kMaxSegs];
   unsigned nsegs = stack::writable_segments(segs, kMaxSegs);
-  // The thread's static TLS and thread descriptor (pointers held in
-  // thread_local variables and in libc's per-thread state).
-  uptr tls_lo = 0, tls_hi = 0;
-  if (stack::mapping_of(addr(reinterpret_cast<void*>(pthread_self())), &tls_lo, &tls_hi) &&
-      tls_hi - tls_lo <= (size_t{64} << 20) && nsegs < kMaxSegs)
-    segs[nsegs++] = stack::Range{tls_lo, tls_hi};
   size_t leaked_bytes = 0, leaked_blocks = 0;
   size_t blocks_bytes = 0, work_bytes = 0;
   LeakBlock* report = nullptr;

@@ -488,11 +488,17 @@ struct ThreadStackEntry {
   uptr lo, hi;
 };
 // The main thread's descriptor and the mapping that held it when the thread
-// looked its stack up (hi written last, release). The scan takes the part of
+// looked its stack up (the descriptor written last, release). The scan takes the part of
 // that range still in the descriptor's mapping: the kernel merges anonymous
 // mappings made next to it into the line, before (a coroutine's stack, which
 // may be gone by the scan) and after (our own blocks' chunks).
-uptr g_main_self = 0, g_main_tls_lo = 0, g_main_tls_hi = 0;
+// The range is kept as distances from the descriptor: this is memory the
+// leak scan reads as a root, and a bound stored as an address can point into
+// a block (a static program's TLS is in the [heap] line, whose end at the
+// first capture lay inside a block allocated later: that block, and all it
+// pointed to, was never reported).
+uptr g_main_self = 0;  // written last (release)
+size_t g_main_tls_below = 0, g_main_tls_above = 0;
 constexpr unsigned kMaxThreadStacks = 4096;
 ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
 std::atomic<unsigned> g_nthread_stacks{0};
@@ -557,9 +563,9 @@ void own_stack_lookup() {
   // mapping of the loader's: remembered for a leak scan that another thread
   // runs (exit() called there).
   if (main && self_map.hi != 0 && !(self >= l && self < h) && self_map.hi - self_map.lo <= (size_t{64} << 20)) {
-    g_main_self = self;
-    g_main_tls_lo = self_map.lo;
-    __atomic_store_n(&g_main_tls_hi, self_map.hi, __ATOMIC_RELEASE);
+    g_main_tls_below = self - self_map.lo;
+    g_main_tls_above = self_map.hi - self;
+    __atomic_store_n(&g_main_self, self, __ATOMIC_RELEASE);
   }
   register_stack(l, h);
 }
@@ -621,11 +627,12 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
 
 bool mapping_of(uptr a, uptr* lo, uptr* hi) { return find_mapping(a, lo, hi); }
 
-bool main_thread_tls(Range* out) {
-  uptr hi = __atomic_load_n(&g_main_tls_hi, __ATOMIC_ACQUIRE), now_lo, now_hi;
+bool main_thread_tls(Range* out, uptr* self) {
+  uptr main_self = __atomic_load_n(&g_main_self, __ATOMIC_ACQUIRE), now_lo, now_hi;
   bool readable = false;
-  if (hi == 0 || !find_mapping(g_main_self, &now_lo, &now_hi, &readable) || !readable) return false;
-  *out = Range{std::max(g_main_tls_lo, now_lo), std::min(hi, now_hi)};
+  if (main_self == 0 || !find_mapping(main_self, &now_lo, &now_hi, &readable) || !readable) return false;
+  *out = Range{std::max(main_self - g_main_tls_below, now_lo), std::min(main_self + g_main_tls_above, now_hi)};
+  *self = main_self;
   return true;
 }
 

@@ -11,8 +11,9 @@
 //   guarded-bss   a PROT_NONE page inside the program's own .bss (the scan
 //                 of writable segments crashed on it); also with munmap
 //   unmapped-bss  the same page unmapped
-//   lost N        (leaks.sh) N blocks, 40+i bytes each, held only by a
-//                 global array that is cleared: every one must be reported
+//   lost N [SIZE] (leaks.sh) N blocks, SIZE+i bytes each (SIZE 40 unless
+//                 given), held only by a global array that is cleared: every
+//                 one must be reported
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "lost") == 0 && argc > 2) {
     int n = atoi(argv[2]);
     if (n > 100) return 2;
-    for (int i = 0; i < n; ++i) g_blocks[i] = malloc(40 + i);
+    size_t size = argc > 3 ? strtoul(argv[3], NULL, 10) : 40;
+    for (int i = 0; i < n; ++i) g_blocks[i] = malloc(size + (size_t)i);
     for (int i = 0; i < n; ++i) g_blocks[i] = NULL;
     scrub();
     return 0;
