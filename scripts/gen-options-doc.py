@@ -131,9 +131,10 @@ TEMPLATE = """\
      when this file is out of date. -->
 # libmalloc options
 
-libmalloc reads its settings once, when the first allocation of the process
-initialises it (a program that never allocates, such as `/bin/true`, never
-reads them and prints nothing), from three sources: glibc's `GLIBC_TUNABLES`, glibc's
+libmalloc reads its settings once, when it starts: with the program when
+`LIBMALLOC_OPTIONS` is set (so that its messages, `help=1` and `verbose=1`
+appear even in a program that never allocates, such as `/bin/true`), else at
+the process's first allocation. It reads three sources: glibc's `GLIBC_TUNABLES`, glibc's
 `MALLOC_*_` variables, and its own `LIBMALLOC_OPTIONS`. A program may change
 the glibc tunables later with `mallopt()`. Nothing else (no configuration file,
 no `/etc` setting) affects it.
@@ -194,7 +195,8 @@ Details:
 - `dynamic_threshold=1` behaves as glibc's default: freeing a mapped block
   larger than the threshold (and at most 32 MiB) raises `mmap_threshold` to
   its size and `trim_threshold` to twice that. It stays off when the user
-  sets either threshold (any source below), and `mallopt()` of
+  sets either threshold, `top_pad` or `mmap_max` (any source below), and
+  `mallopt()` of
   `M_MMAP_THRESHOLD`, `M_TRIM_THRESHOLD`, `M_TOP_PAD` or `M_MMAP_MAX`
   switches it off, as in glibc.
 - `mmap_max`: when that many mapped blocks are live, further large requests
@@ -231,7 +233,12 @@ settings, so a program tuned for glibc keeps its tuning:
 
 - `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`,
   `MALLOC_MMAP_MAX_`, `MALLOC_PERTURB_`, `MALLOC_ARENA_MAX` take a value in
-  the `size` syntax above. An empty variable is ignored.
+  the `size` syntax above, except that a leading `0` means octal, as glibc
+  reads them (`0400000` is 131072). An empty variable is ignored. The same
+  holds for the values in `GLIBC_TUNABLES`.
+- `perturb` from these sources takes 0 to 255, as glibc's tunable does; a
+  larger value is reported and ignored (`LIBMALLOC_OPTIONS` and `mallopt`
+  use its low byte).
 - `GLIBC_TUNABLES=glibc.malloc.NAME=VALUE:glibc.malloc.NAME=VALUE:...`, with
   the names in the table. Tunables outside `glibc.malloc.`, and the
   `glibc.malloc` tunables that have no meaning here (`tcache_count`,
@@ -239,7 +246,8 @@ settings, so a program tuned for glibc keeps its tuning:
   glibc ignores names it does not know; so is an item without `=`.
 - Setting `mmap_threshold` or `trim_threshold` through any of these marks it
   as set by the user: the dynamic threshold stays off, and the trim threshold
-  is honoured exactly (see `trim_threshold` above).
+  is honoured exactly (see `trim_threshold` above). Setting `top_pad` or
+  `mmap_max` turns the dynamic threshold off too.
 
 ## Precedence
 
@@ -252,8 +260,10 @@ Later sources override earlier ones:
 4. `LIBMALLOC_OPTIONS`;
 5. `mallopt()` calls, at run time.
 
-`LIBMALLOC_OPTIONS` counts as setting `mmap_threshold` or `trim_threshold`
-only when it changes the value in force before it.
+Any source that names `mmap_threshold`, `trim_threshold`, `top_pad` or
+`mmap_max` counts as setting it, even to the value already in force: the
+dynamic threshold then stays off (as glibc's, whose tunables and `mallopt`
+do the same).
 
 ## mallopt
 

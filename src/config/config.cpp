@@ -230,12 +230,32 @@ constexpr GlibcName kGlibcNames[] = {
     {"arena_max", "MALLOC_ARENA_MAX", "arena_max"},
 };
 
+// A number as glibc reads these variables (strtoul's base 0): a leading 0
+// is octal (MALLOC_MMAP_THRESHOLD_=0400000 is 131072), 0x hexadecimal; and,
+// as ours, decimal with an optional k, m or g.
+bool parse_glibc_number(const char* v, size_t vlen, size_t* out) {
+  if (vlen < 2 || v[0] != '0' || v[1] < '0' || v[1] > '9') return parse_size(v, vlen, out);
+  size_t n = 0;
+  for (size_t i = 1; i < vlen; ++i) {
+    if (v[i] < '0' || v[i] > '7' || __builtin_mul_overflow(n, 8, &n)) return false;
+    n += static_cast<size_t>(v[i] - '0');
+  }
+  *out = n;
+  return true;
+}
+
 void set_glibc(Options* out, const char* option, const char* v, size_t vlen, const char* source) {
   const OptionInfo* o = find(option, std::strlen(option));
-  if (!set_value(out, *o, v, vlen)) {
+  size_t n;
+  // glibc's perturb tunable takes 0..255 and ignores anything else; the
+  // low byte of a larger value was used here.
+  bool ok = o->type == Type::kSize ? parse_glibc_number(v, vlen, &n) && (std::strcmp(option, "perturb") != 0 || n <= 255)
+                                    : set_value(out, *o, v, vlen);
+  if (!ok) {
     complain(source, nullptr, v, vlen, o->name);
     return;
   }
+  if (o->type == Type::kSize) std::memcpy(reinterpret_cast<char*>(out) + o->offset, &n, sizeof n);
   note_explicit(option);
 }
 

@@ -17,9 +17,11 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/auxv.h>
 
@@ -1517,12 +1519,37 @@ int heap_check(uptr ret) {
 }
 
 namespace {
+// With LIBMALLOC_OPTIONS set, libmalloc starts with the program rather than
+// at its first allocation, so that help=1, verbose=1 and the messages about
+// bad items appear in a program that never allocates too (/bin/true printed
+// nothing; DESIGN.md promises them at start-up). Without it, nothing is done
+// before the first allocation.
+__attribute__((constructor)) void init_if_configured() {
+  if (std::getenv("LIBMALLOC_OPTIONS") != nullptr) ensure_init();
+}
+
 // stats=1: the report at exit, after the program's own destructors.
 // Redzone mode: every live block's redzones, the quarantine's fills, leaks.
 __attribute__((destructor)) void report_at_exit() {
   if (g_state.load(std::memory_order_acquire) != 2) return;
+  // With SIGPIPE blocked, and one it raised discarded: stderr a pipe whose
+  // reader is gone (`prog 2>&1 | head`) killed the program with SIGPIPE
+  // here, changing its exit status for a report it asked for.
+  sigset_t pipe_only, saved;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
+  sigset_t pending;
+  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
   if (g_redzone) redzone::at_exit();
   if (config::options().stats) print_report(report::output_fd());
+  if (!was_pending) {
+    timespec zero{};
+    int saved_errno = errno;
+    sigtimedwait(&pipe_only, nullptr, &zero);
+    errno = saved_errno;
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 }  // namespace
 

@@ -364,7 +364,10 @@ void free(void* mem, const char* func) {
     t.trim_threshold.store(2 * chunk, std::memory_order_relaxed);
   }
 
-  size_t budget = config::options().mmap_cache_mb << 20;
+  // (Saturated: 2^44 MiB and up once wrapped to a budget of 0 or a few
+  // bytes, the cache off with no word said.)
+  size_t mb = config::options().mmap_cache_mb;
+  size_t budget = mb > (~size_t{0} >> 20) ? ~size_t{0} : mb << 20;
   CacheEntry evicted[kCacheEntries + 1];
   unsigned nevicted = 0;
   bool cached = false;

@@ -107,6 +107,17 @@ TEST_CASE("api: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 makes a 1 MiB
   CHECK(r.out == "heap\noutside\n");
 }
 
+// glibc reads the numbers with strtoul's base 0: a leading 0 is octal
+// (0400000 = 131072; read as decimal 400000, the block went to [heap]).
+TEST_CASE("api: MALLOC_MMAP_THRESHOLD_ and GLIBC_TUNABLES read a leading 0 as octal") {
+  auto r = run_self({"where", "200000", "100000"}, {"MALLOC_MMAP_THRESHOLD_=0400000"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "outside\nheap\n");
+  r = run_self({"where", "200000", "100000"}, {"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=0400000"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "outside\nheap\n");
+}
+
 // glibc 2.36 takes GLIBC_TUNABLES over the MALLOC_*_ names.
 TEST_CASE("api: GLIBC_TUNABLES wins over MALLOC_MMAP_THRESHOLD_") {
   auto r = run_self({"where", "1048576"},
@@ -138,6 +149,17 @@ TEST_CASE("api: MALLOC_PERTURB_ fills new blocks with the complement of its byte
   auto r = run_self({"perturb", "100000", "1048576"}, {"MALLOC_PERTURB_=171"});
   CHECK(r.exited_ok());
   CHECK(r.out == "perturbed\nperturbed\n");
+}
+
+// glibc's perturb tunable takes 0..255 and ignores other values (the low
+// byte of 321, 0x41, was used: blocks filled with 0xbe).
+TEST_CASE("api: MALLOC_PERTURB_ above 255 is ignored") {
+  auto r = run_self({"perturb", "100000"}, {"MALLOC_PERTURB_=427"});  // 427 = 0x1ab: low byte 171
+  CHECK(r.exited_ok());
+  CHECK(r.out == "plain\n");
+  r = run_self({"perturb", "100000"}, {"GLIBC_TUNABLES=glibc.malloc.perturb=427"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "plain\n");
 }
 
 // `perturb-mallopt SIZE...`: mallopt(M_PERTURB, 171) first, then as

@@ -137,6 +137,23 @@ int cache_then_grow(int count, size_t size) {
   return 0;
 }
 
+// No growth: prints the bytes cached after a 4 MiB block was freed.
+CHILD_MODE("cache-after-free") { return cache_then_grow(0, 0); }
+
+// mmap_cache_mb of 2^44 and up wrapped to a budget of 0 when shifted to
+// bytes: the cache was off, silently. Saturated now: no limit.
+TEST_CASE("api: a huge mmap_cache_mb keeps freed mappings (no limit), not none" * LIBMALLOC_ONLY) {
+  for (const char* mb : {"64", "17592186044416", "18446744073709551615"}) {
+    auto r = run_self({"cache-after-free"}, {std::string("LIBMALLOC_OPTIONS=mmap_cache_mb=") + mb});
+    CAPTURE(mb);
+    CAPTURE(r.out);
+    CHECK(r.exited_ok());
+    size_t after_free = 0, unused = 0;
+    REQUIRE(sscanf(r.out.c_str(), "%zu %zu", &after_free, &unused) == 2);
+    CHECK(after_free >= 4 * kMiB);
+  }
+}
+
 void check_cache_emptied(const char* mode) {
   auto r = run_self({mode}, {"LIBMALLOC_OPTIONS=decay_ms=60000"});
   CAPTURE(r.out);

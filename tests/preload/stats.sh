@@ -40,3 +40,15 @@ line=$(grep '^redzone: ' "$WORK/rz.err") || fail "no 'redzone:' line in the redz
   fail "the quarantine should hold the 100000 freed strings: $line"
 [[ $line =~ chunks\ ([0-9]+)\ bytes ]] && (( BASH_REMATCH[1] > 0 )) || fail "no chunk bytes: $line"
 echo "ok: redzone line: $line"
+
+# stderr a pipe whose reader is gone: the report must not kill the program
+# with SIGPIPE (its exit status was 141). The reader exits at once; the
+# program starts 0.3 s later: perl, which leaves SIGPIPE alone and stderr
+# open (python3 ignores SIGPIPE; coreutils close stderr before exit).
+need perl
+set +o pipefail
+timeout 60 env LIBMALLOC_OPTIONS=stats=1 LD_PRELOAD="$LIB" bash -c 'sleep 0.3; exec perl -e "my @a = (1) x 1000"' 2>&1 | true
+status=${PIPESTATUS[0]}
+set -o pipefail
+[[ $status -eq 0 ]] || fail "perl with stats=1 and stderr a closed pipe exited with status $status"
+echo "ok: stats=1 into a closed pipe: exit status 0"
