@@ -226,8 +226,11 @@ thread_local uptr t_other_hi LM_TLS_IE = 0;
 // A thread's descriptor (struct pthread, about 2.3 KiB in glibc 2.36) lies
 // within this many bytes above pthread_self().
 constexpr size_t kDescriptorSpan = 4096;
-thread_local uint16_t t_thread_no LM_TLS_IE = 0;  // number + 1; 0: none yet
-std::atomic<uint16_t> g_threads{0};
+// Number + 1; 0: none yet. 32 bits: with 16, the 65536th thread drew 0 and
+// took a new number at every call. Reports show it modulo 65536 (headers
+// keep 16 bits).
+thread_local uint32_t t_thread_no LM_TLS_IE = 0;
+std::atomic<uint32_t> g_threads{0};
 
 uptr parse_hex(const char*& s) {
   uptr v = 0;
@@ -650,7 +653,7 @@ unsigned guarded_mappings(Range* out, unsigned cap) {
 }
 
 uint16_t thread_number() {
-  if (LM_UNLIKELY(t_thread_no == 0)) t_thread_no = static_cast<uint16_t>(g_threads.fetch_add(1) + 1);
+  if (LM_UNLIKELY(t_thread_no == 0)) t_thread_no = g_threads.fetch_add(1) % 0xffffffffu + 1;
   return static_cast<uint16_t>(t_thread_no - 1);
 }
 
