@@ -192,7 +192,10 @@ LM_FAST_PATH bool is_return_address(const ModuleCache* c, uptr v) {
 
 // The function a direct call (E8 rel32) just before return address v calls,
 // through its PLT stub when it calls one (endbr64, bnd, jmp *GOT(%rip): the
-// bound address in the GOT); 0 when it is not a direct call.
+// bound address in the GOT); 0 when it is not a direct call. The bytes may be
+// data in a code segment (a constant table, a stray E8 before a code
+// pointer): the GOT slot is read without faulting, and the address found
+// there must be code.
 uptr call_target(const ModuleCache* c, uptr v) {
   const auto* code = ptr<const uint8_t>(v);
   if (!find_range(c, v - 5) || code[-5] != 0xe8) return 0;
@@ -207,7 +210,10 @@ uptr call_target(const ModuleCache* c, uptr v) {
   if (s[k] != 0xff || s[k + 1] != 0x25) return t;
   int32_t disp;
   std::memcpy(&disp, s + k + 2, sizeof disp);
-  return *ptr<const uptr>(t + k + 6 + static_cast<uptr>(static_cast<intptr_t>(disp)));
+  uptr bound;
+  if (!os::read_word(t + k + 6 + static_cast<uptr>(static_cast<intptr_t>(disp)), &bound) || !find_range(c, bound))
+    return 0;
+  return bound;
 }
 // A function is taken to hold `ret` when `ret` lies this close above its start.
 constexpr uptr kMaxCallee = 64 * 1024;
@@ -746,10 +752,16 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   // whose return address lies between the slot and the record. Taken only
   // when its call instruction calls the function holding `ret` (the words
   // there are mostly the caller's locals, stale return addresses among them).
+  // When the record's own call (its return address's) leads to a function
+  // as close below `ret` as the candidate's, that function has a frame of
+  // its own: the record is its, and the words in between are its locals
+  // (a stale return address there once added a frame never on the path).
   if (rec && ret && t->n < kMaxFrames) {
+    uptr rec_target = is_return_address(c, rec[1]) ? call_target(c, rec[1]) : 0;
     for (const uptr* x = p; x < rec; ++x) {
       uptr v = *x, target;
-      if (is_return_address(c, v) && (target = call_target(c, v)) != 0 && target <= ret && ret - target < kMaxCallee) {
+      if (is_return_address(c, v) && (target = call_target(c, v)) != 0 && target <= ret && ret - target < kMaxCallee &&
+          (rec_target == 0 || rec_target > ret || target > rec_target)) {
         put(v, x);
         break;
       }

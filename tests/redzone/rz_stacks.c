@@ -18,6 +18,13 @@
 //   wrapper         an overflow of a block from xmalloc (no frame pointer,
 //                   rbp left alone) called by user_fn: the stack names
 //                   xmalloc, user_fn, main in a row
+//   stale-frame     a double free of a block stale_g allocated through
+//                   stale_f (with a frame), after stale_x had called
+//                   stale_f: stale_x's return address left among stale_f's
+//                   locals must not appear (stale_f, stale_g, main)
+//   text-table      a pointer into a data table in .text (rz_text_table.S)
+//                   on the stack while allocating: no crash (reading the
+//                   "GOT slot" its bytes name was SIGSEGV)
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -100,6 +107,38 @@ __attribute__((noinline)) static char* user_fn(size_t n) {
   return r;
 }
 
+__attribute__((noinline)) void* stale_f(int n) {
+  volatile char locals[48];  // left unwritten: stale words stay
+  locals[0] = 1;
+  g_touch = locals[0];
+  return malloc((size_t)n);
+}
+__attribute__((noinline)) void* stale_x(int n) {
+  void* p = stale_f(n);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+static void* volatile g_sink;
+__attribute__((noinline)) void stale_g(void) {
+  void* a = stale_x(10);
+  char* p = stale_f(20);  // stale_g -> stale_f, never through stale_x
+  free(a);
+  g_sink = p;
+  free(p);
+  free(g_sink);  // double free: the report shows p's allocation stack
+  printf("END\n");
+}
+
+extern const unsigned char rz_text_table[];
+__attribute__((noinline)) void* use_table(const unsigned char* volatile* slot) { return malloc(32 + (*slot)[11]); }
+__attribute__((noinline)) static int text_table(void) {
+  const unsigned char* volatile t = rz_text_table;  // a local pointing into .text
+  void* p = use_table(&t);
+  free(p);
+  printf("ok\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "deep-exit") || !strcmp(mode, "deep-frames")) {
@@ -151,6 +190,11 @@ int main(int argc, char** argv) {
     printf("END\n");
     return 0;
   }
+  if (!strcmp(mode, "stale-frame")) {
+    stale_g();
+    return 0;
+  }
+  if (!strcmp(mode, "text-table")) return text_table();
   fprintf(stderr, "unknown mode '%s'\n", mode);
   return 2;
 }

@@ -16,9 +16,11 @@ fail() {
 }
 [[ $rc -eq 0 ]] || fail "status $rc"
 grep -qx END "$WORK/out" || fail "no END on stdout"
-grep -q "ERROR: libmalloc: heap-buffer-overflow" "$WORK/err" || fail "no report"
+kind=heap-buffer-overflow heading="allocated by thread T0 here:"
+[[ $MODE == stale-frame ]] && kind=double-free heading="previously allocated by thread T0 here:"
+grep -q "ERROR: libmalloc: $kind" "$WORK/err" || fail "no $kind report"
 # The allocation stack: the frame lines after its heading.
-sed -n '/^allocated by thread T0 here:/,/^[^ ]/p' "$WORK/err" | grep '^    #' >"$WORK/alloc" || true
+sed -n "/^$heading/,/^[^ ]/p" "$WORK/err" | grep '^    #' >"$WORK/alloc" || true
 case $MODE in
   deep-frames)
     # 16 frames (the most kept): the allocating frame, then deep() again and again.
@@ -27,6 +29,9 @@ case $MODE in
   wrapper)
     head -n 3 "$WORK/alloc" | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top3"
     printf '0 xmalloc\n1 user_fn\n2 main\n' | cmp -s - "$WORK/top3" || fail "allocation stack starts: $(tr '\n' ' ' <"$WORK/top3")";;
+  stale-frame)
+    head -n 3 "$WORK/alloc" | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top3"
+    printf '0 stale_f\n1 stale_g\n2 main\n' | cmp -s - "$WORK/top3" || fail "allocation stack starts: $(tr '\n' ' ' <"$WORK/top3")";;
   altstack-report)
     [[ -s $WORK/alloc ]] || fail "no allocation stack";;
   *) fail "unknown mode";;
