@@ -756,7 +756,9 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   // as close below `ret` as the candidate's, that function has a frame of
   // its own: the record is its, and the words in between are its locals
   // (a stale return address there once added a frame never on the path).
-  if (rec && ret && t->n < kMaxFrames) {
+  // (Not when `ret` is libmalloc's own: an -O0 build's, whose own frames
+  // lead and are dropped below.)
+  if (rec && ret && t->n < kMaxFrames && !(ret >= c->own.lo && ret < c->own.hi)) {
     uptr rec_target = is_return_address(c, rec[1]) ? call_target(c, rec[1]) : 0;
     for (const uptr* x = p; x < rec; ++x) {
       uptr v = *x, target;
