@@ -29,9 +29,12 @@ LM_NOINLINE void access_slow(uptr a, size_t size, bool write, uptr pc) {
     if (LM_UNLIKELY(!rz::shadow::small_access_ok(a, size)))                                  \
       access_slow(a, size, write, lm::addr(__builtin_return_address(0)));                    \
   } while (0)
+// A range is looked at when either end has shadow (one that starts outside
+// the heap's shadow and runs into it, or crosses into a leaf, is checked).
 #define LM_CHECK_RANGE(a, size, write)                                                      \
   do {                                                                                       \
-    if (rz::shadow::byte_for(a) != nullptr)                                                  \
+    if (rz::shadow::byte_for(a) != nullptr ||                                               \
+        ((size) > 1 && a + (size) - 1 > a && rz::shadow::byte_for(a + (size) - 1) != nullptr)) \
       access_slow(a, size, write, lm::addr(__builtin_return_address(0)));                    \
   } while (0)
 

@@ -40,6 +40,10 @@ void drop(uptr begin, uptr end);
 void populate(uptr begin, uptr end);
 // The first address in [a, a+size) whose access is bad, or 0 when all are fine.
 uptr first_bad(uptr a, size_t size);
+// The highest granule below the granule-aligned address a whose shadow byte
+// is `value`, looking down as far as the shadow goes without a gap; 0 if
+// none.
+uptr last_below(uptr a, uint8_t value);
 void lock_for_fork();
 void unlock_for_fork();
 void reset_for_fork_child();

@@ -437,6 +437,31 @@ uptr damaged_scratch(const Header* h) {
     if (b[i]) return addr(h) + i;
   return 0;
 }
+// A heap check's look at a live block's unsealed fields, taken with no
+// claim on the block: a free may make it kFreeing meanwhile (its
+// compare-and-swap) and then write its free fields, which once read as
+// damage here (a false heap-buffer-overflow at the header's free_tid, the
+// program aborted) and were then zeroed (the free's stack lost). The
+// fields are read first, then the state again: a free's fields are written
+// after its state changed, so a block still live had them from elsewhere.
+// Each is put back to 0 only if it still holds what was read.
+template <class Add>
+void check_scratch_live(Header* h, Add& add) {
+  uint16_t tid = __atomic_load_n(&h->free_tid, __ATOMIC_RELAXED);
+  uint32_t stack_id = __atomic_load_n(&h->free_stack, __ATOMIC_RELAXED);
+  uint32_t pad = __atomic_load_n(&h->pad, __ATOMIC_RELAXED);
+  Header* qnext = __atomic_load_n(&h->qnext, __ATOMIC_RELAXED);
+  if ((tid | stack_id | pad | addr(qnext)) == 0 || pad == kLinksReported) return;
+  uptr a = damaged_scratch(h);
+  if (a == 0 || state_of(h) != kLive) return;
+  add(Kind::kOverflow, a, h);
+  __atomic_compare_exchange_n(&h->free_tid, &tid, uint16_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  __atomic_compare_exchange_n(&h->free_stack, &stack_id, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  __atomic_compare_exchange_n(&h->pad, &pad, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  Header* none = nullptr;
+  __atomic_compare_exchange_n(&h->qnext, &qnext, none, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 // The first byte of a damaged list link of h, or 0.
 uptr damaged_link(const Header* h) {
   Header* x;
@@ -1081,7 +1106,7 @@ void quarantine(Header* h, CurrentStack& cur) {
 bool describe(uptr bad, BlockInfo* out) {
   const uint8_t* s = shadow::byte_for(bad);
   if (!s) return false;
-  constexpr size_t kMaxScan = (size_t{64} << 20) / 8;  // give up beyond 64 MiB
+  constexpr size_t kMaxScan = (size_t{64} << 20) / 8;  // a left redzone is far smaller
   uptr g = align_down(bad, 8);
   Header* h = nullptr;
   if (*s == kLeftRedzone) {
@@ -1096,13 +1121,11 @@ bool describe(uptr bad, BlockInfo* out) {
     *out = info_of(h);
     return true;
   }
-  // Walk down to the first granule after a left redzone.
-  for (size_t i = 0; i < kMaxScan; ++i) {
-    const uint8_t* t = shadow::byte_for(g - 8);
-    if (!t) return false;
-    if (*t == kLeftRedzone) break;
-    g -= 8;
-  }
+  // Down to the first granule after a left redzone: however large the block
+  // (a walk capped at 64 MiB left reports on bigger blocks without one).
+  uptr below = shadow::last_below(g, kLeftRedzone);
+  if (below == 0) return false;
+  g = below + 8;
   Lookup k = lookup(g, &h);
   if (k != Lookup::kLive && k != Lookup::kQuarantined) return false;
   *out = info_of(h);
@@ -1606,13 +1629,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
           add(Kind::kOverflow, a, h);
           refill_redzones(h);
         }
-        if (uptr a = damaged_scratch(h); a && h->pad != kLinksReported) {
-          add(Kind::kOverflow, a, h);
-          h->pad = 0;
-          h->free_tid = 0;
-          h->free_stack = 0;
-          h->qnext = nullptr;
-        }
+        check_scratch_live(h, add);
       } else if (st == kQuarantined) {
         check_fill(h);
       }

@@ -92,24 +92,50 @@ void populate(uptr begin, uptr end) {
 
 uptr first_bad(uptr a, size_t size) {
   if (size == 0) return 0;
+  // No shadow above the user address space: a range running past it (a
+  // negative memcpy length) was walked a leaf at a time through 2^34
+  // non-canonical leaves, 20 s and more.
+  constexpr uptr kTop = (uptr{1} << kAddressBits) - 1;
+  if (a > kTop) return 0;
   uptr last = a + size - 1;
-  if (last < a) last = ~uptr{0};
-  for (uptr g = a & ~uptr{7}; g <= last; g += 8) {
-    const uint8_t* s = byte_for(g);
-    if (!s) {  // no shadow in this leaf: skip to the next one
-      uptr next = (g | kLeafMask) + 1;
-      if (next == 0) break;
-      g = next - 8;
-      continue;
+  if (last < a || last > kTop) last = kTop;
+  for (uptr g = a & ~uptr{7};;) {
+    uptr leaf_last = g | kLeafMask;  // the leaf's last address
+    uptr stop = last < leaf_last ? last : leaf_last;
+    if (const uint8_t* s = byte_for(g)) {
+      // The granules g .. stop: their shadow bytes, 8 at a time while 0.
+      const uint8_t* end = s + ((stop - g) >> 3) + 1;
+      for (const uint8_t* q = s; q < end;) {
+        if ((addr(q) & 7) == 0 && end - q >= 8 && *reinterpret_cast<const uint64_t*>(q) == 0) {
+          q += 8;
+          continue;
+        }
+        uint8_t v = *q;
+        if (v != 0) {
+          uptr gq = g + (static_cast<uptr>(q - s) << 3);
+          uptr first = gq > a ? gq : a;
+          if (v >= 0x80) return first;
+          // 1..7: bytes [gq, gq+v) addressable.
+          uptr bad = gq + v;
+          if (bad <= last) return bad > a ? bad : a;
+        }
+        ++q;
+      }
     }
-    uint8_t v = *s;
-    if (v == 0) continue;
-    uptr first = g > a ? g : a;
-    if (v >= 0x80) return first;
-    // 1..7: bytes [g, g+v) addressable.
-    uptr bad = g + v;
-    if (bad <= last) return bad > a ? bad : a;
-    if (g + 8 < g) break;
+    if (stop == last) return 0;
+    g = leaf_last + 1;
+  }
+}
+
+uptr last_below(uptr a, uint8_t value) {
+  while (a >= 8) {
+    const uint8_t* s = byte_for(a - 8);
+    if (!s) return 0;
+    uptr leaf_lo = (a - 8) & ~kLeafMask;
+    const uint8_t* first = byte_for(leaf_lo);
+    if (const void* hit = memrchr(first, value, static_cast<size_t>(s - first) + 1))
+      return leaf_lo + (static_cast<uptr>(static_cast<const uint8_t*>(hit) - first) << 3);
+    a = leaf_lo;
   }
   return 0;
 }

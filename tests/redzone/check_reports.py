@@ -71,10 +71,10 @@ GROUPS = {
                "bad-free-interior", "new-array-free", "leak"],
     "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "double-free", "bad-free-stack", "malloc-delete",
               "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link"],
-    "kasan": ["read-overflow", "write-underflow", "read-after-free"],
+    "kasan": ["read-overflow", "read-overflow-huge", "write-underflow", "read-after-free"],
     "stacks": [m for m in MODES if m.startswith("stack-")],
 }
-KASAN_WHERE = {"read-overflow": "", "write-underflow": "", "read-after-free": ""}
+KASAN_WHERE = {"read-overflow": "", "read-overflow-huge": "", "write-underflow": "", "read-after-free": ""}
 
 failures = []
 

@@ -147,6 +147,20 @@ TEST_CASE("redzone: addresses without shadow are always fine") {
   CHECK(redzone::shadow::byte_for(uptr{1} << 47) == nullptr);
 }
 
+// A range from the heap to the end of the address space (an instrumented
+// memcpy with a negative length): the bad byte is found in the heap, and a
+// range that starts past the heap's shadow returns (it walked 2^34
+// non-canonical leaves, 20 s and more, before it did).
+TEST_CASE("redzone: ranges that run past the user address space") {
+  char* p = static_cast<char*>(rz_malloc(100));
+  CHECK(redzone::shadow::first_bad(addr(p), ~uptr{0} - addr(p)) == addr(p) + 100);
+  uptr past = (addr(p) | ((uptr{1} << 30) - 1)) + 1;  // the next 1 GiB: no shadow there
+  if (redzone::shadow::byte_for(past) == nullptr) CHECK(redzone::shadow::first_bad(past, ~uptr{0} - past) == 0);
+  CHECK(redzone::shadow::first_bad(uptr{1} << 47, 4096) == 0);
+  CHECK(redzone::shadow::first_bad(~uptr{0} - 15, 16) == 0);
+  rz_free(p);
+}
+
 // Is the page holding p resident? (mincore)
 bool resident(const void* p) {
   unsigned char v = 0;

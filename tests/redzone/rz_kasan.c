@@ -76,6 +76,14 @@ int main(int argc, char** argv) {
             (void*)p);
     sink = read_at(p, 10);
     free(p);
+  } else if (!strcmp(m, "read-overflow-huge")) {
+    /* A block past 64 MiB: its report lacked the block (a capped shadow walk). */
+    size_t n = (size_t)100 << 20;
+    int* p = malloc(n);
+    fprintf(stderr, "EXPECT kind=heap-buffer-overflow addr=%p block=%p size=%zu access=READ:4\n",
+            (void*)(p + n / sizeof(int)), (void*)p, n);
+    sink = read_at(p, (int)(n / sizeof(int)));
+    free(p);
   } else if (!strcmp(m, "write-underflow")) {
     char* p = malloc(100);
     fprintf(stderr, "EXPECT kind=heap-buffer-overflow addr=%p block=%p size=100 access=WRITE:1\n", (void*)(p - 3),
