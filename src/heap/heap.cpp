@@ -433,8 +433,13 @@ bool Heap::register_range(uptr begin, uptr end, bool add) {
     pagemap::remove_heap(begin, end);
     return true;
   }
+  // A segment that starts mid-page shares that page with what lies below
+  // (the previous segment's end): its entry is put back as it was after
+  // the undo, which clears whole pages.
+  pagemap::Entry first = pagemap::get(begin);
   if (pagemap::add_heap(begin, end)) return true;
   pagemap::remove_heap(begin, end);  // what a page-map leaf failure left half done
+  if (first != pagemap::kNone) pagemap::set_range(begin, begin + 1, first);
   return false;
 }
 

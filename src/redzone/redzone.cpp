@@ -1725,14 +1725,24 @@ stack::Range gap_around(stack::Range r, uptr anchor) {
   return r;
 }
 
-// Scans [lo, hi) but for [sp, from), the leak check's own frames.
-void scan_outside(uptr lo, uptr hi, uptr sp, uptr from) {
-  if (lo <= sp && from <= hi && sp <= from) {
-    scan_range(lo, sp, 1);
-    scan_range(from, hi, 1);
-  } else {
-    scan_range(lo, hi, 1);
+// What a root range must leave out: the leak check's own frames [sp, from)
+// and its own lists (g_blocks, g_work), which the kernel may merge into the
+// line of a mapping taken whole (the main thread's TLS: every block was then
+// reachable through g_blocks, and no leak was reported).
+struct NotRoots {
+  uptr lo[3], hi[3];
+};
+NotRoots g_not_roots{};
+
+// Scans [lo, hi) as a root, but for g_not_roots.
+void scan_root(uptr lo, uptr hi) {
+  for (unsigned i = 0; i < 3 && lo < hi; ++i) {
+    uptr xl = g_not_roots.lo[i], xh = g_not_roots.hi[i];
+    if (xl >= xh || xh <= lo || xl >= hi) continue;
+    if (xl > lo) scan_root(lo, xl);  // below the hole (recursion at most 3 deep)
+    lo = xh;                         // and on above it
   }
+  if (lo < hi) scan_range(lo, hi, 1);
   drain(1);
 }
 
@@ -1754,16 +1764,19 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
   drain(1);
   uptr lo, hi;
   uptr sp = addr(__builtin_frame_address(0));
+  if (from > sp) {
+    g_not_roots.lo[0] = sp;
+    g_not_roots.hi[0] = from;
+  }
   if (stack::thread_stack(&lo, &hi)) {
-    scan_range(from >= sp && from < hi ? from : sp, hi, 1);
+    scan_root(sp, hi);
   } else {
     // exit() on a coroutine's stack (or an alternate signal stack): the
     // rest of that page, and the thread's own stack, whole.
-    scan_range(sp, align_up(sp + 1, 4096), 1);
-    if (stack::own_stack(&lo, &hi)) scan_range(lo, hi, 1);
+    scan_root(sp, align_up(sp + 1, 4096));
+    if (stack::own_stack(&lo, &hi)) scan_root(lo, hi);
   }
-  drain(1);
-  for (unsigned i = 0; i < nsegs; ++i) scan_outside(segs[i].lo, segs[i].hi, sp, from);
+  for (unsigned i = 0; i < nsegs; ++i) scan_root(segs[i].lo, segs[i].hi);
   // The thread's static TLS and thread descriptor (pointers held in
   // thread_local variables and in libc's per-thread state). (A thread that
   // is not the main one: that mapping is its stack, which holds the check's
@@ -1771,17 +1784,14 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
   uptr self = addr(reinterpret_cast<void*>(pthread_self())), tls_lo, tls_hi;
   if (stack::mapping_of(self, &tls_lo, &tls_hi)) {
     stack::Range tls = gap_around(stack::Range{tls_lo, tls_hi}, self);
-    if (tls.hi - tls.lo <= (size_t{64} << 20)) scan_outside(tls.lo, tls.hi, sp, from);
+    if (tls.hi - tls.lo <= (size_t{64} << 20)) scan_root(tls.lo, tls.hi);
   }
   // Threads still running: their whole stack mapping (their registers
   // cannot be read, nor where their stack ends).
   constexpr unsigned kMaxOthers = 1024;
   stack::Range others[kMaxOthers];
   unsigned nothers = stack::other_thread_stacks(others, kMaxOthers);
-  for (unsigned i = 0; i < nothers; ++i) {
-    scan_range(others[i].lo, others[i].hi, 1);
-    drain(1);
-  }
+  for (unsigned i = 0; i < nothers; ++i) scan_root(others[i].lo, others[i].hi);
   // Threads that never allocated (so never captured a stack: a thread that
   // only receives pointers, blocked in read()) are in no list: every mapping
   // shaped like a glibc thread stack (read-write, a guard page below) not
@@ -1793,17 +1803,15 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     bool seen = r.hi == hi;
     for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi == r.hi;
     if (seen || holds_blocks(r.lo, r.hi)) continue;
-    scan_range(r.lo, r.hi, 1);
-    drain(1);
+    scan_root(r.lo, r.hi);
   }
   // The main thread's TLS, when another thread calls exit(): it is in a
   // mapping of the loader's, not in the main thread's stack.
   stack::Range tls;
   uptr main_self = 0;
-  if (stack::main_thread_tls(&tls, &main_self) && (tls = gap_around(tls, main_self)).lo < tls.hi) {
-    scan_range(tls.lo, tls.hi, 1);
-    drain(1);
-  }
+  if (stack::main_thread_tls(&tls, &main_self) && (tls = gap_around(tls, main_self)).lo < tls.hi)
+    scan_root(tls.lo, tls.hi);
+  g_not_roots = NotRoots{};
 }
 
 // Every shard's lock, in shard order (the order fork takes them in).
@@ -1835,6 +1843,10 @@ LM_NOINLINE void detect_leaks(uptr from) {
     work_bytes = align_up(count * sizeof(uint32_t), 4096);
     g_blocks = static_cast<LeakBlock*>(os::map(blocks_bytes));
     g_work = static_cast<uint32_t*>(os::map(work_bytes));
+    g_not_roots.lo[1] = addr(g_blocks);
+    g_not_roots.hi[1] = addr(g_blocks) + blocks_bytes;
+    g_not_roots.lo[2] = addr(g_work);
+    g_not_roots.hi[2] = addr(g_work) + work_bytes;
     if (!g_blocks || !g_work) {
       // Said, not silent: a leaking program would otherwise look clean.
       if (g_blocks) os::unmap(g_blocks, blocks_bytes);

@@ -1,6 +1,8 @@
 // report.cpp: formatting and delivery of fatal reports.
 #include "report/report.h"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <cstdarg>
 
@@ -14,6 +16,10 @@ namespace {
 // pid << 32 | fd (0: none yet): one word, so that threads reporting at once
 // agree on one file (the loser closes its own).
 std::atomic<uint64_t> g_out{0};
+// The file the winner opened (fstat), so that a forked child closes the
+// parent's descriptor only while it still is that file: the program may
+// have put one of its own on that number since (dup2, as bash's exec 3>f).
+std::atomic<uint64_t> g_out_dev{0}, g_out_ino{0};
 
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char* fmt, ...) {
@@ -39,19 +45,27 @@ int output_fd() {
   int fd = os::open_append(full);
   if (fd < 0) fd = 2;
   uint64_t mine = uint64_t{pid} << 32 | static_cast<uint32_t>(fd);
-  if (g_out.compare_exchange_strong(cur, mine, std::memory_order_acq_rel)) return fd;
+  if (g_out.compare_exchange_strong(cur, mine, std::memory_order_acq_rel)) {
+    struct stat st;
+    if (fd > 2 && fstat(fd, &st) == 0) {
+      g_out_dev.store(st.st_dev, std::memory_order_relaxed);
+      g_out_ino.store(st.st_ino, std::memory_order_relaxed);
+    }
+    return fd;
+  }
   if (fd > 2) os::close(fd);  // another thread's file won
   return cur >> 32 == pid ? static_cast<int>(static_cast<uint32_t>(cur)) : 2;
 }
 
 void reset_for_fork_child() {
-  // The parent's file: still ours here (the child's code has not run yet),
-  // so closed now rather than kept open for good (one descriptor per
-  // generation of processes) or closed later, when the program may have
-  // reused its number.
+  // The parent's file, closed rather than kept open for good (one descriptor
+  // per generation of processes), but only while the number still holds it.
   uint64_t cur = g_out.exchange(0, std::memory_order_acq_rel);
   int fd = static_cast<int>(static_cast<uint32_t>(cur));
-  if (cur != 0 && fd > 2) os::close(fd);
+  struct stat st;
+  if (cur != 0 && fd > 2 && fstat(fd, &st) == 0 && st.st_dev == g_out_dev.load(std::memory_order_relaxed) &&
+      st.st_ino == g_out_ino.load(std::memory_order_relaxed))
+    os::close(fd);
 }
 
 void double_free(const char* func, const void* p) { fatal("libmalloc: %s: double free of %p\n", func, p); }

@@ -1,9 +1,13 @@
-// rz_logfd.c: log_path across fork (logfd.sh). The parent reports a bug
-// (its PATH.PID file opens), forks, and the child reports one too (its own
-// file): the child must not keep the parent's file open. Prints, from the
-// child, "parent's log open in child: N".
+// rz_logfd.c [own]: log_path across fork (logfd.sh). The parent reports a
+// bug (its PATH.PID file opens), forks, and the child reports one too (its
+// own file): the child must not keep the parent's file open. Prints, from
+// the child, "parent's log open in child: N". With `own`, the parent first
+// puts a file of its own on the log's descriptor number (dup2, as bash's
+// `exec 3>file`), and the child writes to it: the child's fork handler must
+// not close it (it did: "Bad file descriptor"). Prints "own file: ok".
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +20,44 @@ static void overflow(void) {
   free(p);
 }
 
-int main(void) {
+// The descriptor of this process's log file (PATH.PID), or -1.
+static int log_fd(void) {
+  char want[64];
+  snprintf(want, sizeof want, ".%d", (int)getpid());
+  int found = -1;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  for (struct dirent* e; (e = readdir(d)) != NULL;) {
+    char link[300], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    size_t len = strlen(target), wl = strlen(want);
+    if (len > wl && strcmp(target + len - wl, want) == 0 && strstr(target, "/log.")) found = atoi(e->d_name);
+  }
+  closedir(d);
+  return found;
+}
+
+static int own_file(void) {
+  int fd = log_fd();
+  if (fd < 0) return 2;
+  int mine = open("/dev/null", O_WRONLY);
+  if (mine < 0 || dup2(mine, fd) != fd) return 2;
+  close(mine);
+  pid_t child = fork();
+  if (child < 0) return 2;
+  if (child == 0) _exit(write(fd, "x", 1) == 1 ? 0 : 1);
+  int status = 0;
+  waitpid(child, &status, 0);
+  printf("own file: %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "closed in the child");
+  return 0;
+}
+
+int main(int argc, char** argv) {
   overflow();
+  if (argc > 1 && strcmp(argv[1], "own") == 0) return own_file();
   pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) return 2;
