@@ -20,11 +20,13 @@ static void overflow(void) {
   free(p);
 }
 
-// The descriptor of this process's log file (PATH.PID), or -1.
-static int log_fd(void) {
+// The descriptors open on log files (".../log.PID") of process `pid`: how
+// many, and the last one in *fd (-1 if none).
+static int log_fds(pid_t pid, int* fd) {
   char want[64];
-  snprintf(want, sizeof want, ".%d", (int)getpid());
-  int found = -1;
+  snprintf(want, sizeof want, "/log.%d", (int)pid);
+  int count = 0;
+  *fd = -1;
   DIR* d = opendir("/proc/self/fd");
   if (!d) return -1;
   for (struct dirent* e; (e = readdir(d)) != NULL;) {
@@ -34,15 +36,18 @@ static int log_fd(void) {
     if (n <= 0) continue;
     target[n] = '\0';
     size_t len = strlen(target), wl = strlen(want);
-    if (len > wl && strcmp(target + len - wl, want) == 0 && strstr(target, "/log.")) found = atoi(e->d_name);
+    if (len > wl && strcmp(target + len - wl, want) == 0) {
+      ++count;
+      *fd = atoi(e->d_name);
+    }
   }
   closedir(d);
-  return found;
+  return count;
 }
 
 static int own_file(void) {
-  int fd = log_fd();
-  if (fd < 0) return 2;
+  int fd;
+  if (log_fds(getpid(), &fd) != 1) return 2;
   int mine = open("/dev/null", O_WRONLY);
   if (mine < 0 || dup2(mine, fd) != fd) return 2;
   close(mine);
@@ -63,21 +68,9 @@ int main(int argc, char** argv) {
   if (child < 0) return 2;
   if (child == 0) {
     overflow();
-    char want[64];
-    snprintf(want, sizeof want, ".%d", (int)parent);
-    int open_in_child = 0;
-    DIR* d = opendir("/proc/self/fd");
-    if (!d) _exit(2);
-    for (struct dirent* e; (e = readdir(d)) != NULL;) {
-      char link[300], target[4096];
-      snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-      ssize_t n = readlink(link, target, sizeof target - 1);
-      if (n <= 0) continue;
-      target[n] = '\0';
-      size_t len = strlen(target), wl = strlen(want);
-      if (len > wl && strcmp(target + len - wl, want) == 0) ++open_in_child;
-    }
-    closedir(d);
+    int unused;
+    int open_in_child = log_fds(parent, &unused);
+    if (open_in_child < 0) _exit(2);
     printf("parent's log open in child: %d\n", open_in_child);
     fflush(stdout);
     _exit(0);
