@@ -79,9 +79,6 @@ void close(int fd);
 const void* map_file(int fd, size_t* size);
 // readlink(2) NUL-terminated into buf; its length or -1.
 long read_link(const char* path, char* buf, size_t cap);
-// Reads the word at `a` without faulting (process_vm_readv): false when it
-// is not mapped readable, or the kernel refuses the call (errno kept).
-bool read_word(uptr a, uptr* out);
 
 // printf-style formatting into a fixed buffer, flushed to a descriptor.
 // Supports %s %c %d %i %u %x %p %% with l/z length, '-' and '0' flags and a

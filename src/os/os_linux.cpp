@@ -5,7 +5,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,13 +190,6 @@ long read_link(const char* path, char* buf, size_t cap) {
 
 int getpid() { return static_cast<int>(::getpid()); }
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
-bool read_word(uptr a, uptr* out) {
-  int saved = errno;
-  iovec local{out, sizeof *out}, remote{reinterpret_cast<void*>(a), sizeof *out};
-  long n = syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL);
-  errno = saved;
-  return n == static_cast<long>(sizeof *out);
-}
 bool thread_gone(int tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
 
 namespace {

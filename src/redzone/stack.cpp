@@ -43,7 +43,20 @@ struct ModuleCache {
   // libmalloc.so's own code, when it is a module of its own (not linked
   // into the program): {0, 0} otherwise.
   ExecRange own;
+  // The modules' readable segments without code (data, RELRO, GOT), sorted:
+  // where call_target may read a PLT stub's GOT slot.
+  unsigned nd;
+  ExecRange data[kMaxRanges];
 };
+
+void insert_sorted(ExecRange* a, unsigned* n, ExecRange r) {
+  unsigned j = (*n)++;
+  while (j > 0 && a[j - 1].lo > r.lo) {
+    a[j] = a[j - 1];
+    --j;
+  }
+  a[j] = r;
+}
 
 unsigned chunk_slot(uptr chunk) { return static_cast<unsigned>((chunk * 0x9e3779b97f4a7c15ull) >> 52) & (kChunkSlots - 1); }
 
@@ -80,17 +93,17 @@ int collect_exec(struct dl_phdr_info* info, size_t, void* data) {
   if (info->dlpi_name && std::strstr(info->dlpi_name, "linux-vdso")) return 0;
   for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || c->n >= kMaxRanges) continue;
+    if (ph.p_type != PT_LOAD) continue;
     uptr lo = info->dlpi_addr + ph.p_vaddr;
     ExecRange r{lo, lo + ph.p_memsz};
+    if (!(ph.p_flags & PF_X)) {
+      if ((ph.p_flags & PF_R) && c->nd < kMaxRanges) insert_sorted(c->data, &c->nd, r);
+      continue;
+    }
+    if (c->n >= kMaxRanges) continue;
     uptr self = addr(reinterpret_cast<const void*>(&collect_exec));
     if (info->dlpi_name && info->dlpi_name[0] && self >= r.lo && self < r.hi) c->own = r;
-    unsigned j = c->n++;
-    while (j > 0 && c->r[j - 1].lo > r.lo) {
-      c->r[j] = c->r[j - 1];
-      --j;
-    }
-    c->r[j] = r;
+    insert_sorted(c->r, &c->n, r);
   }
   return 0;
 }
@@ -190,12 +203,25 @@ LM_FAST_PATH bool is_return_address(const ModuleCache* c, uptr v) {
   return false;
 }
 
+// Is [a, a+8) inside one of the modules' readable data segments?
+bool in_data(const ModuleCache* c, uptr a) {
+  unsigned lo = 0, hi = c->nd;
+  while (lo < hi) {
+    unsigned mid = (lo + hi) / 2;
+    if (c->data[mid].lo <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && a + 8 <= c->data[lo - 1].hi && a + 8 > a;
+}
+
 // The function a direct call (E8 rel32) just before return address v calls,
 // through its PLT stub when it calls one (endbr64, bnd, jmp *GOT(%rip): the
 // bound address in the GOT); 0 when it is not a direct call. The bytes may be
 // data in a code segment (a constant table, a stray E8 before a code
-// pointer): the GOT slot is read without faulting, and the address found
-// there must be code.
+// pointer): the GOT slot is read only inside a module's readable data
+// segment (an unchecked read of one crashed), and the address found there
+// must be code. (No syscall to read it safely: a strict seccomp filter
+// would kill the program for it.)
 uptr call_target(const ModuleCache* c, uptr v) {
   const auto* code = ptr<const uint8_t>(v);
   if (!find_range(c, v - 5) || code[-5] != 0xe8) return 0;
@@ -210,10 +236,10 @@ uptr call_target(const ModuleCache* c, uptr v) {
   if (s[k] != 0xff || s[k + 1] != 0x25) return t;
   int32_t disp;
   std::memcpy(&disp, s + k + 2, sizeof disp);
-  uptr bound;
-  if (!os::read_word(t + k + 6 + static_cast<uptr>(static_cast<intptr_t>(disp)), &bound) || !find_range(c, bound))
-    return 0;
-  return bound;
+  uptr slot = t + k + 6 + static_cast<uptr>(static_cast<intptr_t>(disp));
+  if (!in_data(c, slot)) return 0;
+  uptr bound = *ptr<const uptr>(slot);
+  return find_range(c, bound) ? bound : 0;
 }
 // A function is taken to hold `ret` when `ret` lies this close above its start.
 constexpr uptr kMaxCallee = 64 * 1024;
