@@ -44,7 +44,7 @@ struct ModuleCache {
   // into the program): {0, 0} otherwise.
   ExecRange own;
   // The modules' readable segments without code (data, RELRO, GOT), sorted:
-  // where call_target may read a PLT stub's GOT slot.
+  // where call_target may read a PLT entry's GOT slot.
   unsigned nd;
   ExecRange data[kMaxRanges];
 };
@@ -215,7 +215,7 @@ bool in_data(const ModuleCache* c, uptr a) {
 }
 
 // The function a direct call (E8 rel32) just before return address v calls,
-// through its PLT stub when it calls one (endbr64, bnd, jmp *GOT(%rip): the
+// through its PLT entry when it calls one (endbr64, bnd, jmp *GOT(%rip): the
 // bound address in the GOT); 0 when it is not a direct call. The bytes may be
 // data in a code segment (a constant table, a stray E8 before a code
 // pointer): the GOT slot is read only inside a module's readable data
@@ -574,8 +574,8 @@ void register_stack(uptr l, uptr h) {
 // (it may be unmapped later). The main thread's descriptor is in a mapping
 // of the loader's, which the kernel may merge with coroutine stacks mapped
 // next to it: never used for the main thread. (A thread that forks becomes
-// its child's main thread: it looks its stack up before the fork, see
-// prepare_fork.)
+// its child's main thread: it looks its stack up before the fork, in
+// redzone.cpp's lock_for_fork.)
 void own_stack_lookup() {
   uptr self = addr(reinterpret_cast<void*>(pthread_self())), top = addr(__libc_stack_end);
   bool main = os::gettid() == os::getpid();
