@@ -138,6 +138,7 @@ struct Finding {
   bool has_block;
   BlockInfo block;
   const char* func;            // entry that found it ("free()", ...), or null
+  bool call;                   // the program called func on the address (not a write)
   const char* when;            // "at exit", "when the block left quarantine", ...
   const stack::Trace* current; // stack of the call that found it, or null
   uint16_t tid;                // thread of that call

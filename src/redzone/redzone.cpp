@@ -94,12 +94,16 @@ constexpr uint64_t kSealedMask4 = 0xffffffffffull;
 // live block becomes kFreeing by the compare-and-swap that makes one free
 // win, kQuarantined once poisoned and filled, kEvicting while the thread
 // that took it out of the FIFO checks it, and 0 when it is recycled or
-// released. Heap checks skip the transient states.
+// released. Heap checks skip the transient states. A heap check that finds
+// a live block damaged claims it (kChecking) while it records and repairs
+// the damage, so that a free racing with it waits and does not report the
+// same bytes again; for everything else a kChecking block is live.
 constexpr uint8_t kLive = 1;
 constexpr uint8_t kQuarantined = 2;
 constexpr uint8_t kFreeing = 3;
 constexpr uint8_t kEvicting = 4;
 constexpr uint8_t kAllocating = 5;
+constexpr uint8_t kChecking = 6;
 
 // Where a block's backing memory came from (Header::mapped): a block of the
 // backend (its heap), a block that is its own mapping (its address range goes
@@ -372,7 +376,7 @@ Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
   if (h->magic == (p ^ g_secret) && sealed(h)) {
     uint8_t st = state_of(h);
     *out = h;
-    if (st == kLive) return Lookup::kLive;
+    if (st == kLive || st == kChecking) return Lookup::kLive;
     if (st == kQuarantined || st == kFreeing || st == kEvicting) return Lookup::kQuarantined;
   }
   // Not a valid header. If the fill just below p is damaged too, an
@@ -437,31 +441,6 @@ uptr damaged_scratch(const Header* h) {
     if (b[i]) return addr(h) + i;
   return 0;
 }
-// A heap check's look at a live block's unsealed fields, taken with no
-// claim on the block: a free may make it kFreeing meanwhile (its
-// compare-and-swap) and then write its free fields, which once read as
-// damage here (a false heap-buffer-overflow at the header's free_tid, the
-// program aborted) and were then zeroed (the free's stack lost). The
-// fields are read first, then the state again: a free's fields are written
-// after its state changed, so a block still live had them from elsewhere.
-// Each is put back to 0 only if it still holds what was read.
-template <class Add>
-void check_scratch_live(Header* h, Add& add) {
-  uint16_t tid = __atomic_load_n(&h->free_tid, __ATOMIC_RELAXED);
-  uint32_t stack_id = __atomic_load_n(&h->free_stack, __ATOMIC_RELAXED);
-  uint32_t pad = __atomic_load_n(&h->pad, __ATOMIC_RELAXED);
-  Header* qnext = __atomic_load_n(&h->qnext, __ATOMIC_RELAXED);
-  if ((tid | stack_id | pad | addr(qnext)) == 0 || pad == kLinksReported) return;
-  uptr a = damaged_scratch(h);
-  if (a == 0 || state_of(h) != kLive) return;
-  add(Kind::kOverflow, a, h);
-  __atomic_compare_exchange_n(&h->free_tid, &tid, uint16_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-  __atomic_compare_exchange_n(&h->free_stack, &stack_id, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-  __atomic_compare_exchange_n(&h->pad, &pad, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-  Header* none = nullptr;
-  __atomic_compare_exchange_n(&h->qnext, &qnext, none, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
 // The first byte of a damaged list link of h, or 0.
 uptr damaged_link(const Header* h) {
   Header* x;
@@ -1171,10 +1150,25 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
     report_double_free(info_of(h));
     return;
   }
+  // Claimed before it is checked: a heap check skips a block being freed,
+  // and waits for no one; a check holding it (kChecking) is over in a
+  // moment. (Claimed after the checks, a heap check meanwhile reported the
+  // same overflow a second time.)
+  uint8_t expected = kLive;
+  while (!__atomic_compare_exchange_n(&h->state, &expected, kFreeing, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (expected != kChecking) {
+      report_double_free(info_of(h));  // another thread freed it since the lookup
+      return;
+    }
+    __builtin_ia32_pause();
+    expected = kLive;
+  }
+  BlockInfo live = info_of(h);  // (reports below show it as the program left it: live)
+  live.freed = false;
   if (LM_UNLIKELY(static_cast<Family>(h->family) != family) && g_mismatch) {
     Finding f = make_finding(Kind::kMismatch, up, func, cur.get());
     f.has_block = true;
-    f.block = info_of(h);
+    f.block = live;
     f.dealloc_family = family;
     f.dealloc_name = func;
     emit(f);
@@ -1183,7 +1177,7 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
   if (LM_UNLIKELY(overflow)) {
     Finding f = make_finding(Kind::kOverflow, overflow, func, cur.get());
     f.has_block = true;
-    f.block = info_of(h);
+    f.block = live;
     emit(f);
   }
   // An underflow past the seal, into the fields that change while the block
@@ -1194,15 +1188,10 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
   if (LM_UNLIKELY(bad)) {
     Finding f = make_finding(Kind::kOverflow, bad, func, cur.get());
     f.has_block = true;
-    f.block = info_of(h);
+    f.block = live;
     emit(f);
     h->pad = bad_link ? kLinksReported : 0;
     h->qnext = nullptr;
-  }
-  uint8_t expected = kLive;
-  if (!__atomic_compare_exchange_n(&h->state, &expected, kFreeing, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    report_double_free(info_of(h));  // another thread freed it since the lookup
-    return;
   }
   h->free_stack = cur_id;
   h->free_tid = stack::thread_number();
@@ -1565,6 +1554,7 @@ size_t usable_size(const void* p, uptr ret) {
   stack::capture(&cur, ret);
   if (k == Lookup::kQuarantined) {
     Finding f = make_finding(Kind::kUseAfterFree, addr(p), "malloc_usable_size()", &cur);
+    f.call = true;  // (a call on freed memory, not a write)
     f.has_block = true;
     f.block = info_of(h);
     emit(f);
@@ -1575,6 +1565,38 @@ size_t usable_size(const void* p, uptr ret) {
 }
 
 namespace {
+// A heap check's look at a live block (its shard's lock held): its
+// redzones, and its unsealed fields other than state and links (free
+// fields, pad, scratch link: all 0 while it is live). A damaged block is
+// claimed first: a free racing with the check once reported the same
+// overflow again (its compare-and-swap came after its own report), and a
+// free's fields, written after that compare-and-swap, read as damage (a
+// false heap-buffer-overflow at the header's free_tid). While claimed, the
+// damage is recorded and repaired, so that it is reported once; a free
+// that lost the race has it to check.
+template <class Add>
+void check_live(Header* h, Add& add) {
+  bool scratch = (h->free_tid | h->free_stack | h->pad | addr(h->qnext)) != 0 && h->pad != kLinksReported;
+  if (LM_LIKELY(!scratch) && !damaged_redzone(h)) return;
+  uint8_t expected = kLive;
+  if (!__atomic_compare_exchange_n(&h->state, &expected, kChecking, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    return;
+  if (uptr a = damaged_redzone(h)) {
+    add(Kind::kOverflow, a, h);
+    refill_redzones(h);
+  }
+  if (h->pad != kLinksReported) {
+    if (uptr a = damaged_scratch(h)) {
+      add(Kind::kOverflow, a, h);
+      h->free_tid = 0;
+      h->free_stack = 0;
+      h->pad = 0;
+      h->qnext = nullptr;
+    }
+  }
+  set_state(h, kLive);
+}
+
 // Collects up to kMax problems, each shard's under its lock and the FIFO's
 // under its own (repairing each so that it is reported once), then reports
 // them outside the locks: live blocks' redzones, quarantined blocks' fill
@@ -1613,7 +1635,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
   for (Shard& s : g_shards) {
     LockGuard guard(s.lock);
     for_each_block(s, [&](Header* h, uptr bad) {
-      if (n == kMax) return false;
+      if (n + 2 > kMax) return false;  // (a live block can add two)
       if (!h) {
         add_bad_header(bad, bad + kHeaderSize + g_near);
         return true;
@@ -1625,11 +1647,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
       }
       uint8_t st = state_of(h);
       if (st == kLive) {
-        if (uptr a = damaged_redzone(h)) {
-          add(Kind::kOverflow, a, h);
-          refill_redzones(h);
-        }
-        check_scratch_live(h, add);
+        check_live(h, add);
       } else if (st == kQuarantined) {
         check_fill(h);
       }
@@ -1859,7 +1877,7 @@ LM_NOINLINE void detect_leaks(uptr from) {
     g_nblocks = 0;
     for (Shard& s : g_shards) {
       for_each_block(s, [&](Header* h, uptr bad) {
-        if (h && !bad && g_nblocks < count && state_of(h) == kLive) {
+        if (h && !bad && g_nblocks < count && (state_of(h) == kLive || state_of(h) == kChecking)) {
           uptr u = user_of(h);
           g_blocks[g_nblocks++] = LeakBlock{u, u + h->size, h, 0};
         }

@@ -111,6 +111,8 @@ void emit(const Finding& f) {
     case Kind::kUseAfterFree:
       if (f.access) {
         w.printf("%s of size %zu at %p thread T%u\n", f.write ? "WRITE" : "READ", f.access_size, ptr(f.addr), f.tid);
+      } else if (f.call) {
+        w.printf("%s called on %p in thread T%u\n", f.func, ptr(f.addr), f.tid);
       } else if (f.func) {
         w.printf("WRITE of unknown size at %p, found by %s in thread T%u\n", ptr(f.addr), f.func, f.tid);
       } else {

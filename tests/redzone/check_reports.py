@@ -44,6 +44,7 @@ MODES = {
     "uaf-fork-child": ("", "found at exit"),
     "uaf-cross-thread": (":quarantine_mb=1", "found when the block left quarantine"),
     "uaf-recycled": (":quarantine_mb=1", "found when the block left quarantine"),
+    "uaf-usable-size": ("", "malloc_usable_size() called on"),
     "double-free": ("", "attempting double-free"),
     "bad-free-stack": ("", "is located in the stack of thread T0"),
     "bad-free-interior": ("", "16 bytes inside of 40-byte region"),
@@ -64,12 +65,12 @@ for fn in STACK_FREE:
 FIRST_FRAME = {"allocated by thread T0 here:": " in rz_allocate_via (", "freed by thread T0 here:": " in rz_free_via ("}
 GROUPS = {
     "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
-    "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "double-free", "bad-free-stack",
-             "bad-free-interior"],
+    "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "uaf-usable-size", "double-free",
+             "bad-free-stack", "bad-free-interior"],
     "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "leak"],
     "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",
                "bad-free-interior", "new-array-free", "leak"],
-    "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "double-free", "bad-free-stack", "malloc-delete",
+    "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "uaf-usable-size", "double-free", "bad-free-stack", "malloc-delete",
               "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link"],
     "kasan": ["read-overflow", "read-overflow-huge", "write-underflow", "read-after-free"],
     "stacks": [m for m in MODES if m.startswith("stack-")],

@@ -244,7 +244,12 @@ int main(int argc, char** argv) {
   else if (is("uaf-fork-child")) use_after_free_in_forked_child(40);
   else if (is("uaf-cross-thread")) use_after_cross_thread_free(40);
   else if (is("uaf-recycled")) use_after_free_same_size_churn(40);
-  else if (is("double-free")) {
+  else if (is("uaf-usable-size")) {
+    char* p = opaque(static_cast<char*>(malloc(30)));
+    free(p);
+    expect("heap-use-after-free", p, p, 30);
+    if (malloc_usable_size(p) != 0) return 3;  // (reported; nothing usable)
+  } else if (is("double-free")) {
     char* p = opaque(static_cast<char*>(malloc(30)));
     free(p);
     expect("double-free", p, p, 30);

@@ -1,0 +1,68 @@
+// rz_heap_check.c: libmalloc_heap_check() with many problems, and racing
+// with frees of damaged blocks (run by heap_check.sh with halt_on_error=0).
+//   many: one block with two problems (its right redzone and a field of its
+//     header) under 15 others with one each. A check collects 16 findings:
+//     the block that would have been the 17th once wrote past the check's
+//     array (SIGSEGV in the program's check, or at exit). Prints the check's
+//     return value; everything is reported once, by this check or at exit.
+//   race: one thread overflows each of 2000 blocks by a byte and frees it,
+//     while another checks the heap in a loop. Each overflow must be
+//     reported once: a free that found one reported it before claiming the
+//     block, and the check reported it again meanwhile.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int (*g_check)(void);
+static volatile int g_stop;
+enum { kRaceBlocks = 2000 };
+
+static void* overflowing(void* arg) {
+  (void)arg;
+  for (int i = 0; i < kRaceBlocks; ++i) {
+    size_t n = 100 + (size_t)(i % 7) * 16;
+    char* p = malloc(n);
+    memset(p, 1, n);
+    ((volatile char*)p)[n] = 'X';
+    for (volatile int k = 0; k < 2000; ++k) {
+    }
+    free(p);
+  }
+  g_stop = 1;
+  return NULL;
+}
+
+static void* checking(void* arg) {
+  (void)arg;
+  while (!g_stop) g_check();
+  return NULL;
+}
+
+int main(int argc, char** argv) {
+  void* sym = dlsym(RTLD_DEFAULT, "libmalloc_heap_check");
+  memcpy(&g_check, &sym, sizeof sym);  // (a cast is not ISO C)
+  if (!g_check || argc < 2) return 2;
+  if (strcmp(argv[1], "many") == 0) {
+    volatile char* d = malloc(64);  // the oldest: the walk meets it last
+    d[64] = 'X';                    // its right redzone
+    d[-32] = 'Y';                   // its header's scratch link (below the seal)
+    for (int i = 0; i < 15; ++i) {
+      volatile char* b = malloc(64);
+      b[64] = 'Z';
+    }
+    printf("heap check: %d\n", g_check());
+    return 0;
+  }
+  if (strcmp(argv[1], "race") == 0) {
+    pthread_t a, b;
+    if (pthread_create(&a, NULL, overflowing, NULL) || pthread_create(&b, NULL, checking, NULL)) return 2;
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    printf("overflows: %d\n", kRaceBlocks);
+    return 0;
+  }
+  return 2;
+}
