@@ -68,7 +68,9 @@ uint64_t now_ms();
 // The last value now_ms() returned to anyone: free to read, and as fresh as
 // the allocator's periodic upkeep (a few ms). For ageing, not for timing.
 uint64_t recent_ms();
-[[noreturn]] void die();
+// abort(). With program_handler false, SIGABRT's default action first: for
+// reports at exit, where a program's crash handler finds its state torn down.
+[[noreturn]] void die(bool program_handler = true);
 
 // Read-only file access for redzone reports (symbol tables, /proc/self/maps).
 // Unbuffered, never allocates; -1 / nullptr on failure.

@@ -2,6 +2,8 @@
 // it found it; madvise and mremap choices are justified where they are made.
 #include <cerrno>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -206,9 +208,19 @@ uint64_t now_ms() {
 
 uint64_t recent_ms() { return g_recent_ms.load(std::memory_order_relaxed); }
 
-void die() {
+void die(bool program_handler) {
   // abort() raises SIGABRT like glibc's malloc_printerr; _exit only if a
   // handler returns.
+  if (!program_handler) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGABRT, &dfl, nullptr);
+    sigset_t abrt;
+    sigemptyset(&abrt);
+    sigaddset(&abrt, SIGABRT);
+    pthread_sigmask(SIG_UNBLOCK, &abrt, nullptr);
+  }
   abort();
 }
 

@@ -411,6 +411,15 @@ Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
 // it is followed, whatever was written.
 constexpr uint64_t kLinkMask = (uint64_t{1} << 48) - 1;
 constexpr uint32_t kLinksReported = 0x4c4b4e44;  // Header::pad, see flush
+constexpr uint32_t kHeaderReported = 0x48445244;  // Header::pad, see first_report_of_header
+
+// A header whose seal no longer holds is reported once, by whichever check
+// meets it first (a heap check, a flush, an eviction, the check at exit),
+// not again at every later one: its unsealed pad records it (the header's
+// memory is still ours, and whatever its fields say is not trusted).
+bool first_report_of_header(Header* h) {
+  return __atomic_exchange_n(&h->pad, kHeaderReported, __ATOMIC_RELAXED) != kHeaderReported;
+}
 
 uint64_t link_check(const uint64_t* slot, uptr p) {
   uint64_t x = (p ^ (addr(slot) << 16) ^ g_secret) * 0x9e3779b97f4a7c15ull;
@@ -724,6 +733,16 @@ struct CurrentStack {
   }
 };
 
+// A header damaged past its seal: the block's extent is unknown.
+Finding bad_header_finding(const Header* h, const char* when, CurrentStack& cur) {
+  Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
+  f.when = when;
+  f.has_block = true;
+  f.block.user = user_of(h);
+  f.block.size = ~size_t{0};
+  return f;
+}
+
 // Blocks taken out of the FIFO: checks each (its fill, its redzones), then
 // recycles it into this thread's shard, or gives it back to the backend
 // when it is its own mapping or beyond the largest class. The blocks left quarantine long ago and are cold: each is
@@ -745,12 +764,7 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
     if (i + kAhead < n) prefetch(i + kAhead);
     Header* h = out[i].h;
     if (!sealed(h)) {
-      Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
-      f.when = "when the block left quarantine";
-      f.has_block = true;
-      f.block.user = user_of(h);
-      f.block.size = ~size_t{0};
-      emit(f);
+      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block left quarantine", cur));
       out[i].h = nullptr;
       continue;
     }
@@ -892,14 +906,9 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
   for (unsigned i = 0; i < nin; ++i) {
     Header* h = in[i].h;
     if (!sealed(h)) {
-      Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
-      f.when = "when the block entered quarantine";
-      f.has_block = true;
-      f.block.user = user_of(h);
-      f.block.size = ~size_t{0};
       if (held) held->lock.unlock();
       held = nullptr;
-      emit(f);
+      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block entered quarantine", cur));
       continue;
     }
     Shard* home = &g_shards[h->home % kShards];
@@ -1637,7 +1646,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     for_each_block(s, [&](Header* h, uptr bad) {
       if (n + 2 > kMax) return false;  // (a live block can add two)
       if (!h) {
-        add_bad_header(bad, bad + kHeaderSize + g_near);
+        if (first_report_of_header(ptr<Header>(bad))) add_bad_header(bad, bad + kHeaderSize + g_near);
         return true;
       }
       if (bad) {  // a damaged link in h (the walk stops there)
@@ -1667,8 +1676,11 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     for (size_t i = first; i < g_ring_count && n < kMax; ++i) {
       if (i + kAhead < g_ring_count) __builtin_prefetch(at(i + kAhead).h);
       Header* h = at(i).h;
-      if (!sealed(h)) add_bad_header(addr(h), user_of(h));
-      else check_fill(h);
+      if (!sealed(h)) {
+        if (first_report_of_header(h)) add_bad_header(addr(h), user_of(h));
+      } else {
+        check_fill(h);
+      }
     }
   }
   for (unsigned i = 0; i < n; ++i) emit(found[i]);
@@ -1935,7 +1947,7 @@ LM_NOINLINE void detect_leaks(uptr from) {
     os::Writer w(report::output_fd());
     w.printf("==%d==ABORTING\n", os::getpid());
     w.flush();
-    os::die();
+    os::die(false);  // (at exit: see reports_at_exit)
   }
 }
 }  // namespace
@@ -1971,6 +1983,7 @@ Stats stats() {
 }
 
 void at_exit() {
+  reports_at_exit();
   check_everything("at exit", nullptr, true);
   if (g_detect_leaks) detect_leaks(addr(__builtin_frame_address(0)));
 }

@@ -4,6 +4,8 @@
 // lies relative to the block, the block's free and allocation stacks, a
 // SUMMARY line and the shadow bytes around the address. Then abort unless
 // halt_on_error=0. Written with os::Writer to report::output_fd().
+#include <atomic>
+
 #include "base/lock.h"
 #include "redzone/internal.h"
 #include "report/report.h"
@@ -87,16 +89,24 @@ void print_shadow_map(os::Writer& w, uptr a) {
          "  No shadow (not libmalloc's heap): ..\n");
 }
 
+// Set once the checks at exit begin. A program's SIGABRT handler is for
+// crashes while it runs: called for a report at exit, gcc's printed an
+// internal compiler error (its diagnostics were gone by then) and make
+// failed on that, not on the leak.
+std::atomic<bool> g_at_exit{false};
+
 void finish(os::Writer& w) {
   if (halt_on_error()) {
     w.printf("==%d==ABORTING\n", os::getpid());
     w.flush();
-    os::die();
+    os::die(!g_at_exit.load(std::memory_order_relaxed));
   }
   w.flush();
 }
 
 }  // namespace
+
+void reports_at_exit() { g_at_exit.store(true, std::memory_order_relaxed); }
 
 void emit(const Finding& f) {
   LockGuard guard(g_report_lock);

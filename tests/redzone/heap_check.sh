@@ -25,6 +25,9 @@ case $MODE in
     [[ $reports -eq 17 ]] || fail "$reports reports for 17 problems"
     [[ $(grep -c "found by libmalloc_heap_check()" "$WORK/err") -eq 15 ]] || fail "the check did not report 15"
     [[ $(grep -c "found at exit" "$WORK/err") -eq 2 ]] || fail "the exit check did not report the last 2";;
+  header)
+    grep -qx "heap checks: -1 0 0" "$WORK/out" || fail "the checks did not return -1 0 0"
+    [[ $reports -eq 1 ]] || fail "$reports reports of one damaged header";;
   race)
     grep -qx "overflows: 2000" "$WORK/out" || fail "no end line"
     [[ $reports -eq 2000 ]] || fail "$reports reports for 2000 overflows";;
