@@ -8,7 +8,10 @@ PROG=$1 LIB=$2 MODE=$3
 WORK=$(mktemp -d /tmp/lm_rzstacks.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 rc=0
-LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1:halt_on_error=0 timeout 50 "$PROG" "$MODE" >"$WORK/out" 2>"$WORK/err" || rc=$?
+bind_now=
+[[ $MODE == stale-scan ]] && bind_now=1  # (start-up then leaves the loader's and our frames where the scan looks)
+LD_BIND_NOW=$bind_now LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1:halt_on_error=0 timeout 50 "$PROG" "$MODE" >"$WORK/out" 2>"$WORK/err" ||
+  rc=$?
 fail() {
   echo "FAIL ($MODE): $1" >&2
   head -n 60 "$WORK/err" >&2
@@ -32,6 +35,11 @@ case $MODE in
   stale-frame)
     head -n 3 "$WORK/alloc" | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top3"
     printf '0 stale_f\n1 stale_g\n2 main\n' | cmp -s - "$WORK/top3" || fail "allocation stack starts: $(tr '\n' ' ' <"$WORK/top3")";;
+  stale-scan)
+    head -n 3 "$WORK/alloc" | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top3"
+    printf '0 inner\n1 mid\n' | cmp -s - <(head -n 2 "$WORK/top3") || fail "allocation stack starts: $(tr '\n' ' ' <"$WORK/top3")"
+    grep -q ' in main (' "$WORK/alloc" || fail "main is not in the allocation stack"
+    if grep -E -q 'libmalloc|ld-linux' "$WORK/alloc"; then fail "stale frames of libmalloc or the loader"; fi;;
   altstack-report)
     [[ -s $WORK/alloc ]] || fail "no allocation stack";;
   *) fail "unknown mode";;
