@@ -91,7 +91,7 @@ std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
 pthread_key_t g_thread_key;
 bool g_redzone = false;    // redzone mode: set once, before g_state is 2
-void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped);
+void* rz_backing_alloc(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed);
 void rz_backing_free(void* p);
 heap::Source rz_heap_source();
 
@@ -704,12 +704,14 @@ void* alloc_any(size_t n, bool zero) {
 
 // Redzone mode's backing blocks: own mappings at or above the threshold,
 // else heap blocks (never slabs: a redzoned block's size is not a class).
-void* rz_backing_alloc_once(size_t align, size_t n, size_t* usable, bool* mapped) {
+void* rz_backing_alloc_once(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed) {
   *mapped = false;
+  *zeroed = false;
   if (wants_mapping(n)) {
-    if (void* p = large::alloc(n, align, false)) {
+    if (void* p = large::alloc(n, align, zero)) {
       *usable = large::usable_size(p);
       *mapped = true;
+      *zeroed = zero;
       return p;
     }
   }
@@ -720,16 +722,17 @@ void* rz_backing_alloc_once(size_t align, size_t n, size_t* usable, bool* mapped
   }
   if (n < config::tunables().mmap_threshold.load(std::memory_order_relaxed) &&
       config::tunables().mmap_max.load(std::memory_order_relaxed) > 0) {
-    if ((p = large::alloc(n, align, false))) {
+    if ((p = large::alloc(n, align, zero))) {
       *usable = large::usable_size(p);
       *mapped = true;
+      *zeroed = zero;
     }
   }
   return p;
 }
 
-void* rz_backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
-  return or_after_release([&] { return rz_backing_alloc_once(align, n, usable, mapped); });
+void* rz_backing_alloc(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed) {
+  return or_after_release([&] { return rz_backing_alloc_once(align, n, zero, usable, mapped, zeroed); });
 }
 
 void rz_backing_free(void* p) {
@@ -1541,7 +1544,7 @@ __attribute__((destructor)) void report_at_exit() {
   pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
   sigset_t pending;
   bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-  if (g_redzone) redzone::at_exit();
+  if (g_redzone) redzone::at_exit(addr(__builtin_frame_address(0)));
   if (config::options().stats) print_report(report::output_fd());
   if (!was_pending) {
     timespec zero{};

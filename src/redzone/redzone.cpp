@@ -1297,7 +1297,8 @@ bool new_chunk(size_t bytes, uptr* lo, uptr* hi) {
   bool mapped = false;
   // Chunks of whole huge pages are aligned to one (the mapping is that much
   // larger, in address space only), so that each can be a huge page.
-  void* b = g_backend.alloc(bytes % kHugePage == 0 ? kHugePage : 16, bytes, &usable, &mapped);
+  bool zeroed = false;
+  void* b = g_backend.alloc(bytes % kHugePage == 0 ? kHugePage : 16, bytes, false, &usable, &mapped, &zeroed);
   if (!b) return false;
   uptr base = addr(b), end = align_down(base + usable, 16);
   if (!shadow::ensure(base, end)) {
@@ -1366,7 +1367,10 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
                                size_t room = 0) {
   if (n > kMaxRequest) return nullptr;
   size_t a = align < 16 ? 16 : align;
-  if (a > kMaxRequest) return nullptr;
+  // The header keeps the left redzone's size in 32 bits: an alignment of
+  // 4 GiB and up (whose left redzone is that large) was truncated to 0, and
+  // the block's free read 4 GiB past it (a false overflow, then SIGSEGV).
+  if (a > kMaxRequest || a > UINT32_MAX) return nullptr;
   if (room < n || room > kMaxRequest) room = n;
   size_t rz = redzone_for(n);
   size_t left = align_up(rz > g_near + kHeaderSize ? rz : g_near + kHeaderSize, a);
@@ -1419,10 +1423,11 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
       }
     }
   }
+  bool zeroed = false;  // the backend zeroed the block (a mapping): calloc leaves it alone
   if (!h) {
     size_t usable = 0;
     bool mapped = false;
-    void* b = g_backend.alloc(a, total, &usable, &mapped);
+    void* b = g_backend.alloc(a, total, zero, &usable, &mapped, &zeroed);
     if (!b) return nullptr;
     if (!shadow::ensure(addr(b), addr(b) + usable)) {
       g_backend.free(b);
@@ -1446,7 +1451,7 @@ LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero,
   std::memset(ptr(user - g_near), kLeftFill, g_near);
   // The right redzone runs to the end of the backing block (its slack too).
   std::memset(ptr(user + n), kRightFill, end - user - n);
-  if (zero) std::memset(ptr(user), 0, n);
+  if (zero && !zeroed) std::memset(ptr(user), 0, n);
   seal(h);
   set_state(h, kLive);
   return ptr(user);
@@ -1540,13 +1545,20 @@ void* realloc(void* p, size_t n, uptr ret) {
   // In place when the backing block has room for n and its redzone and the
   // block is a malloc one (otherwise the moving path below reports what is
   // wrong). Programs that grow a buffer by small steps would else copy it
-  // at every step.
-  if (n <= kMaxRequest && static_cast<Family>(h->family) == Family::kMalloc &&
+  // at every step. Not a shrink by more than half (and more than 64 KiB):
+  // the bytes given up become right redzone, filled and checked, and a
+  // 64 MiB buffer cut to its first 100 bytes kept and wrote all of it (50
+  // of them: 3.6 GB resident, 12 s); moved, it costs a copy of n bytes.
+  bool shrink_ok = n >= old || old - n <= std::max<size_t>(n, size_t{64} << 10);
+  if (n <= kMaxRequest && shrink_ok && static_cast<Family>(h->family) == Family::kMalloc &&
       h->left + align_up(n, 16) + redzone_for(n) <= h->span && resize_in_place(h, n, id))
     return p;
-  // Moving up: leave half as much again of room, so that growth by small
-  // steps moves a logarithmic number of times.
-  size_t room = n > old && n <= kMaxRequest / 2 ? n + n / 2 : n;
+  // Moving up: leave room to grow in place, so that growth by small steps
+  // moves a logarithmic number of times: half as much again up to 1 MiB of
+  // room, an eighth beyond. The room is right redzone, filled: half of a
+  // 512 MiB block made 256 MiB resident that the program never touched.
+  size_t extra = n / 2 <= (size_t{1} << 20) ? n / 2 : std::max<size_t>(size_t{1} << 20, n / 8);
+  size_t room = n > old && n <= kMaxRequest / 2 ? n + extra : n;
   void* q = alloc_traced(n, 16, Family::kMalloc, false, id, room);
   if (!q) return nullptr;
   std::memcpy(q, p, old < n ? old : n);
@@ -1982,10 +1994,14 @@ Stats stats() {
   return st;
 }
 
-void at_exit() {
+void at_exit(uptr frame) {
   reports_at_exit();
   check_everything("at exit", nullptr, true);
-  if (g_detect_leaks) detect_leaks(addr(__builtin_frame_address(0)));
+  // From the destructor's frame, not this one: its signal sets are written
+  // 8 bytes of 128 by the kernel, and the rest held whatever the stack held
+  // there before (a copy of a leaked block's address, left by malloc's own
+  // frames, hid the leak).
+  if (g_detect_leaks) detect_leaks(std::max(frame, addr(__builtin_frame_address(0))));
 }
 
 // Lock order: the report lock, the shards in index order, then the pool,

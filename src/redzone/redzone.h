@@ -26,8 +26,10 @@ struct Backend {
   // A block of at least n usable bytes aligned to `align` (a power of two,
   // >= 16), or nullptr. *usable receives its usable size; *mapped whether
   // it is its own mapping (its address range goes back to the kernel on
-  // free, so its shadow is cleared rather than poisoned).
-  void* (*alloc)(size_t align, size_t n, size_t* usable, bool* mapped);
+  // free, so its shadow is cleared rather than poisoned). With zero, a
+  // mapping comes back zeroed (only its dirty part is written: a fresh one
+  // is left untouched) and *zeroed says so; other blocks are not zeroed.
+  void* (*alloc)(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed);
   // Gives a block from alloc back.
   void (*free)(void* p);
 };
@@ -58,8 +60,9 @@ void forget(uptr begin, uptr end);
 // block's fill. Returns the number of problems found (each reported).
 int check_all(uptr ret);
 // At exit (core's destructor): the same checks, then the leak scan when
-// detect_leaks=1.
-void at_exit();
+// detect_leaks=1. `frame` is the destructor's frame address: the stack
+// below it is libmalloc's own, never a root.
+void at_exit(uptr frame);
 
 // Where redzone mode's memory is, for stats=1 (bytes of backing blocks,
 // redzones and headers included).

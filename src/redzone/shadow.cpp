@@ -18,6 +18,7 @@ constexpr size_t kLeafBytes = (size_t{1} << kLeafShift) >> 3;
 static_assert(kLeafBytes == 128u << 20, "a shadow leaf covers 1 GiB at 1/8");
 constexpr uptr kLeafMask = (uptr{1} << kLeafShift) - 1;
 constexpr size_t kKeepShadowOf = size_t{4} << 20;
+constexpr size_t kLargeZero = size_t{8} << 20;  // (1 MiB of shadow)
 
 uint8_t* leaf_of(uptr a) { return g_root[a >> kLeafShift].load(std::memory_order_acquire); }
 }  // namespace
@@ -47,7 +48,18 @@ void for_each_piece(uptr begin, uptr end, Fn&& fn) {
   }
 }
 
+namespace {
+void zero(uptr begin, uptr end, bool keep);
+}  // namespace
+
 void set(uptr begin, uptr end, uint8_t v) {
+  // A large range made addressable (a mapped block) gives its whole shadow
+  // pages back rather than writing zeros: those of a fresh mapping were
+  // never touched, and a 512 MiB block's 64 MiB of shadow became resident.
+  if (v == 0 && end - begin >= kLargeZero) {
+    zero(begin, end, false);
+    return;
+  }
   for_each_piece(begin, end, [v](uint8_t* s, size_t n) { std::memset(s, v, n); });
 }
 

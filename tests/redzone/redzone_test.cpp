@@ -34,10 +34,12 @@ std::atomic<size_t> g_carved_frees{0};
 std::mutex g_big_lock;
 std::vector<BigBlock> g_big;  // the test's own memory: glibc's malloc
 
-void* backing_alloc(size_t align, size_t n, size_t* usable, bool* mapped) {
+void* backing_alloc(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed) {
+  (void)zero;  // (never a mapping: not zeroed)
   size_t size = align_up(n, align);
   *usable = size;
   *mapped = false;
+  *zeroed = false;
   void* p = aligned_alloc(align, size);
   ++g_backend_allocs;
   if (p && n >= (size_t{256} << 10)) {
