@@ -101,6 +101,10 @@ unsigned other_thread_stacks(Range* out, unsigned cap);
 // of glibc's thread stacks (guard page below), so also of threads that never
 // allocated and are not in other_thread_stacks' list. At most `cap`.
 unsigned guarded_mappings(Range* out, unsigned cap);
+// True when [lo, hi), such a mapping, is the stack of a thread that has
+// exited (glibc caches them for reuse): the thread id in its descriptor is
+// 0 or -1. False when that cannot be told (no thread's layout learnt yet).
+bool dead_thread_stack(uptr lo, uptr hi);
 // The main thread's TLS mapping (outside its stack), once the main thread
 // has captured a stack.
 // `self`: its descriptor (the leak scan keeps the part of the range around it

@@ -1844,7 +1844,10 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     const stack::Range& r = guarded[i];
     bool seen = r.hi == hi;
     for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi == r.hi;
-    if (seen || holds_blocks(r.lo, r.hi)) continue;
+    // (glibc keeps exited threads' stacks for reuse, with their TLS and
+    // stale words: those hid every leak held only there before the thread
+    // exited. The kernel cleared the thread id in their descriptors.)
+    if (seen || holds_blocks(r.lo, r.hi) || stack::dead_thread_stack(r.lo, r.hi)) continue;
     scan_root(r.lo, r.hi);
   }
   // The main thread's TLS, when another thread calls exit(): it is in a

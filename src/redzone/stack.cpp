@@ -541,7 +541,37 @@ constexpr unsigned kMaxThreadStacks = 4096;
 ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
 std::atomic<unsigned> g_nthread_stacks{0};
 
+// The layout of glibc's thread stacks, learnt from the threads themselves
+// as they look their stacks up: the descriptor's distance below its
+// mapping's top, and where in the descriptor the kernel keeps the thread's
+// id, which it clears when the thread exits (CLONE_CHILD_CLEARTID: what
+// pthread_join waits on); glibc sets it to -1 when it caches the stack. 0 while unknown; kMixed when threads disagree
+// (stacks of the program's own), and then unused.
+constexpr uptr kMixed = ~uptr{0};
+std::atomic<uptr> g_desc_below_top{0};
+std::atomic<uptr> g_tid_offset{0};
+
 namespace {
+
+void learn_stack_layout(uptr self, uptr top) {
+  int tid = os::gettid();
+  uptr end = std::min(top, self + 4096), found = 0;
+  unsigned matches = 0;
+  for (uptr a = self; a + sizeof(int) <= end; a += sizeof(int))
+    if (*ptr<const int>(a) == tid) {
+      found = a - self;
+      ++matches;
+    }
+  uptr below = top - self, known = 0;
+  if (matches != 1 || found == 0) {
+    g_desc_below_top.store(kMixed, std::memory_order_release);
+  } else if (g_desc_below_top.compare_exchange_strong(known, below, std::memory_order_acq_rel)) {
+    g_tid_offset.store(found, std::memory_order_release);
+  } else if (known != below || (g_tid_offset.load(std::memory_order_acquire) != found &&
+                                g_tid_offset.load(std::memory_order_acquire) != 0)) {
+    g_desc_below_top.store(kMixed, std::memory_order_release);
+  }
+}
 
 // Registers the calling thread's stack [l, h) for the leak scans of other
 // threads. A stack glibc reuses (its cache) takes over its entry; else a new one.
@@ -605,6 +635,7 @@ void own_stack_lookup() {
     g_main_tls_above = self_map.hi - self;
     __atomic_store_n(&g_main_self, self, __ATOMIC_RELEASE);
   }
+  if (!main && self_map.hi != 0 && self >= self_map.lo && self < self_map.hi) learn_stack_layout(self, self_map.hi);
   register_stack(l, h);
 }
 
@@ -672,6 +703,15 @@ bool main_thread_tls(Range* out, uptr* self) {
   *out = Range{std::max(main_self - g_main_tls_below, now_lo), std::min(main_self + g_main_tls_above, now_hi)};
   *self = main_self;
   return true;
+}
+
+bool dead_thread_stack(uptr lo, uptr hi) {
+  uptr below = g_desc_below_top.load(std::memory_order_acquire);
+  uptr off = g_tid_offset.load(std::memory_order_acquire);
+  if (below == 0 || below == kMixed || off == 0 || below > hi - lo) return false;
+  uptr a = hi - below + off;
+  if (a < lo || a + sizeof(int) > hi) return false;
+  return __atomic_load_n(ptr<const int>(a), __ATOMIC_RELAXED) <= 0;  // (-1 once glibc cached it)
 }
 
 unsigned guarded_mappings(Range* out, unsigned cap) {

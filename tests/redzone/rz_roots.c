@@ -19,6 +19,13 @@
 //   lost N [SIZE] (leaks.sh) N blocks, SIZE+i bytes each (SIZE 40 unless
 //                 given), held only by a global array that is cleared: every
 //                 one must be reported
+//   exited-tls    (leaks.sh) a thread's __thread variable and its stack each
+//   exited-stack  hold a block when it exits: glibc keeps its stack (TLS
+//                 included) for reuse, and the scan took that mapping for a
+//                 quiet thread's stack: neither leak was reported
+//   quiet-reused  quiet-thread on the cached stack of a thread that
+//                 allocated (and freed) and exited: its stack is a live
+//                 thread's again, a root (no report)
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +66,30 @@ __attribute__((noinline)) static void give(void) {
 __attribute__((noinline)) static void scrub(void) {
   volatile char junk[8192];
   memset((char*)junk, 0, sizeof junk);
+}
+
+static void* keeper_tls(void* arg) {
+  (void)arg;
+  t_held = malloc(321);
+  return NULL;
+}
+
+static void* keeper_stack(void* arg) {
+  (void)arg;
+  char* volatile mine = malloc(555);
+  mine[0] = 1;
+  return NULL;
+}
+
+static void* allocator(void* arg) {
+  (void)arg;
+  free(malloc(100));
+  return NULL;
+}
+
+static int run_and_join(void* (*fn)(void*)) {
+  pthread_t t;
+  return pthread_create(&t, NULL, fn, NULL) == 0 && pthread_join(t, NULL) == 0 ? 0 : 2;
 }
 
 static void* volatile g_blocks[100];
@@ -106,7 +137,10 @@ int main(int argc, char** argv) {
     if (pthread_create(&t, NULL, quitter, NULL) != 0) return 2;
     for (;;) pause();
   }
-  if (strcmp(argv[1], "quiet-thread") == 0) {
+  if (strcmp(argv[1], "exited-tls") == 0) return run_and_join(keeper_tls);
+  if (strcmp(argv[1], "exited-stack") == 0) return run_and_join(keeper_stack);
+  if (strcmp(argv[1], "quiet-reused") == 0 && run_and_join(allocator) != 0) return 2;
+  if (strcmp(argv[1], "quiet-thread") == 0 || strcmp(argv[1], "quiet-reused") == 0) {
     if (pipe(g_to_holder) != 0 || pipe(g_from_holder) != 0) return 2;
     if (pthread_create(&t, NULL, holder, NULL) != 0) return 2;
     give();
