@@ -16,7 +16,9 @@ fail() {
   exit 1
 }
 [[ $rc -eq 0 ]] || fail "status $rc"
-reports=$(grep -c "ERROR: libmalloc: heap-buffer-overflow" "$WORK/err" || true)
+kind=heap-buffer-overflow
+[[ $MODE == late-free ]] && kind=bad-free
+reports=$(grep -c "ERROR: libmalloc: $kind" "$WORK/err" || true)
 others=$(grep -c "ERROR: libmalloc" "$WORK/err" || true)
 [[ $others -eq $reports ]] || fail "$((others - reports)) report(s) of another kind"
 case $MODE in
@@ -28,6 +30,23 @@ case $MODE in
   header)
     grep -qx "heap checks: -1 0 0" "$WORK/out" || fail "the checks did not return -1 0 0"
     [[ $reports -eq 1 ]] || fail "$reports reports of one damaged header";;
+  restore)
+    grep -qx "heap checks: -1 0" "$WORK/out" || fail "the checks did not return -1 0"
+    [[ $reports -eq 1 ]] || fail "$reports reports of one damaged header, mended";;
+  exit-many)
+    [[ $reports -eq 40 ]] || fail "$reports reports for 40 overflows"
+    [[ $(grep -c "found at exit" "$WORK/err") -eq 40 ]] || fail "not all found at exit";;
+  quarantined)
+    grep -qx "heap check: -1" "$WORK/out" || fail "the check did not return -1"
+    [[ $reports -eq 1 ]] || fail "$reports reports of one overflow"
+    grep -q "found by libmalloc_heap_check()" "$WORK/err" || fail "not found by the heap check";;
+  damaged-free)
+    [[ $reports -eq 1 ]] || fail "$reports reports of one damaged header (free, then exit)";;
+  late-free)
+    [[ $reports -eq 1 ]] || fail "$reports reports of one late double free"
+    if grep -q -e "-byte region" -e "allocated by thread" "$WORK/err"; then
+      fail "the report describes a block the address is not in"
+    fi;;
   race)
     grep -qx "overflows: 2000" "$WORK/out" || fail "no end line"
     [[ $reports -eq 2000 ]] || fail "$reports reports for 2000 overflows";;

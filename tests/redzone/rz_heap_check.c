@@ -12,9 +12,23 @@
 //   header: a write below a quarantined block breaks its header's seal;
 //     three heap checks and the one at exit report it once (it was
 //     reported by each). Prints the three checks' return values.
+//   restore: the same on a live block whose bytes the program then puts
+//     back: the second check finds nothing (the first one's mark read as
+//     damage to the header's pad).
+//   exit-many: 40 live blocks overflowed, no check before exit: all 40 are
+//     reported at exit (only the first 16 were).
+//   quarantined: a write into a freed block's left redzone (just below its
+//     start) from its neighbour below: the heap check reports it (only
+//     its leaving the quarantine did).
+//   damaged-free: free() of a block whose header's seal was overwritten:
+//     reported by the free, and not again at exit.
+//   late-free: a mapped block freed again long after its memory went back
+//     to the kernel: a bad free that names no block (the report described
+//     another block far below, with its stacks).
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +83,58 @@ int main(int argc, char** argv) {
     int c1 = g_check(), c2 = g_check(), c3 = g_check();
     printf("heap checks: %d %d %d\n", c1, c2, c3);
     free(a < b ? a : b);
+    return 0;
+  }
+  if (strcmp(argv[1], "restore") == 0) {
+    volatile char* p = malloc(64);
+    char saved[8];
+    for (int i = 0; i < 8; ++i) saved[i] = p[i - 24];  // the seal
+    for (int i = 0; i < 8; ++i) p[i - 24] = 'Q';
+    int c1 = g_check();
+    for (int i = 0; i < 8; ++i) p[i - 24] = saved[i];
+    int c2 = g_check();
+    printf("heap checks: %d %d\n", c1, c2);
+    free((void*)p);
+    return 0;
+  }
+  if (strcmp(argv[1], "exit-many") == 0) {
+    for (int i = 0; i < 40; ++i) {
+      volatile char* b = malloc(48);
+      b[48] = 'Z';
+    }
+    puts("40 overflows");
+    return 0;
+  }
+  if (strcmp(argv[1], "quarantined") == 0) {
+    char* a = malloc(32);
+    char* b = malloc(32);
+    if (b < a) {
+      char* t = a;
+      a = b;
+      b = t;
+    }
+    volatile uintptr_t below = (uintptr_t)b - 1;  // (a number: GCC warns of a use after free)
+    free(b);
+    *(volatile char*)below = 'X';
+    printf("heap check: %d\n", g_check());
+    free(a);
+    return 0;
+  }
+  if (strcmp(argv[1], "damaged-free") == 0) {
+    volatile char* p = malloc(100);
+    for (int i = 0; i < 8; ++i) p[i - 24] = 'Q';  // the seal
+    free((void*)p);
+    puts("freed");
+    return 0;
+  }
+  if (strcmp(argv[1], "late-free") == 0) {
+    char* keep = malloc(4 << 20);  // a block below, live
+    volatile uintptr_t p = (uintptr_t)malloc(300000);  // (a number: GCC warns of the double free)
+    free((void*)p);
+    for (int i = 0; i < 12; ++i) free(malloc(1 << 20));  // out of the 4 MiB quarantine, unmapped
+    free((void*)p);
+    free(keep);
+    puts("freed twice");
     return 0;
   }
   if (strcmp(argv[1], "race") == 0) {
