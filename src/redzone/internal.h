@@ -143,6 +143,7 @@ struct Finding {
   BlockInfo block;
   const char* func;            // entry that found it ("free()", ...), or null
   bool call;                   // the program called func on the address (not a write)
+  uptr damage_end;             // kOverflow in a redzone: the damaged byte farthest from the block, or 0
   const char* when;            // "at exit", "when the block left quarantine", ...
   const stack::Trace* current; // stack of the call that found it, or null
   uint16_t tid;                // thread of that call

@@ -337,6 +337,22 @@ uptr damaged_redzone(const Header* h) {
   return last_mismatch(base, addr(h), kLeftFill);
 }
 
+// For a damaged redzone byte a of h: the damaged byte of that redzone
+// farthest from the block (how far the overflow went), else 0.
+uptr damage_end(const Header* h, uptr a) {
+  uptr user = user_of(h), base = user - h->left, end = base + h->span;
+  if (a >= user + h->size && a < end) return last_mismatch(a, end, kRightFill);
+  if (a >= user - g_near && a < user) {
+    // Below the near fill lies the header: when the fill is damaged down
+    // to its start, so may be the left redzone under the header.
+    uptr far = first_mismatch(user - g_near, a + 1, kLeftFill);
+    uptr deeper = far == user - g_near ? first_mismatch(base, addr(h), kLeftFill) : 0;
+    return deeper ? deeper : far;
+  }
+  if (a >= base && a < addr(h)) return first_mismatch(base, a + 1, kLeftFill);
+  return 0;
+}
+
 void refill_redzones(const Header* h) {
   uptr user = user_of(h), base = user - h->left;
   std::memset(ptr(user + h->size), kRightFill, base + h->span - user - h->size);
@@ -789,6 +805,7 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
       f.when = "when the block left quarantine";
       f.has_block = true;
       f.block = info_of(h);
+      f.damage_end = damage_end(h, a);
       emit(f);
     }
   }
@@ -1202,6 +1219,7 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
     Finding f = make_finding(Kind::kOverflow, overflow, func, cur.get());
     f.has_block = true;
     f.block = live;
+    f.damage_end = damage_end(h, overflow);
     emit(f);
   }
   // An underflow past the seal, into the fields that change while the block
@@ -1650,6 +1668,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     f.has_block = true;
     f.block = info_of(h);
     f.when = when;
+    if (kind == Kind::kOverflow) f.damage_end = damage_end(h, a);  // (before the repair)
     found[n++] = f;
   };
   // A damaged header: the block's extent is unknown.

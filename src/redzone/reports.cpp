@@ -4,6 +4,7 @@
 // lies relative to the block, the block's free and allocation stacks, a
 // SUMMARY line and the shadow bytes around the address. Then abort unless
 // halt_on_error=0. Written with os::Writer to report::output_fd().
+#include <algorithm>
 #include <atomic>
 
 #include "base/lock.h"
@@ -147,6 +148,13 @@ void emit(const Finding& f) {
   if (f.current) stack::print(w, *f.current);
   if (f.has_block) {
     print_location(w, f.addr, f.block);
+    if (f.damage_end != 0 && f.block.size != ~size_t{0}) {
+      // How far the overflow went (ASan knows the access; this is what the
+      // redzone's bytes still say).
+      uptr lo = std::min(f.addr, f.damage_end), hi = std::max(f.addr, f.damage_end);
+      w.printf("the redzone's changed bytes run from %p to %p: offsets %ld to %ld from the block's start\n", ptr(lo),
+               ptr(hi), static_cast<long>(lo - f.block.user), static_cast<long>(hi - f.block.user));
+    }
     if (f.block.size != ~size_t{0}) {
       if (f.block.freed) {
         w.printf("freed by thread T%u here:\n", f.block.free_tid);

@@ -24,6 +24,7 @@ SHADOW_ROW = re.compile(r"^(=>|  )0x[0-9a-f]+:( |\[)[0-9a-f.]{2}")
 MODES = {
     "overflow1-small": ("", "found by free()"),
     "overflow16-small": ("", "found by free()"),
+    "overflow-span": ("", "found by free()"),
     "overflow1-heap": ("", "found by free()"),
     "overflow16-heap": ("", "found by free()"),
     "overflow1-mmap": ("", "found by free()"),
@@ -75,6 +76,11 @@ GROUPS = {
     "kasan": ["read-overflow", "read-overflow-huge", "write-underflow", "read-after-free"],
     "stacks": [m for m in MODES if m.startswith("stack-")],
 }
+# Damage found in a redzone: how far it went, as offsets from the block's
+# start (the one-byte writes: from the bad byte to itself).
+EXTENT = {"overflow-span": (40, 55)}
+ONE_BYTE = ["overflow1-small", "overflow16-small", "overflow1-heap", "overflow16-heap", "overflow1-mmap",
+            "overflow16-mmap", "underflow-small", "underflow-mmap"]
 KASAN_WHERE = {"read-overflow": "", "read-overflow-huge": "", "write-underflow": "", "read-after-free": ""}
 
 failures = []
@@ -116,6 +122,11 @@ def check(program, mode, preload, halt):
     report = "\n".join(lines[errors[0]:])
     if where and where not in report:
         fail(mode, f"report lacks {where!r}", err)
+    if mode in EXTENT or mode in ONE_BYTE:
+        lo, hi = EXTENT.get(mode, (addr - int(block, 16),) * 2)
+        extent = f"offsets {lo} to {hi} from the block's start"
+        if extent not in report:
+            fail(mode, f"report lacks the damage's extent {extent!r}", err)
     if m.group(5):
         access = f"{m.group(5)} of size {m.group(6)} at {addr:#x} thread T0"
         if access not in report:

@@ -202,7 +202,12 @@ int main(int argc, char** argv) {
   auto is = [&](const char* name) { return strcmp(m, name) == 0; };
   if (is("overflow1-small")) overflow(20, 1);
   else if (is("overflow16-small")) overflow(32, 16);
-  else if (is("overflow1-heap")) overflow(64 * 1024, 1);
+  else if (is("overflow-span")) {
+    char* p = opaque(static_cast<char*>(malloc(40)));
+    expect("heap-buffer-overflow", p + 40, p, 40);
+    for (size_t i = 0; i < 16; ++i) p[opaque(40 + i)] = 'x';  // 16 bytes past the end
+    free(p);
+  } else if (is("overflow1-heap")) overflow(64 * 1024, 1);
   else if (is("overflow16-heap")) overflow(64 * 1024, 16);
   else if (is("overflow1-mmap")) overflow(1 << 20, 1);
   else if (is("overflow16-mmap")) overflow(1 << 20, 16);
