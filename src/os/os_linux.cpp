@@ -134,10 +134,17 @@ bool residency(const void* p, size_t size, unsigned char* out) {
   return mincore(const_cast<void*>(p), size, out) == 0;
 }
 
+// The file calls below go straight to the kernel: libc's open, read, write
+// and close are cancellation points, and a thread with a pending
+// pthread_cancel was unwound out of a report (libmalloc is built without
+// exceptions: no destructor ran, so the report lock stayed held, and the
+// next report, fork and the exit checks hung) or out of its first malloc in
+// redzone mode (its stack lookup reads /proc/self/maps). glibc's malloc
+// uses its *_nocancel forms likewise.
 void write_all(int fd, const char* buf, size_t len) {
   ErrnoKeeper keep;
   while (len > 0) {
-    ssize_t n = ::write(fd, buf, len);
+    ssize_t n = syscall(SYS_write, fd, buf, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return;
@@ -149,18 +156,18 @@ void write_all(int fd, const char* buf, size_t len) {
 
 int open_append(const char* path) {
   ErrnoKeeper keep;
-  return ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
 }
 
 int open_read(const char* path) {
   ErrnoKeeper keep;
-  return ::open(path, O_RDONLY | O_CLOEXEC);
+  return static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
 }
 
 long read(int fd, void* buf, size_t n) {
   ErrnoKeeper keep;
   for (;;) {
-    ssize_t r = ::read(fd, buf, n);
+    ssize_t r = syscall(SYS_read, fd, buf, n);
     if (r < 0 && errno == EINTR) continue;
     return r;
   }
@@ -168,7 +175,7 @@ long read(int fd, void* buf, size_t n) {
 
 void close(int fd) {
   ErrnoKeeper keep;
-  ::close(fd);
+  syscall(SYS_close, fd);
 }
 
 const void* map_file(int fd, size_t* size) {

@@ -917,6 +917,18 @@ void ring_grow() {
   g_ring_cap = cap;
 }
 
+constexpr unsigned kEvictRound = 128;
+
+// The FIFO's oldest entry, taken out (g_q_lock held; not empty).
+Entry ring_pop() {
+  Entry e = g_ring[g_ring_first];
+  g_q_bytes -= e.span;
+  g_ring_first = g_ring_first + 1 == g_ring_cap ? 0 : g_ring_first + 1;
+  --g_ring_count;
+  if (g_ring_inherited) --g_ring_inherited;
+  return e;
+}
+
 // Pushes blocks into the FIFO and evicts the oldest until the quarantine is
 // back within its limit, kEvictRound blocks at a time (checked outside the
 // lock).
@@ -964,7 +976,6 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
   }
   if (held) held->lock.unlock();
   nin = kept;
-  constexpr unsigned kEvictRound = 128;
   Entry out[kEvictRound];
   unsigned pushed = 0;
   for (;;) {
@@ -989,13 +1000,7 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
         g_ring_max_cap = g_ring ? cap : 0;
         g_ring_cap = std::min(g_ring_max_cap, kRingStart);
       }
-      auto pop = [&] {
-        out[n++] = g_ring[g_ring_first];
-        g_q_bytes -= g_ring[g_ring_first].span;
-        g_ring_first = g_ring_first + 1 == g_ring_cap ? 0 : g_ring_first + 1;
-        --g_ring_count;
-        if (g_ring_inherited) --g_ring_inherited;
-      };
+      auto pop = [&] { out[n++] = ring_pop(); };
       while (pushed < nin) {
         if (g_ring_cap == 0) {  // no FIFO: straight out
           if (n == kEvictRound) break;
@@ -1017,6 +1022,63 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
     }
     if (n) evict(out, n, cur);
     if (n < kEvictRound && pushed == nin) return;
+  }
+}
+
+// Out of memory (the backend failed): everything held back is made usable.
+// The quarantine is emptied, oldest first (each block checked as it
+// leaves), and the recycled blocks leave their classes: carved ones become
+// spare (merged with their spare neighbours, they serve any class), the
+// rest go back to the backend. Under an address-space limit a program that
+// freed everything still got NULL: its memory sat in the quarantine and in
+// the bins of classes it no longer asked for.
+void reclaim(CurrentStack& cur) {
+  for (;;) {
+    Entry out[kEvictRound];
+    unsigned n = 0;
+    {
+      LockGuard guard(g_q_lock);
+      while (n < kEvictRound && g_ring_count > 0) out[n++] = ring_pop();
+    }
+    if (n == 0) break;
+    evict(out, n, cur);
+  }
+  Recycled* chains = nullptr;
+  auto take_chain = [&](Recycled*& head) {
+    if (!head) return;
+    head->next_chain = chains;
+    chains = head;
+    head = nullptr;
+  };
+  for (Shard& s : g_shards) {
+    LockGuard guard(s.lock);
+    for (Recycled*& bin : s.bins) take_chain(bin);
+    s.recycled_bytes = 0;
+  }
+  {
+    LockGuard guard(g_pool_lock);
+    for (Recycled*& head : g_pool) {
+      // (The pool's classes hold chains linked through next_chain.)
+      for (Recycled* r = head, *next; r; r = next) {
+        next = r->next_chain;
+        r->next_chain = chains;
+        chains = r;
+      }
+      head = nullptr;
+    }
+    g_pool_bytes = 0;
+  }
+  for (Recycled* r = chains, *next_chain; r; r = next_chain) {
+    next_chain = r->next_chain;
+    for (Recycled* q = r, *next; q; q = next) {
+      next = q->next;
+      if (q->carved) {
+        LockGuard guard(g_pool_lock);
+        spare_push(q);
+      } else {
+        release_recycled(q);
+      }
+    }
   }
 }
 
@@ -1394,10 +1456,21 @@ uptr carve(Shard& s, size_t size) {
   return b;
 }
 
-// `room` (>= n) is how far the block may later grow in place by realloc:
-// the bytes between n and room are right redzone until then.
+void* alloc_once(size_t n, size_t align, Family family, bool zero, uint32_t stack_id, size_t room);
+
+// A new block; when memory runs out, once more after reclaim().
 LM_NOINLINE void* alloc_traced(size_t n, size_t align, Family family, bool zero, uint32_t stack_id,
                                size_t room = 0) {
+  if (void* p = alloc_once(n, align, family, zero, stack_id, room)) return p;
+  if (n > kMaxRequest || align > UINT32_MAX) return nullptr;  // (sizes never possible)
+  CurrentStack cur(stack_id);
+  reclaim(cur);
+  return alloc_once(n, align, family, zero, stack_id, room);
+}
+
+// `room` (>= n) is how far the block may later grow in place by realloc:
+// the bytes between n and room are right redzone until then.
+void* alloc_once(size_t n, size_t align, Family family, bool zero, uint32_t stack_id, size_t room) {
   if (n > kMaxRequest) return nullptr;
   size_t a = align < 16 ? 16 : align;
   // The header keeps the left redzone's size in 32 bits: an alignment of

@@ -361,6 +361,26 @@ struct DepotEntry {
 std::atomic<char*> g_depot{nullptr};  // buckets, then entries
 constinit Mutex g_depot_lock;
 size_t g_depot_used = 8;  // bytes of the entry area; offset 0 means "none"
+size_t g_depot_bytes = 0;  // the mapping's size (g_depot_lock)
+unsigned g_depot_skips = 0;  // after a failed mapping: captures left before the next try
+
+// The depot's mapping: 256 MiB of address space, or less under an
+// address-space limit (halving to 1 MiB). When none can be had, the next
+// 4096 saves record nothing before another try: each once retried the
+// 256 MiB mmap (360,000 failed calls in one run under ulimit -v).
+char* map_depot() {
+  if (g_depot_skips > 0) {
+    --g_depot_skips;
+    return nullptr;
+  }
+  for (size_t bytes = kDepotBytes; bytes >= (size_t{1} << 20); bytes /= 2)
+    if (auto* d = static_cast<char*>(os::map_noreserve(bytes))) {
+      g_depot_bytes = bytes;
+      return d;
+    }
+  g_depot_skips = 4096;
+  return nullptr;
+}
 
 std::atomic<uint32_t>* depot_buckets(char* d) { return reinterpret_cast<std::atomic<uint32_t>*>(d); }
 char* depot_entries(char* d) { return d + kBuckets * sizeof(uint32_t); }
@@ -981,7 +1001,7 @@ uint32_t save(const Trace& t) {
     LockGuard guard(g_depot_lock);
     d = g_depot.load(std::memory_order_relaxed);
     if (!d) {
-      d = static_cast<char*>(os::map_noreserve(kDepotBytes));
+      d = map_depot();
       if (!d) return 0;
       g_depot.store(d, std::memory_order_release);
     }
@@ -994,7 +1014,7 @@ uint32_t save(const Trace& t) {
   for (uint32_t id = bucket.load(std::memory_order_relaxed); id; id = depot_entry(d, id)->next)
     if (same(depot_entry(d, id), hash, t)) return id;
   size_t bytes = 16 + 8 * size_t{t.n};
-  size_t limit = kDepotBytes - kBuckets * sizeof(uint32_t);
+  size_t limit = g_depot_bytes - kBuckets * sizeof(uint32_t);
   if (g_depot_used + bytes > limit || (g_depot_used >> 3) > 0xffffffffu) return 0;
   auto id = static_cast<uint32_t>(g_depot_used >> 3);
   auto* e = reinterpret_cast<DepotEntry*>(depot_entries(d) + g_depot_used);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # exit_abort.sh: how a report ends a program that has its own SIGABRT
 # handler (rz_exit_abort.c): at exit with SIGABRT's default action, while
-# running through the handler (as glibc's abort).
+# running through the handler (as glibc's abort). Also a report made by a
+# thread with a pending pthread_cancel (rz_cancel.c report-cancelled): it
+# must abort (status 134), not hang.
 # usage: exit_abort.sh PROGRAM /path/to/libmalloc.so MODE
 set -euo pipefail
 PROG=$1 LIB=$2 MODE=$3

@@ -16,6 +16,9 @@ case $MODE in
   ring-retry)
     [[ $rc -eq 0 ]] || fail "status $rc"
     grep -qx "handed back 0" "$WORK/out" || fail "freed blocks came back at once: the quarantine is off";;
+  reclaim)
+    [[ $rc -eq 0 ]] || fail "status $rc"
+    grep -qx "after freeing: ok" "$WORK/out" || fail "malloc failed after everything was freed";;
   leak-nomem)
     grep -q "^libmalloc: redzone: the leak check could not run" "$WORK/err" || fail "no word that the leak check did not run";;
   *) fail "unknown mode";;

@@ -6,6 +6,11 @@
 //               the next 1000 allocations returned).
 //   leak-nomem  leaks 10 blocks, then exits with no address space left: the
 //               leak check cannot map its lists and must say so.
+//   reclaim     under a limit 64 MiB above what is mapped, allocates
+//               100-byte blocks until malloc fails, frees them all, then
+//               asks for other sizes: they must be served (the freed memory
+//               sat in the quarantine and in the 100-byte class, and
+//               malloc kept failing). Prints "after freeing: ok".
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +72,24 @@ int main(int argc, char** argv) {
     g_leaked = NULL;
     fflush(stdout);
     limit_as(vm_size());
+    return 0;
+  }
+  if (strcmp(mode, "reclaim") == 0) {
+    free(malloc(100));  // (set up first: chunks, ring, depot)
+    limit_as(vm_size() + (64 << 20));
+    void* head = NULL;
+    size_t got = 0;
+    for (void** p; (p = malloc(100)) != NULL; head = p, ++got) *p = head;
+    while (head) {
+      void* next = *(void**)head;
+      free(head);
+      head = next;
+    }
+    void* other[3] = {malloc(1000), malloc(5000), malloc(40000)};
+    int ok = got > 0 && other[0] && other[1] && other[2];
+    for (int i = 0; i < 3; ++i) free(other[i]);
+    printf("after freeing: %s\n", ok ? "ok" : "FAIL");
+    if (!ok) fprintf(stderr, "got %zu, others %p %p %p\n", got, other[0], other[1], other[2]);
     return 0;
   }
   fprintf(stderr, "unknown mode '%s'\n", mode);
