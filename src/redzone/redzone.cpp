@@ -555,7 +555,10 @@ void for_each_block(Shard& s, Fn&& fn) {
   if (!stop) return;
   for (Header* h = s.tail, *prev; h && h != stop; h = prev) {
     if (state_of(h) != kAllocating) {
-      if (!sealed(h)) return;
+      if (!sealed(h)) {  // a second damaged header: the blocks between are out of reach
+        fn(nullptr, addr(h));
+        return;
+      }
       if (!fn(h, 0)) return;
     }
     if (!get_link(&h->prev, &prev)) {
@@ -1666,7 +1669,12 @@ void* realloc(void* p, size_t n, uptr ret) {
   size_t extra = n / 2 <= (size_t{1} << 20) ? n / 2 : std::max<size_t>(size_t{1} << 20, n / 8);
   size_t room = n > old && n <= kMaxRequest / 2 ? n + extra : n;
   void* q = alloc_traced(n, 16, Family::kMalloc, false, id, room);
-  if (!q) return nullptr;
+  if (!q) {
+    // A shrink that could not move stays in place: a shrinking realloc
+    // never fails (p = realloc(p, smaller) lost its block under a limit).
+    if (n < old && static_cast<Family>(h->family) == Family::kMalloc && resize_in_place(h, n, id)) return p;
+    return nullptr;
+  }
   std::memcpy(q, p, old < n ? old : n);
   free_checked(p, Family::kMalloc, "realloc()", id);
   return q;

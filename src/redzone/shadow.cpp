@@ -71,7 +71,9 @@ void zero(uptr begin, uptr end, bool keep) {
     uptr lo = align_up(addr(s), 4096), hi = align_down(addr(s) + n, 4096);
     if (!keep && hi > lo + 4096) {
       std::memset(s, 0, lo - addr(s));
-      os::purge(ptr(lo), hi - lo);
+      // (Locked pages, mlockall: the kernel refuses, and a freed block's
+      // shadow stayed for the next block there: a false use after free.)
+      if (!os::purge(ptr(lo), hi - lo)) std::memset(ptr(lo), 0, hi - lo);
       std::memset(ptr(hi), 0, addr(s) + n - hi);
     } else {
       std::memset(s, 0, n);

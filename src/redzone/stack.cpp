@@ -729,8 +729,13 @@ bool dead_thread_stack(uptr lo, uptr hi) {
   uptr below = g_desc_below_top.load(std::memory_order_acquire);
   uptr off = g_tid_offset.load(std::memory_order_acquire);
   if (below == 0 || below == kMixed || off == 0 || below > hi - lo) return false;
-  uptr a = hi - below + off;
-  if (a < lo || a + sizeof(int) > hi) return false;
+  uptr desc = hi - below, a = desc + off;
+  if (a < lo || a + sizeof(int) > hi || desc + 3 * sizeof(uptr) > hi) return false;
+  // Only where a glibc descriptor is: its tcb and self words hold its own
+  // address. (A coroutine's stack, or a layout learnt from a thread on a
+  // stack of the program's own, read 0 there: a live stack was skipped, and
+  // the block it held reported as a leak.)
+  if (*ptr<const uptr>(desc) != desc || *ptr<const uptr>(desc + 2 * sizeof(uptr)) != desc) return false;
   return __atomic_load_n(ptr<const int>(a), __ATOMIC_RELAXED) <= 0;  // (-1 once glibc cached it)
 }
 

@@ -16,6 +16,9 @@ case $MODE in
   ring-retry)
     [[ $rc -eq 0 ]] || fail "status $rc"
     grep -qx "handed back 0" "$WORK/out" || fail "freed blocks came back at once: the quarantine is off";;
+  shrink-nomem)
+    [[ $rc -eq 0 ]] || fail "status $rc"
+    grep -qx "shrink: ok" "$WORK/out" || fail "a shrinking realloc failed";;
   reclaim)
     [[ $rc -eq 0 ]] || fail "status $rc"
     grep -qx "after freeing: ok" "$WORK/out" || fail "malloc failed after everything was freed";;

@@ -11,6 +11,9 @@
 //               asks for other sizes: they must be served (the freed memory
 //               sat in the quarantine and in the 100-byte class, and
 //               malloc kept failing). Prints "after freeing: ok".
+//   shrink-nomem  a 64 MiB block cut to 30 MiB by realloc with 4 MiB of
+//               address space left: a shrink never fails (it moved the block
+//               and returned NULL when it could not). Prints "shrink: ok".
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +75,17 @@ int main(int argc, char** argv) {
     g_leaked = NULL;
     fflush(stdout);
     limit_as(vm_size());
+    return 0;
+  }
+  if (strcmp(mode, "shrink-nomem") == 0) {
+    const size_t big = (size_t)64 << 20, small = (size_t)30 << 20;
+    char* p = malloc(big);
+    if (!p) return 2;
+    memset(p, 'x', big);
+    limit_as(vm_size() + (4 << 20));
+    char* q = realloc(p, small);
+    printf("shrink: %s\n", q && q[small - 1] == 'x' ? "ok" : "FAIL");
+    free(q ? q : p);
     return 0;
   }
   if (strcmp(mode, "reclaim") == 0) {

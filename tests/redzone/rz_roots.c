@@ -23,14 +23,23 @@
 //   exited-stack  hold a block when it exits: glibc keeps its stack (TLS
 //                 included) for reuse, and the scan took that mapping for a
 //                 quiet thread's stack: neither leak was reported
+//   coro-held     a suspended coroutine (mmap'd stack between guard pages)
+//                 holds a block, after a thread allocated: the exited-stack
+//                 test read the word where a glibc descriptor would be (0)
+//                 and skipped the live stack (a false leak)
+//   custom-first  the first thread to allocate runs on a stack of the
+//                 program's own (a wrong layout learnt); a default-stack
+//                 thread that never allocated holds a block at exit
 //   quiet-reused  quiet-thread on the cached stack of a thread that
 //                 allocated (and freed) and exited: its stack is a live
 //                 thread's again, a root (no report)
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static __thread char* t_held;
@@ -92,6 +101,50 @@ static int run_and_join(void* (*fn)(void*)) {
   return pthread_create(&t, NULL, fn, NULL) == 0 && pthread_join(t, NULL) == 0 ? 0 : 2;
 }
 
+static ucontext_t g_main_ctx, g_co_ctx;
+
+static void coroutine(void) {
+  char* volatile p = malloc(100);
+  strcpy(p, "held by the coroutine");
+  swapcontext(&g_co_ctx, &g_main_ctx);
+  puts(p);  // (never resumed)
+}
+
+static int coro_held(void) {
+  if (run_and_join(allocator) != 0) return 2;
+  const size_t size = 64 * 1024;
+  char* m = mmap(NULL, size + 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) != 0 || mprotect(m + 4096 + size, 4096, PROT_NONE) != 0) return 2;
+  getcontext(&g_co_ctx);
+  g_co_ctx.uc_stack.ss_sp = m + 4096;
+  g_co_ctx.uc_stack.ss_size = size;
+  g_co_ctx.uc_link = &g_main_ctx;
+  makecontext(&g_co_ctx, coroutine, 0);
+  swapcontext(&g_main_ctx, &g_co_ctx);
+  printf("coroutine suspended\n");
+  return 0;
+}
+
+static int custom_first(void) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  const size_t size = 1 << 20;
+  void* stack = malloc(size);
+  pthread_t t;
+  if (pthread_attr_setstack(&attr, stack, size) != 0 || pthread_create(&t, &attr, allocator, NULL) != 0 ||
+      pthread_join(t, NULL) != 0)
+    return 2;
+  free(stack);
+  if (pipe(g_to_holder) != 0 || pipe(g_from_holder) != 0) return 2;
+  if (pthread_create(&t, NULL, holder, NULL) != 0) return 2;
+  give();
+  scrub();
+  char c;
+  if (read(g_from_holder[0], &c, 1) != 1) return 2;
+  printf("exit with the block held by a thread that never allocated\n");
+  return 0;
+}
+
 static void* volatile g_blocks[100];
 static char g_area[3 * 4096] __attribute__((aligned(4096)));
 
@@ -137,6 +190,8 @@ int main(int argc, char** argv) {
     if (pthread_create(&t, NULL, quitter, NULL) != 0) return 2;
     for (;;) pause();
   }
+  if (strcmp(argv[1], "coro-held") == 0) return coro_held();
+  if (strcmp(argv[1], "custom-first") == 0) return custom_first();
   if (strcmp(argv[1], "exited-tls") == 0) return run_and_join(keeper_tls);
   if (strcmp(argv[1], "exited-stack") == 0) return run_and_join(keeper_stack);
   if (strcmp(argv[1], "quiet-reused") == 0 && run_and_join(allocator) != 0) return 2;
