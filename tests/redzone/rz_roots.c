@@ -101,6 +101,20 @@ static int run_and_join(void* (*fn)(void*)) {
   return pthread_create(&t, NULL, fn, NULL) == 0 && pthread_join(t, NULL) == 0 ? 0 : 2;
 }
 
+// A thread that never allocates receives a block through a pipe and holds
+// it on its stack while main exits.
+static int quiet_holder(void) {
+  pthread_t t;
+  if (pipe(g_to_holder) != 0 || pipe(g_from_holder) != 0) return 2;
+  if (pthread_create(&t, NULL, holder, NULL) != 0) return 2;
+  give();
+  scrub();
+  char c;
+  if (read(g_from_holder[0], &c, 1) != 1) return 2;
+  printf("exit with the block held by a thread that never allocated\n");
+  return 0;
+}
+
 static ucontext_t g_main_ctx, g_co_ctx;
 
 static void coroutine(void) {
@@ -135,14 +149,7 @@ static int custom_first(void) {
       pthread_join(t, NULL) != 0)
     return 2;
   free(stack);
-  if (pipe(g_to_holder) != 0 || pipe(g_from_holder) != 0) return 2;
-  if (pthread_create(&t, NULL, holder, NULL) != 0) return 2;
-  give();
-  scrub();
-  char c;
-  if (read(g_from_holder[0], &c, 1) != 1) return 2;
-  printf("exit with the block held by a thread that never allocated\n");
-  return 0;
+  return quiet_holder();
 }
 
 static void* volatile g_blocks[100];
@@ -195,15 +202,6 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "exited-tls") == 0) return run_and_join(keeper_tls);
   if (strcmp(argv[1], "exited-stack") == 0) return run_and_join(keeper_stack);
   if (strcmp(argv[1], "quiet-reused") == 0 && run_and_join(allocator) != 0) return 2;
-  if (strcmp(argv[1], "quiet-thread") == 0 || strcmp(argv[1], "quiet-reused") == 0) {
-    if (pipe(g_to_holder) != 0 || pipe(g_from_holder) != 0) return 2;
-    if (pthread_create(&t, NULL, holder, NULL) != 0) return 2;
-    give();
-    scrub();
-    char c;
-    if (read(g_from_holder[0], &c, 1) != 1) return 2;
-    printf("exit with the block held by a thread that never allocated\n");
-    return 0;
-  }
+  if (strcmp(argv[1], "quiet-thread") == 0 || strcmp(argv[1], "quiet-reused") == 0) return quiet_holder();
   return 2;
 }
