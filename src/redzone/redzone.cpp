@@ -441,7 +441,8 @@ bool first_report_of_header(Header* h) {
 // the mark, which would read as damage to its pad.
 void forget_header_report(Header* h) {
   uint32_t marked = kHeaderReported;
-  __atomic_compare_exchange_n(&h->pad, &marked, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  if (LM_UNLIKELY(__atomic_load_n(&h->pad, __ATOMIC_RELAXED) == marked))  // (no locked write per free)
+    __atomic_compare_exchange_n(&h->pad, &marked, uint32_t{0}, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 uint64_t link_check(const uint64_t* slot, uptr p) {
@@ -760,8 +761,8 @@ struct CurrentStack {
 };
 
 // A header damaged past its seal: the block's extent is unknown.
-Finding bad_header_finding(const Header* h, const char* when, CurrentStack& cur) {
-  Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur.get());
+Finding bad_header_finding(const Header* h, const char* when, const stack::Trace* cur) {
+  Finding f = make_finding(Kind::kOverflow, addr(h) + kHeaderSize - 1, nullptr, cur);
   f.when = when;
   f.has_block = true;
   f.block.user = user_of(h);
@@ -790,7 +791,7 @@ void evict(Entry* out, unsigned n, CurrentStack& cur) {
     if (i + kAhead < n) prefetch(i + kAhead);
     Header* h = out[i].h;
     if (!sealed(h)) {
-      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block left quarantine", cur));
+      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block left quarantine", cur.get()));
       out[i].h = nullptr;
       continue;
     }
@@ -947,7 +948,7 @@ void flush(Entry* in, unsigned nin, CurrentStack& cur) {
     if (!sealed(h)) {
       if (held) held->lock.unlock();
       held = nullptr;
-      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block entered quarantine", cur));
+      if (first_report_of_header(h)) emit(bad_header_finding(h, "when the block entered quarantine", cur.get()));
       continue;
     }
     Shard* home = &g_shards[h->home % kShards];
@@ -1752,14 +1753,9 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     if (kind == Kind::kOverflow) f.damage_end = damage_end(h, a);  // (before the repair)
     found[n++] = f;
   };
-  // A damaged header: the block's extent is unknown.
-  auto add_bad_header = [&](uptr header, uptr user) {
-    Finding f = make_finding(Kind::kOverflow, header + kHeaderSize - 1, nullptr, cur);
-    f.has_block = true;
-    f.block.user = user;
-    f.block.size = ~size_t{0};
-    f.when = when;
-    found[n++] = f;
+  // A header damaged past its seal, reported once.
+  auto add_bad_header = [&](Header* h) {
+    if (first_report_of_header(h)) found[n++] = bad_header_finding(h, when, cur);
   };
   // A quarantined block's freed fill and its redzones (a neighbour's
   // overflow into them was found only when it left quarantine), each
@@ -1780,7 +1776,7 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     for_each_block(s, [&](Header* h, uptr bad) {
       if (n + 2 > kMax) return false;  // (a live block can add two)
       if (!h) {
-        if (first_report_of_header(ptr<Header>(bad))) add_bad_header(bad, bad + kHeaderSize + g_near);
+        add_bad_header(ptr<Header>(bad));
         return true;
       }
       if (bad) {  // a damaged link in h (the walk stops there)
@@ -1810,11 +1806,8 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
     for (size_t i = first; i < g_ring_count && n + 2 <= kMax; ++i) {
       if (i + kAhead < g_ring_count) __builtin_prefetch(at(i + kAhead).h);
       Header* h = at(i).h;
-      if (!sealed(h)) {
-        if (first_report_of_header(h)) add_bad_header(addr(h), user_of(h));
-      } else {
-        check_fill(h);
-      }
+      if (!sealed(h)) add_bad_header(h);
+      else check_fill(h);
     }
   }
   for (unsigned i = 0; i < n; ++i) emit(found[i]);

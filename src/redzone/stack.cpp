@@ -1070,29 +1070,12 @@ void print_summary_frame(os::Writer& w, const Trace& t) {
 
 // ---- leak roots ----
 
-namespace {
-int find_loader_cb(struct dl_phdr_info* info, size_t, void* data) {
-  auto* r = static_cast<Range*>(data);
-  if (!info->dlpi_name || !std::strstr(info->dlpi_name, "/ld-linux")) return 0;
-  for (unsigned i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    r->lo = info->dlpi_addr + ph.p_vaddr;
-    r->hi = r->lo + ph.p_memsz;
-    return 1;
-  }
-  return 0;
-}
-}  // namespace
-
 bool from_loader(uint32_t id) {
-  static Range loader{0, 0};
-  static bool looked = false;
-  if (!looked) {
-    dl_iterate_phdr(find_loader_cb, &loader);
-    looked = true;
-  }
-  if (loader.hi == 0) return false;
+  // The loader's code, as the module cache found it (every recorded stack
+  // was walked with that cache; none in a static program).
+  const ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  if (!c || c->loader.hi == 0) return false;
+  const ExecRange& loader = c->loader;
   // The allocation's caller only, as LeakSanitizer does: a library's
   // constructor runs under the loader's frames too, and its leaks were
   // taken for the loader's (and everything they pointed to with them).
