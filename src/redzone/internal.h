@@ -154,6 +154,7 @@ struct Finding {
   uptr pc, bp, sp;
   Family dealloc_family;       // kMismatch: the deallocator's family
   const char* dealloc_name;    // kMismatch: "free", "operator delete", ...
+  uptr passed;                 // kMismatch: the pointer the deallocator got, when not the block's (delete[] of a new T)
 };
 
 // Prints the report; then aborts unless halt_on_error=0. Takes the report

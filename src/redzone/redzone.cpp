@@ -329,11 +329,48 @@ uptr last_mismatch(uptr lo, uptr hi, uint8_t fill) {
   return 0;
 }
 
+// `delete[] p` of a block from a single `new T` (T with a destructor) reads
+// the element count from the 8 bytes below p, runs that many destructors,
+// then passes p - 8 to operator delete[]. With fill there, the count was
+// 0xfafa...: destructors ran past the block until the program crashed or
+// hung, with no report. So below a block from operator new (not new[],
+// whose count lies inside its block) the near fill's last 8 bytes are zero:
+// no destructor runs, and free_checked reports the call as
+// alloc-dealloc-mismatch. The price: an underflow that writes zeros into
+// those 8 bytes of such a block is not found by the fill checks (an
+// instrumented access still is: the shadow says left redzone).
+constexpr size_t kCookieBytes = 8;
+constexpr size_t kMaxCookieBytes = 4096;  // an over-aligned T's cookie is its alignment
+bool zero_cookie(Family family) { return family == Family::kNew; }
+bool zero_cookie(const Header* h) { return zero_cookie(static_cast<Family>(h->family)); }
+
+// The near fill [user - g_near, user): fill, ending in kCookieBytes of zeros
+// when zc.
+void fill_near(uptr user, bool zc) {
+  std::memset(ptr(user - g_near), kLeftFill, g_near);
+  if (zc) std::memset(ptr(user - kCookieBytes), 0, kCookieBytes);
+}
+// The damaged byte of the near fill nearest to the block, else 0.
+uptr last_bad_near(uptr user, bool zc) {
+  if (!zc) return last_mismatch(user - g_near, user, kLeftFill);
+  for (uptr a = user; a > user - kCookieBytes; --a)
+    if (*ptr<uint8_t>(a - 1) != 0) return a - 1;
+  return last_mismatch(user - g_near, user - kCookieBytes, kLeftFill);
+}
+// The damaged byte of the near fill farthest from the block, below hi, else 0.
+uptr first_bad_near(uptr user, uptr hi, bool zc) {
+  uptr fill_end = zc ? user - kCookieBytes : user;
+  if (uptr a = first_mismatch(user - g_near, std::min(hi, fill_end), kLeftFill)) return a;
+  for (uptr a = fill_end; a < hi; ++a)
+    if (*ptr<uint8_t>(a) != 0) return a;
+  return 0;
+}
+
 // The damaged redzone byte nearest to the block (right side first), or 0.
 uptr damaged_redzone(const Header* h) {
   uptr user = user_of(h), base = user - h->left;
   if (uptr a = first_mismatch(user + h->size, base + h->span, kRightFill)) return a;
-  if (uptr a = last_mismatch(user - g_near, user, kLeftFill)) return a;
+  if (uptr a = last_bad_near(user, zero_cookie(h))) return a;
   return last_mismatch(base, addr(h), kLeftFill);
 }
 
@@ -345,7 +382,7 @@ uptr damage_end(const Header* h, uptr a) {
   if (a >= user - g_near && a < user) {
     // Below the near fill lies the header: when the fill is damaged down
     // to its start, so may be the left redzone under the header.
-    uptr far = first_mismatch(user - g_near, a + 1, kLeftFill);
+    uptr far = first_bad_near(user, a + 1, zero_cookie(h));
     uptr deeper = far == user - g_near ? first_mismatch(base, addr(h), kLeftFill) : 0;
     return deeper ? deeper : far;
   }
@@ -356,7 +393,7 @@ uptr damage_end(const Header* h, uptr a) {
 void refill_redzones(const Header* h) {
   uptr user = user_of(h), base = user - h->left;
   std::memset(ptr(user + h->size), kRightFill, base + h->span - user - h->size);
-  std::memset(ptr(user - g_near), kLeftFill, g_near);
+  fill_near(user, zero_cookie(h));
   std::memset(ptr(base), kLeftFill, addr(h) - base);
 }
 
@@ -396,8 +433,9 @@ Lookup lookup(uptr p, Header** out, uptr* damaged = nullptr) {
     if (st == kQuarantined || st == kFreeing || st == kEvicting) return Lookup::kQuarantined;
   }
   // Not a valid header. If the fill just below p is damaged too, an
-  // underflow ran over this block's header.
-  if (uptr a = last_mismatch(p - g_near, p, kLeftFill)) {
+  // underflow ran over this block's header. (Its family is unknown: zeros
+  // in the last 8 bytes are a block of operator new's, see zero_cookie.)
+  if (uptr a = last_bad_near(p, *ptr<uint64_t>(p - kCookieBytes) == 0)) {
     if (damaged) *damaged = a;
     return Lookup::kDamaged;
   }
@@ -1242,6 +1280,27 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
   uptr damaged = 0;
   CurrentStack cur(cur_id);
   Lookup k = lookup(up, &h, &damaged);
+  if (k == Lookup::kNotBlock && family == Family::kNewArray) {
+    // delete[] of a block from a single new T (see zero_cookie): the count
+    // read 0, and the pointer is the block's minus the array cookie (8
+    // bytes, or the alignment of an over-aligned T). Reported, then freed as
+    // the delete it should have been.
+    for (size_t d = kCookieBytes; d <= kMaxCookieBytes; d *= 2) {
+      Header* b = nullptr;
+      if (lookup(up + d, &b) != Lookup::kLive || !zero_cookie(b)) continue;
+      if (g_mismatch) {
+        Finding f = make_finding(Kind::kMismatch, up + d, func, cur.get());
+        f.has_block = true;
+        f.block = info_of(b);
+        f.dealloc_family = family;
+        f.dealloc_name = func;
+        f.passed = up;
+        emit(f);
+      }
+      free_checked(ptr(up + d), Family::kNew, func, cur_id);
+      return;
+    }
+  }
   if (k == Lookup::kNotBlock || k == Lookup::kDamaged) {
     report_not_a_block(k, up, damaged, func, cur.get());
     return;
@@ -1558,7 +1617,7 @@ void* alloc_once(size_t n, size_t align, Family family, bool zero, uint32_t stac
   }
   shadow::set(tail, end, kRightRedzone);
   std::memset(ptr(base), kLeftFill, addr(h) - base);
-  std::memset(ptr(user - g_near), kLeftFill, g_near);
+  fill_near(user, zero_cookie(family));
   // The right redzone runs to the end of the backing block (its slack too).
   std::memset(ptr(user + n), kRightFill, end - user - n);
   if (zero && !zeroed) std::memset(ptr(user), 0, n);
@@ -1581,7 +1640,7 @@ bool resize_in_place(Header* h, size_t n, uint32_t stack_id) {
   // intact; else the caller moves the block, and the free reports it. The
   // rest of the redzones is checked when the block is freed.
   uptr from = user + old, to = user + std::max(old, n) + 16;
-  if (first_mismatch(from, std::min(to, end), kRightFill) || last_mismatch(user - g_near, user, kLeftFill))
+  if (first_mismatch(from, std::min(to, end), kRightFill) || last_bad_near(user, zero_cookie(h)))
     return false;
   shadow::set(user, user + align_down(n, 8), kAddressable);
   uptr tail = user + align_down(n, 8);

@@ -141,6 +141,9 @@ void emit(const Finding& f) {
       w.printf("alloc-dealloc-mismatch (%s vs ", family_name(f.block.family));
       put_entry_name(w, f.dealloc_name ? f.dealloc_name : "free");
       w.printf(") on %p in thread T%u\n", ptr(f.addr), f.tid);
+      if (f.passed)
+        w.printf("(it was given %p, %zu bytes below the block: delete[] of an object from a single new)\n", ptr(f.passed),
+                 static_cast<size_t>(f.addr - f.passed));
       break;
     case Kind::kLeak:
       break;

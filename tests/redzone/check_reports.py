@@ -52,6 +52,8 @@ MODES = {
     "new-array-free": ("", "(operator new [] vs free)"),
     "malloc-delete": ("", "(malloc vs operator delete)"),
     "new-delete-array": ("", "(operator new vs operator delete[])"),
+    "new-delete-array-dtor": ("", "8 bytes below the block: delete[] of an object from a single new"),
+    "new-delete-array-dtor-aligned": ("", "64 bytes below the block: delete[] of an object from a single new"),
     "leak": (":detect_leaks=1", "Direct leak of 1234 byte(s)"),
 }
 STACK_ALLOC = ["malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc",
@@ -68,11 +70,12 @@ GROUPS = {
     "overflow": [m for m in MODES if m.startswith(("overflow", "underflow"))],
     "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "uaf-usable-size", "double-free",
              "bad-free-stack", "bad-free-interior"],
-    "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "leak"],
+    "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "new-delete-array-dtor",
+                      "new-delete-array-dtor-aligned", "leak"],
     "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",
                "bad-free-interior", "new-array-free", "leak"],
     "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "uaf-usable-size", "double-free", "bad-free-stack", "malloc-delete",
-              "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link"],
+              "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link", "new-delete-array-dtor"],
     "kasan": ["read-overflow", "read-overflow-huge", "write-underflow", "read-after-free"],
     "stacks": [m for m in MODES if m.startswith("stack-")],
 }

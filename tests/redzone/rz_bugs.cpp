@@ -31,6 +31,18 @@ void expect(const char* kind, const void* addr, const void* block, size_t size) 
 
 char* g_keep;  // a root for the leak test's reachable block
 
+// Classes with a destructor: new[] of them stores an element count (the
+// array cookie) below the elements, which delete[] reads.
+int g_dtors;
+struct WithDtor {
+  long v[3];
+  ~WithDtor() { g_dtors += opaque(1); }
+};
+struct alignas(64) AlignedWithDtor {
+  long v[3];
+  ~AlignedWithDtor() { g_dtors += opaque(1); }
+};
+
 __attribute__((noinline)) void overflow(size_t n, size_t by) {
   char* p = opaque(static_cast<char*>(malloc(n)));
   memset(p, 1, n);
@@ -281,6 +293,18 @@ int main(int argc, char** argv) {
     long* p = opaque(new long);
     expect("alloc-dealloc-mismatch", p, p, 8);
     delete[] p;
+  } else if (is("new-delete-array-dtor")) {
+    // delete[] reads an element count below the object: it must read 0 (no
+    // destructor runs past the block) and the call must be reported.
+    WithDtor* p = opaque(new WithDtor);
+    expect("alloc-dealloc-mismatch", p, p, sizeof(WithDtor));
+    delete[] p;
+    if (g_dtors != 0) return 4;
+  } else if (is("new-delete-array-dtor-aligned")) {
+    AlignedWithDtor* p = opaque(new AlignedWithDtor);
+    expect("alloc-dealloc-mismatch", p, p, sizeof(AlignedWithDtor));
+    delete[] p;
+    if (g_dtors != 0) return 4;
   } else if (strncmp(m, "stack-alloc-", 12) == 0) {
     stack_overflow(m + 12);
   } else if (strncmp(m, "stack-free-", 11) == 0) {
