@@ -22,6 +22,10 @@
 //                   stale_f (with a frame), after stale_x had called
 //                   stale_f: stale_x's return address left among stale_f's
 //                   locals must not appear (stale_f, stale_g, main)
+//   cache-ways      one allocating function at one depth under 8 callers,
+//                   in turns (the capture cache keeps several traces per
+//                   call site and depth): each of 8 overflows names its
+//                   block's own caller
 //   text-table      a pointer into a data table in .text (rz_text_table.S)
 //                   on the stack while allocating: no crash (reading the
 //                   "GOT slot" its bytes name was SIGSEGV)
@@ -139,6 +143,36 @@ __attribute__((noinline)) static int text_table(void) {
   return 0;
 }
 
+// cache-ways: site() allocates at the same depth for every caller.
+static char* g_ways_block[8];
+__attribute__((noinline)) static void ways_site(int i) {
+  free(g_ways_block[i]);
+  g_ways_block[i] = malloc(16 + (size_t)i);
+}
+#define WAYS_CALLER(k) \
+  __attribute__((noinline)) static void ways_caller_##k(void) { ways_site(k); }
+WAYS_CALLER(0)
+WAYS_CALLER(1)
+WAYS_CALLER(2)
+WAYS_CALLER(3)
+WAYS_CALLER(4)
+WAYS_CALLER(5)
+WAYS_CALLER(6)
+WAYS_CALLER(7)
+static int cache_ways(void) {
+  static void (*const callers[8])(void) = {ways_caller_0, ways_caller_1, ways_caller_2, ways_caller_3,
+                                           ways_caller_4, ways_caller_5, ways_caller_6, ways_caller_7};
+  for (int round = 0; round < 50; ++round)
+    for (int k = 0; k < 8; ++k) callers[k]();
+  for (int k = 0; k < 8; ++k) {
+    g_ways_block[k][16 + k] = 1;  // one past the end
+    fprintf(stderr, "CALLER %d\n", k);
+    free(g_ways_block[k]);
+  }
+  printf("END\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "deep-exit") || !strcmp(mode, "deep-frames")) {
@@ -193,6 +227,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!strcmp(mode, "text-table")) return text_table();
+  if (!strcmp(mode, "cache-ways")) return cache_ways();
   fprintf(stderr, "unknown mode '%s'\n", mode);
   return 2;
 }

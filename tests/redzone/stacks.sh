@@ -45,6 +45,14 @@ case $MODE in
     fi;;
   altstack-report)
     [[ -s $WORK/alloc ]] || fail "no allocation stack";;
+  cache-ways)
+    # Each report (after its CALLER line) names ways_site, then that caller.
+    for k in 0 1 2 3 4 5 6 7; do
+      sed -n "/^CALLER $k\$/,/^CALLER/p" "$WORK/err" | sed -n "/^$heading/,/^[^ ]/p" | grep '^    #' |
+        head -n 2 | sed 's/^    #\([0-9]*\) 0x[0-9a-f]* in \([^ ]*\) .*/\1 \2/' >"$WORK/top2"
+      printf '0 ways_site\n1 ways_caller_%s\n' "$k" | cmp -s - "$WORK/top2" ||
+        fail "report $k: allocation stack starts: $(tr '\n' ' ' <"$WORK/top2")"
+    done;;
   *) fail "unknown mode";;
 esac
 echo "ok ($MODE): $(wc -l <"$WORK/alloc") allocation frames"
