@@ -103,8 +103,9 @@ unsigned other_thread_stacks(Range* out, unsigned cap);
 unsigned guarded_mappings(Range* out, unsigned cap);
 // True when [lo, hi), such a mapping, is the stack of a thread that has
 // exited (glibc caches them for reuse): the thread id in its descriptor is
-// 0 or -1. False when that cannot be told (no thread's layout learnt yet).
-bool dead_thread_stack(uptr lo, uptr hi);
+// 0 or -1; *desc is then its descriptor's address (the descriptor runs to
+// hi). False when that cannot be told (no thread's layout learnt yet).
+bool dead_thread_stack(uptr lo, uptr hi, uptr* desc);
 // The main thread's TLS mapping (outside its stack), once the main thread
 // has captured a stack.
 // `self`: its descriptor (the leak scan keeps the part of the range around it

@@ -2020,9 +2020,14 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi == r.hi;
     // (glibc keeps exited threads' stacks for reuse, with their TLS and
     // stale words: those hid every leak held only there before the thread
-    // exited. The kernel cleared the thread id in their descriptors.)
-    if (seen || holds_blocks(r.lo, r.hi) || stack::dead_thread_stack(r.lo, r.hi)) continue;
-    scan_root(r.lo, r.hi);
+    // exited. The kernel cleared the thread id in their descriptors.) The
+    // descriptor itself is glibc's and still a root: it holds the thread's
+    // DTV, which glibc reuses with the stack (a -static program, where the
+    // DTV is not the loader's, had it reported as a leak per exited thread).
+    if (seen || holds_blocks(r.lo, r.hi)) continue;
+    uptr desc = 0;
+    if (stack::dead_thread_stack(r.lo, r.hi, &desc)) scan_root(desc, r.hi);
+    else scan_root(r.lo, r.hi);
   }
   // The main thread's TLS, when another thread calls exit(): it is in a
   // mapping of the loader's, not in the main thread's stack.

@@ -725,7 +725,7 @@ bool main_thread_tls(Range* out, uptr* self) {
   return true;
 }
 
-bool dead_thread_stack(uptr lo, uptr hi) {
+bool dead_thread_stack(uptr lo, uptr hi, uptr* desc_out) {
   uptr below = g_desc_below_top.load(std::memory_order_acquire);
   uptr off = g_tid_offset.load(std::memory_order_acquire);
   if (below == 0 || below == kMixed || off == 0 || below > hi - lo) return false;
@@ -736,7 +736,9 @@ bool dead_thread_stack(uptr lo, uptr hi) {
   // stack of the program's own, read 0 there: a live stack was skipped, and
   // the block it held reported as a leak.)
   if (*ptr<const uptr>(desc) != desc || *ptr<const uptr>(desc + 2 * sizeof(uptr)) != desc) return false;
-  return __atomic_load_n(ptr<const int>(a), __ATOMIC_RELAXED) <= 0;  // (-1 once glibc cached it)
+  if (__atomic_load_n(ptr<const int>(a), __ATOMIC_RELAXED) > 0) return false;  // (-1 once glibc cached it)
+  *desc_out = desc;
+  return true;
 }
 
 unsigned guarded_mappings(Range* out, unsigned cap) {
