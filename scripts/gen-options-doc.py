@@ -234,11 +234,14 @@ settings, so a program tuned for glibc keeps its tuning:
 - `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`,
   `MALLOC_MMAP_MAX_`, `MALLOC_PERTURB_`, `MALLOC_ARENA_MAX` take a value in
   the `size` syntax above, except that a leading `0` means octal, as glibc
-  reads them (`0400000` is 131072). An empty variable is ignored. The same
-  holds for the values in `GLIBC_TUNABLES`.
+  reads them (`0400000` is 131072), and that leading blanks and a sign are
+  allowed: a negative value wraps around as glibc's does, so
+  `MALLOC_TRIM_THRESHOLD_=-1` means "never trim". An empty variable is
+  ignored. The same holds for the values in `GLIBC_TUNABLES`.
 - `perturb` from these sources takes 0 to 255, as glibc's tunable does; a
   larger value is reported and ignored (`LIBMALLOC_OPTIONS` and `mallopt`
-  use its low byte).
+  use its low byte). A negative `mmap_max` is reported and ignored too, as
+  glibc ignores it (`mallopt(M_MMAP_MAX, -1)` allows no mapping, as glibc's).
 - `GLIBC_TUNABLES=glibc.malloc.NAME=VALUE:glibc.malloc.NAME=VALUE:...`, with
   the names in the table. Tunables outside `glibc.malloc.`, and the
   `glibc.malloc` tunables that have no meaning here (`tcache_count`,

@@ -230,27 +230,40 @@ constexpr GlibcName kGlibcNames[] = {
     {"arena_max", "MALLOC_ARENA_MAX", "arena_max"},
 };
 
-// A number as glibc reads these variables (strtoul's base 0): a leading 0
-// is octal (MALLOC_MMAP_THRESHOLD_=0400000 is 131072), 0x hexadecimal; and,
-// as ours, decimal with an optional k, m or g.
+// A number as glibc reads these variables (its loader's strtoul): blanks,
+// an optional sign, then base 0 (a leading 0 is octal: 0400000 is 131072;
+// 0x hexadecimal). A minus sign wraps the value around as glibc's does:
+// MALLOC_TRIM_THRESHOLD_=-1 is SIZE_MAX, "never trim" (it was reported as
+// a bad value, and the heap was trimmed). As ours, a decimal number may end
+// in k, m or g; anything else left over is an error (glibc would read the
+// digits before it).
 bool parse_glibc_number(const char* v, size_t vlen, size_t* out) {
-  if (vlen < 2 || v[0] != '0' || v[1] < '0' || v[1] > '9') return parse_size(v, vlen, out);
+  while (vlen > 0 && (*v == ' ' || *v == '\t')) ++v, --vlen;
+  bool negative = vlen > 0 && *v == '-';
+  if (vlen > 0 && (*v == '-' || *v == '+')) ++v, --vlen;
   size_t n = 0;
-  for (size_t i = 1; i < vlen; ++i) {
-    if (v[i] < '0' || v[i] > '7' || __builtin_mul_overflow(n, 8, &n)) return false;
-    n += static_cast<size_t>(v[i] - '0');
+  if (vlen < 2 || v[0] != '0' || v[1] < '0' || v[1] > '9') {
+    if (!parse_size(v, vlen, &n)) return false;
+  } else {
+    for (size_t i = 1; i < vlen; ++i) {
+      if (v[i] < '0' || v[i] > '7' || __builtin_mul_overflow(n, 8, &n)) return false;
+      n += static_cast<size_t>(v[i] - '0');
+    }
   }
-  *out = n;
+  *out = negative ? 0 - n : n;
   return true;
 }
 
 void set_glibc(Options* out, const char* option, const char* v, size_t vlen, const char* source) {
   const OptionInfo* o = find(option, std::strlen(option));
-  size_t n;
-  // glibc's perturb tunable takes 0..255 and ignores anything else; the
-  // low byte of a larger value was used here.
-  bool ok = o->type == Type::kSize ? parse_glibc_number(v, vlen, &n) && (std::strcmp(option, "perturb") != 0 || n <= 255)
-                                    : set_value(out, *o, v, vlen);
+  size_t n = 0;
+  // (The low byte of a perturb value above 255 was used here.)
+  // glibc's perturb tunable takes 0..255, its mmap_max 0 and up: other
+  // values (a negative one wrapped around) are ignored.
+  bool ok = o->type == Type::kSize ? parse_glibc_number(v, vlen, &n) &&
+                                         (std::strcmp(option, "perturb") != 0 || n <= 255) &&
+                                         (std::strcmp(option, "mmap_max") != 0 || static_cast<ptrdiff_t>(n) >= 0)
+                                   : set_value(out, *o, v, vlen);
   if (!ok) {
     complain(source, nullptr, v, vlen, o->name);
     return;

@@ -118,6 +118,24 @@ TEST_CASE("api: MALLOC_MMAP_THRESHOLD_ and GLIBC_TUNABLES read a leading 0 as oc
   CHECK(r.out == "outside\nheap\n");
 }
 
+// glibc's loader reads these numbers with its own strtoul: leading blanks
+// and a sign are allowed, and a negative value wraps around (-1 is SIZE_MAX:
+// no block is mapped). They were reported as bad values and ignored.
+TEST_CASE("api: MALLOC_*_ and GLIBC_TUNABLES take a sign and blanks as glibc does") {
+  for (std::string env : {"MALLOC_MMAP_THRESHOLD_=-1", "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=-1",
+                          "MALLOC_MMAP_THRESHOLD_= \t-1"}) {
+    CAPTURE(env);
+    auto r = run_self({"where", "8388608"}, {env});
+    CHECK(r.exited_ok());
+    CHECK(r.out == "heap\n");
+    CHECK(r.err == "");
+  }
+  auto r = run_self({"where", "200000"}, {"MALLOC_MMAP_THRESHOLD_=+65536"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "outside\n");
+  CHECK(r.err == "");
+}
+
 // glibc 2.36 takes GLIBC_TUNABLES over the MALLOC_*_ names.
 TEST_CASE("api: GLIBC_TUNABLES wins over MALLOC_MMAP_THRESHOLD_") {
   auto r = run_self({"where", "1048576"},
