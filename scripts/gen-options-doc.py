@@ -173,7 +173,9 @@ Details:
   runs after the program's own), to stderr or to `log_path`.
 - `log_path=PATH` sends reports, statistics and warnings to `PATH.PID`
   (opened for appending on first use, and again under the new pid in a
-  forked child). Messages about bad option values are written to stderr,
+  forked child, or when the program has closed the descriptor or put a file
+  of its own on its number since: reports never go into the program's
+  files). Messages about bad option values are written to stderr,
   because they are printed while the options are still being read.
 - `mmap_threshold` takes any value, as glibc 2.36's does (from any source,
   and `mallopt`, which returns 1): above 32 MiB it keeps big buffers in the

@@ -16,10 +16,19 @@ namespace {
 // pid << 32 | fd (0: none yet): one word, so that threads reporting at once
 // agree on one file (the loser closes its own).
 std::atomic<uint64_t> g_out{0};
-// The file the winner opened (fstat), so that a forked child closes the
-// parent's descriptor only while it still is that file: the program may
-// have put one of its own on that number since (dup2, as bash's exec 3>f).
+// The file the winner opened (fstat): the descriptor is used, and a forked
+// child closes the parent's, only while the number still is that file. The
+// program may have closed it since (a loop closing every descriptor) or put
+// one of its own on it (dup2, as bash's exec 3>f): the next report went
+// into the program's file, or nowhere. Threads that open at once open the
+// same path, so they store the same identity.
 std::atomic<uint64_t> g_out_dev{0}, g_out_ino{0};
+
+bool is_log_file(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_dev == g_out_dev.load(std::memory_order_relaxed) &&
+         st.st_ino == g_out_ino.load(std::memory_order_relaxed);
+}
 
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char* fmt, ...) {
@@ -39,22 +48,23 @@ int output_fd() {
   if (path[0] == '\0') return 2;
   auto pid = static_cast<uint32_t>(os::getpid());
   uint64_t cur = g_out.load(std::memory_order_acquire);
-  if (cur >> 32 == pid) return static_cast<int>(static_cast<uint32_t>(cur));
+  auto fd_of = [](uint64_t v) { return static_cast<int>(static_cast<uint32_t>(v)); };
+  // (Reports are rare: one fstat each.)
+  if (cur >> 32 == pid && (fd_of(cur) <= 2 || is_log_file(fd_of(cur)))) return fd_of(cur);
   char full[300];
   os::format(full, sizeof full, "%s.%u", path, pid);
   int fd = os::open_append(full);
   if (fd < 0) fd = 2;
-  uint64_t mine = uint64_t{pid} << 32 | static_cast<uint32_t>(fd);
-  if (g_out.compare_exchange_strong(cur, mine, std::memory_order_acq_rel)) {
-    struct stat st;
-    if (fd > 2 && fstat(fd, &st) == 0) {
-      g_out_dev.store(st.st_dev, std::memory_order_relaxed);
-      g_out_ino.store(st.st_ino, std::memory_order_relaxed);
-    }
-    return fd;
+  struct stat st;
+  if (fd > 2 && fstat(fd, &st) == 0) {
+    g_out_dev.store(st.st_dev, std::memory_order_relaxed);
+    g_out_ino.store(st.st_ino, std::memory_order_relaxed);
   }
+  // (A number that is no longer ours is not closed: it is the program's.)
+  uint64_t mine = uint64_t{pid} << 32 | static_cast<uint32_t>(fd);
+  if (g_out.compare_exchange_strong(cur, mine, std::memory_order_acq_rel)) return fd;
   if (fd > 2) os::close(fd);  // another thread's file won
-  return cur >> 32 == pid ? static_cast<int>(static_cast<uint32_t>(cur)) : 2;
+  return cur >> 32 == pid ? fd_of(cur) : 2;
 }
 
 void reset_for_fork_child() {
@@ -62,10 +72,7 @@ void reset_for_fork_child() {
   // per generation of processes), but only while the number still holds it.
   uint64_t cur = g_out.exchange(0, std::memory_order_acq_rel);
   int fd = static_cast<int>(static_cast<uint32_t>(cur));
-  struct stat st;
-  if (cur != 0 && fd > 2 && fstat(fd, &st) == 0 && st.st_dev == g_out_dev.load(std::memory_order_relaxed) &&
-      st.st_ino == g_out_ino.load(std::memory_order_relaxed))
-    os::close(fd);
+  if (cur != 0 && fd > 2 && is_log_file(fd)) os::close(fd);
 }
 
 void double_free(const char* func, const void* p) { fatal("libmalloc: %s: double free of %p\n", func, p); }

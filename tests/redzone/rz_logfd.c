@@ -5,6 +5,10 @@
 // puts a file of its own on the log's descriptor number (dup2, as bash's
 // `exec 3>file`), and the child writes to it: the child's fork handler must
 // not close it (it did: "Bad file descriptor"). Prints "own file: ok".
+// With `reused FILE`, the program closes the log's descriptor and puts FILE
+// on its number, reports a second bug, writes "DATA" to FILE and exits
+// (stats=1): the report and the statistics must go to the log, not FILE
+// (the second report went into FILE, the statistics nowhere).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -60,9 +64,23 @@ static int own_file(void) {
   return 0;
 }
 
+static int reused(const char* path) {
+  int fd;
+  if (log_fds(getpid(), &fd) != 1) return 2;
+  close(fd);
+  int mine = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (mine < 0 || (mine != fd && dup2(mine, fd) != fd)) return 2;
+  if (mine != fd) close(mine);
+  overflow();
+  if (write(fd, "DATA\n", 5) != 5) return 2;
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   overflow();
   if (argc > 1 && strcmp(argv[1], "own") == 0) return own_file();
+  if (argc > 2 && strcmp(argv[1], "reused") == 0) return reused(argv[2]);
   pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) return 2;
