@@ -13,8 +13,10 @@ extern "C" {
 /* A snapshot of the allocator's state, in bytes unless named a count. */
 struct libmalloc_stats {
   size_t heap_system;      /* bytes obtained for the heap (brk + continuation regions) */
-  size_t heap_in_use;      /* bytes of heap blocks handed out, headers included */
-  size_t heap_free;        /* bytes in free heap blocks, top included */
+  size_t heap_in_use;      /* bytes in use by the program, as mallinfo2's uordblks */
+  size_t heap_free;        /* heap_system - heap_in_use, as mallinfo2's fordblks:
+                              free heap blocks (top included), unused slab slots,
+                              free span-chunk pages, cached objects */
   size_t heap_top;         /* bytes in the top block (what brk can give back) */
   size_t heap_segments;    /* count of heap segments (1 + continuation regions) */
   size_t mmap_in_use;      /* bytes of live mmapped blocks */
