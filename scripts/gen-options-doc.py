@@ -170,7 +170,10 @@ still works in such a program.
 Details:
 
 - `stats=1` prints its report when the process exits (from a destructor that
-  runs after the program's own), to stderr or to `log_path`.
+  runs after the program's own), to stderr or to `log_path`. When `exit()`
+  is called by a signal handler that interrupted the allocator on the same
+  thread, the report (and redzone mode's exit checks) would wait for a lock
+  that thread holds: it is skipped, with a one-line note.
 - `log_path=PATH` sends reports, statistics and warnings to `PATH.PID`
   (opened for appending on first use, and again under the new pid in a
   forked child, or when the program has closed the descriptor or put a file

@@ -23,6 +23,7 @@ void futex_wake_one(std::atomic<int>* word) {
 }  // namespace
 
 constinit thread_local bool t_holds_fork_locks LM_TLS_IE = false;
+constinit thread_local unsigned t_lock_depth LM_TLS_IE = 0;
 
 void Mutex::lock_slow() {
   if (t_holds_fork_locks) return;  // held since fork_prepare (lock.h)

@@ -19,6 +19,13 @@ namespace lm {
 // thread holds every lock, so on it lock, try_lock and unlock do nothing.
 extern constinit thread_local bool t_holds_fork_locks LM_TLS_IE;
 
+// How many of libmalloc's locks the calling thread is inside (counted also
+// where a single-threaded process skips taking them). Not 0 at exit() means
+// a signal handler interrupted this thread inside libmalloc and called exit:
+// exit-time reports, which take these locks, are skipped then (stats=1 hung
+// there, on the lock the interrupted code held). Reset in a forked child.
+extern constinit thread_local unsigned t_lock_depth LM_TLS_IE;
+
 class Mutex {
  public:
   constexpr Mutex() = default;
@@ -26,15 +33,19 @@ class Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   LM_FAST_PATH void lock() {
+    ++t_lock_depth;
     int expected = 0;
     if (LM_LIKELY(state_.compare_exchange_strong(expected, 1, std::memory_order_acquire))) return;
     lock_slow();
   }
   LM_FAST_PATH bool try_lock() {
     int expected = 0;
-    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire) || t_holds_fork_locks;
+    bool got = state_.compare_exchange_strong(expected, 1, std::memory_order_acquire) || t_holds_fork_locks;
+    if (got) ++t_lock_depth;
+    return got;
   }
   LM_FAST_PATH void unlock() {
+    --t_lock_depth;
     if (LM_UNLIKELY(t_holds_fork_locks)) return;
     if (LM_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) unlock_slow();
   }
@@ -57,9 +68,11 @@ class LockGuard {
  public:
   explicit LockGuard(Mutex& m) : m_(m), held_(!__libc_single_threaded) {
     if (held_) m_.lock();
+    else ++t_lock_depth;
   }
   ~LockGuard() {
     if (held_) m_.unlock();
+    else --t_lock_depth;
   }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;

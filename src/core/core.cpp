@@ -89,6 +89,7 @@ constinit Mutex g_registry_lock;
 constinit Mutex g_pressure_lock;  // a leaf: see relieve_free_pressure
 std::atomic<unsigned> g_threads{0};  // how many
 uint64_t g_dead_allocs[slab::kClasses];  // hits of exited threads
+uint64_t g_adopted[slab::kClasses];      // batches bins took from the transfer caches
 pthread_key_t g_thread_key;
 bool g_redzone = false;    // redzone mode: set once, before g_state is 2
 void* rz_backing_alloc(size_t align, size_t n, bool zero, size_t* usable, bool* mapped, bool* zeroed);
@@ -604,6 +605,7 @@ void fork_child() {
   g_registry_lock.reset_after_fork();
   if (g_redzone) redzone::reset_for_fork_child();
   t_holds_fork_locks = false;
+  t_lock_depth = 0;  // every lock reset, none held
   // Only this thread survives; the others' caches are abandoned (their
   // objects stay allocated in the child, a bounded leak).
   while (g_registry) record_unlink(g_registry);
@@ -1017,10 +1019,15 @@ void* malloc_slow_inner(size_t n) {
   adapt_big_bin(tc, c);
   Batch parked;
   if (transfer_get(tc.shard, c, &parked)) {
-    // Adopt a parked batch as the bin: no object is touched.
+    // Adopt a parked batch as the bin: no object is touched. A refill for
+    // the stats=1 table, and this malloc a miss (malloc_fast counts a hit:
+    // the table showed 99% for a bin that missed every eighth call).
     b.head = parked.head;
     b.count = parked.count;
-    return malloc_fast(n);
+    __atomic_fetch_add(&g_adopted[c], 1, __ATOMIC_RELAXED);
+    void* p = malloc_fast(n);
+    --b.allocs;
+    return p;
   }
   // Refill half the bin, at most kRefillMax objects at once. Slow start, as
   // tcmalloc's thread caches do: a bin's first refills take 1, 2, 4, ...
@@ -1280,6 +1287,18 @@ int trim(size_t pad) {
 }
 
 namespace {
+// Objects of class c parked in the transfer caches (free to every thread).
+size_t transfer_objects(unsigned c) {
+  size_t n = 0;
+  if (TransferRow* rows = transfer_rows())
+    for (unsigned k = 0; k < kTransferShards; ++k) {
+      Transfer& t = rows[k][c];
+      LockGuard guard(t.lock);
+      for (unsigned i = 0; i < t.n; ++i) n += t.batches[i].count;
+    }
+  return n;
+}
+
 struct SlabTotals {
   size_t free_objects;  // slots not held by the program (other threads' caches count as held)
   size_t free_bytes;
@@ -1300,13 +1319,7 @@ SlabTotals slab_totals() {
   bool own = tc.state == ThreadState::kActive;
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     slab::ClassStats s = slab::class_stats(c);
-    size_t parked = own ? tc.bins[c].count : 0;
-    if (TransferRow* rows = transfer_rows())
-      for (unsigned k = 0; k < kTransferShards; ++k) {
-        Transfer& t = rows[k][c];
-        LockGuard guard(t.lock);
-        for (unsigned i = 0; i < t.n; ++i) parked += t.batches[i].count;
-      }
+    size_t parked = transfer_objects(c) + (own ? tc.bins[c].count : 0);
     size_t active = s.active > parked ? s.active - parked : 0;
     t.free_objects += s.total - active;
     t.free_bytes += (s.total - active) * s.object_size;
@@ -1466,7 +1479,8 @@ void print_report(int fd) {
     size_t slab_unused = 0, slab_purged = 0;
     for (unsigned c = 0; c < slab::kClasses; ++c) {
       slab::ClassStats cs = slab::class_stats(c);
-      slab_unused += cs.span_bytes - cs.active * cs.object_size;
+      size_t parked = transfer_objects(c);
+      slab_unused += cs.span_bytes - (cs.active > parked ? cs.active - parked : 0) * cs.object_size;
       slab_purged += cs.purged;
     }
     size_t heap_free_slab = h.free;  // the heap's own free blocks and top
@@ -1497,18 +1511,23 @@ void print_report(int fd) {
       for (unsigned c = 0; c < slab::kClasses; ++c) hits[c] += __atomic_load_n(&tc.bins[c].allocs, __ATOMIC_RELAXED);
     });
   }
-  w.printf("slabs (like /proc/slabinfo; active objects include those in thread caches):\n");
+  w.printf("slabs (like /proc/slabinfo; active objects include those in thread caches, not those parked for "
+           "other threads; refills include adopted batches):\n");
   w.printf("  %-10s %8s %12s %12s %8s %7s %9s %10s %10s %8s\n", "class", "objsize", "active_objs", "num_objs",
            "slabs", "empty", "slab_kb", "refills", "flushes", "hit_rate");
   for (unsigned c = 0; c < slab::kClasses; ++c) {
     slab::ClassStats s = slab::class_stats(c);
-    if (s.slabs == 0 && s.refills == 0) continue;
-    uint64_t total = hits[c] + s.refills;
+    uint64_t refills = s.refills + __atomic_load_n(&g_adopted[c], __ATOMIC_RELAXED);
+    if (s.slabs == 0 && refills == 0) continue;
+    size_t parked = transfer_objects(c);
+    size_t active = s.active > parked ? s.active - parked : 0;
+    uint64_t total = hits[c] + refills;
     unsigned permille = total ? static_cast<unsigned>(hits[c] * 1000 / total) : 0;
     char name[16];
     os::format(name, sizeof name, "size-%zu", s.object_size);
-    w.printf("  %-10s %8zu %12zu %12zu %8zu %7zu %9zu %10zu %10zu %6u.%u%%\n", name, s.object_size, s.active, s.total,
-             s.slabs, s.empty_slabs, s.span / 1024, s.refills, s.flushes, permille / 10, permille % 10);
+    w.printf("  %-10s %8zu %12zu %12zu %8zu %7zu %9zu %10zu %10zu %6u.%u%%\n", name, s.object_size, active, s.total,
+             s.slabs, s.empty_slabs, s.span / 1024, static_cast<size_t>(refills), s.flushes, permille / 10,
+             permille % 10);
   }
   stats::print_counters(w);
 }
@@ -1542,6 +1561,14 @@ __attribute__((constructor)) void init_if_configured() {
 // Redzone mode: every live block's redzones, the quarantine's fills, leaks.
 __attribute__((destructor)) void report_at_exit() {
   if (g_state.load(std::memory_order_acquire) != 2) return;
+  if (t_lock_depth != 0) {
+    // exit() from a signal handler that interrupted this thread inside
+    // libmalloc: the locks the report needs may be the ones it holds.
+    if (g_redzone || config::options().stats)
+      report::warn("exit() was called while this thread was inside the allocator (from a signal handler?): "
+                   "the exit report is skipped");
+    return;
+  }
   // With SIGPIPE blocked, and one it raised discarded: stderr a pipe whose
   // reader is gone (`prog 2>&1 | head`) killed the program with SIGPIPE
   // here, changing its exit status for a report it asked for.
