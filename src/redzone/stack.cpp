@@ -948,8 +948,10 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
 // Entries are shared by the threads of a set without a lock: an entry torn
 // by two writers can only fail the comparison (the frames are compared with
 // the depot's immutable copy of the trace named by the id), never yield a
-// trace that is not on the stack. The table is 3 MiB of zeroed memory
-// (bss): a set's pages are touched only by threads that capture.
+// trace that is not on the stack. The table is 3 MiB, mapped at the first
+// capture (in bss it counted against RLIMIT_DATA in fast mode too); a set's
+// pages are touched only by threads that capture. Without it (the mapping
+// refused), every capture walks.
 constexpr unsigned kCacheSets = 16;  // threads share a set by thread number
 constexpr unsigned kWays = 16;
 constexpr unsigned kGroupBits = 8;  // 256 groups of kWays entries per set
@@ -959,15 +961,33 @@ struct CacheEntry {
   uint32_t id;
   uint16_t slot[kMaxFrames];  // word offsets from sp of each frame's slot
 };
-CacheEntry g_cache[kCacheSets][(1u << kGroupBits) * kWays];
 static_assert(kMaxFrames <= 16 && sizeof(CacheEntry) == 48, "an entry stays within a cache line");
+constexpr size_t kCaptureCacheBytes = sizeof(CacheEntry) * kCacheSets * (size_t{1} << kGroupBits) * kWays;
+std::atomic<CacheEntry*> g_cache{nullptr};
+std::atomic<bool> g_cache_refused{false};
 // Which way of a full group the next trace replaces: a counter per thread.
 thread_local uint32_t t_cache_victim LM_TLS_IE = 0;
 
-// The first entry of the group of (ret, depth).
+CacheEntry* cache_table() {
+  CacheEntry* t = g_cache.load(std::memory_order_acquire);
+  if (LM_LIKELY(t != nullptr) || g_cache_refused.load(std::memory_order_relaxed)) return t;
+  auto* mine = static_cast<CacheEntry*>(os::map(kCaptureCacheBytes));
+  if (!mine) {
+    g_cache_refused.store(true, std::memory_order_relaxed);
+    return nullptr;
+  }
+  if (g_cache.compare_exchange_strong(t, mine, std::memory_order_acq_rel)) return mine;
+  os::unmap(mine, kCaptureCacheBytes);  // another thread's won
+  return t;
+}
+
+// The first entry of the group of (ret, depth), or nullptr without a table.
 LM_FAST_PATH CacheEntry* cache_group(uptr ret, uint32_t depth) {
+  CacheEntry* table = cache_table();
+  if (!table) return nullptr;
   uint64_t h = (ret ^ (uint64_t{depth} << 40)) * 0x9e3779b97f4a7c15ull;
-  return &g_cache[thread_number() % kCacheSets][(h >> (64 - kGroupBits)) * kWays];
+  size_t group = size_t{thread_number() % kCacheSets} << kGroupBits | (h >> (64 - kGroupBits));
+  return table + group * kWays;
 }
 
 }  // namespace
@@ -992,7 +1012,7 @@ uint32_t capture_id(uptr ret) {
     depth = static_cast<uint32_t>((hi - sp) / 8);
     group = cache_group(ret, depth);
     const uptr* s = ptr<const uptr>(sp);
-    for (CacheEntry* e = group; e < group + kWays; ++e) {
+    for (CacheEntry* e = group; e && e < group + kWays; ++e) {
       uint32_t id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
       if (!id || e->ret != ret || e->depth != depth) continue;
       const DepotEntry* d = depot_entry_of(id);
