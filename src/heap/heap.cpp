@@ -818,14 +818,13 @@ const char* Heap::check_segment(const Segment& s, size_t* free_bytes, size_t* fr
     if (free) {
       if (prev_free) return "two adjacent free blocks";
       if (next->prev_size != size) return "free block's footer disagrees with its size";
+      // Linked into its bin: its neighbours point back at it, and a block
+      // with none before it heads the bin (check() then counts what the bins
+      // reach). A search of the bin per block made the check quadratic, all
+      // under the heap's lock: 3.4 s for 100,000 free blocks.
       unsigned i = bin_index(size);
-      bool found = false;
-      for (Chunk* b = bins_[i]; b; b = b->fd)
-        if (b == c) {
-          found = true;
-          break;
-        }
-      if (!found) return "free block missing from its bin";
+      bool linked = (c->bk ? c->bk->fd == c : bins_[i] == c) && (!c->fd || c->fd->bk == c);
+      if (!linked) return "free block missing from its bin";
       *free_bytes += size;
       ++*free_blocks;
     }
@@ -861,12 +860,16 @@ const char* Heap::check() {
     }
   if (runs != purged_) return "purged runs disagree with the purged total";
   if (total != system_) return "segment sizes disagree with the system total";
+  size_t reached = 0;
   for (unsigned i = 0; i < kBins; ++i) {
     bool bit = bitmap_[i / 64] >> (i % 64) & 1;
     if (bit != (bins_[i] != nullptr)) return "bin bitmap disagrees with the bins";
-    for (Chunk* b = bins_[i]; b; b = b->fd)
+    for (Chunk* b = bins_[i]; b; b = b->fd) {
       if (bin_index(csize(b)) != i) return "block in the wrong bin";
+      if (++reached > bin_count_) return "bins reach more blocks than they hold";
+    }
   }
+  if (reached != bin_count_) return "bins reach fewer blocks than they hold";
   return nullptr;
 }
 
