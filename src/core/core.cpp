@@ -1431,16 +1431,19 @@ int print_malloc_info(int options, FILE* fp) {
   slab::spans::Stats sp = slab::spans::stats();
   size_t parked_blocks = 0;
   size_t parked = parked_bytes(&parked_blocks);
+  // "rest": the free blocks and the top, as glibc counts them (and as
+  // mallinfo2's ordblks and fordblks do); the top was left out.
+  size_t rest_blocks = h.free_blocks + (h.top ? 1 : 0);
   fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n</sizes>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-  fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
+  fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", rest_blocks, h.free);
   fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n", h.system);
   fprintf(fp, "<system type=\"max\" size=\"%zu\"/>\n", h.max_system);
   fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n", h.system);
   fprintf(fp, "<aspace type=\"mprotect\" size=\"%zu\"/>\n", h.system);
   fprintf(fp, "</heap>\n");
   fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-  fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", h.free_blocks, h.free - h.top);
+  fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n", rest_blocks, h.free);
   fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", l.live_blocks, l.live_bytes);
   fprintf(fp, "<total type=\"mmap-cache\" count=\"%zu\" size=\"%zu\"/>\n", l.cached_blocks, l.cached_bytes);
   fprintf(fp, "<total type=\"slab\" count=\"%zu\" size=\"%zu\"/>\n", st.free_objects, st.free_bytes);
