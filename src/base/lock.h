@@ -19,11 +19,13 @@ namespace lm {
 // thread holds every lock, so on it lock, try_lock and unlock do nothing.
 extern constinit thread_local bool t_holds_fork_locks LM_TLS_IE;
 
-// How many of libmalloc's locks the calling thread is inside (counted also
-// where a single-threaded process skips taking them). Not 0 at exit() means
-// a signal handler interrupted this thread inside libmalloc and called exit:
-// exit-time reports, which take these locks, are skipped then (stats=1 hung
-// there, on the lock the interrupted code held). Reset in a forked child.
+// How many of libmalloc's locks the calling thread holds. Not 0 at exit()
+// means a signal handler interrupted this thread inside libmalloc and
+// called exit: exit-time reports, which take these locks, are skipped then
+// (stats=1 hung there, on the lock the interrupted code held). Reset in a
+// forked child. Locks a single-threaded process skips are not counted: a
+// program that siglongjmps out of a handler that interrupted the allocator
+// then lost every exit report for good.
 extern constinit thread_local unsigned t_lock_depth LM_TLS_IE;
 
 class Mutex {
@@ -68,11 +70,9 @@ class LockGuard {
  public:
   explicit LockGuard(Mutex& m) : m_(m), held_(!__libc_single_threaded) {
     if (held_) m_.lock();
-    else ++t_lock_depth;
   }
   ~LockGuard() {
     if (held_) m_.unlock();
-    else --t_lock_depth;
   }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;

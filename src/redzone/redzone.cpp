@@ -340,7 +340,7 @@ uptr last_mismatch(uptr lo, uptr hi, uint8_t fill) {
 // those 8 bytes of such a block is not found by the fill checks (an
 // instrumented access still is: the shadow says left redzone).
 constexpr size_t kCookieBytes = 8;
-constexpr size_t kMaxCookieBytes = 4096;  // an over-aligned T's cookie is its alignment
+constexpr size_t kMaxCookieBytes = size_t{1} << 20;  // an over-aligned T's cookie is its alignment
 bool zero_cookie(Family family) { return family == Family::kNew; }
 bool zero_cookie(const Header* h) { return zero_cookie(static_cast<Family>(h->family)); }
 
@@ -1283,13 +1283,19 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
   if (k == Lookup::kNotBlock && family == Family::kNewArray) {
     // delete[] of a block from a single new T (see zero_cookie): the count
     // read 0, and the pointer is the block's minus the array cookie (8
-    // bytes, or the alignment of an over-aligned T). Reported, then freed as
-    // the delete it should have been.
+    // bytes, or the alignment of an over-aligned T): inside the block's own
+    // left redzone, the block aligned to it. (Any operator-new block up to
+    // 4 KiB above was taken: delete[] of a pointer into the block below it
+    // freed that one.) Reported, then freed as the delete it should have
+    // been; a freed one is a double free.
     for (size_t d = kCookieBytes; d <= kMaxCookieBytes; d *= 2) {
       Header* b = nullptr;
-      if (lookup(up + d, &b) != Lookup::kLive || !zero_cookie(b)) continue;
-      if (g_mismatch) {
-        Finding f = make_finding(Kind::kMismatch, up + d, func, cur.get());
+      uptr user = up + d;
+      Lookup kb = lookup(user, &b);
+      if ((kb != Lookup::kLive && kb != Lookup::kQuarantined) || !zero_cookie(b)) continue;
+      if (up < user - b->left || (d > kCookieBytes && user % d != 0)) continue;
+      if (kb == Lookup::kLive && g_mismatch) {
+        Finding f = make_finding(Kind::kMismatch, user, func, cur.get());
         f.has_block = true;
         f.block = info_of(b);
         f.dealloc_family = family;
@@ -1297,7 +1303,7 @@ LM_NOINLINE void free_checked(void* p, Family family, const char* func, uint32_t
         f.passed = up;
         emit(f);
       }
-      free_checked(ptr(up + d), Family::kNew, func, cur_id);
+      free_checked(ptr(user), Family::kNew, func, cur_id);  // (a freed block: reported as a double free)
       return;
     }
   }
@@ -1968,6 +1974,9 @@ void scan_root(uptr lo, uptr hi) {
 // the leak check's entry: the words
 // below it are the check's own frames (a copy of a block's address left
 // there by the sort hid one leak every run), never roots.
+// x86-64 glibc's thread descriptor starts with its tcbhead_t: tcb, dtv, self.
+constexpr size_t kDtvOffset = sizeof(uptr);
+
 LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from) {
   uptr regs[16];
   asm volatile(
@@ -2024,9 +2033,11 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     // descriptor itself is glibc's and still a root: it holds the thread's
     // DTV, which glibc reuses with the stack (a -static program, where the
     // DTV is not the loader's, had it reported as a leak per exited thread).
+    // Only that word: the rest of the descriptor keeps stale values (the
+    // thread's result, its argument), which hid leaks.
     if (seen || holds_blocks(r.lo, r.hi)) continue;
     uptr desc = 0;
-    if (stack::dead_thread_stack(r.lo, r.hi, &desc)) scan_root(desc, r.hi);
+    if (stack::dead_thread_stack(r.lo, r.hi, &desc)) scan_root(desc + kDtvOffset, desc + kDtvOffset + sizeof(uptr));
     else scan_root(r.lo, r.hi);
   }
   // The main thread's TLS, when another thread calls exit(): it is in a

@@ -54,6 +54,7 @@ MODES = {
     "new-delete-array": ("", "(operator new vs operator delete[])"),
     "new-delete-array-dtor": ("", "8 bytes below the block: delete[] of an object from a single new"),
     "new-delete-array-dtor-aligned": ("", "64 bytes below the block: delete[] of an object from a single new"),
+    "new-delete-array-interior": ("", "bytes inside of 512-byte region"),
     "leak": (":detect_leaks=1", "Direct leak of 1234 byte(s)"),
 }
 STACK_ALLOC = ["malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc",
@@ -71,11 +72,12 @@ GROUPS = {
     "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "uaf-usable-size", "double-free",
              "bad-free-stack", "bad-free-interior"],
     "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "new-delete-array-dtor",
-                      "new-delete-array-dtor-aligned", "leak"],
+                      "new-delete-array-dtor-aligned", "new-delete-array-interior", "leak"],
     "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",
                "bad-free-interior", "new-array-free", "leak"],
     "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "uaf-usable-size", "double-free", "bad-free-stack", "malloc-delete",
-              "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link", "new-delete-array-dtor"],
+              "overflow-heap-check", "underflow-header-next", "overflow-heap-check-link", "new-delete-array-dtor",
+              "new-delete-array-interior"],
     "kasan": ["read-overflow", "read-overflow-huge", "write-underflow", "read-after-free"],
     "stacks": [m for m in MODES if m.startswith("stack-")],
 }

@@ -7,14 +7,15 @@
 # With MODE 'reused': the program closes the log's descriptor and opens a
 # file of its own on that number; later reports and the statistics must
 # still go to the log file, and the program's file hold only its data.
-# usage: logfd.sh PROGRAM /path/to/libmalloc.so [own|reused]
+# MODE 'reused0': the same with the log opened on descriptor 0.
+# usage: logfd.sh PROGRAM /path/to/libmalloc.so [own|reused|reused0]
 set -euo pipefail
 PROG=$1 LIB=$2 MODE=${3:-}
 WORK=$(mktemp -d /tmp/lm_rzlogfd.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 rc=0
 args=($MODE) opts=
-[[ $MODE == reused ]] && args+=("$WORK/data") opts=:stats=1
+[[ $MODE == reused* ]] && args+=("$WORK/data") opts=:stats=1
 LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1:halt_on_error=0:log_path=$WORK/log$opts timeout 50 "$PROG" "${args[@]}" \
   >"$WORK/out" 2>"$WORK/err" || rc=$?
 fail() {
@@ -23,7 +24,7 @@ fail() {
   exit 1
 }
 [[ $rc -eq 0 ]] || fail "status $rc"
-if [[ $MODE == reused ]]; then
+if [[ $MODE == reused* ]]; then
   [[ $(cat "$WORK/data") == DATA ]] || fail "the program's file holds: $(head -c 300 "$WORK/data")"
   log=$(grep -l "ERROR: libmalloc" "$WORK"/log.* | head -n 1)  # (timeout, preloaded too, writes statistics of its own)
   [[ $(grep -c "ERROR: libmalloc: heap-buffer-overflow" "$log") -eq 2 ]] || fail "the log does not hold both reports"

@@ -300,6 +300,20 @@ int main(int argc, char** argv) {
     expect("alloc-dealloc-mismatch", p, p, sizeof(WithDtor));
     delete[] p;
     if (g_dtors != 0) return 4;
+  } else if (is("new-delete-array-interior")) {
+    // delete[] of a pointer into the block below a new'd one, at a power of
+    // two below the new'd one's start: a bad free of the lower block; the
+    // new'd block (whose 8 bytes below read 0) must not be freed.
+    char* a = opaque(new char[512]);
+    WithDtor* b = opaque(new WithDtor);
+    b->v[0] = 42;
+    char* p = reinterpret_cast<char*>(b) - 512;
+    if (p <= a || p >= a + 512) return 5;  // (the layout this test needs)
+    expect("bad-free", p, a, 512);
+    ::operator delete[](opaque(p));
+    if (b->v[0] != 42) return 4;
+    delete b;
+    delete[] a;
   } else if (is("new-delete-array-dtor-aligned")) {
     AlignedWithDtor* p = opaque(new AlignedWithDtor);
     expect("alloc-dealloc-mismatch", p, p, sizeof(AlignedWithDtor));

@@ -78,9 +78,12 @@ static int reused(const char* path) {
 }
 
 int main(int argc, char** argv) {
+  // `reused0 FILE`: as reused, with the log opened on descriptor 0 (closed
+  // first): a log on 0, 1 or 2 was never checked.
+  if (argc > 1 && strcmp(argv[1], "reused0") == 0) close(0);
   overflow();
   if (argc > 1 && strcmp(argv[1], "own") == 0) return own_file();
-  if (argc > 2 && strcmp(argv[1], "reused") == 0) return reused(argv[2]);
+  if (argc > 2 && (strcmp(argv[1], "reused") == 0 || strcmp(argv[1], "reused0") == 0)) return reused(argv[2]);
   pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) return 2;

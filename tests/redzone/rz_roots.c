@@ -23,6 +23,9 @@
 //   exited-stack  hold a block when it exits: glibc keeps its stack (TLS
 //                 included) for reuse, and the scan took that mapping for a
 //                 quiet thread's stack: neither leak was reported
+//   exited-result (leaks.sh) a thread's return value, taken by
+//                 pthread_join and dropped: a leak (the exited thread's
+//                 cached descriptor still holds it: it must not be a root)
 //   coro-held     a suspended coroutine (mmap'd stack between guard pages)
 //                 holds a block, after a thread allocated: the exited-stack
 //                 test read the word where a glibc descriptor would be (0)
@@ -88,6 +91,21 @@ static void* keeper_stack(void* arg) {
   char* volatile mine = malloc(555);
   mine[0] = 1;
   return NULL;
+}
+
+// Returns a block; main takes it from pthread_join and drops it: a leak,
+// though glibc's cached descriptor of the thread still holds the result.
+static void* keeper_result(void* arg) {
+  (void)arg;
+  return malloc(222);
+}
+
+static int join_and_drop_result(void) {
+  pthread_t t;
+  void* volatile r = NULL;
+  if (pthread_create(&t, NULL, keeper_result, NULL) != 0 || pthread_join(t, (void**)&r) != 0 || !r) return 2;
+  r = NULL;
+  return 0;
 }
 
 static void* allocator(void* arg) {
@@ -200,6 +218,7 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "coro-held") == 0) return coro_held();
   if (strcmp(argv[1], "custom-first") == 0) return custom_first();
   if (strcmp(argv[1], "exited-tls") == 0) return run_and_join(keeper_tls);
+  if (strcmp(argv[1], "exited-result") == 0) return join_and_drop_result();
   if (strcmp(argv[1], "exited-stack") == 0) return run_and_join(keeper_stack);
   if (strcmp(argv[1], "quiet-reused") == 0 && run_and_join(allocator) != 0) return 2;
   if (strcmp(argv[1], "quiet-thread") == 0 || strcmp(argv[1], "quiet-reused") == 0) return quiet_holder();
