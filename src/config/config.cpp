@@ -257,9 +257,9 @@ bool parse_glibc_number(const char* v, size_t vlen, size_t* out) {
 void set_glibc(Options* out, const char* option, const char* v, size_t vlen, const char* source) {
   const OptionInfo* o = find(option, std::strlen(option));
   size_t n = 0;
-  // (The low byte of a perturb value above 255 was used here.)
-  // glibc's perturb tunable takes 0..255, its mmap_max 0 and up: other
-  // values (a negative one wrapped around) are ignored.
+  // glibc's perturb tunable takes 0..255 (the low byte of a larger value
+  // was used here), its mmap_max 0 and up: other values (a negative one
+  // wrapped around) are ignored.
   bool ok = o->type == Type::kSize ? parse_glibc_number(v, vlen, &n) &&
                                          (std::strcmp(option, "perturb") != 0 || n <= 255) &&
                                          (std::strcmp(option, "mmap_max") != 0 || static_cast<ptrdiff_t>(n) >= 0)

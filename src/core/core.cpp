@@ -1476,14 +1476,15 @@ void print_report(int fd) {
            h.system, h.max_system, h.in_use, h.free, h.top, h.free_blocks, h.segments, h.mapped_segments);
   w.printf("mmap:  %zu live blocks, %zu bytes (max %zu blocks, %zu bytes); cache %zu mappings, %zu bytes\n",
            l.live_blocks, l.live_bytes, l.max_blocks, l.max_bytes, l.cached_blocks, l.cached_bytes);
+  size_t parked[slab::kClasses];  // per class, objects in the transfer caches (not active)
   {
     // Where the memory is, per layer: "dirty" is free but resident (reused
     // without page faults), "purged" was given back with madvise.
     size_t slab_unused = 0, slab_purged = 0;
     for (unsigned c = 0; c < slab::kClasses; ++c) {
       slab::ClassStats cs = slab::class_stats(c);
-      size_t parked = transfer_objects(c);
-      slab_unused += cs.span_bytes - (cs.active > parked ? cs.active - parked : 0) * cs.object_size;
+      parked[c] = transfer_objects(c);
+      slab_unused += cs.span_bytes - (cs.active > parked[c] ? cs.active - parked[c] : 0) * cs.object_size;
       slab_purged += cs.purged;
     }
     size_t heap_free_slab = h.free;  // the heap's own free blocks and top
@@ -1522,8 +1523,7 @@ void print_report(int fd) {
     slab::ClassStats s = slab::class_stats(c);
     uint64_t refills = s.refills + __atomic_load_n(&g_adopted[c], __ATOMIC_RELAXED);
     if (s.slabs == 0 && refills == 0) continue;
-    size_t parked = transfer_objects(c);
-    size_t active = s.active > parked ? s.active - parked : 0;
+    size_t active = s.active > parked[c] ? s.active - parked[c] : 0;
     uint64_t total = hits[c] + refills;
     unsigned permille = total ? static_cast<unsigned>(hits[c] * 1000 / total) : 0;
     char name[16];
