@@ -61,6 +61,31 @@ LM_FAST_PATH void* pvalloc_impl(size_t n, uptr ret) {
   return set_enomem_if_null(lm::core::memalign(page, rounded, Family::kMalloc, ret));
 }
 
+int mallopt_impl(int param, int value) {
+  lm::core::init();  // the environment is parsed before mallopt overrides it
+  int ok = lm::config::mallopt(param, value);
+  lm::core::tuning_changed();
+  return ok;
+}
+
+// glibc's int-typed mallinfo truncates; so does ours.
+struct mallinfo mallinfo_impl() {
+  struct mallinfo2 m2;
+  lm::core::fill_mallinfo2(&m2);
+  struct mallinfo mi;
+  mi.arena = static_cast<int>(m2.arena);
+  mi.ordblks = static_cast<int>(m2.ordblks);
+  mi.smblks = static_cast<int>(m2.smblks);
+  mi.hblks = static_cast<int>(m2.hblks);
+  mi.hblkhd = static_cast<int>(m2.hblkhd);
+  mi.usmblks = static_cast<int>(m2.usmblks);
+  mi.fsmblks = static_cast<int>(m2.fsmblks);
+  mi.uordblks = static_cast<int>(m2.uordblks);
+  mi.fordblks = static_cast<int>(m2.fordblks);
+  mi.keepcost = static_cast<int>(m2.keepcost);
+  return mi;
+}
+
 }  // namespace
 
 extern "C" {
@@ -107,12 +132,7 @@ LM_EXPORT void* pvalloc(size_t n) { return pvalloc_impl(n, LM_CALLER); }
 
 LM_EXPORT size_t malloc_usable_size(void* p) { return lm::core::usable_size(p, LM_CALLER); }
 
-LM_EXPORT int mallopt(int param, int value) {
-  lm::core::init();  // the environment is parsed before mallopt overrides it
-  int ok = lm::config::mallopt(param, value);
-  lm::core::tuning_changed();
-  return ok;
-}
+LM_EXPORT int mallopt(int param, int value) { return mallopt_impl(param, value); }
 
 LM_EXPORT int malloc_trim(size_t pad) { return lm::core::trim(pad); }
 
@@ -126,23 +146,7 @@ LM_EXPORT struct mallinfo2 mallinfo2(void) {
   return mi;
 }
 
-// glibc's int-typed mallinfo truncates; so does ours.
-LM_EXPORT struct mallinfo mallinfo(void) {
-  struct mallinfo2 m2;
-  lm::core::fill_mallinfo2(&m2);
-  struct mallinfo mi;
-  mi.arena = static_cast<int>(m2.arena);
-  mi.ordblks = static_cast<int>(m2.ordblks);
-  mi.smblks = static_cast<int>(m2.smblks);
-  mi.hblks = static_cast<int>(m2.hblks);
-  mi.hblkhd = static_cast<int>(m2.hblkhd);
-  mi.usmblks = static_cast<int>(m2.usmblks);
-  mi.fsmblks = static_cast<int>(m2.fsmblks);
-  mi.uordblks = static_cast<int>(m2.uordblks);
-  mi.fordblks = static_cast<int>(m2.fordblks);
-  mi.keepcost = static_cast<int>(m2.keepcost);
-  return mi;
-}
+LM_EXPORT struct mallinfo mallinfo(void) { return mallinfo_impl(); }
 
 // glibc exports its implementations under these names too; some programs
 // and libraries call them directly, and a static link must find them here.
@@ -153,6 +157,8 @@ LM_EXPORT void* __libc_realloc(void* p, size_t n) { return realloc_impl(p, n, LM
 LM_EXPORT void* __libc_memalign(size_t a, size_t n) { return memalign_impl(a, n, LM_CALLER); }
 LM_EXPORT void* __libc_valloc(size_t n) { return valloc_impl(n, LM_CALLER); }
 LM_EXPORT void* __libc_pvalloc(size_t n) { return pvalloc_impl(n, LM_CALLER); }
+LM_EXPORT int __libc_mallopt(int param, int value) { return mallopt_impl(param, value); }
+LM_EXPORT struct mallinfo __libc_mallinfo(void) { return mallinfo_impl(); }
 LM_EXPORT void cfree(void* p) { lm::core::free_fast(p, "free()"); }
 
 // ---- libmalloc extensions (include/libmalloc.h) ----
