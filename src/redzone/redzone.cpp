@@ -1626,7 +1626,11 @@ void* alloc_once(size_t n, size_t align, Family family, bool zero, uint32_t stac
   fill_near(user, zero_cookie(family));
   // The right redzone runs to the end of the backing block (its slack too).
   std::memset(ptr(user + n), kRightFill, end - user - n);
-  if (zero && !zeroed) std::memset(ptr(user), 0, n);
+  if (zero) {
+    if (!zeroed) std::memset(ptr(user), 0, n);
+  } else if (int perturb = config::tunables().perturb.load(std::memory_order_relaxed)) {
+    std::memset(ptr(user), perturb ^ 0xff, n);  // as the fast mode (perturb_alloc)
+  }
   seal(h);
   set_state(h, kLive);
   return ptr(user);

@@ -195,6 +195,19 @@ TEST_CASE("api: mallopt(M_PERTURB) fills new blocks of every size") {
   CHECK(r.out == "perturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\nperturbed\n");
 }
 
+// Redzone mode perturbs new blocks too (it handed them out unfilled: a
+// test suite that sets MALLOC_PERTURB_ to expose reads of uninitialised
+// memory lost it in the debugging mode), small, heap and mapped alike.
+TEST_CASE("api: perturb fills new blocks in redzone mode") {
+  auto r = run_self({"perturb", "24", "200", "5000", "100000", "1048576"},
+                    {"MALLOC_PERTURB_=171", "LIBMALLOC_OPTIONS=redzone=1"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "perturbed\nperturbed\nperturbed\nperturbed\nperturbed\n");
+  r = run_self({"perturb-mallopt", "24", "5000", "1048576"}, {"LIBMALLOC_OPTIONS=redzone=1"});
+  CHECK(r.exited_ok());
+  CHECK(r.out == "perturbed\nperturbed\nperturbed\n");
+}
+
 // `perturb-off`: turns perturb off (the environment set it), then makes
 // 20000 malloc/free pairs of 200 bytes and prints the hit rate of their
 // class (224 bytes) in the thread caches, from the stats report.
