@@ -1418,7 +1418,11 @@ void print_malloc_stats() {
              "max mmap regions = %10zu\n"
              "max mmap bytes   = %10zu\n",
              mi.arena, mi.uordblks, mi.arena + l.live_bytes, mi.uordblks + l.live_bytes, l.max_blocks, l.max_bytes);
+  // glibc's malloc_stats is no cancellation point; the stdio write is.
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   fputs(text, stderr);
+  pthread_setcancelstate(cancel_state, nullptr);
 }
 
 int print_malloc_info(int options, FILE* fp) {
@@ -1572,6 +1576,11 @@ __attribute__((destructor)) void report_at_exit() {
                    "the exit report is skipped");
     return;
   }
+  // Not cancellable: a thread calling exit() with a cancel request pending
+  // was cancelled at sigtimedwait below, inside exit(): the handlers after
+  // this one never ran, and the process hung.
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   // With SIGPIPE blocked, and one it raised discarded: stderr a pipe whose
   // reader is gone (`prog 2>&1 | head`) killed the program with SIGPIPE
   // here, changing its exit status for a report it asked for.
@@ -1590,6 +1599,7 @@ __attribute__((destructor)) void report_at_exit() {
     errno = saved_errno;
   }
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  pthread_setcancelstate(cancel_state, nullptr);
 }
 }  // namespace
 
