@@ -1888,8 +1888,9 @@ int check_everything(const char* when, const stack::Trace* cur, bool skip_inheri
 struct LeakBlock {
   uptr lo, hi;  // the block's bytes
   const Header* h;
-  uint8_t mark;  // 0 unreached, 1 reachable from roots, 2 reachable from a leak
+  uint8_t mark;  // 0 unreached, 1 reachable from roots, 2 reachable from a leak, kLeakScanning
 };
+constexpr uint8_t kLeakScanning = 3;  // an unreached block whose pointers are being followed
 
 LeakBlock* g_blocks = nullptr;
 size_t g_nblocks = 0;
@@ -2071,7 +2072,12 @@ LM_NOINLINE void detect_leaks(uptr from) {
   unsigned nsegs = stack::writable_segments(segs, kMaxSegs);
   size_t leaked_bytes = 0, leaked_blocks = 0;
   size_t blocks_bytes = 0, work_bytes = 0;
-  LeakBlock* report = nullptr;
+  constexpr size_t kMaxDetailed = 64;
+  struct DetailedLeak {
+    BlockInfo info;
+    bool direct;
+  };
+  DetailedLeak detailed[kMaxDetailed];
   size_t nreport = 0;
   {
     AllShardsLocked guard;
@@ -2115,42 +2121,39 @@ LM_NOINLINE void detect_leaks(uptr from) {
     }
     drain(1);
     scan_roots(segs, nsegs, from);
-    // Unreached blocks that other unreached blocks point to are indirect leaks.
+    // Unreached blocks that other unreached blocks point to are indirect
+    // leaks. A block's pointers into itself do not count (a leaked
+    // std::string, or getaddrinfo's result whose ai_addr lies in its own
+    // block, was reported as an indirect leak only, with no direct one).
     for (size_t i = 0; i < g_nblocks; ++i) {
-      if (g_blocks[i].mark != 0) continue;
-      const LeakBlock& b = g_blocks[i];
+      LeakBlock& b = g_blocks[i];
+      if (b.mark != 0) continue;
+      b.mark = kLeakScanning;
       scan_range(b.lo, b.lo + align_down(b.hi - b.lo, 8), 2);
       drain(2);
+      b.mark = 0;
     }
-    // Compact the leaks to the front, direct ones first, with their info.
+    // The totals, and the info of the leaks reported in detail (direct ones
+    // first), read while the locks are held: a thread still running may
+    // free a block it held only in a register once they are released, and
+    // the block's memory may then be unmapped.
     for (int pass = 0; pass < 2; ++pass) {
       uint8_t want = pass == 0 ? 0 : 2;
       for (size_t i = 0; i < g_nblocks; ++i) {
         if (g_blocks[i].mark != want) continue;
         leaked_bytes += g_blocks[i].hi - g_blocks[i].lo;
         ++leaked_blocks;
+        if (nreport < kMaxDetailed) detailed[nreport++] = DetailedLeak{info_of(g_blocks[i].h), pass == 0};
       }
     }
-    report = g_blocks;
   }
-  if (leaked_blocks == 0) {
-    os::unmap(g_blocks, blocks_bytes);
-    os::unmap(g_work, work_bytes);
-    return;
-  }
+  os::unmap(g_blocks, blocks_bytes);
+  os::unmap(g_work, work_bytes);
+  g_blocks = nullptr;
+  g_work = nullptr;
+  if (leaked_blocks == 0) return;
   // Reported outside the lock (symbolisation may take the loader's lock).
-  // Blocks cannot be freed meanwhile in a meaningful way: this is exit.
-  constexpr size_t kMaxDetailed = 64;
-  bool first = true;
-  for (int pass = 0; pass < 2; ++pass) {
-    uint8_t want = pass == 0 ? 0 : 2;
-    for (size_t i = 0; i < g_nblocks && nreport < kMaxDetailed; ++i) {
-      if (report[i].mark != want) continue;
-      emit_leak(info_of(report[i].h), pass == 0, first);
-      first = false;
-      ++nreport;
-    }
-  }
+  for (size_t i = 0; i < nreport; ++i) emit_leak(detailed[i].info, detailed[i].direct, i == 0);
   emit_leak_summary(leaked_bytes, leaked_blocks);
   if (g_halt) {
     os::Writer w(report::output_fd());

@@ -56,6 +56,7 @@ MODES = {
     "new-delete-array-dtor-aligned": ("", "64 bytes below the block: delete[] of an object from a single new"),
     "new-delete-array-interior": ("", "bytes inside of 512-byte region"),
     "leak": (":detect_leaks=1", "Direct leak of 1234 byte(s)"),
+    "leak-self": (":detect_leaks=1", "Direct leak of 48 byte(s)"),
 }
 STACK_ALLOC = ["malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc",
                "pvalloc", "new", "new-array", "new-nothrow", "new-aligned", "new-aligned-nothrow"]
@@ -72,7 +73,7 @@ GROUPS = {
     "free": ["uaf-exit", "uaf-quarantine", "uaf-fork-child", "uaf-cross-thread", "uaf-recycled", "uaf-usable-size", "double-free",
              "bad-free-stack", "bad-free-interior"],
     "mismatch-leak": ["new-array-free", "malloc-delete", "new-delete-array", "new-delete-array-dtor",
-                      "new-delete-array-dtor-aligned", "new-delete-array-interior", "leak"],
+                      "new-delete-array-dtor-aligned", "new-delete-array-interior", "leak", "leak-self"],
     "linked": ["overflow1-small", "overflow16-mmap", "uaf-quarantine", "uaf-cross-thread", "double-free",
                "bad-free-interior", "new-array-free", "leak"],
     "halt0": ["overflow1-small", "uaf-quarantine", "uaf-recycled", "uaf-usable-size", "double-free", "bad-free-stack", "malloc-delete",

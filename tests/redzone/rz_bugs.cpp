@@ -135,6 +135,21 @@ __attribute__((noinline)) void leak() {
   p = nullptr;
 }
 
+// A leaked block that points into itself (a std::string's short buffer,
+// getaddrinfo's ai_addr) is a direct leak: its own pointer made it
+// indirect, and nothing was reported as direct.
+__attribute__((noinline)) void leak_self() {
+  struct Node {
+    char* text;
+    char buf[40];
+  };
+  auto* n = opaque(static_cast<Node*>(malloc(sizeof(Node))));
+  n->text = n->buf;
+  strcpy(n->buf, "short");
+  expect("memory-leak", n, n, sizeof(Node));
+  n = nullptr;
+}
+
 // Overwrites the stack below this frame, so no stale copy of a leaked
 // pointer survives there.
 __attribute__((noinline)) void scrub_stack() {
@@ -325,6 +340,9 @@ int main(int argc, char** argv) {
     stack_double_free(m + 11);
   } else if (is("leak")) {
     leak();
+    scrub_stack();
+  } else if (is("leak-self")) {
+    leak_self();
     scrub_stack();
   } else {
     return 2;
