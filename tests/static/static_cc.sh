@@ -60,4 +60,38 @@ for mode in dynamic static; do
     exit 1
   }
 done
-echo "ok: cc links libmalloc.a both ways"
+# The same for a C++ program that allocates only through libstdc++'s code
+# (std::string, std::ostringstream): the README's g++ commands.
+cxx=${CXX:-g++}
+command -v "$cxx" >/dev/null || { echo "FAIL: $cxx is not installed" >&2; exit 1; }
+cat >"$work/stdlib_only.cpp" <<'SRC'
+#include <iostream>
+#include <sstream>
+#include <string>
+int main() {
+  std::string s(1000, 'x');
+  std::ostringstream out;
+  out << s.size();
+  std::cout << out.str() << '\n';
+  return out.str() == "1000" ? 0 : 1;
+}
+SRC
+for undef in malloc _Znwm; do
+  echo "\$ $cxx -static -Wl,-u,$undef stdlib_only.cpp $(basename "$lib") -o stdlib_only"
+  timeout 180 "$cxx" -static -O1 -Wl,-u,$undef "$work/stdlib_only.cpp" "$lib" -o "$work/stdlib_only" 2>"$work/cc.err" || {
+    head -n 20 "$work/cc.err" >&2
+    echo "FAIL: '$cxx -static -Wl,-u,$undef stdlib_only.cpp libmalloc.a' does not link" >&2
+    exit 1
+  }
+  LIBMALLOC_OPTIONS=verbose=1 timeout 60 "$work/stdlib_only" >"$work/out" 2>"$work/err" || {
+    cat "$work/out" "$work/err"
+    echo "FAIL: the C++ program linked with -Wl,-u,$undef failed" >&2
+    exit 1
+  }
+  grep -q "libmalloc: options in force" "$work/err" || {
+    cat "$work/out" "$work/err"
+    echo "FAIL: -Wl,-u,$undef did not bring libmalloc into a C++ program that allocates only through libstdc++" >&2
+    exit 1
+  }
+done
+echo "ok: cc links libmalloc.a both ways; g++ with -Wl,-u,malloc and -Wl,-u,_Znwm"
