@@ -76,6 +76,8 @@ uint64_t recent_ms();
 // Unbuffered, never allocates; -1 / nullptr on failure.
 int open_read(const char* path);
 long read(int fd, void* buf, size_t n);
+// pread(2): n bytes at offset off, without moving the file position.
+long read_at(int fd, void* buf, size_t n, uint64_t off);
 void close(int fd);
 // Maps the whole file read-only (private); *size receives its length.
 const void* map_file(int fd, size_t* size);

@@ -173,6 +173,15 @@ long read(int fd, void* buf, size_t n) {
   }
 }
 
+long read_at(int fd, void* buf, size_t n, uint64_t off) {
+  ErrnoKeeper keep;
+  for (;;) {
+    ssize_t r = syscall(SYS_pread64, fd, buf, n, off);
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
 void close(int fd) {
   ErrnoKeeper keep;
   syscall(SYS_close, fd);

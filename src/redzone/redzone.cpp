@@ -1962,6 +1962,37 @@ struct NotRoots {
 NotRoots g_not_roots{};
 
 // Scans [lo, hi) as a root, but for g_not_roots.
+// /proc/self/pagemap, open while the leak check runs (-1: unavailable).
+int g_pagemap_fd = -1;
+
+// Scans the pages of [lo, hi) that were ever written to (resident or
+// swapped out, as /proc/self/pagemap says). A page never touched holds
+// zeros or the file's bytes from before the program ran, never a pointer
+// into the heap; and reading it made it resident on kernels that map a
+// fresh page for a read fault: the whole 8 MiB stack mapping of each
+// thread still running at exit, 8 MiB of RSS and 30 ms apiece (a program
+// with 1000 threads needed 8 GB to exit).
+void scan_touched(uptr lo, uptr hi) {
+  constexpr size_t kPage = 4096, kBatch = 512;  // entries read at a time: 2 MiB of address space
+  if (g_pagemap_fd < 0 || hi - lo < 16 * kPage) {
+    scan_range(lo, hi, 1);
+    return;
+  }
+  uint64_t entries[kBatch];
+  for (uptr page = align_down(lo, kPage); page < hi;) {
+    size_t n = std::min<size_t>(kBatch, (align_up(hi, kPage) - page) / kPage);
+    long got = os::read_at(g_pagemap_fd, entries, n * sizeof(uint64_t), page / kPage * sizeof(uint64_t));
+    if (got != static_cast<long>(n * sizeof(uint64_t))) {  // unreadable: every page
+      scan_range(std::max(lo, page), hi, 1);
+      return;
+    }
+    for (size_t i = 0; i < n; ++i, page += kPage) {
+      constexpr uint64_t kPresent = uint64_t{1} << 63, kSwapped = uint64_t{1} << 62;
+      if (entries[i] & (kPresent | kSwapped)) scan_range(std::max(lo, page), std::min(hi, page + kPage), 1);
+    }
+  }
+}
+
 void scan_root(uptr lo, uptr hi) {
   for (unsigned i = 0; i < 3 && lo < hi; ++i) {
     uptr xl = g_not_roots.lo[i], xh = g_not_roots.hi[i];
@@ -1969,7 +2000,7 @@ void scan_root(uptr lo, uptr hi) {
     if (xl > lo) scan_root(lo, xl);  // below the hole (recursion at most 3 deep)
     lo = xh;                         // and on above it
   }
-  if (lo < hi) scan_range(lo, hi, 1);
+  if (lo < hi) scan_touched(lo, hi);
   drain(1);
 }
 
@@ -2079,6 +2110,13 @@ LM_NOINLINE void detect_leaks(uptr from) {
   };
   DetailedLeak detailed[kMaxDetailed];
   size_t nreport = 0;
+  struct PagemapOpen {
+    PagemapOpen() { g_pagemap_fd = os::open_read("/proc/self/pagemap"); }
+    ~PagemapOpen() {
+      if (g_pagemap_fd >= 0) os::close(g_pagemap_fd);
+      g_pagemap_fd = -1;
+    }
+  } pagemap;
   {
     AllShardsLocked guard;
     size_t count = 0;
