@@ -1086,17 +1086,23 @@ void load(uint32_t id, Trace* t) {
   for (unsigned i = 0; i < t->n; ++i) t->pc[i] = e->pc[i];
 }
 
+// A function of libmalloc's own (namespace lm), found by name: where
+// libmalloc is linked into the program (libmalloc.a) the walk cannot tell
+// its code from the program's, and stale return addresses of its own showed
+// as frames (init_if_configured between __libc_start_call_main and
+// __libc_start_main_impl in every report of a -static program).
+bool own_function(const Symbol& s) { return std::strncmp(s.function, "_ZN2lm", 6) == 0; }
+
 void print(os::Writer& w, const Trace& t) {
-  if (t.n == 0) {
-    w.puts("    <empty stack>\n");
-    return;
-  }
+  unsigned shown = 0;
   for (unsigned i = 0; i < t.n; ++i) {
     // Frames are return addresses: the call is the instruction before.
     uptr pc = t.pc[i] - 1;
     Symbol s = symbolize(pc);
-    w.printf("    #%u 0x%lx in %s (%s+0x%lx)\n", i, pc, s.function, s.module, s.offset);
+    if (own_function(s)) continue;
+    w.printf("    #%u 0x%lx in %s (%s+0x%lx)\n", shown++, pc, s.function, s.module, s.offset);
   }
+  if (shown == 0) w.puts("    <empty stack>\n");
 }
 
 void print_summary_frame(os::Writer& w, const Trace& t) {
@@ -1110,6 +1116,7 @@ void print_summary_frame(os::Writer& w, const Trace& t) {
     if (m.found && m.bias == own) i = 1;  // frame 0 is libmalloc's entry point
   }
   Symbol s = symbolize(t.pc[i] - 1);
+  while (own_function(s) && i + 1 < t.n) s = symbolize(t.pc[++i] - 1);
   w.printf(" (%s+0x%lx) in %s", s.module, s.offset, s.function);
 }
 
