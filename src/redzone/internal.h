@@ -162,7 +162,7 @@ struct Finding {
 // lock (never held while allocating).
 void emit(const Finding& f);
 // One leak (called for each direct and indirect leak, then the summary).
-void emit_leak(const BlockInfo& b, bool direct, bool first);
+void emit_leak(const BlockInfo& b, bool direct);
 void emit_leak_summary(size_t bytes, size_t blocks);
 // From now on reports are made at exit: halting ends the process with
 // SIGABRT's default action (see os::die).

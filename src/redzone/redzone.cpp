@@ -2191,7 +2191,7 @@ LM_NOINLINE void detect_leaks(uptr from) {
   g_work = nullptr;
   if (leaked_blocks == 0) return;
   // Reported outside the lock (symbolisation may take the loader's lock).
-  for (size_t i = 0; i < nreport; ++i) emit_leak(detailed[i].info, detailed[i].direct, i == 0);
+  for (size_t i = 0; i < nreport; ++i) emit_leak(detailed[i].info, detailed[i].direct);
   emit_leak_summary(leaked_bytes, leaked_blocks);
   if (g_halt) {
     os::Writer w(report::output_fd());

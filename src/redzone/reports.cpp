@@ -102,6 +102,7 @@ void finish(os::Writer& w) {
     w.flush();
     os::die(!g_at_exit.load(std::memory_order_relaxed));
   }
+  w.put('\n');  // the program goes on: a blank line before whatever follows
   w.flush();
 }
 
@@ -113,7 +114,8 @@ void emit(const Finding& f) {
   LockGuard guard(g_report_lock);
   os::Writer w(report::output_fd());
   int pid = os::getpid();
-  w.puts("=================================================================\n");
+  // (No separator line above it, as ASan prints: the contract, DESIGN.md,
+  // has the ERROR line first.)
   w.printf("==%d==ERROR: libmalloc: %s on address %p", pid, kind_name(f.kind), ptr(f.addr));
   if (f.access) w.printf(" at pc %p bp %p sp %p", ptr(f.pc), ptr(f.bp), ptr(f.sp));
   w.put('\n');
@@ -192,10 +194,9 @@ void emit(const Finding& f) {
   finish(w);
 }
 
-void emit_leak(const BlockInfo& b, bool direct, bool first) {
+void emit_leak(const BlockInfo& b, bool direct) {
   LockGuard guard(g_report_lock);
   os::Writer w(report::output_fd());
-  if (first) w.puts("=================================================================\n");
   w.printf("==%d==ERROR: libmalloc: memory-leak on address %p\n", os::getpid(), ptr(b.user));
   w.printf("%s leak of %zu byte(s) in 1 object(s) allocated by thread T%u here:\n", direct ? "Direct" : "Indirect",
            b.size, b.alloc_tid);

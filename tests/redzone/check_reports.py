@@ -120,6 +120,11 @@ def check(program, mode, preload, halt):
     if not errors:
         fail(mode, "no report", err)
         return
+    # DESIGN.md: the first line of every report is its ERROR line (an
+    # ASan-style separator line of '=' was printed above it).
+    for i in errors:
+        if i > 0 and lines[i - 1].startswith("====="):
+            fail(mode, f"a line precedes the ERROR line of a report: {lines[i - 1]!r}", err)
     first = lines[errors[0]]
     want = f"ERROR: libmalloc: {kind} on address {addr:#x}"
     if want not in first:
