@@ -472,7 +472,7 @@ bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older) {
   // Under the heap's lock, with free()'s checks: another thread's free or
   // realloc of the parked block, or this thread's realloc, is then reported
   // as a double free, as it was before it was parked.
-  g_heap.park(p, func);
+  if (!g_heap.park(p, func)) return false;
   *older = tc.big;
   set_parked(tc, p, usable);
   return true;
@@ -1113,7 +1113,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) 
         g_heap.free(p, func);
         relieve_free_pressure();
       } else if (older) {
-        g_heap.free_parked(older);
+        if (g_heap.free_parked(older, p)) set_parked(t_cache, nullptr, 0);
         relieve_free_pressure();
       }
       upkeep();

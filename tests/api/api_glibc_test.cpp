@@ -5,6 +5,7 @@
 // malloc_stats and malloc_info formats. Placement checks run in a fresh child
 // process so that earlier tests cannot have moved any threshold.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -358,6 +359,41 @@ CHILD_MODE("free-all-rss") {
   return 0;
 }
 
+// Resident KiB from /proc/self/statm, read without allocating (an ifstream's
+// buffer, allocated between the blocks' frees, changes the heap's layout).
+static long statm_resident_kib() {
+  int fd = open("/proc/self/statm", O_RDONLY);
+  if (fd < 0) return -1;
+  char text[128];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  long total = 0, resident = 0;
+  if (sscanf(text, "%ld %ld", &total, &resident) != 2) return -1;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// `free-oldest-first`: 200 heap blocks of 50000 bytes (10 MB: below the
+// dirty free memory at which libmalloc purges anyway), freed oldest first,
+// so that the block below the heap's top goes last; prints "brk_fell_KiB
+// rss_before_KiB rss_after_KiB". Allocates nothing between the frees.
+CHILD_MODE("free-oldest-first") {
+  static void* blocks[200];
+  for (void*& b : blocks) {
+    b = malloc(50000);
+    if (b == nullptr) return 4;
+    memset(b, 0x33, 50000);
+  }
+  const char* brk_peak = static_cast<const char*>(sbrk(0));
+  long before = statm_resident_kib();
+  for (void* b : blocks) free(b);
+  long after = statm_resident_kib();
+  const char* brk_end = static_cast<const char*>(sbrk(0));
+  printf("%ld %ld %ld\n", static_cast<long>(brk_peak - brk_end) / 1024, before, after);
+  return 0;
+}
+
 // DESIGN.md: a trim threshold the user sets is honoured at free() time
 // through the slab layer and the caches, so RSS falls without malloc_trim.
 TEST_CASE("api: with a trim threshold set, freeing every heap block gives the memory back") {
@@ -383,6 +419,19 @@ TEST_CASE("api: by default, freeing every heap block shrinks the heap top withou
   CAPTURE(r.out);
   CHECK(after + 24 < peak);
   CHECK(brk_fell == 1);
+}
+
+// The same, freed oldest first: the thread kept the block below the top
+// parked for its next malloc, and that pinned the whole free tail below it
+// (the heap never shrank, even idle). glibc's top falls back at that free.
+TEST_CASE("api: freeing heap blocks oldest first shrinks the heap top") {
+  auto r = run_self({"free-oldest-first"});
+  CHECK(r.exited_ok());
+  long fell = 0, before = 0, after = 0;
+  REQUIRE(sscanf(r.out.c_str(), "%ld %ld %ld", &fell, &before, &after) == 3);
+  CAPTURE(r.out);
+  CHECK(fell > 8 * 1024);           // of the ~9.8 MB the blocks took
+  CHECK(after + 6 * 1024 < before);
 }
 
 // `large-rss`: 16 touched 4 MiB blocks, all freed, then malloc_trim(0);
