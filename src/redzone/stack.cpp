@@ -1086,12 +1086,29 @@ void load(uint32_t id, Trace* t) {
   for (unsigned i = 0; i < t->n; ++i) t->pc[i] = e->pc[i];
 }
 
-// A function of libmalloc's own (namespace lm), found by name: where
-// libmalloc is linked into the program (libmalloc.a) the walk cannot tell
-// its code from the program's, and stale return addresses of its own showed
-// as frames (init_if_configured between __libc_start_call_main and
-// __libc_start_main_impl in every report of a -static program).
-bool own_function(const Symbol& s) { return std::strncmp(s.function, "_ZN2lm", 6) == 0; }
+// A function of libmalloc's own, found by name, in the module libmalloc is
+// part of: where it is linked into the program (libmalloc.a) the walk
+// cannot tell its code from the program's, and stale return addresses of
+// its own showed as frames (init_if_configured between
+// __libc_start_call_main and __libc_start_main_impl in every report of a
+// -static program). Only libmalloc's own namespaces (lm::core, lm::Mutex,
+// ...): a program's namespace lm (KenLM's lm::ngram) is the program's.
+bool own_function(const Symbol& s, uptr pc) {
+  const char* f = s.function;
+  if (std::strncmp(f, "_ZN2lm", 6) == 0) f += 6;
+  else if (std::strncmp(f, "_ZNK2lm", 7) == 0 || std::strncmp(f, "_ZZN2lm", 7) == 0) f += 7;
+  else return false;
+  static constexpr const char* kOwn[] = {"3api",  "6config", "4core", "4heap",  "5large", "2os",
+                                         "7pagemap", "7redzone", "6report", "4slab", "5stats", "5Mutex"};
+  bool ours = false;
+  for (const char* name : kOwn) ours = ours || std::strncmp(f, name, std::strlen(name)) == 0;
+  if (!ours) return false;
+  ModuleInfo m{nullptr, 0, false}, self{nullptr, 0, false};
+  FindModule fm{pc, &m}, fs{addr(reinterpret_cast<const void*>(&own_bias)), &self};
+  dl_iterate_phdr(find_module_cb, &fm);
+  dl_iterate_phdr(find_module_cb, &fs);
+  return m.found && self.found && m.bias == self.bias;
+}
 
 void print(os::Writer& w, const Trace& t) {
   unsigned shown = 0;
@@ -1099,7 +1116,7 @@ void print(os::Writer& w, const Trace& t) {
     // Frames are return addresses: the call is the instruction before.
     uptr pc = t.pc[i] - 1;
     Symbol s = symbolize(pc);
-    if (own_function(s)) continue;
+    if (own_function(s, pc)) continue;
     w.printf("    #%u 0x%lx in %s (%s+0x%lx)\n", shown++, pc, s.function, s.module, s.offset);
   }
   if (shown == 0) w.puts("    <empty stack>\n");
@@ -1116,7 +1133,7 @@ void print_summary_frame(os::Writer& w, const Trace& t) {
     if (m.found && m.bias == own) i = 1;  // frame 0 is libmalloc's entry point
   }
   Symbol s = symbolize(t.pc[i] - 1);
-  while (own_function(s) && i + 1 < t.n) s = symbolize(t.pc[++i] - 1);
+  while (own_function(s, t.pc[i] - 1) && i + 1 < t.n) s = symbolize(t.pc[++i] - 1);
   w.printf(" (%s+0x%lx) in %s", s.module, s.offset, s.function);
 }
 

@@ -8,9 +8,18 @@
 
 __attribute__((noinline)) void overflow(char* p, int i) { p[i] = 1; }
 
+// The block is allocated by a function the program has in a namespace lm of
+// its own (as KenLM's lm::ngram): it is the program's frame, and must show
+// in the allocation stack.
+__attribute__((noinline)) char* allocate(size_t n) __asm__("_ZN2lm5ngram8allocateEm");
+__attribute__((noinline)) char* allocate(size_t n) {
+  char* volatile p = malloc(n);
+  return p;
+}
+
 int main(int argc, char** argv) {
   (void)argv;
-  char* volatile p = malloc(16);
+  char* volatile p = allocate(16);
   overflow(p, 15 + argc);  // p[16]: the first byte of the right redzone
   free(p);
   return 0;
