@@ -1978,7 +1978,7 @@ void scan_touched(uptr lo, uptr hi) {
     scan_range(lo, hi, 1);
     return;
   }
-  uint64_t entries[kBatch];
+  static uint64_t entries[kBatch];  // (static: the check runs once, under every shard lock; a thread's stack may be small)
   for (uptr page = align_down(lo, kPage); page < hi;) {
     size_t n = std::min<size_t>(kBatch, (align_up(hi, kPage) - page) / kPage);
     long got = os::read_at(g_pagemap_fd, entries, n * sizeof(uint64_t), page / kPage * sizeof(uint64_t));
@@ -2108,7 +2108,7 @@ LM_NOINLINE void detect_leaks(uptr from) {
     BlockInfo info;
     bool direct;
   };
-  DetailedLeak detailed[kMaxDetailed];
+  static DetailedLeak detailed[kMaxDetailed];  // (static, as scan_touched's entries)
   size_t nreport = 0;
   struct PagemapOpen {
     PagemapOpen() { g_pagemap_fd = os::open_read("/proc/self/pagemap"); }
