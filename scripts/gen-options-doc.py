@@ -207,7 +207,9 @@ Details:
 - `mmap_max`: when that many mapped blocks are live, further large requests
   are served from the heap. `0` puts every request in the heap.
 - `perturb=N` (low byte used): malloc fills new blocks with `N ^ 0xff`, free
-  fills freed blocks with `N`, as glibc's `MALLOC_PERTURB_`. It turns the
+  fills freed blocks with `N`, as glibc's `MALLOC_PERTURB_` (in redzone mode
+  new blocks get `N ^ 0xff` too, freed ones the quarantine's own fill,
+  `0xfd`, which its use-after-free check reads back). It turns the
   thread caches off (every small allocation goes to the slabs), so it costs
   speed. Set later with `mallopt(M_PERTURB)`, it does the same from then on:
   at once in the calling thread, in each other thread at its next call that
