@@ -17,31 +17,32 @@ class PressureGate {
   static constexpr size_t kFloor = 32u << 20;
 
   // The fast pre-check, safe without the owner's lock: false means
-  // should_purge would say no.
-  bool may_purge(size_t dirty, uint64_t now_ms) const {
-    if (dirty < kFloor) return false;
-    return dirty >= __atomic_load_n(&threshold_, __ATOMIC_RELAXED) ||
-           now_ms - __atomic_load_n(&last_ms_, __ATOMIC_RELAXED) > kQuietMs;
+  // should_purge would say no. `floor`: kFloor, or a lower one the caller
+  // chose (a trim threshold the user set).
+  bool may_purge(size_t dirty, uint64_t now_ms, size_t floor = kFloor) const {
+    if (dirty < floor) return false;
+    return dirty >= threshold(floor) || now_ms - __atomic_load_n(&last_ms_, __ATOMIC_RELAXED) > kQuietMs;
   }
 
   // True if the caller should purge its dirty memory now.
-  bool should_purge(size_t dirty, size_t in_use, uint64_t now_ms) {
-    size_t threshold = threshold_;
-    if (now_ms - last_ms_ > kQuietMs) threshold = kFloor;
-    if (dirty < threshold || dirty < 2 * in_use) {
-      __atomic_store_n(&threshold_, threshold, __ATOMIC_RELAXED);
-      return false;
-    }
-    if (now_ms - last_ms_ < 1000 && threshold < (size_t{1} << 30)) threshold *= 2;
-    __atomic_store_n(&threshold_, threshold, __ATOMIC_RELAXED);
+  bool should_purge(size_t dirty, size_t in_use, uint64_t now_ms, size_t floor = kFloor) {
+    unsigned shift = shift_;
+    if (now_ms - last_ms_ > kQuietMs) shift = 0;
+    __atomic_store_n(&shift_, shift, __ATOMIC_RELAXED);
+    if (dirty < raised(floor, shift) || dirty < 2 * in_use) return false;
+    if (now_ms - last_ms_ < 1000 && raised(floor, shift) < (size_t{1} << 30)) ++shift;
+    __atomic_store_n(&shift_, shift, __ATOMIC_RELAXED);
     __atomic_store_n(&last_ms_, now_ms, __ATOMIC_RELAXED);
     return true;
   }
-  size_t threshold() const { return __atomic_load_n(&threshold_, __ATOMIC_RELAXED); }
+  // The bar: the floor, doubled once for each purge that came less than a
+  // second after the one before (reset after kQuietMs without a purge).
+  size_t threshold(size_t floor = kFloor) const { return raised(floor, __atomic_load_n(&shift_, __ATOMIC_RELAXED)); }
 
  private:
+  static size_t raised(size_t floor, unsigned shift) { return shift >= 40 ? size_t{1} << 40 : floor << shift; }
   static constexpr uint64_t kQuietMs = 10000;
-  size_t threshold_ = kFloor;
+  unsigned shift_ = 0;
   uint64_t last_ms_ = 0;
 };
 

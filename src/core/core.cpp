@@ -909,9 +909,23 @@ void pay_mapping_growth(size_t n) {
 // span chunks are weighed against what the program still holds.
 PressureGate g_pressure;  // under g_pressure_lock
 
+// With a trim threshold the user set, the floor is that threshold (at least
+// 1 MiB, so that a threshold of 0 does not purge at every free): glibc's
+// trim at free() reaches only the top of its heap, but ours is pinned more
+// often (by span chunks holding the objects still cached in thread bins), and
+// the contract is that RSS falls (DESIGN.md). 10 MB of 1000-byte blocks
+// freed oldest first stayed resident with MALLOC_TRIM_THRESHOLD_=131072.
+size_t pressure_floor() {
+  const config::Tunables& t = config::tunables();
+  if (!t.trim_threshold_set.load(std::memory_order_relaxed)) return PressureGate::kFloor;
+  size_t thresh = t.trim_threshold.load(std::memory_order_relaxed);
+  return std::clamp(thresh, size_t{1} << 20, PressureGate::kFloor);
+}
+
 void relieve_free_pressure() {
   size_t dirty = g_heap.dirty_bytes() + slab::spans::dirty_bytes();
-  if (LM_LIKELY(!g_pressure.may_purge(dirty, os::recent_ms()))) return;
+  size_t floor = pressure_floor();
+  if (LM_LIKELY(!g_pressure.may_purge(dirty, os::recent_ms(), floor))) return;
   // Held: heap blocks in use less the chunks' free pages. Slabs count whole,
   // however sparse: purging around a mass free of small objects would fault
   // the pages back in as soon as the program allocates again.
@@ -919,7 +933,7 @@ void relieve_free_pressure() {
   size_t held = heap_used > spare ? heap_used - spare : 0;
   {
     LockGuard guard(g_pressure_lock);
-    if (!g_pressure.should_purge(dirty, held, os::recent_ms())) return;
+    if (!g_pressure.should_purge(dirty, held, os::recent_ms(), floor)) return;
   }
   g_heap.purge_now();
   slab::spans::purge_now();

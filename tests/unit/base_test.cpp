@@ -40,3 +40,17 @@ TEST_CASE("pressure: purges less than a second apart double the floor; ten quiet
   CHECK(g.threshold() == PressureGate::kFloor);
   CHECK_FALSE(g.may_purge(31 * kMiB, 200000));
 }
+
+// With a trim threshold the user set, core passes a lower floor (the
+// threshold, at least 1 MiB): a free of most of a 10 MB heap then purges.
+TEST_CASE("pressure: a lower floor the caller passes") {
+  PressureGate g;
+  CHECK_FALSE(g.may_purge(9 * kMiB, 100000));
+  CHECK(g.may_purge(9 * kMiB, 100000, kMiB));
+  CHECK_FALSE(g.should_purge(9 * kMiB, 5 * kMiB, 100000, kMiB));  // less than twice held
+  CHECK(g.should_purge(9 * kMiB, kMiB, 100000, kMiB));
+  CHECK(g.threshold(kMiB) == kMiB);
+  CHECK(g.should_purge(9 * kMiB, kMiB, 100200, kMiB));  // doubled within a second
+  CHECK(g.threshold(kMiB) == 2 * kMiB);
+  CHECK(g.threshold() == 64 * kMiB);  // (the same doubling, from the default floor)
+}
