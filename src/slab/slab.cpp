@@ -87,6 +87,22 @@ static_assert(spans_fit_bitmaps());
 
 namespace {
 
+// A slab's free list links its objects through their first word, encoded as
+// the thread caches' links are (and glibc's safe-linking): the slot's
+// address >> 12 xor the next object. Each link is checked as it is followed:
+// null or the start of a carved object of the same slab. A write after free
+// into an object on the list (zeros, or a pointer to another freed object)
+// made take() hand out live blocks again, or cut the list and spin forever
+// under the class lock; it is reported as corruption instead.
+void set_link(void* slot, void* next) { *static_cast<uptr*>(slot) = (addr(slot) >> 12) ^ addr(next); }
+
+void* next_link(const Slab* s, void* slot) {
+  uptr next = (addr(slot) >> 12) ^ *static_cast<const uptr*>(slot);
+  if (LM_UNLIKELY(next != 0 && !is_object_start(s, next)))
+    report::corrupted("malloc()", slot, "corrupted slab free list (written after free?)");
+  return ptr(next);
+}
+
 void list_push(Cache& k, Slab* s, List l) {
   s->list = l;
   s->prev = nullptr;
@@ -190,7 +206,7 @@ void unpark(Slab* s) {
   for (size_t i = 0; i < s->carved; ++i) {
     if (!on_purged_page(s, i)) continue;
     void* p = ptr(object_at(s, i));
-    *static_cast<void**>(p) = s->free_list;
+    set_link(p, s->free_list);
     s->free_list = p;
   }
   s->purged[0] = s->purged[1] = 0;
@@ -204,7 +220,7 @@ size_t purge_slab(Slab* s, int advice) {
   // Which carved objects are free: on the free list or parked.
   uint64_t free_bits[4096 / 64] = {};
   unsigned steps = 0;
-  for (void* q = s->free_list; q && steps <= s->capacity; q = *static_cast<void**>(q), ++steps) {
+  for (void* q = s->free_list; q && steps <= s->capacity; q = next_link(s, q), ++steps) {
     size_t i = object_index(s, addr(q));
     free_bits[i / 64] |= uint64_t{1} << (i % 64);
   }
@@ -247,14 +263,15 @@ size_t purge_slab(Slab* s, int advice) {
   // Drop the objects on purged pages from the free list: their links were
   // just discarded with the pages.
   void* kept = nullptr;
-  void** tail = &kept;
+  void* tail = nullptr;
   for (size_t i = 0; i < s->carved; ++i) {
     if (!(free_bits[i / 64] >> (i % 64) & 1) || on_purged_page(s, i)) continue;
     void* p = ptr(object_at(s, i));
-    *tail = p;
-    tail = static_cast<void**>(p);
+    if (tail) set_link(tail, p);
+    else kept = p;
+    tail = p;
   }
-  *tail = nullptr;
+  if (tail) set_link(tail, nullptr);
   s->free_list = kept;
   return purged;
 }
@@ -320,7 +337,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
     if (!s->free_list && s->carved == s->capacity && any_purged(s)) unpark(s);
     while (got < want && s->free_list) {
       void* p = s->free_list;
-      s->free_list = *static_cast<void**>(p);
+      s->free_list = next_link(s, p);
       out[got++] = p;
       ++s->in_use;
     }
@@ -342,6 +359,10 @@ unsigned take(unsigned c, void** out, unsigned want) {
       } while (got < want && s->carved < s->capacity);
       s->carved_end = static_cast<uint32_t>(p - s->first);
     }
+    // Objects neither in use, on the list nor left to carve: the list was
+    // cut (a write after free); taking this slab again would spin forever.
+    if (LM_UNLIKELY(got < want && s->in_use < s->capacity && s->carved == s->capacity && !any_purged(s)))
+      report::corrupted("malloc()", ptr(s->base), "slab free list lost objects (written after free?)");
     move(k, s, s->in_use == s->capacity ? kFull : kPartial);
   }
   k.active += got;
@@ -358,7 +379,7 @@ void give(unsigned c, void* const* objs, unsigned n) {
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
       Slab* s = slab_of(pagemap::get(addr(p)));
-      *static_cast<void**>(p) = s->free_list;
+      set_link(p, s->free_list);
       s->free_list = p;
       s->touched_ms = now;
       s->returned = 1;
@@ -394,7 +415,7 @@ bool is_free_in_slab(Slab* s, void* p) {
   Cache& k = g_classes[s->size_class];
   LockGuard guard(k.lock);
   unsigned steps = 0;
-  for (void* q = s->free_list; q && steps <= s->capacity; q = *static_cast<void**>(q), ++steps)
+  for (void* q = s->free_list; q && steps <= s->capacity; q = next_link(s, q), ++steps)
     if (q == p) return true;
   return false;
 }

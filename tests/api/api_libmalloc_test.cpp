@@ -87,6 +87,25 @@ CHILD_MODE("double-free-other-thread") {
   return 0;
 }
 
+// `slab-list-written KIND`: 3000 objects of 48 bytes freed (most reach their
+// slabs' free lists), then one of them written through a dangling pointer
+// (KIND zero: cleared; KIND link: its first word pointed at another freed
+// object), then 3000 more mallocs. The slab's list was followed blindly:
+// cleared, it was cut and malloc spun forever under the class lock; pointed
+// elsewhere, malloc handed out live blocks again.
+CHILD_MODE("slab-list-written") {
+  static void* v[3000];
+  for (void*& p : v) p = malloc(48);
+  for (void* p : v) free(p);
+  void* victim = v[100];
+  printf("%s\n", apitest::hex_pointer(victim).c_str());
+  fflush(stdout);
+  if (args.at(0) == "zero") memset(opaque(victim), 0, 48);
+  else *static_cast<void**>(opaque(victim)) = v[99];
+  for (int i = 0; i < 3000; ++i) g_sink = malloc(48);
+  return 0;
+}
+
 CHILD_MODE("realloc-after-free") {
   void* p = malloc(65536);
   void* other = malloc(65536);
@@ -278,6 +297,11 @@ TEST_CASE("api: log_path sends the stats report to PATH.PID instead of stderr" *
   CHECK(contains(ss.str(), "== libmalloc stats (pid " + std::to_string(r.pid) + ") =="));
   unlink(path.c_str());
   rmdir(dir);
+}
+
+TEST_CASE("api: a write after free into a slab's free list aborts naming the object" * LIBMALLOC_ONLY) {
+  check_fatal_report({"slab-list-written", "zero"}, "malloc", "corrupted slab free list");
+  check_fatal_report({"slab-list-written", "link"}, "malloc", "corrupted slab free list");
 }
 
 TEST_CASE("api: double free of a 64-byte heap block aborts naming the pointer" * LIBMALLOC_ONLY) {
