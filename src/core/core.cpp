@@ -1064,6 +1064,19 @@ void* malloc_slow_inner(size_t n) {
   return batch[0];
 }
 
+// A slab object whose second word holds the free key is probably free (or
+// holds data that happens to equal the key): looked for in this thread's bin
+// and its slab's free list, and reported as a double free if found there.
+void check_not_freed(slab::Slab* s, void* p, const char* func) {
+  void** slot = static_cast<void**>(p);
+  if (LM_LIKELY(slot[1] != ptr(g_free_key))) return;
+  Bin& b = t_cache.bins[s->size_class];
+  unsigned steps = 0;
+  for (void* q = b.head; q && steps <= b.count; q = reveal(static_cast<void**>(q)), ++steps)
+    if (q == p) report::double_free(func, p);
+  if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
+}
+
 LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) {
   if (!p) return;
   // Initialised first, so that in redzone mode a bad pointer as the
@@ -1081,14 +1094,7 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) 
     unsigned c = s->size_class;
     ThreadCache& tc = t_cache;
     void** slot = static_cast<void**>(p);
-    if (slot[1] == ptr(g_free_key)) {
-      // Probably a double free (or data that happens to equal the key).
-      Bin& b = tc.bins[c];
-      unsigned steps = 0;
-      for (void* q = b.head; q && steps <= b.count; q = reveal(static_cast<void**>(q)), ++steps)
-        if (q == p) report::double_free(func, p);
-      if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
-    }
+    check_not_freed(s, p, func);
     refresh_thread(tc);
     Bin& b = tc.bins[c];
     if (tc.state != ThreadState::kActive || b.limit == 0) {
@@ -1237,8 +1243,15 @@ void* realloc(void* p, size_t n, uptr ret) {
   size_t threshold = config::tunables().mmap_threshold.load(std::memory_order_relaxed);
   switch (owner_of(p)) {
     case Owner::kSlab: {
-      size_t usable = slab::slab_of(pagemap::get(addr(p)))->size;
-      if (n <= usable && n >= usable / 2) return p;
+      slab::Slab* s = slab::slab_of(pagemap::get(addr(p)));
+      size_t usable = s->size;
+      // (Kept in place, a freed object was handed back as live: the next
+      // malloc of the class returned it again.)
+      if (n <= usable && n >= usable / 2) {
+        if (!slab::is_object_start(s, addr(p))) report::invalid_pointer("realloc()", p);
+        check_not_freed(s, p, "realloc()");
+        return p;
+      }
       return move_block(p, usable, n, Owner::kSlab);
     }
     case Owner::kHeap: {

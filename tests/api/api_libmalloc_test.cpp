@@ -106,6 +106,19 @@ CHILD_MODE("slab-list-written") {
   return 0;
 }
 
+// A freed 40-byte object realloc'ed to a size of its own class: kept in
+// place, it was handed back as live (and the next malloc returned it too).
+CHILD_MODE("realloc-freed-small") {
+  void* p = malloc(40);
+  void* other = malloc(40);
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  free(p);
+  g_sink = realloc(opaque(p), 40);
+  g_sink = other;
+  return 0;
+}
+
 CHILD_MODE("realloc-after-free") {
   void* p = malloc(65536);
   void* other = malloc(65536);
@@ -297,6 +310,10 @@ TEST_CASE("api: log_path sends the stats report to PATH.PID instead of stderr" *
   CHECK(contains(ss.str(), "== libmalloc stats (pid " + std::to_string(r.pid) + ") =="));
   unlink(path.c_str());
   rmdir(dir);
+}
+
+TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
+  check_fatal_report({"realloc-freed-small"}, "realloc", "double free");
 }
 
 TEST_CASE("api: a write after free into a slab's free list aborts naming the object" * LIBMALLOC_ONLY) {
