@@ -503,7 +503,16 @@ Chunk* Heap::checked_live(void* mem, const char* func) {
   Chunk* next = at(c, size);
   if (src_.register_pages && !pagemap::is_heap(addr(next) + 8))
     report::invalid_pointer(func, mem);
-  if (!(next->head & kPrevInUse) || (c->head & kParked)) report::double_free(func, mem);
+  if (!(next->head & kPrevInUse)) {
+    // A block freed whole left its size in its footer (the next block's
+    // prev_size). Anything else there: an overflow that cleared the next
+    // block's in-use bit (a string copied one byte too long) was reported
+    // as a plain double free, pointing at the wrong bug; or the freed block
+    // merged with a neighbour since. glibc says "double free or corruption".
+    if (next->prev_size != size) report::corrupted(func, mem, "double free or corruption (!prev)");
+    report::double_free(func, mem);
+  }
+  if (c->head & kParked) report::double_free(func, mem);
   size_t nsize = csize(next);
   if (nsize < 16 || (nsize & 15) || nsize > system_) report::corrupted(func, mem, "invalid next size");
   return c;
@@ -578,7 +587,16 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
       c == top_)
     report::invalid_pointer(func, mem);
   Chunk* next = at(c, size);
-  if (!(next->head & kPrevInUse) || (c->head & kParked)) report::double_free(func, mem);
+  if (!(next->head & kPrevInUse)) {
+    // A block freed whole left its size in its footer (the next block's
+    // prev_size). Anything else there: an overflow that cleared the next
+    // block's in-use bit (a string copied one byte too long) was reported
+    // as a plain double free, pointing at the wrong bug; or the freed block
+    // merged with a neighbour since. glibc says "double free or corruption".
+    if (next->prev_size != size) report::corrupted(func, mem, "double free or corruption (!prev)");
+    report::double_free(func, mem);
+  }
+  if (c->head & kParked) report::double_free(func, mem);
   if (nb > size) {
     if (next == top_) {
       if (size + csize(top_) < nb + kMinChunk) {

@@ -119,6 +119,22 @@ CHILD_MODE("realloc-freed-small") {
   return 0;
 }
 
+// A string exactly the block's usable size copied with its NUL: the NUL
+// lands on the next heap block's size byte and clears its in-use bit. It
+// was reported as a plain double free.
+CHILD_MODE("heap-off-by-one") {
+  char* p = static_cast<char*>(malloc(50000));
+  char* q = static_cast<char*>(malloc(50000));
+  size_t u = malloc_usable_size(p);
+  printf("%s\n", apitest::hex_pointer(p).c_str());
+  fflush(stdout);
+  memset(p, 'x', u);
+  p[opaque(u)] = '\0';  // one byte too many
+  free(opaque(p));
+  g_sink = q;
+  return 0;
+}
+
 CHILD_MODE("realloc-after-free") {
   void* p = malloc(65536);
   void* other = malloc(65536);
@@ -310,6 +326,10 @@ TEST_CASE("api: log_path sends the stats report to PATH.PID instead of stderr" *
   CHECK(contains(ss.str(), "== libmalloc stats (pid " + std::to_string(r.pid) + ") =="));
   unlink(path.c_str());
   rmdir(dir);
+}
+
+TEST_CASE("api: an off-by-one NUL into the next heap block is reported as corruption, not a double free" * LIBMALLOC_ONLY) {
+  check_fatal_report({"heap-off-by-one"}, "free", "double free or corruption");
 }
 
 TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
