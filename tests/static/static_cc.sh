@@ -40,26 +40,33 @@ int main(void) {
   return ok ? 0 : 1;
 }
 SRC
-for mode in dynamic static; do
-  flags=()
-  [[ $mode == static ]] && flags=(-static)
-  echo "\$ $cc ${flags[*]} -Wl,-u,malloc nomalloc.c $(basename "$lib") -o nomalloc_$mode"
-  timeout 120 "$cc" "${flags[@]}" -O1 -Wl,-u,malloc "$work/nomalloc.c" "$lib" -o "$work/nomalloc_$mode" 2>"$work/cc.err" || {
+# check_pulled_in COMPILER SOURCE UNDEF [FLAGS...]: links SOURCE with
+# -Wl,-u,UNDEF and libmalloc.a, runs it with verbose=1 and checks that
+# libmalloc served it (its "options in force" lines).
+check_pulled_in() {
+  local compiler=$1 src=$2 undef=$3
+  shift 3
+  local name
+  name=$(basename "$src")
+  echo "\$ $compiler $* -Wl,-u,$undef $name $(basename "$lib")"
+  timeout 180 "$compiler" "$@" -O1 -Wl,-u,"$undef" "$src" "$lib" -o "$work/pulled" 2>"$work/cc.err" || {
     head -n 20 "$work/cc.err" >&2
-    echo "FAIL: '$cc ${flags[*]} -Wl,-u,malloc nomalloc.c libmalloc.a' does not link" >&2
+    echo "FAIL: '$compiler $* -Wl,-u,$undef $name libmalloc.a' does not link" >&2
     exit 1
   }
-  LIBMALLOC_OPTIONS=verbose=1 timeout 60 "$work/nomalloc_$mode" >"$work/out" 2>"$work/err" || {
+  LIBMALLOC_OPTIONS=verbose=1 timeout 60 "$work/pulled" >"$work/out" 2>"$work/err" || {
     cat "$work/out" "$work/err"
-    echo "FAIL: the $mode nomalloc program failed" >&2
+    echo "FAIL: $name linked with $* -Wl,-u,$undef failed" >&2
     exit 1
   }
   grep -q "libmalloc: options in force" "$work/err" || {
     cat "$work/out" "$work/err"
-    echo "FAIL: -Wl,-u,malloc did not bring libmalloc into a program that never calls malloc ($mode)" >&2
+    echo "FAIL: -Wl,-u,$undef did not bring libmalloc into $name ($*), which never calls malloc itself" >&2
     exit 1
   }
-done
+}
+check_pulled_in "$cc" "$work/nomalloc.c" malloc
+check_pulled_in "$cc" "$work/nomalloc.c" malloc -static
 # The same for a C++ program that allocates only through libstdc++'s code
 # (std::string, std::ostringstream): the README's g++ commands.
 cxx=${CXX:-g++}
@@ -76,22 +83,6 @@ int main() {
   return out.str() == "1000" ? 0 : 1;
 }
 SRC
-for undef in malloc _Znwm; do
-  echo "\$ $cxx -static -Wl,-u,$undef stdlib_only.cpp $(basename "$lib") -o stdlib_only"
-  timeout 180 "$cxx" -static -O1 -Wl,-u,$undef "$work/stdlib_only.cpp" "$lib" -o "$work/stdlib_only" 2>"$work/cc.err" || {
-    head -n 20 "$work/cc.err" >&2
-    echo "FAIL: '$cxx -static -Wl,-u,$undef stdlib_only.cpp libmalloc.a' does not link" >&2
-    exit 1
-  }
-  LIBMALLOC_OPTIONS=verbose=1 timeout 60 "$work/stdlib_only" >"$work/out" 2>"$work/err" || {
-    cat "$work/out" "$work/err"
-    echo "FAIL: the C++ program linked with -Wl,-u,$undef failed" >&2
-    exit 1
-  }
-  grep -q "libmalloc: options in force" "$work/err" || {
-    cat "$work/out" "$work/err"
-    echo "FAIL: -Wl,-u,$undef did not bring libmalloc into a C++ program that allocates only through libstdc++" >&2
-    exit 1
-  }
-done
+check_pulled_in "$cxx" "$work/stdlib_only.cpp" malloc -static
+check_pulled_in "$cxx" "$work/stdlib_only.cpp" _Znwm -static
 echo "ok: cc links libmalloc.a both ways; g++ with -Wl,-u,malloc and -Wl,-u,_Znwm"
