@@ -23,7 +23,7 @@ import struct
 
 import gdb
 
-# src/slab/slab.h Slab: free_list at 8, first 16, size 32 (u32), in_use 36, carved 40;
+# src/slab/slab.h Slab: free_list at 8 (links encoded: see free_set), first 16, size 32 (u32), in_use 36, carved 40;
 # unit_shift 59 (u8), per_unit 60 (u16); capacity 72 (u32), base 80, purged[2] at 88.
 SLAB_FREE_LIST, SLAB_FIRST, SLAB_SIZE, SLAB_UNIT = 8, 16, 32, 59
 SLAB_CAPACITY, SLAB_BASE, SLAB_PURGED = 72, 80, 88
@@ -134,7 +134,8 @@ def main():
             got, p, steps = set(), q64(desc + SLAB_FREE_LIST), 0
             while p and steps < 70000:
                 got.add(p)
-                p, steps = q64(p), steps + 1
+                # Links are encoded (slab.cpp set_link): slot >> 12 xor next.
+                p, steps = (p >> 12) ^ q64(p), steps + 1
             free_lists[desc] = got
         return free_lists[desc]
 

@@ -1074,7 +1074,7 @@ void check_not_freed(slab::Slab* s, void* p, const char* func) {
   unsigned steps = 0;
   for (void* q = b.head; q && steps <= b.count; q = reveal(static_cast<void**>(q)), ++steps)
     if (q == p) report::double_free(func, p);
-  if (slab::is_free_in_slab(s, p)) report::double_free(func, p);
+  if (slab::is_free_in_slab(s, p, func)) report::double_free(func, p);
 }
 
 LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) {

@@ -96,10 +96,10 @@ namespace {
 // under the class lock; it is reported as corruption instead.
 void set_link(void* slot, void* next) { *static_cast<uptr*>(slot) = (addr(slot) >> 12) ^ addr(next); }
 
-void* next_link(const Slab* s, void* slot) {
+void* next_link(const Slab* s, void* slot, const char* func = "malloc()") {
   uptr next = (addr(slot) >> 12) ^ *static_cast<const uptr*>(slot);
   if (LM_UNLIKELY(next != 0 && !is_object_start(s, next)))
-    report::corrupted("malloc()", slot, "corrupted slab free list (written after free?)");
+    report::corrupted(func, slot, "corrupted slab free list (written after free?)");
   return ptr(next);
 }
 
@@ -411,11 +411,11 @@ void give(unsigned c, void* const* objs, unsigned n) {
   }
 }
 
-bool is_free_in_slab(Slab* s, void* p) {
+bool is_free_in_slab(Slab* s, void* p, const char* func) {
   Cache& k = g_classes[s->size_class];
   LockGuard guard(k.lock);
   unsigned steps = 0;
-  for (void* q = s->free_list; q && steps <= s->capacity; q = next_link(s, q), ++steps)
+  for (void* q = s->free_list; q && steps <= s->capacity; q = next_link(s, q, func), ++steps)
     if (q == p) return true;
   return false;
 }

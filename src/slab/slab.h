@@ -220,7 +220,7 @@ unsigned take(unsigned c, void** out, unsigned want);
 // back to the heap (kEmptyReserve in slab.cpp says why none are kept).
 void give(unsigned c, void* const* objs, unsigned n);
 // Under the class lock: is p on its slab's free list? (double-free check)
-bool is_free_in_slab(Slab* s, void* p);
+bool is_free_in_slab(Slab* s, void* p, const char* func);  // (func: for a report of a damaged list)
 
 // Empties every class's reserve of empty slabs into the heap (malloc_trim).
 size_t release_empty();

@@ -156,8 +156,8 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
   // Give one back: its slab is partial and the object is on its free list.
   slab::Slab* s0 = slab::slab_of(pagemap::get(reinterpret_cast<uptr>(objs[0])));
   slab::give(c, &objs[0], 1);
-  CHECK(slab::is_free_in_slab(s0, objs[0]));
-  CHECK(!slab::is_free_in_slab(s0, objs[1]));
+  CHECK(slab::is_free_in_slab(s0, objs[0], "free()"));
+  CHECK(!slab::is_free_in_slab(s0, objs[1], "free()"));
   // Give everything back: all slabs empty, their spans free in their chunk,
   // which is kept as the one reserve chunk until trim or decay.
   slab::give(c, objs.data() + 1, 99);
