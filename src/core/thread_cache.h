@@ -50,9 +50,4 @@ struct ThreadCache {
 extern constinit thread_local ThreadCache t_cache LM_TLS_IE;
 extern uint64_t g_free_key;
 
-// glibc's PROTECT_PTR: a link is stored XORed with its slot address >> 12,
-// so a stray write of a plain pointer into a freed object is not followed.
-LM_FAST_PATH void* protect(void** slot, void* next) { return ptr((addr(slot) >> 12) ^ addr(next)); }
-LM_FAST_PATH void* reveal(void** slot) { return ptr((addr(slot) >> 12) ^ addr(*slot)); }
-
 }  // namespace lm::core

@@ -88,19 +88,19 @@ static_assert(spans_fit_bitmaps());
 namespace {
 
 // A slab's free list links its objects through their first word, encoded as
-// the thread caches' links are (and glibc's safe-linking): the slot's
-// address >> 12 xor the next object. Each link is checked as it is followed:
-// null or the start of a carved object of the same slab. A write after free
-// into an object on the list (zeros, or a pointer to another freed object)
-// made take() hand out live blocks again, or cut the list and spin forever
-// under the class lock; it is reported as corruption instead.
-void set_link(void* slot, void* next) { *static_cast<uptr*>(slot) = (addr(slot) >> 12) ^ addr(next); }
+// the thread caches' links are (protect() in base.h). Each link is checked as
+// it is followed: null or the start of a carved object of the same slab. A
+// write after free into an object on the list (zeros, or a pointer to
+// another freed object) made take() hand out live blocks again, or cut the
+// list and spin forever under the class lock; it is reported as corruption
+// instead.
+void set_link(void* slot, void* next) { *static_cast<void**>(slot) = protect(static_cast<void**>(slot), next); }
 
 void* next_link(const Slab* s, void* slot, const char* func = "malloc()") {
-  uptr next = (addr(slot) >> 12) ^ *static_cast<const uptr*>(slot);
-  if (LM_UNLIKELY(next != 0 && !is_object_start(s, next)))
+  void* next = reveal(static_cast<void**>(slot));
+  if (LM_UNLIKELY(next && !is_object_start(s, addr(next))))
     report::corrupted(func, slot, "corrupted slab free list (written after free?)");
-  return ptr(next);
+  return next;
 }
 
 void list_push(Cache& k, Slab* s, List l) {
