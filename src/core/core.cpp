@@ -164,8 +164,9 @@ ThreadRecord* record_new() {
 // heap: the lock order of fork_prepare.)
 void drop_stale(ThreadRecord* r) {
   void* parked = r->parked_block;
+  size_t usable = r->parked;
   record_unlink(r);
-  if (parked) g_heap.free_parked(parked);
+  if (parked) g_heap.free_parked(parked, usable, "free()");
 }
 
 // Under the registry lock: is r's thread still running? (Only a thread that
@@ -451,17 +452,20 @@ void set_parked(ThreadCache& tc, void* p, size_t usable) {
   }
 }
 
-void unpark_heap_block(ThreadCache& tc) {
+// func: the call a damaged header is reported in.
+void unpark_heap_block(ThreadCache& tc, const char* func = "free()") {
   if (void* p = tc.big) {
+    size_t usable = tc.big_size;
     set_parked(tc, nullptr, 0);
-    g_heap.free_parked(p);
+    g_heap.free_parked(p, usable, func);
   }
 }
 
 // Parks p (a heap block the thread frees) if it qualifies; *older is then
-// the block parked before (null if none), for the caller to free_parked().
-// False if p is not parked: the caller frees it.
-bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older) {
+// the block parked before (null if none) and *older_usable its usable
+// bytes, for the caller to free_parked(). False if p is not parked: the
+// caller frees it.
+bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older, size_t* older_usable) {
   if (p == tc.big) report::double_free(func, p);
   refresh_thread(tc);
   if (!tc.big_enabled || tc.state != ThreadState::kActive) return false;
@@ -474,6 +478,7 @@ bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older) {
   // as a double free, as it was before it was parked.
   if (!g_heap.park(p, func)) return false;
   *older = tc.big;
+  *older_usable = tc.big_size;
   set_parked(tc, p, usable);
   return true;
 }
@@ -1004,15 +1009,16 @@ void* malloc_slow_inner(size_t n) {
     refresh_thread(tc);  // a tuning change unparks it
     if (void* p = tc.big) {
       if (n <= tc.big_size && tc.big_size - n <= n / 4) {
+        size_t usable = tc.big_size;
         set_parked(tc, nullptr, 0);
-        g_heap.take_parked(p);
+        g_heap.take_parked(p, usable);
         return p;  // (no perturb: parking is off with it)
       }
       // It does not fit: back to the heap first, where it may merge with
       // the top or the free block this request is about to be carved from,
       // rather than stay parked between them for a size the thread no
       // longer asks for.
-      unpark_heap_block(tc);
+      unpark_heap_block(tc, "malloc()");
     }
     void* p = alloc_any(n, false);
     if (p) perturb_alloc(p, n);
@@ -1129,11 +1135,12 @@ LM_SLOW_PATH void free_slow(void* p, const char* func, Family family, uptr ret) 
   switch (owner_of(p)) {
     case Owner::kHeap: {
       void* older = nullptr;
-      if (!park_heap_block(t_cache, p, func, &older)) {
+      size_t older_usable = 0;
+      if (!park_heap_block(t_cache, p, func, &older, &older_usable)) {
         g_heap.free(p, func);
         relieve_free_pressure();
       } else if (older) {
-        if (g_heap.free_parked(older, p)) set_parked(t_cache, nullptr, 0);
+        if (g_heap.free_parked(older, older_usable, func, p)) set_parked(t_cache, nullptr, 0);
         relieve_free_pressure();
       }
       upkeep();

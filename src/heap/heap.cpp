@@ -560,20 +560,32 @@ bool Heap::park(void* mem, const char* func) {
   return true;
 }
 
-void Heap::take_parked(void* mem) {
-  LockGuard guard(lock_);
-  mem2chunk(mem)->head &= ~kParked;
+// A parked block's header as park() left it (lock held). Its header lies
+// just past the block below, which the program still uses: an overflow
+// that enlarged the size made the heap hand out the live blocks the new
+// size covered, later, with no report (glibc's unsorted-bin checks catch
+// the same overflow: "malloc(): invalid size (unsorted)").
+Chunk* Heap::checked_parked(void* mem, size_t usable, const char* func) {
+  Chunk* c = mem2chunk(mem);
+  if (!(c->head & kParked) || csize(c) - kOverhead != usable)
+    report::corrupted(func, mem, "invalid size (parked block)");
+  return c;
 }
 
-bool Heap::free_parked(void* mem, void* kept) {
+void Heap::take_parked(void* mem, size_t usable) {
   LockGuard guard(lock_);
-  mem2chunk(mem)->head &= ~kParked;
-  free_locked(mem, "free()");
+  checked_parked(mem, usable, "malloc()")->head &= ~kParked;
+}
+
+bool Heap::free_parked(void* mem, size_t usable, const char* func, void* kept) {
+  LockGuard guard(lock_);
+  checked_parked(mem, usable, func)->head &= ~kParked;
+  free_locked(mem, func);
   // The block just freed was often the one below kept (blocks freed in
   // address order): kept may now pin the free tail.
   if (!kept || !pins_top_tail(mem2chunk(kept))) return false;
   mem2chunk(kept)->head &= ~kParked;
-  free_locked(kept, "free()");
+  free_locked(kept, func);
   return true;
 }
 

@@ -124,14 +124,17 @@ class Heap {
   // The thread that frees a live block keeps it (core's parked block):
   // checked as free() checks it (reports and aborts the same way), then
   // marked kParked. take_parked() hands it out again; free_parked() frees it.
+  // Both take the usable bytes the block had when parked, and report a
+  // header that changed since (see checked_parked).
   // False, and not parked, for a block between a free block and the top
   // whose free would let the top reach the trim threshold: the caller frees
   // it, so that the heap shrinks as glibc's does.
   bool park(void* mem, const char* func);
-  void take_parked(void* mem);
-  // Frees a parked block. With `kept` (the block parked in its place), true
-  // when kept had to be freed too, by the rule of park().
-  bool free_parked(void* mem, void* kept = nullptr);
+  void take_parked(void* mem, size_t usable);
+  // Frees a parked block (func: the call a damaged header is reported in).
+  // With `kept` (the block parked in its place), true when kept had to be
+  // freed too, by the rule of park().
+  bool free_parked(void* mem, size_t usable, const char* func, void* kept = nullptr);
 
   // Returns free memory to the kernel: the top beyond pad with brk, and whole
   // free pages inside free blocks with madvise. True if anything was released.
@@ -200,6 +203,7 @@ class Heap {
   void close_top_segment();
   Chunk* checked_live(void* mem, const char* func);
   bool pins_top_tail(const Chunk* c) const;  // see park()
+  Chunk* checked_parked(void* mem, size_t usable, const char* func);  // see take_parked()
   void free_locked(void* mem, const char* func, bool by_program = true);
   void free_chunk(Chunk* c, size_t size, const char* func);
   void maybe_trim_top(bool by_program);

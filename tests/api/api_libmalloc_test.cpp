@@ -135,6 +135,40 @@ CHILD_MODE("heap-off-by-one") {
   return 0;
 }
 
+// An overflow from p rewrites the size of the freed block a above it (parked
+// by the thread in fast mode, in the heap's bins with perturb) to cover the
+// live blocks g and b too; then the program allocates blocks of a's size.
+CHILD_MODE("heap-freed-size-overflow") {
+  constexpr size_t kSize = 50000;
+  char* p = static_cast<char*>(malloc(kSize));
+  char* a = static_cast<char*>(malloc(kSize));
+  char* g = static_cast<char*>(malloc(kSize));
+  char* b = static_cast<char*>(malloc(kSize));
+  char* guard = static_cast<char*>(malloc(kSize));  // a live block past a's new end
+  memset(g, 'G', kSize);
+  printf("%s\n", apitest::hex_pointer(a).c_str());
+  fflush(stdout);
+  free(a);
+  size_t u = malloc_usable_size(p);
+  size_t* size_word = reinterpret_cast<size_t*>(p + opaque(u));  // a's size field
+  *size_word += 2 * (malloc_usable_size(g) + sizeof(size_t));  // two blocks: g and b
+  char* big = static_cast<char*>(malloc(3 * kSize));  // does not fit a
+  if (big) memset(big, 1, 3 * kSize);
+  for (int i = 0; i < 8; ++i) {
+    char* v = static_cast<char*>(malloc(kSize));
+    if (v) memset(v, 'V', kSize);
+    g_sink = v;
+  }
+  for (size_t i = 0; i < kSize; ++i)
+    if (g[i] != 'G') {
+      printf("the live block was handed out again\n");
+      return 1;
+    }
+  g_sink = b;
+  g_sink = guard;
+  return 0;
+}
+
 CHILD_MODE("realloc-after-free") {
   void* p = malloc(65536);
   void* other = malloc(65536);
@@ -330,6 +364,12 @@ TEST_CASE("api: log_path sends the stats report to PATH.PID instead of stderr" *
 
 TEST_CASE("api: an off-by-one NUL into the next heap block is reported as corruption, not a double free" * LIBMALLOC_ONLY) {
   check_fatal_report({"heap-off-by-one"}, "free", "double free or corruption");
+}
+
+TEST_CASE("api: an overflow that enlarges a freed heap block's size aborts before the heap reuses it" * LIBMALLOC_ONLY) {
+  // Fast mode: "invalid size (parked block)"; with perturb (no parking) the
+  // heap's bins find it: "corrupted free-list links".
+  check_fatal_report({"heap-freed-size-overflow"}, "malloc", "(heap corruption)");
 }
 
 TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
