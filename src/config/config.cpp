@@ -415,10 +415,10 @@ int get_option(const char* name, char* buf, size_t buflen) {
 void print_help(int fd) {
   os::Writer w(fd);
   w.printf("libmalloc options (LIBMALLOC_OPTIONS=name=value:name=value):\n");
-  w.printf("  %-18s %-5s %-9s %s\n", "name", "type", "default", "meaning");
+  w.printf("  %-22s %-5s %-9s %s\n", "name", "type", "default", "meaning");
   for (const OptionInfo& o : kTable) {
     const char* type = o.type == Type::kBool ? "bool" : o.type == Type::kSize ? "size" : "str";
-    w.printf("  %-18s %-5s %-9s %s\n", o.name, type, o.def_text, o.help);
+    w.printf("  %-22s %-5s %-9s %s\n", o.name, type, o.def_text, o.help);
   }
 }
 
