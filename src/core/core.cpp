@@ -351,14 +351,25 @@ bool transfer_get(unsigned shard, unsigned c, Batch* out) {
 }
 
 // Decodes a safe-linked list of count objects and gives them to the slabs.
+// The object after slot on a bin's list, checked as glibc checks tcache
+// links: a write after free that damaged a link sent a flush or a
+// double-free check into the weeds (SIGSEGV inside the allocator, no
+// report). slab::give checks more: that the object is one of its class.
+void* bin_next(void** slot, const char* func) {
+  void* q = reveal(slot);
+  if (addr(q) & 15) report::corrupted(func, slot, "unaligned thread-cache link");
+  return q;
+}
+
 void give_list(unsigned c, void* head, unsigned count) {
   void* batch[256];
+  void* last = nullptr;
   while (count > 0) {
     unsigned n = 0;
     while (n < count && n < 256) {
-      void** slot = static_cast<void**>(head);
-      batch[n++] = head;
-      head = reveal(slot);
+      if (!head) report::corrupted("free()", last, "thread-cache list cut short");
+      batch[n++] = last = head;
+      head = bin_next(static_cast<void**>(head), "free()");
     }
     slab::give(c, batch, n);
     count -= n;
@@ -385,7 +396,7 @@ void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = tr
   void** cut = nullptr;
   for (unsigned i = 0; i < keep; ++i) {
     cut = static_cast<void**>(rest);
-    rest = reveal(cut);
+    rest = bin_next(cut, "free()");
   }
   if (cut) *cut = protect(cut, nullptr);
   else b.head = nullptr;
@@ -1078,7 +1089,7 @@ void check_not_freed(slab::Slab* s, void* p, const char* func) {
   if (LM_LIKELY(slot[1] != ptr(g_free_key))) return;
   Bin& b = t_cache.bins[s->size_class];
   unsigned steps = 0;
-  for (void* q = b.head; q && steps <= b.count; q = reveal(static_cast<void**>(q)), ++steps)
+  for (void* q = b.head; q && steps <= b.count; q = bin_next(static_cast<void**>(q), func), ++steps)
     if (q == p) report::double_free(func, p);
   if (slab::is_free_in_slab(s, p, func)) report::double_free(func, p);
 }

@@ -143,9 +143,16 @@ void Heap::bin_insert(Chunk* c, size_t size, uint64_t stamp, Run run) {
 
 void Heap::bin_remove(Chunk* c, size_t size, const char* func) {
   unsigned i = bin_index(size);
-  // Safe unlinking, as glibc: both neighbours must point back at c.
+  // Safe unlinking, as glibc: both neighbours must point back at c, and the
+  // size agrees with the caller's and with the footer (glibc's "corrupted
+  // size vs. prev_size"). An overflow that enlarged a free block's size got
+  // past the links alone: carve() then handed out, or wrote headers into,
+  // the live blocks the new size covered.
   if ((c->fd && c->fd->bk != c) || (c->bk ? c->bk->fd != c : bins_[i] != c))
     report::corrupted(func, chunk2mem(c), "corrupted free-list links");
+  if (csize(c) != size || size > system_ || (src_.register_pages && !pagemap::is_heap(addr(c) + size + 8)) ||
+      at(c, size)->prev_size != size)
+    report::corrupted(func, chunk2mem(c), "corrupted size vs. prev_size");
   if (c->bk) c->bk->fd = c->fd;
   else bins_[i] = c->fd;
   if (c->fd) c->fd->bk = c->bk;
@@ -233,7 +240,7 @@ void* Heap::alloc_locked(size_t nb, bool zero, const char* func) {
   uint64_t stamp = 0;
   Run run;
   if (Chunk* c = find_fit(nb, func, &stamp, &run)) return carve(c, nb, zero, func, stamp, run);
-  if (!top_ || csize(top_) < nb + kMinChunk) {
+  if (!top_ || checked_top_size(func) < nb + kMinChunk) {
     if (!grow(nb)) return nullptr;
   }
   Chunk* c = top_;
@@ -443,6 +450,26 @@ bool Heap::register_range(uptr begin, uptr end, bool add) {
   return false;
 }
 
+// The free block below c (c's prev-in-use bit clear), its size checked
+// against c's footer word, as glibc does when it consolidates.
+Chunk* Heap::checked_prev(Chunk* c, const char* func) {
+  size_t psize = c->prev_size;
+  Chunk* prev = at(c, 0 - psize);
+  if (psize < kMinChunk || (psize & 15) || psize > system_ || csize(prev) != psize)
+    report::corrupted(func, chunk2mem(c), "corrupted size vs. prev_size");
+  return prev;
+}
+
+// The top's size, checked: the top always ends at its segment's end. An
+// overflow into the top's header (glibc: "malloc(): corrupted top size")
+// made malloc hand out memory past the heap and a trim give back the pages
+// of live blocks, then crash. Lock held, top_ set.
+size_t Heap::checked_top_size(const char* func) const {
+  size_t t = csize(top_);
+  if (addr(top_) + t != segments_[nsegments_ - 1].end) report::corrupted(func, chunk2mem(top_), "corrupted top size");
+  return t;
+}
+
 // Frees c of `size` bytes: coalesces with free neighbours, then bins it or
 // merges it into top. Lock held; c's header already validated.
 void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
@@ -458,10 +485,8 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
     }
   };
   if (!(c->head & kPrevInUse)) {
+    Chunk* prev = checked_prev(c, func);
     size_t psize = c->prev_size;
-    Chunk* prev = at(c, 0 - psize);
-    if (psize < kMinChunk || (psize & 15) || psize > system_ || csize(prev) != psize)
-      report::corrupted(func, chunk2mem(c), "corrupted size vs. prev_size");
     absorb(prev, psize);
     bin_remove(prev, psize, func);
     c = prev;
@@ -469,7 +494,7 @@ void Heap::free_chunk(Chunk* c, size_t size, const char* func) {
   }
   Chunk* next = at(c, size);
   if (next == top_) {
-    c->head = (size + csize(top_)) | kPrevInUse;
+    c->head = (size + checked_top_size(func)) | kPrevInUse;
     top_ = c;
     top_stamp_ = os::recent_ms();
     top_purged_ = false;
@@ -499,7 +524,11 @@ Chunk* Heap::checked_live(void* mem, const char* func) {
   Chunk* c = mem2chunk(mem);
   size_t size = csize(c);
   if (!plausible_header(mem, c, size, system_)) report::invalid_pointer(func, mem);
-  if (c == top_) report::double_free(func, mem);
+  // The top's first byte or inside it: freed, and merged into the top since
+  // (a stale header there passes the tests below, and a parked block there
+  // was handed out again while the top handed out the same bytes).
+  if (in_top(c)) report::double_free(func, mem);
+  if (!(c->head & kPrevInUse)) checked_prev(c, func);
   Chunk* next = at(c, size);
   if (src_.register_pages && !pagemap::is_heap(addr(next) + 8))
     report::invalid_pointer(func, mem);
@@ -595,9 +624,9 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
   Chunk* c = mem2chunk(mem);
   LockGuard guard(lock_);
   size_t size = csize(c);
-  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_ ||
-      c == top_)
+  if ((addr(mem) & 15) || size < kMinChunk || (size & 15) || (c->head & kMapped) || size > system_)
     report::invalid_pointer(func, mem);
+  if (in_top(c)) report::double_free(func, mem);  // see checked_live
   Chunk* next = at(c, size);
   if (!(next->head & kPrevInUse)) {
     // A block freed whole left its size in its footer (the next block's
@@ -611,7 +640,7 @@ bool Heap::resize_in_place(void* mem, size_t n, const char* func) {
   if (c->head & kParked) report::double_free(func, mem);
   if (nb > size) {
     if (next == top_) {
-      if (size + csize(top_) < nb + kMinChunk) {
+      if (size + checked_top_size(func) < nb + kMinChunk) {
         Segment& cur = segments_[nsegments_ - 1];
         if (cur.mapped || !grow(nb - size) || next != top_) return false;
         if (size + csize(top_) < nb + kMinChunk) return false;
@@ -683,11 +712,11 @@ void Heap::maybe_trim_top(bool by_program) {
   trim_top(keep);
 }
 
-bool Heap::trim_top(size_t keep) {
+bool Heap::trim_top(size_t keep, const char* func) {
   if (!top_ || !nsegments_) return false;
   Segment& seg = segments_[nsegments_ - 1];
   size_t page = os::page_size();
-  size_t top = csize(top_);
+  size_t top = checked_top_size(func);
   // (Subtracted on top's side: malloc_trim(pad) passes any pad, and a pad
   // near SIZE_MAX wrapped, released more than the top and crashed.)
   if (top < kMinChunk + page || top - kMinChunk - page < keep) return false;
@@ -770,7 +799,7 @@ size_t Heap::purge_block(Chunk* c, size_t size, size_t page, int advice, bool ag
 // purged.
 size_t Heap::purge_top(int advice, size_t keep) {
   size_t page = os::page_size();
-  uptr end = addr(top_) + csize(top_);
+  uptr end = addr(top_) + checked_top_size("free()");
   if (keep > csize(top_)) keep = csize(top_);
   uptr b = align_up(addr(top_) + kHeaderSize + keep, page);
   uptr e = std::min(align_down(end, page), align_up(clean_from_, page));
@@ -831,7 +860,7 @@ size_t Heap::purge_bytes(size_t want, bool top) {
 
 bool Heap::trim(size_t pad) {
   LockGuard guard(lock_);
-  bool released = trim_top(pad);
+  bool released = trim_top(pad, "malloc_trim()");
   if (top_lazy_) top_purged_ = false;  // purged lazily: for good now
   top_stamp_ = 0;
   // The top's first pad bytes stay resident, as glibc keeps them (a program

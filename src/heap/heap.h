@@ -202,6 +202,12 @@ class Heap {
   void give_back_break(uptr begin, uptr end);
   void close_top_segment();
   Chunk* checked_live(void* mem, const char* func);
+  Chunk* checked_prev(Chunk* c, const char* func);
+  // c is the top or lies inside it (lock held).
+  bool in_top(const Chunk* c) const {
+    return top_ && addr(c) >= addr(top_) && addr(c) < segments_[nsegments_ - 1].end;
+  }
+  size_t checked_top_size(const char* func) const;
   bool pins_top_tail(const Chunk* c) const;  // see park()
   Chunk* checked_parked(void* mem, size_t usable, const char* func);  // see take_parked()
   void free_locked(void* mem, const char* func, bool by_program = true);
@@ -209,7 +215,7 @@ class Heap {
   void maybe_trim_top(bool by_program);
   // Gives the top beyond keep back to the kernel (and notes the trim for
   // the adaptive pad); true if anything went.
-  bool trim_top(size_t keep);
+  bool trim_top(size_t keep, const char* func = "free()");
   size_t purge_free_pages(uint64_t now, size_t min_age, int advice, size_t top_keep = 0);
   size_t purge_block(Chunk* c, size_t size, size_t page, int advice, bool again);
   size_t purge_top(int advice, size_t keep = 0);

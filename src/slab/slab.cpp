@@ -378,7 +378,12 @@ void give(unsigned c, void* const* objs, unsigned n) {
     uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
-      Slab* s = slab_of(pagemap::get(addr(p)));
+      // An object of this class (the caller's list may have been damaged
+      // by a write after free into a cached object's link).
+      pagemap::Entry e = pagemap::get(addr(p));
+      Slab* s = slab_of(e);
+      if (e <= pagemap::kLargeHead || s->size_class != c || !is_object_start(s, addr(p)))
+        report::corrupted("free()", p, "corrupted thread-cache list (not an object of its class)");
       set_link(p, s->free_list);
       s->free_list = p;
       s->touched_ms = now;

@@ -35,9 +35,12 @@ size_t count_lines_with(const std::string& text, const std::string& needle) {
 // exactly one line on stderr, starting "libmalloc: FUNC(): " and naming the
 // pointer the child printed. Twice: plain, and with MALLOC_PERTURB_ set
 // (free then fills blocks, which must not happen before the pointer is
-// validated).
-void check_fatal_report(const std::vector<std::string>& mode, const char* func, const char* kind) {
+// validated), unless `perturbed` is false (a perturb byte turns the thread
+// caches off: no bin to damage).
+void check_fatal_report(const std::vector<std::string>& mode, const char* func, const char* kind,
+                        bool perturbed = true) {
   for (std::string perturb : {"MALLOC_PERTURB_=0", "MALLOC_PERTURB_=87"}) {
+    if (!perturbed && perturb != "MALLOC_PERTURB_=0") continue;
     CAPTURE(perturb);
     auto r = run_self(mode, {perturb});
     CAPTURE(r.out);
@@ -167,6 +170,91 @@ CHILD_MODE("heap-freed-size-overflow") {
   g_sink = b;
   g_sink = guard;
   return 0;
+}
+
+// An overflow from a grows the size of the free block b above it a little
+// (b in the heap's bins: the thread parked another block after it), then
+// the program allocates b's size: carving b wrote a free block's header
+// into the live block c.
+CHILD_MODE("heap-binned-size-grown") {
+  constexpr size_t kSize = 40000;
+  char* a = static_cast<char*>(malloc(kSize));
+  char* b = static_cast<char*>(malloc(kSize));
+  char* c = static_cast<char*>(malloc(kSize));
+  char* guard = static_cast<char*>(malloc(kSize));
+  memset(c, 'C', kSize);
+  printf("%s\n", apitest::hex_pointer(b).c_str());
+  fflush(stdout);
+  free(b);
+  free(opaque(malloc(70000)));  // parked in b's place: b goes to its bin
+  reinterpret_cast<size_t*>(a + opaque(malloc_usable_size(a)))[0] += 0x3a0;  // b's size
+  g_sink = malloc(kSize);
+  for (size_t i = 0; i < kSize; ++i)
+    if (c[i] != 'C') {
+      printf("the heap wrote into a live block\n");
+      return 1;
+    }
+  g_sink = guard;
+  return 0;
+}
+
+// A stale double free of g after g merged into the top and the top handed
+// its bytes out again: parked, g was later handed out while the top handed
+// out the same memory.
+CHILD_MODE("heap-double-free-into-top") {
+  constexpr size_t kSize = 40000;
+  char* b = static_cast<char*>(malloc(kSize));
+  char* c = static_cast<char*>(malloc(kSize));
+  char* g = static_cast<char*>(malloc(kSize));
+  printf("%s\n", apitest::hex_pointer(g).c_str());
+  fflush(stdout);
+  free(c);
+  free(g);
+  free(opaque(malloc(70000)));  // carved at c: g's old header lies inside it
+  free(opaque(g));
+  char* p = static_cast<char*>(malloc(kSize));
+  char* q = static_cast<char*>(malloc(kSize));
+  if (p == q) printf("the same block was handed out twice\n");
+  g_sink = b;
+  return 1;
+}
+
+// An overflow from the highest block into the top's header enlarges the
+// top; then malloc_trim. (A trim gave back the pages of live blocks, then
+// crashed.)
+CHILD_MODE("heap-top-size-grown") {
+  constexpr size_t kSize = 40000;
+  setvbuf(stdout, nullptr, _IONBF, 0);  // nothing allocated after v: v[63] stays below the top
+  char* v[64];
+  for (char*& p : v) {
+    p = static_cast<char*>(malloc(kSize));
+    memset(p, 'A', kSize);
+  }
+  char* last = v[63];
+  size_t u = malloc_usable_size(last);
+  printf("%p\n", static_cast<void*>(last + u + sizeof(size_t)));  // the top's address
+  reinterpret_cast<size_t*>(last + opaque(u))[0] += size_t{1} << 20;
+  malloc_trim(0);
+  g_sink = malloc(60000);
+  for (char* p : v)
+    if (p[0] != 'A') printf("a live block was lost\n");
+  return 1;
+}
+
+// A write after free zeroes the link of a small object in the thread's bin,
+// then the bin fills and flushes its older half (SIGSEGV in the flush).
+CHILD_MODE("bin-link-zeroed") {
+  constexpr int kCount = 2000;
+  static void* tmp[kCount];
+  for (void*& p : tmp) p = malloc(64);
+  for (int i = 1; i < 4; ++i) free(tmp[i]);
+  printf("%s\n", apitest::hex_pointer(tmp[0]).c_str());
+  fflush(stdout);
+  free(tmp[0]);
+  *static_cast<uint64_t*>(opaque(tmp[0])) = 0;
+  for (int i = 4; i < kCount; ++i) free(tmp[i]);
+  for (int i = 0; i < kCount; ++i) g_sink = malloc(64);
+  return 1;
 }
 
 CHILD_MODE("realloc-after-free") {
@@ -370,6 +458,24 @@ TEST_CASE("api: an overflow that enlarges a freed heap block's size aborts befor
   // Fast mode: "invalid size (parked block)"; with perturb (no parking) the
   // heap's bins find it: "corrupted free-list links".
   check_fatal_report({"heap-freed-size-overflow"}, "malloc", "(heap corruption)");
+}
+
+TEST_CASE("api: an overflow that grows a binned heap block's size aborts at the next malloc" * LIBMALLOC_ONLY) {
+  check_fatal_report({"heap-binned-size-grown"}, "malloc", "corrupted size vs. prev_size");
+}
+
+TEST_CASE("api: a stale double free of a heap block that merged into the top aborts" * LIBMALLOC_ONLY) {
+  // "corrupted size vs. prev_size" (g's stale header); with perturb, whose
+  // fill of the new block rewrote that header, "invalid pointer".
+  check_fatal_report({"heap-double-free-into-top"}, "free", "");
+}
+
+TEST_CASE("api: an overflow that grows the top's size aborts at malloc_trim, before a page is given back" * LIBMALLOC_ONLY) {
+  check_fatal_report({"heap-top-size-grown"}, "malloc_trim", "corrupted top size");
+}
+
+TEST_CASE("api: a write after free that zeroes a cached object's link aborts when the bin flushes" * LIBMALLOC_ONLY) {
+  check_fatal_report({"bin-link-zeroed"}, "free", "unaligned thread-cache link", false);
 }
 
 TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
