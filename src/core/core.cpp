@@ -355,9 +355,14 @@ bool transfer_get(unsigned shard, unsigned c, Batch* out) {
 // links: a write after free that damaged a link sent a flush or a
 // double-free check into the weeds (SIGSEGV inside the allocator, no
 // report). slab::give checks more: that the object is one of its class.
+//
+// A stored zero (a program's `p->next = NULL` after free) decodes to
+// slot >> 12, which is 16-aligned one time in 16: the flush then followed
+// it (SIGSEGV, 1 run in 16). No real link is stored as zero (it would
+// name the object at slot >> 12, far below any heap), so zero is reported.
 void* bin_next(void** slot, const char* func) {
   void* q = reveal(slot);
-  if (addr(q) & 15) report::corrupted(func, slot, "unaligned thread-cache link");
+  if ((addr(q) & 15) || *slot == nullptr) report::corrupted(func, slot, "corrupted thread-cache link");
   return q;
 }
 

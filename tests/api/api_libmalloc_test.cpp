@@ -475,7 +475,7 @@ TEST_CASE("api: an overflow that grows the top's size aborts at malloc_trim, bef
 }
 
 TEST_CASE("api: a write after free that zeroes a cached object's link aborts when the bin flushes" * LIBMALLOC_ONLY) {
-  check_fatal_report({"bin-link-zeroed"}, "free", "unaligned thread-cache link", false);
+  check_fatal_report({"bin-link-zeroed"}, "free", "corrupted thread-cache link", false);
 }
 
 TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
