@@ -366,27 +366,28 @@ void* bin_next(void** slot, const char* func) {
   return q;
 }
 
-void give_list(unsigned c, void* head, unsigned count) {
+// func: the call a damaged list is reported in.
+void give_list(unsigned c, void* head, unsigned count, const char* func = "free()") {
   void* batch[256];
   void* last = nullptr;
   while (count > 0) {
     unsigned n = 0;
     while (n < count && n < 256) {
-      if (!head) report::corrupted("free()", last, "thread-cache list cut short");
+      if (!head) report::corrupted(func, last, "thread-cache list cut short");
       batch[n++] = last = head;
-      head = bin_next(static_cast<void**>(head), "free()");
+      head = bin_next(static_cast<void**>(head), func);
     }
-    slab::give(c, batch, n);
+    slab::give(c, batch, n, func);
     count -= n;
   }
 }
 
 // Returns every parked batch of class c to the slabs (trim, decay).
-void transfer_drain(unsigned c) {
+void transfer_drain(unsigned c, const char* func = "free()") {
   for (;;) {
     Batch b;
     if (!transfer_get(0, c, &b)) return;
-    give_list(c, b.head, b.count);
+    give_list(c, b.head, b.count, func);
   }
 }
 
@@ -394,14 +395,14 @@ void transfer_drain(unsigned c) {
 // oldest go first, as the kernel's array_cache flushes, so a program that
 // frees its newest blocks first does not leave its oldest (often the heap's
 // top) pinned in the cache. A full batch is parked in the transfer cache.
-void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = true) {
+void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = true, const char* func = "free()") {
   Bin& b = tc.bins[c];
   if (b.count <= keep) return;
   void* rest = b.head;
   void** cut = nullptr;
   for (unsigned i = 0; i < keep; ++i) {
     cut = static_cast<void**>(rest);
-    rest = bin_next(cut, "free()");
+    rest = bin_next(cut, func);
   }
   if (cut) *cut = protect(cut, nullptr);
   else b.head = nullptr;
@@ -412,7 +413,7 @@ void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = tr
   if (to_transfer && remaining == b.limit / 2 && g_threads.load(std::memory_order_relaxed) > 1 &&
       transfer_put(tc.shard, c, rest, remaining))
     return;
-  give_list(c, rest, remaining);
+  give_list(c, rest, remaining, func);
 }
 
 // Bins above 4 KiB hold one object (slab::cache_limit): two or four of each
@@ -499,9 +500,9 @@ bool park_heap_block(ThreadCache& tc, void* p, const char* func, void** older, s
   return true;
 }
 
-void flush_all(ThreadCache& tc) {
-  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, 0, false);
-  unpark_heap_block(tc);
+void flush_all(ThreadCache& tc, const char* func = "free()") {
+  for (unsigned c = 0; c < slab::kClasses; ++c) flush_bin(tc, c, 0, false, func);
+  unpark_heap_block(tc, func);
 }
 
 // Bin limits follow the tuning: with a trim threshold the user set, classes
@@ -1283,7 +1284,7 @@ void* realloc(void* p, size_t n, uptr ret) {
         // The thread's parked block may be what keeps it from growing (it
         // was freed after this block was carved, just above it).
         if (t_cache.big && n > heap::Heap::usable_size(p)) {
-          unpark_heap_block(t_cache);
+          unpark_heap_block(t_cache, "realloc()");
           if (g_heap.resize_in_place(p, n, "realloc()")) return p;
         }
       }
@@ -1325,8 +1326,8 @@ size_t usable_size(const void* p, uptr ret) {
 int trim(size_t pad) {
   if (!ensure_init()) return 0;
   stats::count(stats::k_trims);
-  if (t_cache.state == ThreadState::kActive) flush_all(t_cache);
-  for (unsigned c = 0; c < slab::kClasses; ++c) transfer_drain(c);
+  if (t_cache.state == ThreadState::kActive) flush_all(t_cache, "malloc_trim()");
+  for (unsigned c = 0; c < slab::kClasses; ++c) transfer_drain(c, "malloc_trim()");
   slab::release_empty();
   bool released = slab::purge(os::now_ms(), 0, MADV_DONTNEED) > 0;
   if (slab::spans::decay(os::now_ms(), 0, MADV_DONTNEED) > 0) released = true;

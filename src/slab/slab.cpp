@@ -370,7 +370,7 @@ unsigned take(unsigned c, void** out, unsigned want) {
   return got;
 }
 
-void give(unsigned c, void* const* objs, unsigned n) {
+void give(unsigned c, void* const* objs, unsigned n, const char* func) {
   Cache& k = g_classes[c];
   Slab* to_release = nullptr;  // linked through next, released unlocked
   {
@@ -378,12 +378,15 @@ void give(unsigned c, void* const* objs, unsigned n) {
     uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
-      // An object of this class (the caller's list may have been damaged
-      // by a write after free into a cached object's link).
+      // On a slab of this class (the caller's list may have been damaged by
+      // a write after free into a cached object's link). Not is_object_start:
+      // every object came through free()'s test of it, and a link's damage
+      // that still points into a slab of its class is rare; that test cost
+      // 7% of a burst of frees (about 1 ns an object).
       pagemap::Entry e = pagemap::get(addr(p));
       Slab* s = slab_of(e);
-      if (e <= pagemap::kLargeHead || s->size_class != c || !is_object_start(s, addr(p)))
-        report::corrupted("free()", p, "corrupted thread-cache list (not an object of its class)");
+      if (e <= pagemap::kLargeHead || s->size_class != c)
+        report::corrupted(func, p, "corrupted thread-cache list (not an object of its class)");
       set_link(p, s->free_list);
       s->free_list = p;
       s->touched_ms = now;

@@ -242,7 +242,8 @@ CHILD_MODE("heap-top-size-grown") {
 }
 
 // A write after free zeroes the link of a small object in the thread's bin,
-// then the bin fills and flushes its older half (SIGSEGV in the flush).
+// then the bin fills and flushes its older half (SIGSEGV in the flush), or
+// (with "trim") malloc_trim empties it.
 CHILD_MODE("bin-link-zeroed") {
   constexpr int kCount = 2000;
   static void* tmp[kCount];
@@ -252,6 +253,7 @@ CHILD_MODE("bin-link-zeroed") {
   fflush(stdout);
   free(tmp[0]);
   *static_cast<uint64_t*>(opaque(tmp[0])) = 0;
+  if (!args.empty() && args[0] == "trim") malloc_trim(0);
   for (int i = 4; i < kCount; ++i) free(tmp[i]);
   for (int i = 0; i < kCount; ++i) g_sink = malloc(64);
   return 1;
@@ -474,8 +476,9 @@ TEST_CASE("api: an overflow that grows the top's size aborts at malloc_trim, bef
   check_fatal_report({"heap-top-size-grown"}, "malloc_trim", "corrupted top size");
 }
 
-TEST_CASE("api: a write after free that zeroes a cached object's link aborts when the bin flushes" * LIBMALLOC_ONLY) {
+TEST_CASE("api: a write after free that zeroes a cached object's link aborts when the bin flushes, naming the call" * LIBMALLOC_ONLY) {
   check_fatal_report({"bin-link-zeroed"}, "free", "corrupted thread-cache link", false);
+  check_fatal_report({"bin-link-zeroed", "trim"}, "malloc_trim", "corrupted thread-cache link", false);
 }
 
 TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
