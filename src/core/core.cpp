@@ -350,7 +350,6 @@ bool transfer_get(unsigned shard, unsigned c, Batch* out) {
   return false;
 }
 
-// Decodes a safe-linked list of count objects and gives them to the slabs.
 // The object after slot on a bin's list, checked as glibc checks tcache
 // links: a write after free that damaged a link sent a flush or a
 // double-free check into the weeds (SIGSEGV inside the allocator, no
@@ -366,7 +365,8 @@ void* bin_next(void** slot, const char* func) {
   return q;
 }
 
-// func: the call a damaged list is reported in.
+// Decodes a safe-linked list of count objects and gives them to the slabs
+// (func: the call a damaged list is reported in).
 void give_list(unsigned c, void* head, unsigned count, const char* func = "free()") {
   void* batch[256];
   void* last = nullptr;
