@@ -31,6 +31,16 @@ inline T* ptr(uptr a) { return reinterpret_cast<T*>(a); }
 // floor(log2(x)) for x > 0.
 constexpr unsigned log2_floor(size_t x) { return 63u - static_cast<unsigned>(__builtin_clzll(x)); }
 
+// Bits set in x. (__builtin_popcountll without -mpopcnt calls libgcc's
+// __popcountdi2, which the link places after the redzone code: see
+// docs/architecture.md, Text layout.)
+constexpr unsigned popcount64(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return static_cast<unsigned>((x * 0x0101010101010101ull) >> 56);
+}
+
 // a * b, or false when it overflows.
 inline bool mul_overflows(size_t a, size_t b, size_t* out) { return __builtin_mul_overflow(a, b, out); }
 

@@ -40,6 +40,13 @@
 #include "slab/spans.h"
 #include "stats/stats.h"
 
+// What pthread_atfork calls. pthread_atfork itself is a stub that the link
+// takes from libc_nonshared.a and puts at the very end of the text, past the
+// redzone code: calling it faulted that code in (docs/architecture.md, Text
+// layout).
+extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso);
+extern "C" void* __dso_handle;
+
 namespace lm::core {
 
 void pay_mapping_growth(size_t n);  // large's growth hook (below)
@@ -666,8 +673,8 @@ LM_SLOW_PATH bool init_slow() {
     pthread_key_create(&g_thread_key, thread_teardown);
     g_state.store(2, std::memory_order_release);
     t_in_init = false;
-    // After the state is ready: pthread_atfork may itself allocate.
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    // After the state is ready: registering may itself allocate.
+    __register_atfork(fork_prepare, fork_parent, fork_child, &__dso_handle);
     return true;
   }
   while (g_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();
@@ -1615,6 +1622,14 @@ __attribute__((constructor)) void init_if_configured() {
   if (std::getenv("LIBMALLOC_OPTIONS") != nullptr) ensure_init();
 }
 
+}  // namespace
+
+// libmalloc.so's DT_FINI (meson.build: -Wl,-fini=lm_fini), in place of the C
+// runtime's empty _fini, which the link puts after the redzone code: calling
+// it at exit faulted that code in (docs/architecture.md, Text layout).
+extern "C" __attribute__((visibility("hidden"))) void lm_fini() {}
+
+namespace {
 // stats=1: the report at exit, after the program's own destructors.
 // Redzone mode: every live block's redzones, the quarantine's fills, leaks.
 __attribute__((destructor)) void report_at_exit() {

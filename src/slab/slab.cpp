@@ -489,7 +489,7 @@ ClassStats class_stats(unsigned c) {
   st.refills = k.refills;
   st.flushes = k.flushes;
   for (Slab* s = k.lists[kPartial]; s; s = s->next)
-    st.purged += (__builtin_popcountll(s->purged[0]) + __builtin_popcountll(s->purged[1])) * kPage;
+    st.purged += (popcount64(s->purged[0]) + popcount64(s->purged[1])) * kPage;
   return st;
 }
 

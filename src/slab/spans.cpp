@@ -130,7 +130,7 @@ void release(Chunk* c) {
   list_remove(c);
   --g_chunks;
   g_free_pages -= kChunkPages;
-  for (uint64_t w : c->dirty) g_dirty_pages -= static_cast<size_t>(__builtin_popcountll(w));
+  for (uint64_t w : c->dirty) g_dirty_pages -= popcount64(w);
   g_heap->free_span(ptr(c->base));
   desc_free(c);
 }

@@ -2,8 +2,11 @@
 // it is the allocator in use, its extensions (include/libmalloc.h),
 // LIBMALLOC_OPTIONS (help, verbose, stats, log_path, bad input) and the
 // glibc-style abort on corruption, each checked in a child process.
+#include <dlfcn.h>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -333,6 +336,65 @@ CHILD_MODE("pid") {
   return 0;
 }
 
+#ifndef LM_TEST_LINKED
+// Whether the page holding p is mapped in this process: bit 63 of its
+// /proc/self/pagemap entry (readable without privileges), or -1.
+int page_present(const void* p) {
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  uint64_t entry = 0;
+  off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / 4096 * sizeof entry);
+  ssize_t got = pread(fd, &entry, sizeof entry, at);
+  close(fd);
+  return got == sizeof entry ? static_cast<int>(entry >> 63) : -1;
+}
+
+// The fast mode's traffic (every size range, alignment, realloc, threads
+// that free each other's blocks and exit, fork, trim, the info calls), then
+// whether the pages of malloc and of the last of the redzone's code are
+// mapped: "malloc REDZONE", each 1 or 0.
+CHILD_MODE("text-pages") {
+  std::vector<void*> blocks;
+  for (size_t n = 1; n <= (4u << 20); n = n * 5 / 4 + 1) blocks.push_back(malloc(n));
+  for (size_t a = 16; a <= 65536; a *= 4) blocks.push_back(aligned_alloc(a, a * 3));
+  blocks.push_back(calloc(1000, 100));
+  blocks.push_back(realloc(malloc(100), 200000));
+  std::vector<void*> handed(64);
+  std::thread producer([&] {
+    for (void*& p : handed) p = malloc(300);
+  });
+  producer.join();
+  std::thread consumer([&] {
+    for (void* p : handed) free(p);
+    free(malloc(70000));
+  });
+  consumer.join();
+  pid_t child = fork();
+  if (child == 0) {
+    free(malloc(5000));
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  for (void* p : blocks) free(p);
+  malloc_trim(0);
+  struct mallinfo2 info = mallinfo2();
+  FILE* null = fopen("/dev/null", "w");
+  malloc_info(0, null);
+  fclose(null);
+  // The redzone code's last exported function: kasan.cpp comes last.
+  const void* last = nullptr;
+  for (const char* name : {"__asan_load1_noabort", "__asan_store16_noabort", "__asan_loadN_noabort",
+                           "__asan_set_shadow_f8", "__asan_report_load8_noabort", "__asan_alloca_poison"}) {
+    void* f = dlsym(RTLD_DEFAULT, name);
+    if (f && (!last || f > last)) last = f;
+  }
+  if (!last) return 2;
+  printf("%d %d\n", page_present(reinterpret_cast<void*>(&malloc)), page_present(last));
+  return info.arena > 0 && WIFEXITED(status) ? 0 : 3;
+}
+#endif
+
 TEST_CASE("api: libmalloc is the allocator in use" * LIBMALLOC_ONLY) {
   const char* version = apitest::lm_version();
   REQUIRE(version != nullptr);
@@ -349,6 +411,18 @@ TEST_CASE("api: libmalloc is the allocator in use" * LIBMALLOC_ONLY) {
   free(big);
   free(mid);
 }
+
+#ifndef LM_TEST_LINKED
+// docs/architecture.md, Text layout: libmalloc.so puts the redzone mode's
+// code after the fast path's, so a program in fast mode never maps it (the
+// kernel maps a file's pages around a fault 64 KiB at a time).
+TEST_CASE("api: a program in fast mode does not map the redzone mode's code" * LIBMALLOC_ONLY) {
+  auto r = run_self({"text-pages"});
+  CAPTURE(r.err);
+  CHECK(r.exited_ok());
+  CHECK(r.out == "1 0\n");
+}
+#endif
 
 TEST_CASE("api: libmalloc_heap_check passes after a mixed workload" * LIBMALLOC_ONLY) {
   std::vector<void*> blocks;
