@@ -12,7 +12,7 @@
 
 namespace lm::os {
 
-// The system page size, read once (sysconf does not allocate).
+// The system page size, read once (getauxval does not allocate).
 size_t page_size();
 
 // Moves the program break by `increment` bytes through libc's sbrk, so that a

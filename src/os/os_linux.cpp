@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -31,9 +32,11 @@ std::atomic<size_t> g_page_size{0};
 size_t page_size() {
   size_t ps = g_page_size.load(std::memory_order_relaxed);
   if (LM_UNLIKELY(ps == 0)) {
+    // From the auxiliary vector, as sysconf reads it, without faulting in
+    // sysconf's page of libc (the initialisation reads AT_RANDOM there too).
     ErrnoKeeper keep;
-    long v = sysconf(_SC_PAGESIZE);
-    ps = v > 0 ? static_cast<size_t>(v) : 4096;
+    unsigned long v = getauxval(AT_PAGESZ);
+    ps = v ? static_cast<size_t>(v) : 4096;
     g_page_size.store(ps, std::memory_order_relaxed);
   }
   return ps;
