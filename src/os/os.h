@@ -97,7 +97,7 @@ class Writer {
   void printf(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
   void vprintf(const char* fmt, va_list ap);
   void put(char c) {
-    if (len_ == sizeof(buf_)) flush();
+    if (len_ == sizeof(buf_)) spill();
     buf_[len_++] = c;
   }
   void puts(const char* s) {
@@ -106,6 +106,7 @@ class Writer {
   void flush();
 
  private:
+  void spill();
   void put_padded(const char* s, size_t n, int width, bool left, char pad);
   int fd_;
   size_t len_ = 0;

@@ -1,6 +1,7 @@
 // os_linux.cpp: Linux implementations of os.h. Each function keeps errno as
 // it found it; madvise and mremap choices are justified where they are made.
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -370,6 +371,19 @@ void Writer::vprintf(const char* fmt, va_list ap) {
 void Writer::flush() {
   if (len_ > 0 && fd_ >= 0) write_all(fd_, buf_, len_);
   len_ = 0;
+}
+
+// A full buffer writes its whole lines and keeps the partial last one, so
+// that the reports of processes sharing one stderr (make -j under stats=1)
+// interleave between lines, not inside them. A line longer than the buffer
+// goes out in pieces.
+void Writer::spill() {
+  size_t end = len_;
+  while (end > 0 && buf_[end - 1] != '\n') --end;
+  if (end == 0) return flush();
+  if (fd_ >= 0) write_all(fd_, buf_, end);
+  std::memmove(buf_, buf_ + end, len_ - end);
+  len_ -= end;
 }
 
 size_t format(char* out, size_t cap, const char* fmt, ...) {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +66,35 @@ TEST_CASE("os: Writer writes everything to its descriptor, past its buffer size"
   }
   CHECK(count == 500);
   std::fclose(f);
+}
+
+// SOCK_SEQPACKET keeps each write(2) a message of its own.
+TEST_CASE("os: Writer's writes end at line ends when its buffer fills") {
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+  {
+    os::Writer w(sv[0]);
+    for (int i = 0; i < 100; ++i) w.printf("row %03d of a table that is wider than most, %s\n", i, "padded out");
+    std::string long_line(3000, 'x');
+    w.printf("%s\n", long_line.c_str());
+  }
+  close(sv[0]);
+  std::string all;
+  int messages = 0;
+  char buf[8192];
+  ssize_t n;
+  while ((n = recv(sv[1], buf, sizeof buf, 0)) > 0) {
+    ++messages;
+    std::string msg(buf, static_cast<size_t>(n));
+    CAPTURE(msg);
+    // Only the 3000-byte line, longer than the buffer, may be cut.
+    if (msg.find("row ") != std::string::npos) CHECK(msg.back() == '\n');
+    all += msg;
+  }
+  close(sv[1]);
+  CHECK(messages > 3);
+  CHECK(all.size() == 100 * std::strlen("row 000 of a table that is wider than most, padded out\n") + 3001);
+  CHECK(all.rfind("row 099 of a table that is wider than most, padded out\n") != std::string::npos);
 }
 
 TEST_CASE("os: map returns zeroed writable memory and keeps errno") {
