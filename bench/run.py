@@ -26,7 +26,11 @@ is reported and left out; a redzone variant whose library reports no overflow on
 lm_bench_redzone_probe (the mode is not there yet) is reported and left out.
 
 Measuring: each run goes through lm_bench_rusage (bench/rusage.cpp, static), which forks,
-execs and reports wall time, user+sys CPU time and ru_maxrss of the child. Micro
+execs and reports wall time, user+sys CPU time and ru_maxrss of the child. Single-threaded
+cases run pinned to one CPU (--pin-cpu): on a shared 2-vCPU machine one vCPU ran pair/64 1.6x
+slower than the other for minutes at a time, and processes started one after another landed
+on either vCPU in streaks, so an interleaved comparison of two allocators could lean one way
+for a whole run (an A/B of two copies of the same library: 1.6x). Micro
 benchmarks report ns per operation from Google Benchmark's items_per_second. Workloads and
 real programs print a checksum; a checksum that differs between allocators is an error.
 Nothing here fails because a machine is slow: timeouts only catch hangs.
@@ -102,6 +106,9 @@ def parse_variant(text):
 
 # Parameters per mode. Work is always a fixed count of operations, never a duration.
 NPROC = os.cpu_count() or 1
+
+# Workload programs that run more than one thread: never pinned to one CPU.
+THREADED_WORKLOADS = {"larson", "prodcons", "threads_churn"}
 
 
 def workload_cases(mode):
@@ -235,9 +242,9 @@ class Runner:
         return env
 
     def run(self, alloc, prog, args, preload=None, extra_env=None, stdin_path=None, foreign=False,
-            timeout=None):
-        """Runs to completion. Returns a dict: wall_s, cpu_s, maxrss_kb, exit, signal,
-        stdout, stderr_tail, ok, argv."""
+            timeout=None, pin=False):
+        """Runs to completion; with pin, on the CPU of --pin-cpu only (a single-threaded case).
+        Returns a dict: wall_s, cpu_s, maxrss_kb, exit, signal, stdout, stderr_tail, ok, argv."""
         self.seq += 1
         out = os.path.join(self.tmp, "ru%d.json" % self.seq)
         cmd, penv = self.command(alloc, prog, args, preload, foreign)
@@ -250,8 +257,11 @@ class Runner:
                 timeout = min(timeout, self.opts.variant_timeout)
         argv = [self.rusage, "-t", str(timeout), "-o", out, "--"] + cmd
         stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        cpu = self.opts.pin_cpu if pin else None
+        pin_fn = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
         try:
-            p = subprocess.run(argv, stdin=stdin, capture_output=True, env=env, timeout=timeout + 30)
+            p = subprocess.run(argv, stdin=stdin, capture_output=True, env=env, timeout=timeout + 30,
+                               preexec_fn=pin_fn)
         finally:
             if stdin_path:
                 stdin.close()
@@ -380,43 +390,69 @@ def fmt_run(rec):
 
 # ----------------------------------------------------------------------------- groups
 
+def split_micro(exe, extra_args):
+    """extra_args as two runs: (args, pin) for the single-threaded benchmarks, pinned, and for
+    those with threads:N, N > 1, not pinned; a run with nothing to do is left out."""
+    filt = [a for a in extra_args if a.startswith("--benchmark_filter=")]
+    rest = [a for a in extra_args if not a.startswith("--benchmark_filter=")]
+    try:
+        names = subprocess.run([exe, "--benchmark_list_tests"] + filt, capture_output=True, text=True,
+                               timeout=60).stdout.split()
+    except Exception:
+        return [(extra_args, False)]
+    threaded = lambda n: any(part.startswith("threads:") and part != "threads:1" for part in n.split("/"))
+    runs = []
+    for pick, pin in ((lambda n: not threaded(n), True), (threaded, False)):
+        chosen = [n for n in names if pick(n)]
+        if chosen:
+            runs.append((rest + ["--benchmark_filter=^(%s)$" % "|".join(re.escape(n) for n in chosen)], pin))
+    return runs or [(extra_args, False)]
+
+
 def run_micro(runner, results, allocs, opts, rounds, extra_args, group="micro"):
     exe = os.path.join(runner.bench_dir, "lm_bench_micro")
     if not os.path.exists(exe):
         loud("lm_bench_micro is missing (libbenchmark-dev not installed?): micro group skipped")
         return
+    runs = split_micro(exe, extra_args)
     for rnd in range(rounds):
         for alloc in allocs:
-            jout = os.path.join(runner.tmp, "gb-%s-%d.json" % (alloc, rnd))
-            args = extra_args + ["--benchmark_out=" + jout, "--benchmark_out_format=json",
-                                 "--benchmark_format=console"]
-            res = runner.run(alloc, exe, args)
-            results.commands[(group, "*")] = "lm_bench_micro " + " ".join(extra_args)
-            if not res["ok"]:
-                record(results, group, "(binary)", alloc, rnd, res)
-                continue
-            try:
-                with open(jout) as f:
-                    data = json.load(f)
-            except Exception as e:
-                res["ok"] = False
-                res["why"] = "unreadable Google Benchmark JSON: %s" % e
-                record(results, group, "(binary)", alloc, rnd, res)
-                continue
-            n = 0
-            for b in data.get("benchmarks", []):
-                name = b["name"]
-                # Google Benchmark appends /real_time and /threads:N; keep threads, drop the rest.
-                name = name.replace("/real_time", "").replace("/threads:", "/t")
-                ips = b.get("items_per_second")
-                if not ips:
-                    continue
-                n += 1
-                results.add(group, name, alloc, {"ok": True, "ns_per_op": 1e9 / ips, "checksum": None,
-                                                 "metrics": {}, "wall_s": None, "cpu_s": None,
-                                                 "maxrss_kb": res["maxrss_kb"]})
-            log("[%s] round %d/%d %-9s %d benchmarks, %.1f s wall, peak %.1f MiB" % (
-                group, rnd + 1, rounds, alloc, n, res["wall_s"], res["maxrss_kb"] / 1024.0))
+            for part, (run_args, pin) in enumerate(runs):
+                run_micro_part(runner, results, group, alloc, rnd, rounds, exe, extra_args, run_args, pin, part)
+
+
+def run_micro_part(runner, results, group, alloc, rnd, rounds, exe, extra_args, run_args, pin, part):
+    jout = os.path.join(runner.tmp, "gb-%s-%d-%d.json" % (alloc, rnd, part))
+    args = run_args + ["--benchmark_out=" + jout, "--benchmark_out_format=json",
+                       "--benchmark_format=console"]
+    res = runner.run(alloc, exe, args, pin=pin)
+    results.commands[(group, "*")] = "lm_bench_micro " + " ".join(extra_args)
+    if not res["ok"]:
+        record(results, group, "(binary)", alloc, rnd, res)
+        return
+    try:
+        with open(jout) as f:
+            data = json.load(f)
+    except Exception as e:
+        res["ok"] = False
+        res["why"] = "unreadable Google Benchmark JSON: %s" % e
+        record(results, group, "(binary)", alloc, rnd, res)
+        return
+    n = 0
+    for b in data.get("benchmarks", []):
+        name = b["name"]
+        # Google Benchmark appends /real_time and /threads:N; keep threads, drop the rest.
+        name = name.replace("/real_time", "").replace("/threads:", "/t")
+        ips = b.get("items_per_second")
+        if not ips:
+            continue
+        n += 1
+        results.add(group, name, alloc, {"ok": True, "ns_per_op": 1e9 / ips, "checksum": None,
+                                         "metrics": {}, "wall_s": None, "cpu_s": None,
+                                         "maxrss_kb": res["maxrss_kb"]})
+    log("[%s] round %d/%d %-9s %d benchmarks%s, %.1f s wall, peak %.1f MiB" % (
+        group, rnd + 1, rounds, alloc, n, " (pinned)" if pin and runner.opts.pin_cpu is not None else "",
+        res["wall_s"], res["maxrss_kb"] / 1024.0))
 
 
 def run_workloads(runner, results, allocs, rounds, cases, group):
@@ -434,7 +470,7 @@ def run_workloads(runner, results, allocs, rounds, cases, group):
                     log("[%s] %-16s round %d/%d %-9s skipped: it hung in an earlier round" % (
                         group, case, rnd + 1, rounds, alloc))
                     continue
-                res = runner.run(alloc, exe, args)
+                res = runner.run(alloc, exe, args, pin=prog not in THREADED_WORKLOADS)
                 if res.get("timed_out"):
                     hung.add(alloc)
                 rec = record(results, group, case, alloc, rnd, res)
@@ -611,7 +647,7 @@ def run_real(runner, results, allocs, opts, rounds, mode, group="real"):
             python, py_rounds)
         cases.append(("python", lambda a, r: record(results, group, "python", a, r, runner.run(
             a, python, [script, str(py_rounds)], foreign=True,
-            extra_env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}))))
+            extra_env={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}, pin=True))))
     else:
         loud("python3 not found: real/python skipped")
     if sqlite:
@@ -621,7 +657,7 @@ def run_real(runner, results, allocs, opts, rounds, mode, group="real"):
                                                % sql_rows)
 
         def sqlite_case(a, r):
-            res = runner.run(a, sqlite, ["-batch", ":memory:"], stdin_path=sql, foreign=True)
+            res = runner.run(a, sqlite, ["-batch", ":memory:"], stdin_path=sql, foreign=True, pin=True)
             if res["ok"] and res["stdout"].strip():
                 res["stdout"] = "checksum: %s\n" % hashlib.sha1(res["stdout"].encode()).hexdigest()[:16]
             return record(results, group, "sqlite", a, r, res)
@@ -968,6 +1004,13 @@ def write_report(opts, main, scaling, out_md, plot_dir):
             "`LD_PRELOAD=<library>` (redis-server: glibc through `bench/libglibc_shim.so`, since Debian's "
             "redis-server links jemalloc). Rounds are interleaved: for each case, %s, repeated %d times; "
             "tables show the **median** of the rounds.\n" % (" ".join(allocs), meta["rounds"]))
+        if meta.get("pin_cpu") is not None:
+            L.append("- Single-threaded cases (micro benchmarks without threads:N, the workloads but larson, prodcons "
+                     "and threads_churn, python, sqlite, burst_idle) run pinned to CPU %d, every allocator on the "
+                     "same one: on this shared 2-vCPU machine one vCPU ran pair/64 1.6x slower than the other for "
+                     "minutes at a time, and processes started one after another landed on either vCPU in streaks, "
+                     "which could favour one allocator for a whole run. Multi-threaded cases are not pinned.\n"
+                     % meta["pin_cpu"])
         L.append("- Wall time, CPU time (user+sys) and peak RSS (`ru_maxrss`) come from `lm_bench_rusage` "
                  "(bench/rusage.cpp, static), which forks, execs the program and collects `wait4()`'s rusage.\n")
         L.append("- Micro benchmarks: Google Benchmark (`lm_bench_micro`, Debian's libbenchmark, which calls "
@@ -1599,6 +1642,9 @@ def main():
                     help="earlier results to compare libmalloc's workload times with (issue 6: no slower than "
                          "before); default docs/bench/results-baseline.json")
     ap.add_argument("--bundle", metavar="DIR", help="write a self-contained bundle for another machine and exit")
+    ap.add_argument("--pin-cpu", type=int, default=None, metavar="CPU",
+                    help="CPU the single-threaded cases run on (default: the first this process may use; "
+                         "-1: none pinned)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds after which a run counts as hung")
     ap.add_argument("--variant-timeout", type=int, default=300,
                     help="the same for variants (redzone mode may be slow, never 100x slow)")
@@ -1607,6 +1653,10 @@ def main():
                     "of this checkout)")
     opts = ap.parse_args()
     opts.mode = opts.mode or "quick"
+    if opts.pin_cpu is None:
+        opts.pin_cpu = min(os.sched_getaffinity(0))
+    elif opts.pin_cpu < 0:
+        opts.pin_cpu = None
     if IN_BUNDLE and not opts.bench_dir:
         opts.bench_dir = HERE
 
@@ -1706,6 +1756,7 @@ def main():
     cmdline = "bench/run.py " + shlex.join(sys.argv[1:])
     memory_rounds = opts.rounds or (3 if opts.mode == "full" else 1)
     meta = {"mode": opts.mode, "rounds": rounds, "allocators": allocs, "missing": missing, "notes": notes,
+            "pin_cpu": opts.pin_cpu,
             "libs": {a: libs[a] for a in allocs}, "machine": machine_info(bench_dir), "command": cmdline,
             "bench_dir": bench_dir, "variants": variants, "memory_rounds": memory_rounds}
     if opts.libmalloc_rev:
