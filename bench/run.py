@@ -390,15 +390,20 @@ def fmt_run(rec):
 
 # ----------------------------------------------------------------------------- groups
 
-def split_micro(exe, extra_args):
+def split_micro(runner, exe, extra_args):
     """extra_args as two runs: (args, pin) for the single-threaded benchmarks, pinned, and for
-    those with threads:N, N > 1, not pinned; a run with nothing to do is left out."""
-    filt = [a for a in extra_args if a.startswith("--benchmark_filter=")]
+    those with threads:N, N > 1, not pinned; a run with nothing to do is left out. The names come
+    from --benchmark_list_tests with the same arguments (--lm_threads sets the thread counts)."""
     rest = [a for a in extra_args if not a.startswith("--benchmark_filter=")]
+    cmd, penv = runner.command("glibc", exe, extra_args + ["--benchmark_list_tests"])
     try:
-        names = subprocess.run([exe, "--benchmark_list_tests"] + filt, capture_output=True, text=True,
+        names = subprocess.run(cmd, capture_output=True, text=True, env=runner.env(penv),
                                timeout=60).stdout.split()
     except Exception:
+        names = []
+    if not names:
+        if runner.opts.pin_cpu is not None:
+            loud("lm_bench_micro --benchmark_list_tests listed nothing: micro benchmarks run unpinned")
         return [(extra_args, False)]
     threaded = lambda n: any(part.startswith("threads:") and part != "threads:1" for part in n.split("/"))
     runs = []
@@ -414,7 +419,7 @@ def run_micro(runner, results, allocs, opts, rounds, extra_args, group="micro"):
     if not os.path.exists(exe):
         loud("lm_bench_micro is missing (libbenchmark-dev not installed?): micro group skipped")
         return
-    runs = split_micro(exe, extra_args)
+    runs = split_micro(runner, exe, extra_args)
     for rnd in range(rounds):
         for alloc in allocs:
             for part, (run_args, pin) in enumerate(runs):
@@ -1007,10 +1012,10 @@ def write_report(opts, main, scaling, out_md, plot_dir):
         if meta.get("pin_cpu") is not None:
             L.append("- Single-threaded cases (micro benchmarks without threads:N, the workloads but larson, prodcons "
                      "and threads_churn, python, sqlite, burst_idle) run pinned to CPU %d, every allocator on the "
-                     "same one: on this shared 2-vCPU machine one vCPU ran pair/64 1.6x slower than the other for "
-                     "minutes at a time, and processes started one after another landed on either vCPU in streaks, "
-                     "which could favour one allocator for a whole run. Multi-threaded cases are not pinned.\n"
-                     % meta["pin_cpu"])
+                     "same one, so that which CPU a process lands on cannot favour one allocator (on the shared "
+                     "2-vCPU machine of this project's reports, one vCPU once ran pair/64 1.6x slower than the other "
+                     "for minutes, and processes started one after another landed on either vCPU in streaks). "
+                     "Multi-threaded cases are not pinned.\n" % meta["pin_cpu"])
         L.append("- Wall time, CPU time (user+sys) and peak RSS (`ru_maxrss`) come from `lm_bench_rusage` "
                  "(bench/rusage.cpp, static), which forks, execs the program and collects `wait4()`'s rusage.\n")
         L.append("- Micro benchmarks: Google Benchmark (`lm_bench_micro`, Debian's libbenchmark, which calls "
@@ -1653,10 +1658,14 @@ def main():
                     "of this checkout)")
     opts = ap.parse_args()
     opts.mode = opts.mode or "quick"
+    allowed = os.sched_getaffinity(0)
     if opts.pin_cpu is None:
-        opts.pin_cpu = min(os.sched_getaffinity(0))
+        opts.pin_cpu = min(allowed)
     elif opts.pin_cpu < 0:
         opts.pin_cpu = None
+    elif opts.pin_cpu not in allowed:
+        ap.error("--pin-cpu %d: not a CPU this process may run on (%s)" % (
+            opts.pin_cpu, ",".join(str(c) for c in sorted(allowed))))
     if IN_BUNDLE and not opts.bench_dir:
         opts.bench_dir = HERE
 
