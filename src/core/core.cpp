@@ -44,8 +44,9 @@
 // takes from libc_nonshared.a and puts at the very end of the text, past the
 // redzone code: calling it faulted that code in (docs/architecture.md, Text
 // layout).
+// (__dso_handle weak, as in the stub: a link without crtbegin still links.)
 extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso);
-extern "C" void* __dso_handle;
+extern "C" __attribute__((weak, visibility("hidden"))) void* __dso_handle;
 
 namespace lm::core {
 

@@ -390,7 +390,12 @@ CHILD_MODE("text-pages") {
     if (f && (!last || f > last)) last = f;
   }
   if (!last) return 2;
-  printf("%d %d\n", page_present(reinterpret_cast<void*>(&malloc)), page_present(last));
+  int fast = page_present(reinterpret_cast<void*>(&malloc)), redzone = page_present(last);
+  if (fast < 0 || redzone < 0) {
+    printf("no pagemap\n");  // a kernel or sandbox without /proc/self/pagemap
+    return 0;
+  }
+  printf("%d %d\n", fast, redzone);
   return info.arena > 0 && WIFEXITED(status) ? 0 : 3;
 }
 #endif
@@ -420,6 +425,10 @@ TEST_CASE("api: a program in fast mode does not map the redzone mode's code" * L
   auto r = run_self({"text-pages"});
   CAPTURE(r.err);
   CHECK(r.exited_ok());
+  if (r.out == "no pagemap\n") {
+    MESSAGE("/proc/self/pagemap is not readable here: nothing to check");
+    return;
+  }
   CHECK(r.out == "1 0\n");
 }
 #endif
