@@ -40,11 +40,11 @@
 #include "slab/spans.h"
 #include "stats/stats.h"
 
-// What pthread_atfork calls. pthread_atfork itself is a stub that the link
-// takes from libc_nonshared.a and puts at the very end of the text, past the
-// redzone code: calling it faulted that code in (docs/architecture.md, Text
-// layout).
-// (__dso_handle weak, as in the stub: a link without crtbegin still links.)
+// What pthread_atfork calls. pthread_atfork itself is a three-line wrapper
+// that the link takes from libc_nonshared.a and puts at the very end of the
+// text, past the redzone code: calling it faulted that code in
+// (docs/architecture.md, Text layout). __dso_handle is weak, as in that
+// wrapper: a link without crtbegin still links.
 extern "C" int __register_atfork(void (*prepare)(), void (*parent)(), void (*child)(), void* dso);
 extern "C" __attribute__((weak, visibility("hidden"))) void* __dso_handle;
 
