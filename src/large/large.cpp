@@ -104,16 +104,20 @@ size_t grow_keep(size_t need) { return align_up(need * 2, os::page_size()); }
 // bigger, its resident slack left for the block to grow into by realloc.
 // nullptr when the page map cannot map a leaf for the header: a block free()
 // could not find must not be handed out.
-void* place(uptr base, size_t size, size_t used, size_t align) {
+// `registered`: the header's page-map entry already names it (a cached
+// mapping reused with its header where it was).
+void* place(uptr base, size_t size, size_t used, size_t align, bool registered = false) {
   uptr mem = align_up(base + kHeaderSize, align < 16 ? 16 : align);
   Header* h = header_of(ptr(mem));
   h->map_size = size;
   h->offset = addr(h) - base;
   h->head = (base + used - addr(h)) | kMappedFlag;
   h->cookie = cookie_for(h);
-  if (!pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead)) return nullptr;
+  if (!registered && !pagemap::set_range(addr(h), addr(h) + 1, pagemap::kLargeHead)) return nullptr;
   return ptr(mem);
 }
+// Where place() puts the header of a block at this alignment.
+uptr header_at(uptr base, size_t align) { return align_up(base + kHeaderSize, align < 16 ? 16 : align) - kHeaderSize; }
 
 void unmap_block(uptr base, size_t size, uptr hdr) {
   pagemap::set_range(hdr, hdr + 1, pagemap::kNone);
@@ -217,7 +221,7 @@ size_t absorb_tail(uptr base, size_t size, size_t need) {
         put(CacheEntry{tail.base + want, tail.size - want, 0, tail.freed_ms, tail.hold_ms});
         tail.size = want;
       }
-      stats::count(stats::k_large_cache_hits);
+      stats::count_locked(stats::k_large_cache_hits);
       g_live_bytes += tail.size;
       if (g_live_bytes > g_max_bytes) g_max_bytes = g_live_bytes;
       grown = size + tail.size;
@@ -238,6 +242,11 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
   CacheEntry expired[kCacheEntries];
   unsigned nexpired = 0;
   CacheEntry reuse{0, 0, 0, 0, 0};
+  // The reused mapping needs no system call and keeps its header where it
+  // was: its page-map entry stays, and it is counted live under this lock
+  // (a cached 256 KiB malloc/free pair took two page-map writes and the lock
+  // twice more).
+  bool settled = false;
   {
     LockGuard guard(g_lock);
     uint64_t now = os::recent_ms();
@@ -255,7 +264,7 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     if (growing && largest >= 0 && g_cache[largest].size >= need) best = largest;
     if (best >= 0) {
       reuse = take(static_cast<unsigned>(best));
-      if (reuse.hdr) pagemap::set_range(reuse.hdr, reuse.hdr + 1, pagemap::kNone);
+      stats::count_locked(stats::k_large_cache_hits);
       if (growing && reuse.size >= grow_keep(need) + kMinSplit) {
         // A block that realloc moves up from the heap takes twice its need,
         // and the rest stays cached right after it: resize() grows the block
@@ -282,6 +291,11 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
         put(CacheEntry{reuse.base + need, reuse.size - need, 0, reuse.freed_ms, reuse.hold_ms});
         reuse.size = need;
       }
+      // (The conditions of the remaps below, negated.)
+      settled = reuse.hdr && reuse.hdr == header_at(reuse.base, align) && reuse.size >= need &&
+                (growing || reuse.size <= need * 8);
+      if (settled) note_live(reuse.size);
+      else if (reuse.hdr) pagemap::set_range(reuse.hdr, reuse.hdr + 1, pagemap::kNone);
     }
   }
   release_all(expired, nexpired);
@@ -291,7 +305,6 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
   size_t dirty = 0;  // leading bytes of the mapping that may hold old data
   size_t paid = 0;   // fresh bytes announced to the growth hook
   if (base) {
-    stats::count(stats::k_large_cache_hits);
     dirty = size;
     if (size > need * 8 && !growing) {
       // Far too big: give most of the tail back, keeping room to grow (a
@@ -321,13 +334,13 @@ void* alloc(size_t n, size_t align, bool zero, bool growing) {
     size = need;
     dirty = 0;
   }
-  void* mem = place(base, size, need < size ? need : size, align);
+  void* mem = place(base, size, need < size ? need : size, align, settled);
   if (!mem) {
     // (Near an address-space limit, RLIMIT_AS: the mapping fitted, a leaf did not.)
     os::unmap(ptr(base), size);
     return nullptr;
   }
-  {
+  if (!settled) {
     LockGuard guard(g_lock);
     note_live(size);
   }

@@ -4,6 +4,7 @@
 // obtain memory return nullptr on failure; memory from the kernel is zeroed.
 #pragma once
 
+#include <atomic>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +14,12 @@
 namespace lm::os {
 
 // The system page size, read once (getauxval does not allocate).
-size_t page_size();
+extern std::atomic<size_t> g_page_size;
+LM_SLOW_PATH size_t read_page_size();
+inline size_t page_size() {
+  size_t ps = g_page_size.load(std::memory_order_relaxed);
+  return LM_LIKELY(ps != 0) ? ps : read_page_size();
+}
 
 // Moves the program break by `increment` bytes through libc's sbrk, so that a
 // program calling sbrk itself stays consistent with us. Returns the old break,

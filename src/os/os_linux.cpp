@@ -27,19 +27,17 @@ class ErrnoKeeper {
  private:
   int saved_;
 };
-std::atomic<size_t> g_page_size{0};
 }  // namespace
 
-size_t page_size() {
-  size_t ps = g_page_size.load(std::memory_order_relaxed);
-  if (LM_UNLIKELY(ps == 0)) {
-    // From the auxiliary vector, as sysconf reads it, without faulting in
-    // sysconf's page of libc (the initialisation reads AT_RANDOM there too).
-    ErrnoKeeper keep;
-    unsigned long v = getauxval(AT_PAGESZ);
-    ps = v ? static_cast<size_t>(v) : 4096;
-    g_page_size.store(ps, std::memory_order_relaxed);
-  }
+constinit std::atomic<size_t> g_page_size{0};
+
+size_t read_page_size() {
+  // From the auxiliary vector, as sysconf reads it, without faulting in
+  // sysconf's page of libc (the initialisation reads AT_RANDOM there too).
+  ErrnoKeeper keep;
+  unsigned long v = getauxval(AT_PAGESZ);
+  size_t ps = v ? static_cast<size_t>(v) : 4096;
+  g_page_size.store(ps, std::memory_order_relaxed);
   return ps;
 }
 

@@ -64,6 +64,45 @@ TEST_CASE("large: a freed mapping is reused by the next request, zeroed for call
   CHECK(large::snapshot().cached_blocks == 0);
 }
 
+TEST_CASE("large: a reused mapping's header is registered where it is, in place or moved by an alignment") {
+  large::trim();
+  size_t live = large::snapshot().live_blocks;
+  auto* p = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  REQUIRE(p);
+  large::free(p, "free()");
+  // Same request: same mapping, same header (its page-map entry kept).
+  auto* q = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  CHECK(q == p);
+  CHECK(large::owns(q));
+  CHECK(large::snapshot().live_blocks == live + 1);
+  std::memset(q, 5, 1 << 20);
+  large::free(q, "free()");
+  CHECK(large::snapshot().live_blocks == live);
+  // Aligned so that the block's header moves to another page of the same
+  // mapping (the page map has an entry per page): the new page is
+  // registered, the old one no longer names a block.
+  size_t align = 8192;
+  while (align <= (256u << 10) && ((A(p) + align - 1) & ~(align - 1)) - A(p) < 4096) align *= 2;
+  REQUIRE(align <= (256u << 10));
+  auto* r = static_cast<char*>(large::alloc((1 << 20) - align - 8192, align, false));
+  REQUIRE(r);
+  CHECK(A(r) % align == 0);
+  CHECK(A(r) - A(p) >= 4096);
+  CHECK(A(r) - A(p) < (1u << 20));
+  CHECK(large::owns(r));
+  CHECK(!large::owns(p));
+  CHECK(large::snapshot().live_blocks == live + 1);
+  large::free(r, "free()");
+  // And back: the header returns to the start.
+  auto* s = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  CHECK(s == p);
+  CHECK(large::owns(s));
+  CHECK(!large::owns(r));
+  large::free(s, "free()");
+  CHECK(large::snapshot().live_blocks == live);
+  large::trim();
+}
+
 TEST_CASE("large: aligned blocks up to 1 MiB") {
   for (size_t align = 16; align <= (1 << 20); align *= 2) {
     auto* p = static_cast<char*>(large::alloc(300000, align, false));
