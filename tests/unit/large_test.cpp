@@ -67,34 +67,52 @@ TEST_CASE("large: a freed mapping is reused by the next request, zeroed for call
 TEST_CASE("large: a reused mapping's header is registered where it is, in place or moved by an alignment") {
   large::trim();
   size_t live = large::snapshot().live_blocks;
-  auto* p = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  // A mapping where some alignment up to 256 KiB puts a block's header a
+  // page or more above where an unaligned block's is (the page map has an
+  // entry per page). Not one that ends 4 KiB below a 512 KiB boundary (the
+  // kernel may place a mapping right below another): then a candidate of
+  // another size.
+  auto fits = [](void* q, size_t a) { return ((A(q) + a - 1) & ~(a - 1)) - A(q) >= 4096; };
+  void* cand[4] = {};
+  size_t size = 0, align = 0;
+  char* p = nullptr;
+  for (int k = 0; k < 4 && !p; ++k) {
+    size_t sz = (size_t{1} << 20) + k * 12288;
+    cand[k] = large::alloc(sz, 16, false);
+    REQUIRE(cand[k]);
+    for (size_t a = 8192; a <= (256u << 10) && !p; a *= 2)
+      if (fits(cand[k], a)) {
+        p = static_cast<char*>(cand[k]);
+        size = sz;
+        align = a;
+      }
+  }
   REQUIRE(p);
+  for (void* q : cand)
+    if (q && q != p) large::free(q, "free()");
+  large::trim();
   large::free(p, "free()");
   // Same request: same mapping, same header (its page-map entry kept).
-  auto* q = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  auto* q = static_cast<char*>(large::alloc(size, 16, false));
   CHECK(q == p);
   CHECK(large::owns(q));
   CHECK(large::snapshot().live_blocks == live + 1);
-  std::memset(q, 5, 1 << 20);
+  std::memset(q, 5, size);
   large::free(q, "free()");
   CHECK(large::snapshot().live_blocks == live);
-  // Aligned so that the block's header moves to another page of the same
-  // mapping (the page map has an entry per page): the new page is
-  // registered, the old one no longer names a block.
-  size_t align = 8192;
-  while (align <= (256u << 10) && ((A(p) + align - 1) & ~(align - 1)) - A(p) < 4096) align *= 2;
-  REQUIRE(align <= (256u << 10));
-  auto* r = static_cast<char*>(large::alloc((1 << 20) - align - 8192, align, false));
+  // Aligned from the same mapping: the header moves up a page or more, and
+  // the old address is no longer a block.
+  auto* r = static_cast<char*>(large::alloc(size - align - 8192, align, false));
   REQUIRE(r);
   CHECK(A(r) % align == 0);
   CHECK(A(r) - A(p) >= 4096);
-  CHECK(A(r) - A(p) < (1u << 20));
+  CHECK(A(r) - A(p) < size);
   CHECK(large::owns(r));
   CHECK(!large::owns(p));
   CHECK(large::snapshot().live_blocks == live + 1);
   large::free(r, "free()");
   // And back: the header returns to the start.
-  auto* s = static_cast<char*>(large::alloc(1 << 20, 16, false));
+  auto* s = static_cast<char*>(large::alloc(size, 16, false));
   CHECK(s == p);
   CHECK(large::owns(s));
   CHECK(!large::owns(r));
