@@ -48,13 +48,11 @@ template <class Miss>
 LM_FAST_PATH void* malloc_fast_or(size_t n, Miss miss) {
   if (LM_LIKELY(n <= slab::kMaxSize)) {
     Bin& b = t_cache.bins[slab::size_class(n)];
-    void* p = b.head;
-    // A link that is not 16-aligned was overwritten: the slow path reports it.
-    if (LM_LIKELY(p != nullptr && (addr(p) & 15) == 0)) {
-      void** slot = static_cast<void**>(p);
-      b.head = reveal(slot);
-      --b.count;
-      slot[1] = nullptr;  // clear the free key
+    uint32_t count = b.count;
+    if (LM_LIKELY(count != 0)) {
+      void* p = b.stack[count - 1];
+      b.count = count - 1;
+      static_cast<void**>(p)[1] = nullptr;  // clear the free key
       if (LM_UNLIKELY((++b.allocs & kTickMask) == 0)) tick();
       return p;
     }
@@ -73,11 +71,11 @@ LM_FAST_PATH bool free_hit(void* p) {
     slab::Slab* s = slab::slab_of(e);
     Bin& b = t_cache.bins[s->size_class];
     void** slot = static_cast<void**>(p);
-    if (LM_LIKELY(b.count < b.limit && slot[1] != ptr(g_free_key) && slab::is_object_start(s, addr(p)))) {
-      *slot = protect(slot, b.head);
+    uint32_t count = b.count;
+    if (LM_LIKELY(count < b.limit && slot[1] != ptr(g_free_key) && slab::is_object_start(s, addr(p)))) {
+      b.stack[count] = p;
       slot[1] = ptr(g_free_key);
-      b.head = p;
-      ++b.count;
+      b.count = count + 1;
       return true;
     }
   }

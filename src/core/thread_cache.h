@@ -1,9 +1,11 @@
 // thread_cache.h: the per-thread object caches (the kernel's array_cache):
-// per size class, a bounded singly linked list of free objects. Owned by
-// core/: only the owning thread touches its bins; the slab layer sees whole
-// batches. Links are stored mangled with the slot's address (glibc's
-// safe-linking) and a freed object's second word holds g_free_key, so that
-// the common double free is caught as cheaply as glibc's tcache does.
+// per size class, a bounded stack of pointers to free objects, oldest at the
+// bottom, in an area of ours mapped for the thread (core.cpp, bin areas).
+// Owned by core/: only the owning thread touches its bins; the slab layer
+// sees whole batches. A freed object's second word holds g_free_key, so that
+// the common double free is caught as cheaply as glibc's tcache does; its
+// first word is not used while it is cached (a write after free there
+// damages nothing of ours).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 namespace lm::core {
 
 struct Bin {
-  void* head;
+  void** stack;     // stack[0, count): the objects, most recently freed last
   uint32_t count;
   uint32_t limit;   // 0 until the thread is set up: every access misses
   uint64_t allocs;  // served from this bin (for the hit rate)
@@ -45,6 +47,7 @@ struct ThreadCache {
   ThreadState state;
   uint8_t shard;      // its transfer-cache shard (core.cpp)
   ThreadRecord* record;  // its entry in the registry (core.cpp), or null
+  void** area;           // its bins' stacks (core.cpp, bin areas), or null: no caching
 };
 
 extern constinit thread_local ThreadCache t_cache LM_TLS_IE;

@@ -610,6 +610,43 @@ TEST_CASE("api: many short-lived threads each allocate and free") {
   CHECK(damaged == 0);
 }
 
+// KiB of the process's address space (VmSize).
+static long vm_size_kb() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmSize:", 7) == 0) kb = strtol(line + 7, nullptr, 10);
+  fclose(f);
+  return kb;
+}
+
+// Each thread's bins keep their stacks in an area of ~48 KiB (core.cpp,
+// bin areas): an exited thread's serves the next thread, so threads started
+// one after another map no new memory for them (glibc reuses their stacks).
+TEST_CASE("api: threads started one after another reuse the bin areas of exited ones" * LIBMALLOC_ONLY) {
+  auto run = [](int n) {
+    for (int i = 0; i < n; ++i) {
+      std::thread t([i] {
+        void* p[64];
+        for (int k = 0; k < 64; ++k) p[k] = malloc(16 + (k * 37 + i) % 2000);
+        for (void* q : p) free(q);
+      });
+      t.join();
+    }
+  };
+  run(4);
+  long before = vm_size_kb();
+  run(300);
+  long after = vm_size_kb();
+  REQUIRE(before > 0);
+  CAPTURE(before);
+  CAPTURE(after);
+  // 300 areas would be 14 MiB.
+  CHECK(after - before < 2048);
+}
+
 #ifdef LM_TEST_LINKED
 // Objects of class c out of the slabs (in thread caches or the program).
 static size_t active_objects(unsigned c) { return lm::slab::class_stats(c).active; }
