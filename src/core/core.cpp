@@ -295,11 +295,14 @@ std::atomic<uint64_t> g_last_upkeep_ms{0};
 //
 // Between the thread caches and the slabs, per class, a small stack of whole
 // batches (tcmalloc's transfer cache): a thread that flushes a full batch
-// parks it here in O(1), and a thread whose bin ran empty adopts a parked
-// batch as its bin in O(1). Batches keep the bins' safe-linked encoding, so
-// nothing is walked or decoded under the lock; only when the stack is full or
-// empty do objects go to or come from their slabs. This is what makes
-// cross-thread frees (one thread allocates, another frees) scale.
+// parks it here, and a thread whose bin ran empty adopts a parked batch as
+// its bin. A batch is a copy of the bin's pointers (in g_transfer_store), so
+// no object is touched; only when the stack is full or empty do objects go
+// to or come from their slabs. This is what makes cross-thread frees (one
+// thread allocates, another frees) scale. (Linked through the objects, as
+// it was before the bins became stacks, adopting a batch walked the freeing
+// thread's objects from the other core's cache: xthread/1024 took 1.3 times
+// as long.)
 //
 // Each class's stack is split in kTransferShards, threads spread over them
 // in the order they start (ThreadCache::shard): a thread parks in its own
@@ -314,18 +317,15 @@ std::atomic<uint64_t> g_last_upkeep_ms{0};
 // 7851 -> 4603 -> 1784; larson/16 0.324 -> 0.315 -> 0.328 s and prodcons/16
 // 0.558 -> 0.559 -> 0.576 s (noise: 0.29-0.34 and 0.53-0.59 across rounds).
 
-struct Batch {
-  void* head;
-  unsigned count;
-};
 constexpr unsigned kTransferShards = 4;
 constexpr unsigned kShardSlots = 16;  // batches per shard at most
 struct alignas(64) Transfer {
   Mutex lock;
   unsigned n;
   uint64_t touched_ms;
-  Batch batches[kShardSlots];
+  uint16_t counts[kShardSlots];  // batch i: counts[i] pointers at transfer_store(shard, c, i)
 };
+static_assert(sizeof(Transfer) == 64);
 // The stacks, [shard][class]: mapped when a second thread registers (under
 // the registry lock, which fork_prepare holds too), so that a process that
 // never has two threads, a forking shell among them, never has them. In
@@ -344,12 +344,38 @@ void each_transfer(Fn&& fn) {
       for (Transfer& t : rows[i]) fn(t);
 }
 
+// The batches' pointers, after the rows in the same mapping: per shard, per
+// class, g_transfer_slots[c] slots of g_batch_max[c] pointers (about 1.5 MiB
+// of address space, resident as far as batches were parked).
+void** g_transfer_store = nullptr;
+uint32_t g_store_offset[slab::kClasses];  // in pointers, within a shard's part
+size_t g_store_per_shard = 0;
+// The most objects a batch holds: half the largest limit of the class's bins.
+uint16_t g_batch_max[slab::kClasses];
+
+void** transfer_store(unsigned shard, unsigned c, unsigned slot) {
+  return g_transfer_store + shard * g_store_per_shard + g_store_offset[c] + size_t{slot} * g_batch_max[c];
+}
+// Before a stack's lock is taken: its lines were last written by another
+// thread's core, and a copy that missed on them under the lock made the
+// threads queue on it (xthread/1024 at 2 threads: 8% of the time in the
+// futex).
+void prefetch_store(void** at, unsigned count, bool write) {
+  for (unsigned i = 0; i < count; i += 8) {
+    if (write) __builtin_prefetch(at + i, 1);
+    else __builtin_prefetch(at + i, 0);
+  }
+}
+
 // Registry lock held. (Mapped memory is zero: every stack unlocked and empty.
 // If the mapping fails, threads give their batches to the slabs.)
 void transfer_map() {
   if (g_transfer) return;
-  void* m = os::map(align_up(sizeof(TransferRow) * kTransferShards, 4096));
-  if (m) __atomic_store_n(&g_transfer, static_cast<TransferRow*>(m), __ATOMIC_RELEASE);
+  size_t rows = align_up(sizeof(TransferRow) * kTransferShards, 4096);
+  void* m = os::map(align_up(rows + g_store_per_shard * kTransferShards * sizeof(void*), 4096));
+  if (!m) return;
+  g_transfer_store = reinterpret_cast<void**>(static_cast<char*>(m) + rows);
+  __atomic_store_n(&g_transfer, static_cast<TransferRow*>(m), __ATOMIC_RELEASE);
 }
 // Batches per shard of each class, apart from g_transfer.
 constinit uint8_t g_transfer_slots[slab::kClasses] = {};
@@ -373,22 +399,30 @@ void transfer_init() {
     size_t slots = batch_bytes ? (1u << 20) / batch_bytes : 4;
     slots = (slots < 4 ? 4 : slots > 64 ? 64 : slots) / kTransferShards;
     g_transfer_slots[c] = static_cast<uint8_t>(slots < 2 ? 2 : slots);
+    unsigned most = slab::busy_cache_limit(c) / 2;
+    g_batch_max[c] = static_cast<uint16_t>(most < 1 ? 1 : most);
+    g_store_offset[c] = static_cast<uint32_t>(g_store_per_shard);
+    g_store_per_shard += size_t{g_transfer_slots[c]} * g_batch_max[c];
   }
 }
 
 // Into the shard's stack, else into the first other shard with room (read
 // without its lock first: a hint), so the class parks as many batches as
 // one unsplit stack would.
-bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
+bool transfer_put(unsigned shard, unsigned c, void* const* objs, unsigned count) {
   TransferRow* rows = transfer_rows();
-  if (!rows) return false;
+  if (!rows || count == 0 || count > g_batch_max[c]) return false;
   const unsigned slots = g_transfer_slots[c];
   for (unsigned i = 0; i < kTransferShards; ++i) {
-    Transfer& t = rows[(shard + i) % kTransferShards][c];
-    if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) >= slots) continue;
+    unsigned k = (shard + i) % kTransferShards;
+    Transfer& t = rows[k][c];
+    unsigned hint = __atomic_load_n(&t.n, __ATOMIC_RELAXED);
+    if (i > 0 && hint >= slots) continue;
+    if (hint < slots) prefetch_store(transfer_store(k, c, hint), count, true);
     LockGuard guard(t.lock);
     if (t.n == slots) continue;
-    t.batches[t.n] = Batch{head, count};
+    std::memcpy(transfer_store(k, c, t.n), objs, count * sizeof(void*));
+    t.counts[t.n] = static_cast<uint16_t>(count);
     __atomic_store_n(&t.n, t.n + 1, __ATOMIC_RELAXED);  // read unlocked as a hint
     t.touched_ms = g_last_upkeep_ms.load(std::memory_order_relaxed);
     if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) __atomic_store_n(&g_transfer_used[c], 1, __ATOMIC_RELAXED);
@@ -397,63 +431,43 @@ bool transfer_put(unsigned shard, unsigned c, void* head, unsigned count) {
   return false;
 }
 
-// From the shard's stack, else from the first other shard that has one
-// (read without its lock first: a hint).
-bool transfer_get(unsigned shard, unsigned c, Batch* out) {
-  if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) return false;  // nothing was ever parked
+// A batch from the shard's stack, else from the first other shard that has
+// one (read without its lock first: a hint), copied to out[] (room for
+// g_batch_max[c]). Returns how many objects, 0 if none was parked. With
+// `most` below a batch, takes that many off the top batch only (a drain
+// with a small buffer).
+unsigned transfer_get(unsigned shard, unsigned c, void** out, unsigned most = ~0u) {
+  if (!__atomic_load_n(&g_transfer_used[c], __ATOMIC_RELAXED)) return 0;  // nothing was ever parked
   TransferRow* rows = transfer_rows();
-  if (!rows) return false;
+  if (!rows) return 0;
   for (unsigned i = 0; i < kTransferShards; ++i) {
-    Transfer& t = rows[(shard + i) % kTransferShards][c];
-    if (i > 0 && __atomic_load_n(&t.n, __ATOMIC_RELAXED) == 0) continue;
+    unsigned k = (shard + i) % kTransferShards;
+    Transfer& t = rows[k][c];
+    unsigned hint = __atomic_load_n(&t.n, __ATOMIC_RELAXED);
+    if (i > 0 && hint == 0) continue;
+    if (hint > 0) prefetch_store(transfer_store(k, c, hint - 1), g_batch_max[c], false);
     LockGuard guard(t.lock);
     if (t.n == 0) continue;
-    __atomic_store_n(&t.n, t.n - 1, __ATOMIC_RELAXED);  // read unlocked as a hint
-    *out = t.batches[t.n];
-    return true;
-  }
-  return false;
-}
-
-// The object after slot on a bin's list, checked as glibc checks tcache
-// links: a write after free that damaged a link sent a flush or a
-// double-free check into the weeds (SIGSEGV inside the allocator, no
-// report). slab::give checks more: that the object is one of its class.
-//
-// A stored zero (a program's `p->next = NULL` after free) decodes to
-// slot >> 12, which is 16-aligned one time in 16: the flush then followed
-// it (SIGSEGV, 1 run in 16). No real link is stored as zero (it would
-// name the object at slot >> 12, far below any heap), so zero is reported.
-void* bin_next(void** slot, const char* func) {
-  void* q = reveal(slot);
-  if ((addr(q) & 15) || *slot == nullptr) report::corrupted(func, slot, "corrupted thread-cache link");
-  return q;
-}
-
-// Decodes a safe-linked list of count objects and gives them to the slabs
-// (func: the call a damaged list is reported in).
-void give_list(unsigned c, void* head, unsigned count, const char* func = "free()") {
-  void* batch[256];
-  void* last = nullptr;
-  while (count > 0) {
-    unsigned n = 0;
-    while (n < count && n < 256) {
-      if (!head) report::corrupted(func, last, "thread-cache list cut short");
-      batch[n++] = last = head;
-      head = bin_next(static_cast<void**>(head), func);
+    unsigned top = t.n - 1, count = t.counts[top];
+    if (count > most) {
+      t.counts[top] = static_cast<uint16_t>(count - most);
+      std::memcpy(out, transfer_store(k, c, top) + (count - most), most * sizeof(void*));
+      return most;
     }
-    slab::give(c, batch, n, func);
-    count -= n;
+    __atomic_store_n(&t.n, top, __ATOMIC_RELAXED);  // read unlocked as a hint
+    std::memcpy(out, transfer_store(k, c, top), count * sizeof(void*));
+    return count;
   }
+  return 0;
 }
 
-// Returns every parked batch of class c to the slabs (trim, decay).
+// Returns every parked batch of class c to the slabs (trim, decay), a few
+// objects at a time: a batch may be larger than what a thread's stack
+// should hold, and giving under the stack's lock would take a class lock
+// inside it.
 void transfer_drain(unsigned c, const char* func = "free()") {
-  for (;;) {
-    Batch b;
-    if (!transfer_get(0, c, &b)) return;
-    give_list(c, b.head, b.count, func);
-  }
+  void* objs[64];
+  while (unsigned n = transfer_get(0, c, objs, 64)) slab::give(c, objs, n, func);
 }
 
 // Gives back all but the `keep` most recently freed objects of bin c: the
@@ -468,15 +482,8 @@ void flush_bin(ThreadCache& tc, unsigned c, unsigned keep, bool to_transfer = tr
   bool parked = false;
   // Parking only pays when another thread may adopt the batch; a lone
   // thread's objects go straight back, so its slabs can empty.
-  if (to_transfer && remaining == b.limit / 2 && g_threads.load(std::memory_order_relaxed) > 1) {
-    void* head = nullptr;
-    for (unsigned i = remaining; i-- > 0;) {
-      auto** slot = static_cast<void**>(b.stack[i]);
-      *slot = protect(slot, head);
-      head = slot;
-    }
-    parked = transfer_put(tc.shard, c, head, remaining);
-  }
+  if (to_transfer && remaining == b.limit / 2 && g_threads.load(std::memory_order_relaxed) > 1)
+    parked = transfer_put(tc.shard, c, b.stack, remaining);
   if (!parked) slab::give(c, b.stack, remaining, func);
   std::memmove(b.stack, b.stack + remaining, keep * sizeof(void*));
   b.count = keep;
@@ -1120,19 +1127,12 @@ void* malloc_slow_inner(size_t n) {
   if (b.count) return malloc_fast(n);  // set up just now: the bin may be full
   ++tc.misses;
   adapt_big_bin(tc, c);
-  Batch parked;
-  if (transfer_get(tc.shard, c, &parked)) {
-    // Adopt a parked batch as the bin (at most slab::busy_cache_limit(c)
-    // objects: a bin's stack holds it whole). A refill for the stats=1
-    // table, and this malloc a miss (malloc_fast counts a hit: the table
-    // showed 99% for a bin that missed every eighth call).
-    void* q = parked.head;
-    for (unsigned i = 0; i < parked.count; ++i) {
-      if (!q) report::corrupted("malloc()", i ? b.stack[i - 1] : nullptr, "thread-cache list cut short");
-      b.stack[i] = q;
-      q = bin_next(static_cast<void**>(q), "malloc()");
-    }
-    b.count = parked.count;
+  // The bin is empty: adopt a parked batch as its contents (at most
+  // g_batch_max[c], half what its stack holds). A refill for the stats=1
+  // table, and this malloc a miss (malloc_fast counts a hit: the table
+  // showed 99% for a bin that missed every eighth call).
+  if (unsigned adopted = transfer_get(tc.shard, c, b.stack)) {
+    b.count = adopted;
     __atomic_fetch_add(&g_adopted[c], 1, __ATOMIC_RELAXED);
     void* p = malloc_fast(n);
     --b.allocs;
@@ -1410,7 +1410,7 @@ size_t transfer_objects(unsigned c) {
     for (unsigned k = 0; k < kTransferShards; ++k) {
       Transfer& t = rows[k][c];
       LockGuard guard(t.lock);
-      for (unsigned i = 0; i < t.n; ++i) n += t.batches[i].count;
+      for (unsigned i = 0; i < t.n; ++i) n += t.counts[i];
     }
   return n;
 }
