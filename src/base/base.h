@@ -45,7 +45,7 @@ constexpr unsigned popcount64(uint64_t x) {
 inline bool mul_overflows(size_t a, size_t b, size_t* out) { return __builtin_mul_overflow(a, b, out); }
 
 // glibc's PROTECT_PTR, for the links of free lists kept inside freed objects
-// (thread-cache bins, slab free lists): a link is stored XORed with its
+// (the slabs' free lists): a link is stored XORed with its
 // slot's address >> 12, so a stray write of a plain pointer (or of zeros)
 // into a freed object is not followed as a link.
 LM_FAST_PATH void* protect(void** slot, void* next) { return ptr((addr(slot) >> 12) ^ addr(next)); }

@@ -87,8 +87,8 @@ static_assert(spans_fit_bitmaps());
 
 namespace {
 
-// A slab's free list links its objects through their first word, encoded as
-// the thread caches' links are (protect() in base.h). Each link is checked as
+// A slab's free list links its objects through their first word, encoded with
+// glibc's safe-linking (protect() in base.h). Each link is checked as
 // it is followed: null or the start of a carved object of the same slab. A
 // write after free into an object on the list (zeros, or a pointer to
 // another freed object) made take() hand out live blocks again, or cut the
@@ -378,15 +378,14 @@ void give(unsigned c, void* const* objs, unsigned n, const char* func) {
     uint64_t now = os::recent_ms();
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
-      // On a slab of this class (the caller's list may have been damaged by
-      // a write after free into a cached object's link). Not is_object_start:
-      // every object came through free()'s test of it, and a link's damage
-      // that still points into a slab of its class is rare; that test cost
-      // 7% of a burst of frees (about 1 ns an object).
+      // On a slab of this class (a thread cache's stack overwritten by a
+      // stray write into libmalloc's memory). Not is_object_start: every
+      // object came through free()'s test of it; that test cost 7% of a
+      // burst of frees (about 1 ns an object).
       pagemap::Entry e = pagemap::get(addr(p));
       Slab* s = slab_of(e);
       if (e <= pagemap::kLargeHead || s->size_class != c)
-        report::corrupted(func, p, "corrupted thread-cache list (not an object of its class)");
+        report::corrupted(func, p, "thread-cache object not of its class");
       set_link(p, s->free_list);
       s->free_list = p;
       s->touched_ms = now;

@@ -218,8 +218,8 @@ void init(heap::Heap* heap);
 unsigned take(unsigned c, void** out, unsigned want);
 // Returns n objects of class c to their slabs. Slabs that become empty go
 // back to the heap (kEmptyReserve in slab.cpp says why none are kept).
-// Reports (in func) an object that is not one of class c: a bin's list
-// damaged by a write after free.
+// Reports (in func) an object that is not one of class c: a bin's stack
+// damaged by a stray write into libmalloc's memory.
 void give(unsigned c, void* const* objs, unsigned n, const char* func = "free()");
 // Under the class lock: is p on its slab's free list? (double-free check)
 bool is_free_in_slab(Slab* s, void* p, const char* func);  // (func: for a report of a damaged list)
