@@ -180,7 +180,9 @@ ThreadRecord* record_new() {
 // object's link: batches of 1000 blocks of 64-256 bytes took 2-3 times
 // mimalloc's time. The areas of exited threads wait here for the next ones
 // (under the registry lock), so that a program starting threads over and
-// over makes no system call for them.
+// over makes no system call for them; beyond kSpareAreas they are unmapped
+// (a burst of 1500 threads kept 72 MB resident after they had all exited),
+// and malloc_trim purges the ones kept.
 uint32_t g_bin_offset[slab::kClasses];
 // The stacks start 2 KiB into the area: at its start, the 16-byte class's
 // stack shared its page offset with the first objects of its slabs' pages,
@@ -189,6 +191,8 @@ uint32_t g_bin_offset[slab::kClasses];
 constexpr size_t kBinAreaSkew = 2048 / sizeof(void*);
 size_t g_bin_area_bytes = 0;
 void** g_spare_areas = nullptr;  // linked through their first word
+unsigned g_spare_count = 0;
+constexpr unsigned kSpareAreas = 8;
 
 void bin_layout_init() {
   size_t at = kBinAreaSkew;
@@ -204,6 +208,7 @@ void bin_layout_init() {
 void** area_take() {
   if (void** a = g_spare_areas) {
     g_spare_areas = static_cast<void**>(a[0]);
+    --g_spare_count;
     return a;
   }
   return static_cast<void**>(os::map(g_bin_area_bytes));
@@ -211,8 +216,22 @@ void** area_take() {
 // Under the registry lock; its bins must be empty or abandoned.
 void area_give(void** a) {
   if (!a) return;
+  if (g_spare_count >= kSpareAreas) {
+    os::unmap(a, g_bin_area_bytes);
+    return;
+  }
   a[0] = g_spare_areas;
   g_spare_areas = a;
+  ++g_spare_count;
+}
+
+// malloc_trim: the pages of the spare areas but the first (which holds the
+// link) go back.
+void areas_purge() {
+  LockGuard guard(g_registry_lock);
+  size_t page = os::page_size();
+  for (void** a = g_spare_areas; a; a = static_cast<void**>(a[0]))
+    if (g_bin_area_bytes > page) os::purge(reinterpret_cast<char*>(a) + page, g_bin_area_bytes - page);
 }
 
 // Under the registry lock: drops the entry of a thread that is gone without
@@ -1147,14 +1166,17 @@ void* malloc_slow_inner(size_t n) {
   if ((1u << tc.ramp[c]) < want) want = 1u << tc.ramp[c]++;
   unsigned got = slab::take(c, b.stack, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);
-  // Their free keys cleared here, together: most are freshly carved, and
+  // Their free keys written here, together: most are freshly carved, and
   // their first touch (a page fault for a new page) costs less in one run
   // than one by one in the fast path, between the program's own work (the
-  // frag workload took 1.29 times as long).
-  for (unsigned i = 0; i < got; ++i) static_cast<void**>(b.stack[i])[1] = nullptr;
+  // frag workload took 1.29 times as long). The key, not zero: they are free,
+  // and a second free of one (freed, flushed, refilled) is then caught.
+  for (unsigned i = 0; i < got; ++i) static_cast<void**>(b.stack[i])[1] = ptr(g_free_key);
   std::reverse(b.stack, b.stack + got);
   b.count = got - 1;
-  return b.stack[got - 1];
+  void* p = b.stack[got - 1];
+  static_cast<void**>(p)[1] = nullptr;
+  return p;
 }
 
 // A slab object whose second word holds the free key is probably free (or
@@ -1394,6 +1416,7 @@ int trim(size_t pad) {
   if (!ensure_init()) return 0;
   stats::count(stats::k_trims);
   if (t_cache.state == ThreadState::kActive) flush_all(t_cache, "malloc_trim()");
+  areas_purge();
   for (unsigned c = 0; c < slab::kClasses; ++c) transfer_drain(c, "malloc_trim()");
   slab::release_empty();
   bool released = slab::purge(os::now_ms(), 0, MADV_DONTNEED) > 0;

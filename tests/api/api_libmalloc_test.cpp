@@ -80,6 +80,27 @@ CHILD_MODE("double-free") {
   return 0;
 }
 
+// A block freed, sent back to its slab by malloc_trim, taken back into the
+// thread's bin by a refill (a later malloc of its class), then freed again.
+CHILD_MODE("double-free-refilled") {
+  void* a[8];
+  for (void*& p : a) p = malloc(64);
+  for (void* p : a) free(p);
+  malloc_trim(0);
+  void* x = malloc(64);
+  void* victim = nullptr;
+  for (void* p : a)
+    if (p != x) {
+      victim = p;
+      break;
+    }
+  printf("%s\n", apitest::hex_pointer(victim).c_str());
+  fflush(stdout);
+  free(opaque(victim));
+  g_sink = x;
+  return 0;
+}
+
 // A 64 KiB block freed by one thread is parked by it (kept for its next
 // malloc); another thread frees it again, or the program reallocs it.
 CHILD_MODE("double-free-other-thread") {
@@ -597,6 +618,13 @@ TEST_CASE("api: a write after free into a slab's free list aborts naming the obj
 
 TEST_CASE("api: double free of a 64-byte heap block aborts naming the pointer" * LIBMALLOC_ONLY) {
   check_fatal_report({"double-free", "64"}, "free", "double free");
+}
+
+TEST_CASE("api: double free of a small block that went back to its slab and was refilled into the bin aborts" *
+          LIBMALLOC_ONLY) {
+  // (Not with a perturb byte: no bin then, and malloc_trim releases the
+  // emptied slab, so the second free names an invalid pointer.)
+  check_fatal_report({"double-free-refilled"}, "free", "double free", false);
 }
 
 TEST_CASE("api: double free of a 1 MiB mapped block aborts naming the pointer" * LIBMALLOC_ONLY) {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -645,6 +646,48 @@ TEST_CASE("api: threads started one after another reuse the bin areas of exited 
   CAPTURE(after);
   // 300 areas would be 14 MiB.
   CHECK(after - before < 2048);
+}
+
+// 200 threads at once, each using bins of many classes, then all exit: their
+// bin areas are not all kept (each ~48 KiB, mostly resident), and
+// malloc_trim purges the ones kept for later threads.
+CHILD_MODE("thread-burst") {
+  constexpr int kThreads = 200;
+  static pthread_barrier_t barrier;
+  pthread_barrier_init(&barrier, nullptr, kThreads);
+  size_t before = apitest::rss_bytes();
+  std::vector<pthread_t> threads(kThreads);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  for (pthread_t& t : threads)
+    if (pthread_create(&t, &attr, [](void*) -> void* {
+          static thread_local void* held[256];
+          for (size_t n = 16; n <= 4096; n += n < 512 ? 16 : 128) {
+            size_t k = std::min<size_t>(std::max<size_t>(16384 / n, 4), 256);
+            for (size_t i = 0; i < k; ++i) memset(held[i] = malloc(n), 1, n);
+            for (size_t i = 0; i < k; ++i) free(held[i]);
+          }
+          pthread_barrier_wait(&barrier);
+          return nullptr;
+        }, nullptr) != 0)
+      return 2;
+  for (pthread_t& t : threads) pthread_join(t, nullptr);
+  malloc_trim(0);
+  size_t after = apitest::rss_bytes();
+  printf("%zd\n", static_cast<ssize_t>(after - before) / 1024);
+  return 0;
+}
+
+TEST_CASE("api: after a burst of 200 threads has exited, malloc_trim leaves no more than 4 MiB of it resident" *
+          LIBMALLOC_ONLY) {
+  auto r = apitest::run_self({"thread-burst"});
+  CAPTURE(r.err);
+  REQUIRE(r.exited_ok());
+  long kb = strtol(r.out.c_str(), nullptr, 10);
+  CAPTURE(kb);
+  // Kept, their areas alone would be 200 x 48 KiB: 9.4 MiB.
+  CHECK(kb < 4096);
 }
 
 #ifdef LM_TEST_LINKED
