@@ -91,15 +91,21 @@ uintptr_t brk_heap_end() {
   return 0;
 }
 
-size_t peak_rss_bytes() {
+namespace {
+// A "Name: N kB" line of /proc/self/status, in bytes (0 if absent).
+size_t status_bytes(const char* format) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
     size_t kb = 0;
-    if (sscanf(line.c_str(), "VmHWM: %zu kB", &kb) == 1) return kb * 1024;
+    if (sscanf(line.c_str(), format, &kb) == 1) return kb * 1024;
   }
   return 0;
 }
+}  // namespace
+
+size_t peak_rss_bytes() { return status_bytes("VmHWM: %zu kB"); }
+size_t vm_size_bytes() { return status_bytes("VmSize: %zu kB"); }
 
 size_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");

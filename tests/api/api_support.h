@@ -41,6 +41,8 @@ uintptr_t brk_heap_end();
 size_t rss_bytes();
 // Its high-water mark (VmHWM in /proc/self/status).
 size_t peak_rss_bytes();
+// Its address space (VmSize in /proc/self/status).
+size_t vm_size_bytes();
 
 // Writes and checks a pattern that depends on seed and offset.
 void fill(void* p, size_t n, uint32_t seed);

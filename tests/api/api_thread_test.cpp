@@ -611,18 +611,6 @@ TEST_CASE("api: many short-lived threads each allocate and free") {
   CHECK(damaged == 0);
 }
 
-// KiB of the process's address space (VmSize).
-static long vm_size_kb() {
-  FILE* f = fopen("/proc/self/status", "r");
-  if (!f) return -1;
-  char line[256];
-  long kb = -1;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmSize:", 7) == 0) kb = strtol(line + 7, nullptr, 10);
-  fclose(f);
-  return kb;
-}
-
 // Each thread's bins keep their stacks in an area of ~48 KiB (core.cpp,
 // bin areas): an exited thread's serves the next thread, so threads started
 // one after another map no new memory for them (glibc reuses their stacks).
@@ -638,9 +626,9 @@ TEST_CASE("api: threads started one after another reuse the bin areas of exited 
     }
   };
   run(4);
-  long before = vm_size_kb();
+  long before = static_cast<long>(apitest::vm_size_bytes() / 1024);
   run(300);
-  long after = vm_size_kb();
+  long after = static_cast<long>(apitest::vm_size_bytes() / 1024);
   REQUIRE(before > 0);
   CAPTURE(before);
   CAPTURE(after);
