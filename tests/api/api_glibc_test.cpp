@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -269,6 +270,7 @@ CHILD_MODE("perturb-flips") {
         free(p);
         request.store(0);
         done.store(1);
+        sched_yield();  // (back to the flipping thread when they share a CPU)
       }
       if (stop.load()) break;
       void* h = malloc(apitest::opaque(size_t{40000}));
@@ -283,8 +285,9 @@ CHILD_MODE("perturb-flips") {
     mallopt(M_PERTURB, 0x5a);
     done.store(0);
     request.store(1);
-    while (!done.load()) {
-    }
+    // Both threads yield: spinning, each kept the other off a loaded CPU
+    // (one flip per time slice: past the 60 s limit while other suites ran).
+    while (!done.load()) sched_yield();
   }
   stop.store(1);
   t.join();
