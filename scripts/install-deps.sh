@@ -14,7 +14,7 @@ packages=(
   doctest-dev libbenchmark-dev libjemalloc-dev libmimalloc-dev
   # programs the preload tests run, and the tools their scripts use
   python3 git sqlite3 perl redis-server redis-tools procps
-  binutils file coreutils diffutils findutils grep sed mawk
+  binutils file coreutils diffutils findutils grep sed mawk make tar xz-utils
 )
 
 missing=()
