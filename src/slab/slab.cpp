@@ -376,16 +376,25 @@ void give(unsigned c, void* const* objs, unsigned n, const char* func) {
   {
     LockGuard guard(k.lock);
     uint64_t now = os::recent_ms();
+    // The last slab looked up, and its span: a bin flushes objects of a few
+    // slabs in runs (allocated together, freed together), and an object
+    // inside the span needs no page-map lookup.
+    Slab* s = nullptr;
+    uptr lo = 0, len = 0;
     for (unsigned i = 0; i < n; ++i) {
       void* p = objs[i];
       // On a slab of this class (a thread cache's stack overwritten by a
       // stray write into libmalloc's memory). Not is_object_start: every
       // object came through free()'s test of it; that test cost 7% of a
       // burst of frees (about 1 ns an object).
-      pagemap::Entry e = pagemap::get(addr(p));
-      Slab* s = slab_of(e);
-      if (e <= pagemap::kLargeHead || s->size_class != c)
-        report::corrupted(func, p, "thread-cache object not of its class");
+      if (addr(p) - lo >= len) {
+        pagemap::Entry e = pagemap::get(addr(p));
+        s = slab_of(e);
+        if (e <= pagemap::kLargeHead || s->size_class != c)
+          report::corrupted(func, p, "thread-cache object not of its class");
+        lo = s->base;
+        len = s->span;
+      }
       set_link(p, s->free_list);
       s->free_list = p;
       s->touched_ms = now;
