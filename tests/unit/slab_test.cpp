@@ -180,6 +180,34 @@ TEST_CASE("slab: a slab goes empty -> full -> partial -> empty, and empty slabs 
   CHECK(g_heap.check() == nullptr);
 }
 
+TEST_CASE("slab: give() aborts on an object of another class, also after a run of objects of one slab") {
+  // A flushed bin whose stack a stray write damaged: give() finds each
+  // object's slab by its span when the object lies in the slab it looked
+  // up last, else by the page map, and checks that slab's class.
+  const unsigned c = slab::size_class(256), other = slab::size_class(64);
+  std::vector<void*> objs(9);
+  unsigned got = 0;
+  while (got < 8) got += slab::take(c, objs.data() + got, 8 - got);
+  void* stranger = nullptr;
+  REQUIRE(slab::take(other, &stranger, 1) == 1);
+  slab::Slab* s = slab::slab_of(pagemap::get(reinterpret_cast<uptr>(objs[0])));
+  for (unsigned i = 1; i < 8; ++i)
+    REQUIRE(slab::slab_of(pagemap::get(reinterpret_cast<uptr>(objs[i]))) == s);  // one slab: a run
+  objs[8] = stranger;
+  CHECK(lmtest::signal_of_child([&] { slab::give(c, objs.data(), 9); }) == SIGABRT);
+  // A heap pointer (no slab at all) among them.
+  void* block = g_heap.alloc(100, false);
+  REQUIRE(block != nullptr);
+  objs[8] = block;
+  CHECK(lmtest::signal_of_child([&] { slab::give(c, objs.data(), 9); }) == SIGABRT);
+  // The same objects without the stranger go back.
+  slab::ClassStats before = slab::class_stats(c);
+  slab::give(c, objs.data(), 8);
+  slab::give(other, &stranger, 1);
+  g_heap.free(block, "free()");
+  CHECK(slab::class_stats(c).active == before.active - 8);
+}
+
 TEST_CASE("spans: page runs are carved first-fit, freed runs are reused, and one empty chunk is kept") {
   using namespace slab::spans;
   const size_t k64 = 64 * 1024, k256 = 256 * 1024;
