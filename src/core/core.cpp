@@ -1353,20 +1353,21 @@ void* realloc(void* p, size_t n, uptr ret) {
     if (q) std::memcpy(q, p, bootstrap_size(p) < n ? bootstrap_size(p) : n);
     return q;
   }
-  size_t threshold = config::tunables().mmap_threshold.load(std::memory_order_relaxed);
+  // A slab object first, found as free() finds it (owner_of would look it
+  // up again): a string grown a few bytes at a time mostly stays in its
+  // class.
+  pagemap::Entry e = pagemap::get(addr(p));
+  if (e > pagemap::kLargeHead) {
+    slab::Slab* s = slab::slab_of(e);
+    if (!slab::is_object_start(s, addr(p))) report::invalid_pointer("realloc()", p);
+    size_t usable = s->size;
+    // (Kept in place, a freed object was handed back as live: the next
+    // malloc of the class returned it again.)
+    check_not_freed(s, p, "realloc()");
+    if (n <= usable && n >= usable / 2) return p;
+    return move_block(p, usable, n, Owner::kSlab);
+  }
   switch (owner_of(p)) {
-    case Owner::kSlab: {
-      slab::Slab* s = slab::slab_of(pagemap::get(addr(p)));
-      size_t usable = s->size;
-      // (Kept in place, a freed object was handed back as live: the next
-      // malloc of the class returned it again.)
-      if (n <= usable && n >= usable / 2) {
-        if (!slab::is_object_start(s, addr(p))) report::invalid_pointer("realloc()", p);
-        check_not_freed(s, p, "realloc()");
-        return p;
-      }
-      return move_block(p, usable, n, Owner::kSlab);
-    }
     case Owner::kHeap: {
       if (!wants_mapping(n)) {
         if (g_heap.resize_in_place(p, n, "realloc()")) return p;
@@ -1380,7 +1381,7 @@ void* realloc(void* p, size_t n, uptr ret) {
       return move_block(p, heap::Heap::usable_size(p), n, Owner::kHeap);
     }
     case Owner::kLarge: {
-      if (n >= threshold) {
+      if (n >= config::tunables().mmap_threshold.load(std::memory_order_relaxed)) {
         if (void* q = large::resize(p, n)) return q;
       } else if (void* q = move_block(p, large::usable_size(p), n, Owner::kLarge)) {
         return q;
@@ -1391,6 +1392,7 @@ void* realloc(void* p, size_t n, uptr ret) {
     }
     case Owner::kBootstrap:
       return move_block(p, bootstrap_size(p), n, Owner::kBootstrap);
+    case Owner::kSlab:  // (handled above: no slab entry here)
     case Owner::kNone:
       bad_pointer("realloc()", p);
   }

@@ -134,16 +134,30 @@ CHILD_MODE("slab-list-written") {
   return 0;
 }
 
-// A freed 40-byte object realloc'ed to a size of its own class: kept in
-// place, it was handed back as live (and the next malloc returned it too).
+// A freed 40-byte object realloc'ed to n bytes (40 when not given): to a
+// size of its own class, kept in place, it was handed back as live (and the
+// next malloc returned it too); to another class, it must be reported
+// before its freed bytes are copied anywhere.
 CHILD_MODE("realloc-freed-small") {
+  size_t n = args.empty() ? 40 : strtoul(args.at(0).c_str(), nullptr, 10);
   void* p = malloc(40);
   void* other = malloc(40);
   printf("%s\n", apitest::hex_pointer(p).c_str());
   fflush(stdout);
   free(p);
-  g_sink = realloc(opaque(p), 40);
+  g_sink = realloc(opaque(p), n);
   g_sink = other;
+  return 0;
+}
+
+// realloc of a pointer 16 bytes into an n-byte block, to m bytes.
+CHILD_MODE("realloc-interior") {
+  size_t n = strtoul(args.at(0).c_str(), nullptr, 10), m = strtoul(args.at(1).c_str(), nullptr, 10);
+  char* p = static_cast<char*>(malloc(n));
+  void* q = opaque(static_cast<void*>(p + 16));
+  printf("%s\n", apitest::hex_pointer(q).c_str());
+  fflush(stdout);
+  g_sink = realloc(q, m);
   return 0;
 }
 
@@ -607,8 +621,21 @@ TEST_CASE("api: a write after free over a cached object's first words damages no
   }
 }
 
-TEST_CASE("api: realloc of a freed small block to its own size class aborts as a double free" * LIBMALLOC_ONLY) {
+TEST_CASE("api: realloc of a freed small block aborts as a double free, to its own size class or another" *
+          LIBMALLOC_ONLY) {
   check_fatal_report({"realloc-freed-small"}, "realloc", "double free");
+  check_fatal_report({"realloc-freed-small", "30"}, "realloc", "double free");
+  check_fatal_report({"realloc-freed-small", "400"}, "realloc", "double free");
+}
+
+TEST_CASE("api: realloc of an interior pointer (p+16) aborts as an invalid pointer, small, heap or mapped" *
+          LIBMALLOC_ONLY) {
+  for (const char* n : {"64", "48", "40000", "1048576"})
+    for (const char* m : {"32", "64", "4096"}) {
+      CAPTURE(n);
+      CAPTURE(m);
+      check_fatal_report({"realloc-interior", n, m}, "realloc", "invalid pointer");
+    }
 }
 
 TEST_CASE("api: a write after free into a slab's free list aborts naming the object" * LIBMALLOC_ONLY) {
