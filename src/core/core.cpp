@@ -761,6 +761,7 @@ LM_SLOW_PATH bool init_slow() {
     t_in_init = false;
     // After the state is ready: registering may itself allocate.
     __register_atfork(fork_prepare, fork_parent, fork_child, &__dso_handle);
+    if (g_redzone && config::options().intercept) redzone::intercept_libc();
     return true;
   }
   while (g_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();

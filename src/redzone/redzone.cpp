@@ -2294,7 +2294,10 @@ void reset_for_fork_child() {
   report_reset_for_fork_child();
   note_fork_child();
 }
-void note_fork_child() { g_ring_inherited = g_ring_count; }
+void note_fork_child() {
+  g_ring_inherited = g_ring_count;
+  intercept_reset_for_fork_child();
+}
 
 // ---- compiler-assisted mode ----
 
@@ -2314,6 +2317,24 @@ void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp) {
   f.has_block = describe(bad, &f.block);
   f.addr = a;  // ASan names the access's address; the block offset uses it too
   emit(f);
+}
+
+void check_range(uptr a, size_t size, bool write, uptr pc, uptr frame, const char* func) {
+  uptr bad = shadow::first_bad(a, size);
+  if (!bad) return;
+  const uint8_t* s = shadow::byte_for(bad);
+  stack::Trace cur;
+  stack::capture(&cur, pc);
+  Finding f = make_finding(*s == kFreed ? Kind::kUseAfterFree : Kind::kOverflow, bad, nullptr, &cur);
+  f.access = true;
+  f.write = write;
+  f.access_size = size;
+  f.pc = pc;
+  f.bp = frame;
+  f.sp = frame;
+  f.has_block = describe(bad, &f.block);
+  f.func = func;
+  emit(f);  // (f.addr: the first bad byte, as ASan's interceptors report it)
 }
 
 }  // namespace lm::redzone

@@ -122,7 +122,10 @@ void emit(const Finding& f) {
   switch (f.kind) {
     case Kind::kOverflow:
     case Kind::kUseAfterFree:
-      if (f.access) {
+      if (f.access && f.func) {  // a libc call's range (intercept.cpp)
+        w.printf("%s of size %zu at %p thread T%u, by the program's call to %s\n", f.write ? "WRITE" : "READ",
+                 f.access_size, ptr(f.addr), f.tid, f.func);
+      } else if (f.access) {
         w.printf("%s of size %zu at %p thread T%u\n", f.write ? "WRITE" : "READ", f.access_size, ptr(f.addr), f.tid);
       } else if (f.call) {
         w.printf("%s called on %p in thread T%u\n", f.func, ptr(f.addr), f.tid);

@@ -1,0 +1,387 @@
+// intercept.cpp: redzone mode's checks of the program's calls to libc's
+// memory and string functions (memcpy, strcpy, strlen, ...), as
+// AddressSanitizer's runtime checks them when it is preloaded: an overflow
+// or a use after free that goes through such a call is reported at the call,
+// with its stack, rather than when the block is freed (or, for a read, not
+// at all).
+//
+// Without instrumentation there is nothing to hook but the calls between
+// modules. libmalloc.so cannot simply export memcpy: every preloaded
+// program, in fast mode too, would then pay a check on every memcpy, and
+// libmalloc.a would clash with libc.a. So in redzone mode only, at start-up,
+// the program's modules have their GOT slots for these functions (the
+// PLT's jump slots, and the GLOB_DAT slots of -fno-plt calls and function
+// pointers) pointed at the checked versions below; the checked versions call
+// libc through libmalloc's own slots, which are left alone. dlopen is
+// redirected too, so that a library loaded later gets the same treatment.
+//
+// Not covered: calls inside libc itself and inside the module that holds
+// libmalloc (an executable linked with libmalloc.a), calls the compiler
+// inlined (a constant-size memcpy at -O2), and statically linked libc.
+#include <elf.h>
+#include <link.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "base/lock.h"
+#include "os/os.h"
+#include "redzone/redzone.h"
+
+namespace lm::redzone {
+namespace {
+
+// A range [a, a + n) the program reads or writes through libc: looked at
+// when either end has shadow; reported at its first bad byte (as ASan's
+// interceptors do), at the program's call.
+LM_NOINLINE void range_slow(uptr a, size_t n, bool write, uptr pc, const char* func) {
+  uptr frame = addr(__builtin_frame_address(0));
+  check_range(a, n, write, pc, frame, func);
+}
+LM_FAST_PATH void range(const void* p, size_t n, bool write, uptr pc, const char* func) {
+  uptr a = addr(p);
+  if (n == 0) return;
+  if (shadow::byte_for(a) != nullptr || (a + n - 1 > a && shadow::byte_for(a + n - 1) != nullptr))
+    range_slow(a, n, write, pc, func);
+}
+#define LM_PC lm::addr(__builtin_return_address(0))
+
+size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
+
+}  // namespace
+}  // namespace lm::redzone
+
+// The checked versions: hidden (only GOT slots point here), C linkage so
+// that the names say what they replace in a backtrace.
+extern "C" {
+namespace rz = lm::redzone;
+using lm::uptr;
+
+#define LM_HIDDEN __attribute__((visibility("hidden"), used))
+
+LM_HIDDEN void* lm_rz_memcpy(void* d, const void* s, size_t n) {
+  rz::range(s, n, false, LM_PC, "memcpy");
+  rz::range(d, n, true, LM_PC, "memcpy");
+  return memcpy(d, s, n);
+}
+LM_HIDDEN void* lm_rz_memmove(void* d, const void* s, size_t n) {
+  rz::range(s, n, false, LM_PC, "memmove");
+  rz::range(d, n, true, LM_PC, "memmove");
+  return memmove(d, s, n);
+}
+LM_HIDDEN void* lm_rz_mempcpy(void* d, const void* s, size_t n) {
+  rz::range(s, n, false, LM_PC, "mempcpy");
+  rz::range(d, n, true, LM_PC, "mempcpy");
+  return static_cast<char*>(memcpy(d, s, n)) + n;
+}
+LM_HIDDEN void* lm_rz_memset(void* d, int c, size_t n) {
+  rz::range(d, n, true, LM_PC, "memset");
+  return memset(d, c, n);
+}
+LM_HIDDEN int lm_rz_memcmp(const void* a, const void* b, size_t n) {
+  rz::range(a, n, false, LM_PC, "memcmp");
+  rz::range(b, n, false, LM_PC, "memcmp");
+  return memcmp(a, b, n);
+}
+LM_HIDDEN size_t lm_rz_strlen(const char* s) {
+  size_t n = strlen(s);
+  rz::range(s, n + 1, false, LM_PC, "strlen");
+  return n;
+}
+LM_HIDDEN size_t lm_rz_strnlen(const char* s, size_t max) {
+  size_t n = strnlen(s, max);
+  rz::range(s, n < max ? n + 1 : n, false, LM_PC, "strnlen");
+  return n;
+}
+LM_HIDDEN char* lm_rz_strcpy(char* d, const char* s) {
+  size_t n = strlen(s) + 1;
+  rz::range(s, n, false, LM_PC, "strcpy");
+  rz::range(d, n, true, LM_PC, "strcpy");
+  return static_cast<char*>(memcpy(d, s, n));
+}
+LM_HIDDEN char* lm_rz_stpcpy(char* d, const char* s) {
+  size_t n = strlen(s) + 1;
+  rz::range(s, n, false, LM_PC, "stpcpy");
+  rz::range(d, n, true, LM_PC, "stpcpy");
+  return static_cast<char*>(memcpy(d, s, n)) + n - 1;
+}
+LM_HIDDEN char* lm_rz_strncpy(char* d, const char* s, size_t n) {
+  size_t k = rz::bounded_len(s, n);
+  rz::range(s, k < n ? k + 1 : k, false, LM_PC, "strncpy");
+  rz::range(d, n, true, LM_PC, "strncpy");
+  return strncpy(d, s, n);
+}
+LM_HIDDEN char* lm_rz_strcat(char* d, const char* s) {
+  size_t dl = strlen(d), sl = strlen(s) + 1;
+  rz::range(d, dl + 1, false, LM_PC, "strcat");
+  rz::range(s, sl, false, LM_PC, "strcat");
+  rz::range(d + dl, sl, true, LM_PC, "strcat");
+  memcpy(d + dl, s, sl);
+  return d;
+}
+LM_HIDDEN char* lm_rz_strncat(char* d, const char* s, size_t n) {
+  size_t dl = strlen(d), sl = rz::bounded_len(s, n);
+  rz::range(d, dl + 1, false, LM_PC, "strncat");
+  rz::range(s, sl < n ? sl + 1 : sl, false, LM_PC, "strncat");
+  rz::range(d + dl, sl + 1, true, LM_PC, "strncat");
+  return strncat(d, s, n);
+}
+LM_HIDDEN char* lm_rz_strdup(const char* s) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "strdup");
+  return strdup(s);
+}
+LM_HIDDEN char* lm_rz_strndup(const char* s, size_t n) {
+  size_t k = rz::bounded_len(s, n);
+  rz::range(s, k < n ? k + 1 : k, false, LM_PC, "strndup");
+  return strndup(s, n);
+}
+
+// The fortified forms (-D_FORTIFY_SOURCE, Debian's default for its
+// packages): the same checks, then libc's, which aborts when the compiler's
+// idea of the destination's size is exceeded.
+void* __memcpy_chk(void*, const void*, size_t, size_t);
+void* __memmove_chk(void*, const void*, size_t, size_t);
+void* __mempcpy_chk(void*, const void*, size_t, size_t);
+void* __memset_chk(void*, int, size_t, size_t);
+char* __strcpy_chk(char*, const char*, size_t);
+char* __stpcpy_chk(char*, const char*, size_t);
+char* __strncpy_chk(char*, const char*, size_t, size_t);
+char* __strcat_chk(char*, const char*, size_t);
+char* __strncat_chk(char*, const char*, size_t, size_t);
+
+LM_HIDDEN void* lm_rz_memcpy_chk(void* d, const void* s, size_t n, size_t dn) {
+  rz::range(s, n, false, LM_PC, "__memcpy_chk");
+  rz::range(d, n, true, LM_PC, "__memcpy_chk");
+  return __memcpy_chk(d, s, n, dn);
+}
+LM_HIDDEN void* lm_rz_memmove_chk(void* d, const void* s, size_t n, size_t dn) {
+  rz::range(s, n, false, LM_PC, "__memmove_chk");
+  rz::range(d, n, true, LM_PC, "__memmove_chk");
+  return __memmove_chk(d, s, n, dn);
+}
+LM_HIDDEN void* lm_rz_mempcpy_chk(void* d, const void* s, size_t n, size_t dn) {
+  rz::range(s, n, false, LM_PC, "__mempcpy_chk");
+  rz::range(d, n, true, LM_PC, "__mempcpy_chk");
+  return __mempcpy_chk(d, s, n, dn);
+}
+LM_HIDDEN void* lm_rz_memset_chk(void* d, int c, size_t n, size_t dn) {
+  rz::range(d, n, true, LM_PC, "__memset_chk");
+  return __memset_chk(d, c, n, dn);
+}
+LM_HIDDEN char* lm_rz_strcpy_chk(char* d, const char* s, size_t dn) {
+  size_t n = strlen(s) + 1;
+  rz::range(s, n, false, LM_PC, "__strcpy_chk");
+  rz::range(d, n, true, LM_PC, "__strcpy_chk");
+  return __strcpy_chk(d, s, dn);
+}
+LM_HIDDEN char* lm_rz_stpcpy_chk(char* d, const char* s, size_t dn) {
+  size_t n = strlen(s) + 1;
+  rz::range(s, n, false, LM_PC, "__stpcpy_chk");
+  rz::range(d, n, true, LM_PC, "__stpcpy_chk");
+  return __stpcpy_chk(d, s, dn);
+}
+LM_HIDDEN char* lm_rz_strncpy_chk(char* d, const char* s, size_t n, size_t dn) {
+  size_t k = rz::bounded_len(s, n);
+  rz::range(s, k < n ? k + 1 : k, false, LM_PC, "__strncpy_chk");
+  rz::range(d, n, true, LM_PC, "__strncpy_chk");
+  return __strncpy_chk(d, s, n, dn);
+}
+LM_HIDDEN char* lm_rz_strcat_chk(char* d, const char* s, size_t dn) {
+  size_t dl = strlen(d), sl = strlen(s) + 1;
+  rz::range(d, dl + 1, false, LM_PC, "__strcat_chk");
+  rz::range(s, sl, false, LM_PC, "__strcat_chk");
+  rz::range(d + dl, sl, true, LM_PC, "__strcat_chk");
+  return __strcat_chk(d, s, dn);
+}
+LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
+  size_t dl = strlen(d), sl = rz::bounded_len(s, n);
+  rz::range(d, dl + 1, false, LM_PC, "__strncat_chk");
+  rz::range(s, sl < n ? sl + 1 : sl, false, LM_PC, "__strncat_chk");
+  rz::range(d + dl, sl + 1, true, LM_PC, "__strncat_chk");
+  return __strncat_chk(d, s, n, dn);
+}
+
+LM_HIDDEN void* lm_rz_dlopen(const char* file, int mode);
+}  // extern "C"
+
+namespace lm::redzone {
+namespace {
+
+struct Hook {
+  const char* name;
+  void* to;
+};
+const Hook kHooks[] = {
+    {"memcpy", reinterpret_cast<void*>(lm_rz_memcpy)},
+    {"memmove", reinterpret_cast<void*>(lm_rz_memmove)},
+    {"mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy)},
+    {"__mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy)},
+    {"memset", reinterpret_cast<void*>(lm_rz_memset)},
+    {"memcmp", reinterpret_cast<void*>(lm_rz_memcmp)},
+    {"bcmp", reinterpret_cast<void*>(lm_rz_memcmp)},
+    {"strlen", reinterpret_cast<void*>(lm_rz_strlen)},
+    {"strnlen", reinterpret_cast<void*>(lm_rz_strnlen)},
+    {"strcpy", reinterpret_cast<void*>(lm_rz_strcpy)},
+    {"stpcpy", reinterpret_cast<void*>(lm_rz_stpcpy)},
+    {"strncpy", reinterpret_cast<void*>(lm_rz_strncpy)},
+    {"strcat", reinterpret_cast<void*>(lm_rz_strcat)},
+    {"strncat", reinterpret_cast<void*>(lm_rz_strncat)},
+    {"strdup", reinterpret_cast<void*>(lm_rz_strdup)},
+    {"__strdup", reinterpret_cast<void*>(lm_rz_strdup)},
+    {"strndup", reinterpret_cast<void*>(lm_rz_strndup)},
+    {"__memcpy_chk", reinterpret_cast<void*>(lm_rz_memcpy_chk)},
+    {"__memmove_chk", reinterpret_cast<void*>(lm_rz_memmove_chk)},
+    {"__mempcpy_chk", reinterpret_cast<void*>(lm_rz_mempcpy_chk)},
+    {"__memset_chk", reinterpret_cast<void*>(lm_rz_memset_chk)},
+    {"__strcpy_chk", reinterpret_cast<void*>(lm_rz_strcpy_chk)},
+    {"__stpcpy_chk", reinterpret_cast<void*>(lm_rz_stpcpy_chk)},
+    {"__strncpy_chk", reinterpret_cast<void*>(lm_rz_strncpy_chk)},
+    {"__strcat_chk", reinterpret_cast<void*>(lm_rz_strcat_chk)},
+    {"__strncat_chk", reinterpret_cast<void*>(lm_rz_strncat_chk)},
+    {"dlopen", reinterpret_cast<void*>(lm_rz_dlopen)},
+};
+
+const Hook* hook_for(const char* name) {
+  for (const Hook& h : kHooks)
+    if (std::strcmp(h.name, name) == 0) return &h;
+  return nullptr;
+}
+
+// Serialises patching (start-up, and every dlopen).
+constinit Mutex g_patch_lock;
+
+}  // namespace
+// What lm_rz_dlopen calls, and the slot it came from (see there).
+void* g_real_dlopen = nullptr;
+void** g_real_dlopen_slot = nullptr;
+namespace {
+
+// A dynamic-section address: the loader has relocated most of them in
+// place (x86-64's .dynamic is writable), but not all loaders do.
+uptr dyn_addr(const dl_phdr_info* info, uptr v) { return v < info->dlpi_addr ? v + info->dlpi_addr : v; }
+
+bool is_skipped(const dl_phdr_info* info) {
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  // libc and the loader call their own functions directly; the vDSO has no
+  // relocations.
+  if (std::strstr(name, "/libc.so") || std::strncmp(name, "libc.so", 7) == 0 || std::strstr(name, "ld-linux") ||
+      std::strstr(name, "linux-vdso"))
+    return true;
+  // The module that holds this code: its slots are how the checked
+  // versions reach libc.
+  uptr self = addr(reinterpret_cast<void*>(&is_skipped));
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uptr lo = info->dlpi_addr + ph.p_vaddr;
+    if (self - lo < ph.p_memsz) return true;
+  }
+  return false;
+}
+
+// Writes `to` into the slot at `slot`, making a read-only (RELRO) page
+// writable for the moment.
+void write_slot(void** slot, void* to, uptr relro_lo, uptr relro_hi) {
+  if (__atomic_load_n(slot, __ATOMIC_RELAXED) == to) return;
+  uptr a = addr(slot);
+  if (a >= relro_lo && a < relro_hi) {
+    uptr page = a & ~(uptr{os::page_size()} - 1);
+    if (mprotect(ptr(page), os::page_size(), PROT_READ | PROT_WRITE) != 0) return;
+    __atomic_store_n(slot, to, __ATOMIC_RELAXED);
+    mprotect(ptr(page), os::page_size(), PROT_READ);
+    return;
+  }
+  __atomic_store_n(slot, to, __ATOMIC_RELAXED);
+}
+
+void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, const ElfW(Sym) * symtab,
+                  const char* strtab, uptr relro_lo, uptr relro_hi) {
+  for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
+    unsigned type = ELF64_R_TYPE(r[i].r_info);
+    if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+    size_t sym = ELF64_R_SYM(r[i].r_info);
+    if (sym == 0) continue;
+    const Hook* h = hook_for(strtab + symtab[sym].st_name);
+    if (!h) continue;
+    // Only a slot the module imports (an undefined symbol): a module that
+    // defines its own memcpy keeps it.
+    if (symtab[sym].st_shndx != SHN_UNDEF) continue;
+    auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r[i].r_offset);
+    if (h->to == reinterpret_cast<void*>(lm_rz_dlopen) && !g_real_dlopen) {
+      void* held = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+      if (held == h->to) continue;
+      g_real_dlopen_slot = slot;
+      __atomic_store_n(&g_real_dlopen, held, __ATOMIC_RELEASE);
+    }
+    write_slot(slot, h->to, relro_lo, relro_hi);
+  }
+}
+
+int patch_module(dl_phdr_info* info, size_t, void*) {
+  if (is_skipped(info)) return 0;
+  const ElfW(Dyn)* dyn = nullptr;
+  uptr relro_lo = 0, relro_hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_DYNAMIC) dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
+    if (ph.p_type == PT_GNU_RELRO) {
+      // The pages the loader made read-only: those wholly inside the
+      // segment (a partial last page stays writable, and must).
+      uptr page = os::page_size();
+      relro_lo = (info->dlpi_addr + ph.p_vaddr) & ~(page - 1);
+      relro_hi = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~(page - 1);
+    }
+  }
+  if (!dyn) return 0;
+  uptr jmprel = 0, rela = 0, symtab = 0, strtab = 0;
+  size_t jmprel_bytes = 0, rela_bytes = 0;
+  bool is_rela = true;
+  for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d) {
+    switch (d->d_tag) {
+      case DT_JMPREL: jmprel = dyn_addr(info, d->d_un.d_ptr); break;
+      case DT_PLTRELSZ: jmprel_bytes = d->d_un.d_val; break;
+      case DT_PLTREL: is_rela = d->d_un.d_val == DT_RELA; break;
+      case DT_RELA: rela = dyn_addr(info, d->d_un.d_ptr); break;
+      case DT_RELASZ: rela_bytes = d->d_un.d_val; break;
+      case DT_SYMTAB: symtab = dyn_addr(info, d->d_un.d_ptr); break;
+      case DT_STRTAB: strtab = dyn_addr(info, d->d_un.d_ptr); break;
+      default: break;
+    }
+  }
+  if (!symtab || !strtab || !is_rela) return 0;
+  auto* syms = reinterpret_cast<const ElfW(Sym)*>(symtab);
+  auto* strs = reinterpret_cast<const char*>(strtab);
+  if (jmprel) patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(jmprel), jmprel_bytes, syms, strs, relro_lo,
+                           relro_hi);
+  if (rela) patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(rela), rela_bytes, syms, strs, relro_lo, relro_hi);
+  return 0;
+}
+
+}  // namespace
+
+void intercept_libc() {
+  LockGuard guard(g_patch_lock);
+  dl_iterate_phdr(patch_module, nullptr);
+}
+
+void intercept_reset_for_fork_child() { g_patch_lock.reset_after_fork(); }
+
+}  // namespace lm::redzone
+
+// A library loaded later gets its slots pointed here too. Called by the
+// program's modules in place of dlopen, it calls what the first dlopen slot
+// held before it was patched (libc's dlopen, or with lazy binding that
+// module's PLT entry, which binds the slot and goes on to libc's: the slot
+// is patched again after). No reference to dlopen of libmalloc's own: in a
+// static link it would pull in libc.a's dlopen and the linker's warning.
+extern "C" LM_HIDDEN void* lm_rz_dlopen(const char* file, int mode) {
+  using namespace lm::redzone;
+  using Fn = void* (*)(const char*, int);
+  auto real = reinterpret_cast<Fn>(__atomic_load_n(&g_real_dlopen, __ATOMIC_ACQUIRE));
+  void* h = real(file, mode);
+  if (void* bound = __atomic_load_n(g_real_dlopen_slot, __ATOMIC_ACQUIRE);
+      bound != reinterpret_cast<void*>(lm_rz_dlopen))
+    __atomic_store_n(&g_real_dlopen, bound, __ATOMIC_RELEASE);  // now libc's own
+  intercept_libc();
+  return h;
+}

@@ -1,0 +1,115 @@
+// rz_libc.c: bugs made through libc's memory and string functions, which
+// redzone mode checks at the call (src/redzone/intercept.cpp). Each mode
+// prints "block ADDR" (the 16-byte block it misuses) and then makes one bad
+// call; `clean` uses every checked function within bounds and prints what
+// they computed. Built -O0 -fno-builtin (the calls must be calls), and once
+// more -O2 -D_FORTIFY_SOURCE=3, whose clean run goes through the __*_chk
+// forms the compiler emits (tests/redzone/libc.sh).
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Sizes the compiler cannot see through (the fortified build must call the
+// _chk forms with the block's size, not fold the bug away).
+static size_t opaque(size_t n) {
+  volatile size_t v = n;
+  return v;
+}
+
+static char* hidden(char* p) {
+  char* volatile v = p;
+  return v;
+}
+
+static char* block(void) {
+  char* p = malloc(opaque(16));
+  printf("block %p\n", (void*)p);
+  fflush(stdout);
+  return p;
+}
+
+// The fortified entry points (-D_FORTIFY_SOURCE), called directly: with the
+// destination's size passed larger than the block, libc's own check passes
+// and only redzone mode's can see the overflow.
+void* __memcpy_chk(void*, const void*, size_t, size_t);
+void* __memset_chk(void*, int, size_t, size_t);
+char* __strcpy_chk(char*, const char*, size_t);
+char* __strncpy_chk(char*, const char*, size_t, size_t);
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "clean";
+  char src[64];
+  memset(src, 'a', sizeof src);
+  src[63] = 0;
+  if (!strcmp(mode, "clean")) {
+    char* p = malloc(opaque(16));
+    char* q = malloc(opaque(32));
+    memcpy(p, src, opaque(15));
+    p[15] = 0;
+    memmove(p + 1, p, opaque(14));
+    memset(q, 'b', opaque(31));
+    q[31] = 0;
+    strcpy(q, p);
+    strcat(q, "xy");
+    strncat(q, "123456", opaque(3));
+    char* d = strdup(q);
+    char* nd = strndup(q, opaque(4));
+    strncpy(p, "pq", opaque(16));
+    printf("%zu %zu %d %s %s %s %s\n", strlen(q), strnlen(q, opaque(8)), memcmp(p, "pq", opaque(3)) == 0, q, d,
+           nd, stpcpy(p, "st") - 2);
+    free(nd);
+    free(d);
+    free(q);
+    free(p);
+    return 0;
+  }
+  if (!strcmp(mode, "dlopen")) {
+    char* p = block();
+    void* lib = dlopen(argv[2], RTLD_NOW);
+    if (!lib) return 2;
+    void (*bug)(char*, size_t);
+    void* sym = dlsym(lib, "rz_libc_bug");
+    memcpy(&bug, &sym, sizeof bug);  // (ISO C has no object-to-function pointer cast)
+    bug(p, opaque(24));
+    return 0;
+  }
+  char* p = block();
+  if (!strcmp(mode, "memcpy")) memcpy(p, src, opaque(17));
+  else if (!strcmp(mode, "memmove")) memmove(p, src, opaque(18));
+  else if (!strcmp(mode, "memset")) memset(p, 0, opaque(20));
+  else if (!strcmp(mode, "strcpy")) strcpy(p, "0123456789abcdef");
+  else if (!strcmp(mode, "stpcpy")) stpcpy(p, "0123456789abcdefg");
+  else if (!strcmp(mode, "strncpy")) strncpy(p, "ab", opaque(20));
+  else if (!strcmp(mode, "chk-memcpy")) __memcpy_chk(p, src, opaque(17), opaque(64));
+  else if (!strcmp(mode, "chk-memset")) __memset_chk(p, 0, opaque(20), opaque(64));
+  else if (!strcmp(mode, "chk-strcpy")) __strcpy_chk(p, "0123456789abcdef", opaque(64));
+  else if (!strcmp(mode, "chk-strncpy")) __strncpy_chk(p, "ab", opaque(20), opaque(64));
+  else if (!strcmp(mode, "strcat")) {
+    strcpy(p, "0123456789");
+    strcat(p, "abcdefg");
+  } else if (!strcmp(mode, "strlen")) {
+    memset(p, 'x', opaque(16));
+    printf("%zu\n", strlen(p));
+  } else if (!strcmp(mode, "memcmp")) {
+    memset(p, 'a', opaque(16));
+    printf("%d\n", memcmp(p, src, opaque(17)));
+  } else if (!strcmp(mode, "strdup")) {
+    memset(p, 'x', opaque(16));
+    printf("%s\n", strdup(p));
+  } else if (!strcmp(mode, "uaf-memset")) {
+    free(p);
+    memset(hidden(p), 1, opaque(4));
+    return 0;
+  } else if (!strcmp(mode, "uaf-strlen")) {
+    strcpy(p, "abc");
+    free(p);
+    printf("%zu\n", strlen(hidden(p)));
+    return 0;
+  } else {
+    return 2;
+  }
+  free(p);
+  return 0;
+}
