@@ -22,6 +22,10 @@
 #include <link.h>
 #include <sys/mman.h>
 
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
 #include "base/lock.h"
@@ -201,6 +205,135 @@ LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
   return __strncat_chk(d, s, n, dn);
 }
 
+// Formatted output into a buffer: the length first (a dry run), so that the
+// call is reported before anything is written.
+LM_HIDDEN int lm_rz_vsprintf(char* d, const char* fmt, va_list ap) {
+  va_list dry;
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "vsprintf");
+  return vsprintf(d, fmt, ap);
+}
+LM_HIDDEN int lm_rz_sprintf(char* d, const char* fmt, ...) {
+  va_list ap, dry;
+  va_start(ap, fmt);
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "sprintf");
+  int r = vsprintf(d, fmt, ap);
+  va_end(ap);
+  return r;
+}
+// snprintf writes min(length + 1, size) bytes.
+LM_HIDDEN int lm_rz_vsnprintf(char* d, size_t size, const char* fmt, va_list ap) {
+  va_list dry;
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "vsnprintf");
+  return vsnprintf(d, size, fmt, ap);
+}
+LM_HIDDEN int lm_rz_snprintf(char* d, size_t size, const char* fmt, ...) {
+  va_list ap, dry;
+  va_start(ap, fmt);
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "snprintf");
+  int r = vsnprintf(d, size, fmt, ap);
+  va_end(ap);
+  return r;
+}
+int __vsprintf_chk(char*, int, size_t, const char*, va_list);
+int __vsnprintf_chk(char*, size_t, int, size_t, const char*, va_list);
+LM_HIDDEN int lm_rz_vsprintf_chk(char* d, int flag, size_t dn, const char* fmt, va_list ap) {
+  va_list dry;
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "__vsprintf_chk");
+  return __vsprintf_chk(d, flag, dn, fmt, ap);
+}
+LM_HIDDEN int lm_rz_sprintf_chk(char* d, int flag, size_t dn, const char* fmt, ...) {
+  va_list ap, dry;
+  va_start(ap, fmt);
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "__sprintf_chk");
+  int r = __vsprintf_chk(d, flag, dn, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vsnprintf_chk(char* d, size_t size, int flag, size_t dn, const char* fmt, va_list ap) {
+  va_list dry;
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "__vsnprintf_chk");
+  return __vsnprintf_chk(d, size, flag, dn, fmt, ap);
+}
+LM_HIDDEN int lm_rz_snprintf_chk(char* d, size_t size, int flag, size_t dn, const char* fmt, ...) {
+  va_list ap, dry;
+  va_start(ap, fmt);
+  va_copy(dry, ap);
+  int n = vsnprintf(nullptr, 0, fmt, dry);
+  va_end(dry);
+  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "__snprintf_chk");
+  int r = __vsnprintf_chk(d, size, flag, dn, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+// Input into a buffer: checked for what the call wrote (as ASan does: a
+// read of 4096 into a 100-byte block that returns 50 bytes is no bug yet).
+LM_HIDDEN ssize_t lm_rz_read(int fd, void* buf, size_t n) {
+  ssize_t r = read(fd, buf, n);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "read");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_pread(int fd, void* buf, size_t n, off_t at) {
+  ssize_t r = pread(fd, buf, n, at);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "pread");
+  return r;
+}
+LM_HIDDEN size_t lm_rz_fread(void* buf, size_t size, size_t n, FILE* f) {
+  size_t r = fread(buf, size, n, f);
+  if (r > 0) rz::range(buf, r * size, true, LM_PC, "fread");
+  return r;
+}
+LM_HIDDEN char* lm_rz_fgets(char* s, int n, FILE* f) {
+  char* r = fgets(s, n, f);
+  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "fgets");
+  return r;
+}
+ssize_t __read_chk(int, void*, size_t, size_t);
+ssize_t __pread_chk(int, void*, size_t, off_t, size_t);
+size_t __fread_chk(void*, size_t, size_t, size_t, FILE*);
+char* __fgets_chk(char*, size_t, int, FILE*);
+LM_HIDDEN ssize_t lm_rz_read_chk(int fd, void* buf, size_t n, size_t bn) {
+  ssize_t r = __read_chk(fd, buf, n, bn);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__read_chk");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_pread_chk(int fd, void* buf, size_t n, off_t at, size_t bn) {
+  ssize_t r = __pread_chk(fd, buf, n, at, bn);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__pread_chk");
+  return r;
+}
+LM_HIDDEN size_t lm_rz_fread_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
+  size_t r = __fread_chk(buf, bn, size, n, f);
+  if (r > 0) rz::range(buf, r * size, true, LM_PC, "__fread_chk");
+  return r;
+}
+LM_HIDDEN char* lm_rz_fgets_chk(char* s, size_t bn, int n, FILE* f) {
+  char* r = __fgets_chk(s, bn, n, f);
+  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "__fgets_chk");
+  return r;
+}
+
 LM_HIDDEN void* lm_rz_dlopen(const char* file, int mode);
 }  // extern "C"
 
@@ -238,6 +371,24 @@ const Hook kHooks[] = {
     {"__strncpy_chk", reinterpret_cast<void*>(lm_rz_strncpy_chk)},
     {"__strcat_chk", reinterpret_cast<void*>(lm_rz_strcat_chk)},
     {"__strncat_chk", reinterpret_cast<void*>(lm_rz_strncat_chk)},
+    {"sprintf", reinterpret_cast<void*>(lm_rz_sprintf)},
+    {"vsprintf", reinterpret_cast<void*>(lm_rz_vsprintf)},
+    {"snprintf", reinterpret_cast<void*>(lm_rz_snprintf)},
+    {"vsnprintf", reinterpret_cast<void*>(lm_rz_vsnprintf)},
+    {"__sprintf_chk", reinterpret_cast<void*>(lm_rz_sprintf_chk)},
+    {"__vsprintf_chk", reinterpret_cast<void*>(lm_rz_vsprintf_chk)},
+    {"__snprintf_chk", reinterpret_cast<void*>(lm_rz_snprintf_chk)},
+    {"__vsnprintf_chk", reinterpret_cast<void*>(lm_rz_vsnprintf_chk)},
+    {"read", reinterpret_cast<void*>(lm_rz_read)},
+    {"pread", reinterpret_cast<void*>(lm_rz_pread)},
+    {"pread64", reinterpret_cast<void*>(lm_rz_pread)},
+    {"fread", reinterpret_cast<void*>(lm_rz_fread)},
+    {"fgets", reinterpret_cast<void*>(lm_rz_fgets)},
+    {"__read_chk", reinterpret_cast<void*>(lm_rz_read_chk)},
+    {"__pread_chk", reinterpret_cast<void*>(lm_rz_pread_chk)},
+    {"__pread64_chk", reinterpret_cast<void*>(lm_rz_pread_chk)},
+    {"__fread_chk", reinterpret_cast<void*>(lm_rz_fread_chk)},
+    {"__fgets_chk", reinterpret_cast<void*>(lm_rz_fgets_chk)},
     {"dlopen", reinterpret_cast<void*>(lm_rz_dlopen)},
 };
 

@@ -38,6 +38,7 @@ check() {
   fi
   local caller=main
   [[ $mode == dlopen ]] && caller=rz_libc_bug
+  [[ $mode == vsprintf ]] && caller=vformat
   [[ $frame == *" in $caller ("* ]] || why="$why; frame #0 is not $caller"
   if [[ -n $why ]]; then
     echo "FAIL: $(basename "$prog") $mode:$why (want $kind at $want, $access of size $size, $func)" >&2
@@ -65,6 +66,14 @@ check "$PROG" chk-memcpy heap-buffer-overflow 16 WRITE 17 __memcpy_chk
 check "$PROG" chk-memset heap-buffer-overflow 16 WRITE 20 __memset_chk
 check "$PROG" chk-strcpy heap-buffer-overflow 16 WRITE 17 __strcpy_chk
 check "$PROG" chk-strncpy heap-buffer-overflow 16 WRITE 20 __strncpy_chk
+check "$PROG" sprintf heap-buffer-overflow 16 WRITE 17 sprintf
+check "$PROG" vsprintf heap-buffer-overflow 16 WRITE 17 vsprintf
+check "$PROG" snprintf heap-buffer-overflow 16 WRITE 20 snprintf
+check "$PROG" chk-sprintf heap-buffer-overflow 16 WRITE 17 __sprintf_chk
+check "$PROG" fgets heap-buffer-overflow 16 WRITE 20 fgets
+check "$PROG" fread heap-buffer-overflow 16 WRITE 20 fread
+check "$PROG" read heap-buffer-overflow 16 WRITE 20 read
+check "$PROG" chk-read heap-buffer-overflow 16 WRITE 20 __read_chk
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

@@ -6,10 +6,12 @@
 // more -O2 -D_FORTIFY_SOURCE=3, whose clean run goes through the __*_chk
 // forms the compiler emits (tests/redzone/libc.sh).
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Sizes the compiler cannot see through (the fortified build must call the
 // _chk forms with the block's size, not fold the bug away).
@@ -37,6 +39,24 @@ void* __memcpy_chk(void*, const void*, size_t, size_t);
 void* __memset_chk(void*, int, size_t, size_t);
 char* __strcpy_chk(char*, const char*, size_t);
 char* __strncpy_chk(char*, const char*, size_t, size_t);
+int __sprintf_chk(char*, int, size_t, const char*, ...);
+ssize_t __read_chk(int, void*, size_t, size_t);
+
+// A file holding `text` (a line of 29 digits and letters), at its start.
+static FILE* text_file(void) {
+  FILE* f = tmpfile();
+  fputs("0123456789abcdefghijklmnopqrs\nsecond line\n", f);
+  rewind(f);
+  return f;
+}
+
+static int vformat(char* d, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsprintf(d, fmt, ap);
+  va_end(ap);
+  return n;
+}
 
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "clean";
@@ -59,6 +79,21 @@ int main(int argc, char** argv) {
     strncpy(p, "pq", opaque(16));
     printf("%zu %zu %d %s %s %s %s\n", strlen(q), strnlen(q, opaque(8)), memcmp(p, "pq", opaque(3)) == 0, q, d,
            nd, stpcpy(p, "st") - 2);
+    char* line = malloc(opaque(32));
+    FILE* f = text_file();
+    size_t got = fread(line, 1, opaque(10), f);
+    if (!fgets(line, 32, f)) return 4;
+    printf("%zu %s", got, line);
+    int fds[2];
+    if (pipe(fds) != 0 || write(fds[1], "piped", 5) != 5) return 3;
+    printf("%zd ", read(fds[0], line, opaque(32)));
+    snprintf(line, opaque(8), "%s", "truncated here");
+    printf("%s ", line);
+    sprintf(line, "%d-%s", 42, "ok");
+    vformat(q, "%s!", line);
+    printf("%s\n", q);
+    fclose(f);
+    free(line);
     free(nd);
     free(d);
     free(q);
@@ -86,6 +121,21 @@ int main(int argc, char** argv) {
   else if (!strcmp(mode, "chk-memset")) __memset_chk(p, 0, opaque(20), opaque(64));
   else if (!strcmp(mode, "chk-strcpy")) __strcpy_chk(p, "0123456789abcdef", opaque(64));
   else if (!strcmp(mode, "chk-strncpy")) __strncpy_chk(p, "ab", opaque(20), opaque(64));
+  else if (!strcmp(mode, "sprintf")) sprintf(p, "%s-%d", "abcdefghij", 12345);
+  else if (!strcmp(mode, "vsprintf")) vformat(p, "%s-%d", "abcdefghij", 12345);
+  else if (!strcmp(mode, "snprintf")) snprintf(p, opaque(20), "%s", "0123456789abcdefghijklmn");
+  else if (!strcmp(mode, "chk-sprintf")) __sprintf_chk(p, 1, opaque(64), "%s-%d", "abcdefghij", 12345);
+  else if (!strcmp(mode, "fgets")) {
+    if (!fgets(p, (int)opaque(20), text_file())) return 4;
+  } else if (!strcmp(mode, "fread")) {
+    if (fread(p, 1, opaque(20), text_file()) == 0) return 4;
+  }
+  else if (!strcmp(mode, "read") || !strcmp(mode, "chk-read")) {
+    int fds[2];
+    if (pipe(fds) != 0 || write(fds[1], "0123456789abcdefghij", 20) != 20) return 3;
+    if (!strcmp(mode, "read") ? read(fds[0], p, opaque(64)) < 0 : __read_chk(fds[0], p, opaque(64), opaque(64)) < 0)
+      return 4;
+  }
   else if (!strcmp(mode, "strcat")) {
     strcpy(p, "0123456789");
     strcat(p, "abcdefg");
