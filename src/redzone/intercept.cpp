@@ -12,12 +12,17 @@
 // the program's modules have their GOT slots for these functions (the
 // PLT's jump slots, and the GLOB_DAT slots of -fno-plt calls and function
 // pointers) pointed at the checked versions below; the checked versions call
-// libc through libmalloc's own slots, which are left alone. dlopen is
-// redirected too, so that a library loaded later gets the same treatment.
+// libc through libmalloc's own slots, which are left alone. Only the modules
+// loaded at start-up: patching a library that dlopen loads later, from
+// another thread's dlopen, raced with the loader relocating it (a lazy slot
+// got the load address added to the checked version's; a RELRO page made
+// read-only before the loader's last writes faulted), and a dlopen of our
+// own searched its caller's RUNPATH and $ORIGIN for libmalloc's.
 //
-// Not covered: calls inside libc itself and inside the module that holds
-// libmalloc (an executable linked with libmalloc.a), calls the compiler
-// inlined (a constant-size memcpy at -O2), and statically linked libc.
+// Not covered: libraries loaded by dlopen after start-up, calls inside libc
+// itself and inside the module that holds libmalloc (an executable linked
+// with libmalloc.a), calls the compiler inlined (a constant-size memcpy at
+// -O2), and statically linked libc.
 #include <elf.h>
 #include <link.h>
 #include <sys/mman.h>
@@ -247,6 +252,8 @@ LM_HIDDEN int lm_rz_snprintf(char* d, size_t size, const char* fmt, ...) {
   return r;
 }
 int __vsprintf_chk(char*, int, size_t, const char*, va_list);
+int __sprintf_chk(char*, int, size_t, const char*, ...);
+int __snprintf_chk(char*, size_t, int, size_t, const char*, ...);
 int __vsnprintf_chk(char*, size_t, int, size_t, const char*, va_list);
 LM_HIDDEN int lm_rz_vsprintf_chk(char* d, int flag, size_t dn, const char* fmt, va_list ap) {
   va_list dry;
@@ -334,7 +341,11 @@ LM_HIDDEN char* lm_rz_fgets_chk(char* s, size_t bn, int n, FILE* f) {
   return r;
 }
 
-LM_HIDDEN void* lm_rz_dlopen(const char* file, int mode);
+LM_HIDDEN int lm_rz_bcmp(const void* a, const void* b, size_t n) {
+  rz::range(a, n, false, LM_PC, "bcmp");
+  rz::range(b, n, false, LM_PC, "bcmp");
+  return memcmp(a, b, n);
+}
 }  // extern "C"
 
 namespace lm::redzone {
@@ -351,7 +362,7 @@ const Hook kHooks[] = {
     {"__mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy)},
     {"memset", reinterpret_cast<void*>(lm_rz_memset)},
     {"memcmp", reinterpret_cast<void*>(lm_rz_memcmp)},
-    {"bcmp", reinterpret_cast<void*>(lm_rz_memcmp)},
+    {"bcmp", reinterpret_cast<void*>(lm_rz_bcmp)},
     {"strlen", reinterpret_cast<void*>(lm_rz_strlen)},
     {"strnlen", reinterpret_cast<void*>(lm_rz_strnlen)},
     {"strcpy", reinterpret_cast<void*>(lm_rz_strcpy)},
@@ -389,7 +400,6 @@ const Hook kHooks[] = {
     {"__pread64_chk", reinterpret_cast<void*>(lm_rz_pread_chk)},
     {"__fread_chk", reinterpret_cast<void*>(lm_rz_fread_chk)},
     {"__fgets_chk", reinterpret_cast<void*>(lm_rz_fgets_chk)},
-    {"dlopen", reinterpret_cast<void*>(lm_rz_dlopen)},
 };
 
 const Hook* hook_for(const char* name) {
@@ -398,26 +408,79 @@ const Hook* hook_for(const char* name) {
   return nullptr;
 }
 
-// Serialises patching (start-up, and every dlopen).
+// Serialises patching (once, at start-up: a guard, not a need).
 constinit Mutex g_patch_lock;
 
-}  // namespace
-// What lm_rz_dlopen calls, and the slot it came from (see there).
-void* g_real_dlopen = nullptr;
-void** g_real_dlopen_slot = nullptr;
-namespace {
+// The function each hooked name resolves to for libmalloc itself (through its
+// own GOT slot): what the checked versions call. A slot elsewhere is patched
+// only while it holds this too (the global binding), or, unresolved yet, a
+// lazy PLT entry of its own module: a module bound to another definition (a
+// library of its own, RTLD_DEEPBIND, a versioned reference) keeps it.
+void* real_of(const char* name) {
+#define LM_REAL(fn) \
+  if (std::strcmp(name, #fn) == 0) return reinterpret_cast<void*>(&fn)
+  LM_REAL(memcpy);
+  LM_REAL(memmove);
+  LM_REAL(mempcpy);
+  LM_REAL(memset);
+  LM_REAL(memcmp);
+  LM_REAL(strlen);
+  LM_REAL(strnlen);
+  LM_REAL(strcpy);
+  LM_REAL(stpcpy);
+  LM_REAL(strncpy);
+  LM_REAL(strcat);
+  LM_REAL(strncat);
+  LM_REAL(strdup);
+  LM_REAL(strndup);
+  LM_REAL(__memcpy_chk);
+  LM_REAL(__memmove_chk);
+  LM_REAL(__mempcpy_chk);
+  LM_REAL(__memset_chk);
+  LM_REAL(__strcpy_chk);
+  LM_REAL(__stpcpy_chk);
+  LM_REAL(__strncpy_chk);
+  LM_REAL(__strcat_chk);
+  LM_REAL(__strncat_chk);
+  LM_REAL(sprintf);
+  LM_REAL(vsprintf);
+  LM_REAL(snprintf);
+  LM_REAL(vsnprintf);
+  LM_REAL(__sprintf_chk);
+  LM_REAL(__vsprintf_chk);
+  LM_REAL(__snprintf_chk);
+  LM_REAL(__vsnprintf_chk);
+  LM_REAL(read);
+  LM_REAL(pread);
+  LM_REAL(fread);
+  LM_REAL(fgets);
+  LM_REAL(__read_chk);
+  LM_REAL(__pread_chk);
+  LM_REAL(__fread_chk);
+  LM_REAL(__fgets_chk);
+#undef LM_REAL
+  if (std::strcmp(name, "bcmp") == 0) return reinterpret_cast<void*>(&memcmp);  // (glibc: the same function)
+  if (std::strcmp(name, "__mempcpy") == 0) return reinterpret_cast<void*>(&mempcpy);
+  if (std::strcmp(name, "__strdup") == 0) return reinterpret_cast<void*>(&strdup);
+  if (std::strcmp(name, "pread64") == 0) return reinterpret_cast<void*>(&pread);
+  if (std::strcmp(name, "__pread64_chk") == 0) return reinterpret_cast<void*>(&__pread_chk);
+  return nullptr;
+}
 
 // A dynamic-section address: the loader has relocated most of them in
 // place (x86-64's .dynamic is writable), but not all loaders do.
 uptr dyn_addr(const dl_phdr_info* info, uptr v) { return v < info->dlpi_addr ? v + info->dlpi_addr : v; }
 
-bool is_skipped(const dl_phdr_info* info) {
+// libc and the loader call their own functions directly; the vDSO has no
+// relocations.
+bool is_libc(const dl_phdr_info* info) {
   const char* name = info->dlpi_name ? info->dlpi_name : "";
-  // libc and the loader call their own functions directly; the vDSO has no
-  // relocations.
-  if (std::strstr(name, "/libc.so") || std::strncmp(name, "libc.so", 7) == 0 || std::strstr(name, "ld-linux") ||
-      std::strstr(name, "linux-vdso"))
-    return true;
+  return std::strstr(name, "/libc.so") || std::strncmp(name, "libc.so", 7) == 0 || std::strstr(name, "ld-linux") ||
+         std::strstr(name, "linux-vdso");
+}
+
+bool is_skipped(const dl_phdr_info* info) {
+  if (is_libc(info)) return true;
   // The module that holds this code: its slots are how the checked
   // versions reach libc.
   uptr self = addr(reinterpret_cast<void*>(&is_skipped));
@@ -445,6 +508,18 @@ void write_slot(void** slot, void* to, uptr relro_lo, uptr relro_hi) {
   __atomic_store_n(slot, to, __ATOMIC_RELAXED);
 }
 
+// Per hook: its function's address is a program module's PLT entry (see
+// patch_relocs). Set by a first pass over the modules.
+bool g_canonical[sizeof kHooks / sizeof kHooks[0]];
+
+bool in_module(const dl_phdr_info* info, uptr a) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) return true;
+  }
+  return false;
+}
+
 void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, const ElfW(Sym) * symtab,
                   const char* strtab, uptr relro_lo, uptr relro_hi) {
   for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
@@ -458,14 +533,25 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     // defines its own memcpy keeps it.
     if (symtab[sym].st_shndx != SHN_UNDEF) continue;
     auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r[i].r_offset);
-    if (h->to == reinterpret_cast<void*>(lm_rz_dlopen) && !g_real_dlopen) {
-      void* held = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-      if (held == h->to) continue;
-      g_real_dlopen_slot = slot;
-      __atomic_store_n(&g_real_dlopen, held, __ATOMIC_RELEASE);
-    }
+    void* real = real_of(h->name);
+    // libmalloc's own binding lies in a module of the program's: a non-PIE
+    // executable that takes the function's address makes its PLT entry the
+    // function's address for every module (the checked version would call
+    // itself through that entry, and pointers to the function would no
+    // longer compare equal). That function stays unchecked everywhere.
+    if (!real || g_canonical[h - kHooks]) continue;
+    void* held = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    bool lazy = type == R_X86_64_JUMP_SLOT && in_module(info, addr(held));
+    if (held != real && !lazy) continue;
     write_slot(slot, h->to, relro_lo, relro_hi);
   }
+}
+
+int find_canonical(dl_phdr_info* info, size_t, void*) {
+  if (is_libc(info)) return 0;
+  for (size_t i = 0; i < sizeof kHooks / sizeof kHooks[0]; ++i)
+    if (void* real = real_of(kHooks[i].name); real && in_module(info, addr(real))) g_canonical[i] = true;
+  return 0;
 }
 
 int patch_module(dl_phdr_info* info, size_t, void*) {
@@ -512,27 +598,8 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
 
 void intercept_libc() {
   LockGuard guard(g_patch_lock);
+  dl_iterate_phdr(find_canonical, nullptr);
   dl_iterate_phdr(patch_module, nullptr);
 }
 
-void intercept_reset_for_fork_child() { g_patch_lock.reset_after_fork(); }
-
 }  // namespace lm::redzone
-
-// A library loaded later gets its slots pointed here too. Called by the
-// program's modules in place of dlopen, it calls what the first dlopen slot
-// held before it was patched (libc's dlopen, or with lazy binding that
-// module's PLT entry, which binds the slot and goes on to libc's: the slot
-// is patched again after). No reference to dlopen of libmalloc's own: in a
-// static link it would pull in libc.a's dlopen and the linker's warning.
-extern "C" LM_HIDDEN void* lm_rz_dlopen(const char* file, int mode) {
-  using namespace lm::redzone;
-  using Fn = void* (*)(const char*, int);
-  auto real = reinterpret_cast<Fn>(__atomic_load_n(&g_real_dlopen, __ATOMIC_ACQUIRE));
-  void* h = real(file, mode);
-  if (void* bound = __atomic_load_n(g_real_dlopen_slot, __ATOMIC_ACQUIRE);
-      bound != reinterpret_cast<void*>(lm_rz_dlopen))
-    __atomic_store_n(&g_real_dlopen, bound, __ATOMIC_RELEASE);  // now libc's own
-  intercept_libc();
-  return h;
-}

@@ -2294,10 +2294,7 @@ void reset_for_fork_child() {
   report_reset_for_fork_child();
   note_fork_child();
 }
-void note_fork_child() {
-  g_ring_inherited = g_ring_count;
-  intercept_reset_for_fork_child();
-}
+void note_fork_child() { g_ring_inherited = g_ring_count; }
 
 // ---- compiler-assisted mode ----
 

@@ -95,12 +95,9 @@ void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp);
 // (intercept.cpp), reported at its first bad byte as an access by func.
 void check_range(uptr a, size_t size, bool write, uptr pc, uptr frame, const char* func);
 // Points the GOT slots of the program's modules for libc's memory and string
-// functions (and dlopen) at checked versions (intercept.cpp). Once at
-// start-up in redzone mode, and after each dlopen.
+// functions at checked versions (intercept.cpp). Once, at start-up in
+// redzone mode.
 void intercept_libc();
-// In a forked child: a patch the parent had under way in another thread
-// does not hold the child's next dlopen.
-void intercept_reset_for_fork_child();
 
 namespace shadow {
 constexpr unsigned kLeafShift = 30;  // one leaf per 1 GiB of address space
