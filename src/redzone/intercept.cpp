@@ -211,42 +211,37 @@ LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
 }
 
 // Formatted output into a buffer: the length first (a dry run), so that the
-// call is reported before anything is written.
-LM_HIDDEN int lm_rz_vsprintf(char* d, const char* fmt, va_list ap) {
+// call is reported before anything is written. At most `size` bytes are
+// written (snprintf: min(length + 1, size); sprintf: no limit).
+void format_range(char* d, size_t size, const char* fmt, va_list ap, uptr pc, const char* func) {
   va_list dry;
   va_copy(dry, ap);
   int n = vsnprintf(nullptr, 0, fmt, dry);
   va_end(dry);
-  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "vsprintf");
+  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, pc, func);
+}
+constexpr size_t kNoLimit = ~size_t{0};
+
+LM_HIDDEN int lm_rz_vsprintf(char* d, const char* fmt, va_list ap) {
+  format_range(d, kNoLimit, fmt, ap, LM_PC, "vsprintf");
   return vsprintf(d, fmt, ap);
 }
 LM_HIDDEN int lm_rz_sprintf(char* d, const char* fmt, ...) {
-  va_list ap, dry;
+  va_list ap;
   va_start(ap, fmt);
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "sprintf");
+  format_range(d, kNoLimit, fmt, ap, LM_PC, "sprintf");
   int r = vsprintf(d, fmt, ap);
   va_end(ap);
   return r;
 }
-// snprintf writes min(length + 1, size) bytes.
 LM_HIDDEN int lm_rz_vsnprintf(char* d, size_t size, const char* fmt, va_list ap) {
-  va_list dry;
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "vsnprintf");
+  format_range(d, size, fmt, ap, LM_PC, "vsnprintf");
   return vsnprintf(d, size, fmt, ap);
 }
 LM_HIDDEN int lm_rz_snprintf(char* d, size_t size, const char* fmt, ...) {
-  va_list ap, dry;
+  va_list ap;
   va_start(ap, fmt);
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "snprintf");
+  format_range(d, size, fmt, ap, LM_PC, "snprintf");
   int r = vsnprintf(d, size, fmt, ap);
   va_end(ap);
   return r;
@@ -256,39 +251,25 @@ int __sprintf_chk(char*, int, size_t, const char*, ...);
 int __snprintf_chk(char*, size_t, int, size_t, const char*, ...);
 int __vsnprintf_chk(char*, size_t, int, size_t, const char*, va_list);
 LM_HIDDEN int lm_rz_vsprintf_chk(char* d, int flag, size_t dn, const char* fmt, va_list ap) {
-  va_list dry;
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "__vsprintf_chk");
+  format_range(d, kNoLimit, fmt, ap, LM_PC, "__vsprintf_chk");
   return __vsprintf_chk(d, flag, dn, fmt, ap);
 }
 LM_HIDDEN int lm_rz_sprintf_chk(char* d, int flag, size_t dn, const char* fmt, ...) {
-  va_list ap, dry;
+  va_list ap;
   va_start(ap, fmt);
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0) rz::range(d, size_t(n) + 1, true, LM_PC, "__sprintf_chk");
+  format_range(d, kNoLimit, fmt, ap, LM_PC, "__sprintf_chk");
   int r = __vsprintf_chk(d, flag, dn, fmt, ap);
   va_end(ap);
   return r;
 }
 LM_HIDDEN int lm_rz_vsnprintf_chk(char* d, size_t size, int flag, size_t dn, const char* fmt, va_list ap) {
-  va_list dry;
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "__vsnprintf_chk");
+  format_range(d, size, fmt, ap, LM_PC, "__vsnprintf_chk");
   return __vsnprintf_chk(d, size, flag, dn, fmt, ap);
 }
 LM_HIDDEN int lm_rz_snprintf_chk(char* d, size_t size, int flag, size_t dn, const char* fmt, ...) {
-  va_list ap, dry;
+  va_list ap;
   va_start(ap, fmt);
-  va_copy(dry, ap);
-  int n = vsnprintf(nullptr, 0, fmt, dry);
-  va_end(dry);
-  if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, LM_PC, "__snprintf_chk");
+  format_range(d, size, fmt, ap, LM_PC, "__snprintf_chk");
   int r = __vsnprintf_chk(d, size, flag, dn, fmt, ap);
   va_end(ap);
   return r;

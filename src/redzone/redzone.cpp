@@ -2298,13 +2298,14 @@ void note_fork_child() { g_ring_inherited = g_ring_count; }
 
 // ---- compiler-assisted mode ----
 
-void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp) {
-  uptr bad = shadow::first_bad(a, size);
-  if (!bad) return;
+namespace {
+// An access of `size` bytes at `at` whose first bad byte is `bad`, reported
+// at `at` (func: the libc function the program called, or null).
+void report_access(uptr at, uptr bad, size_t size, bool write, uptr pc, uptr bp, uptr sp, const char* func) {
   const uint8_t* s = shadow::byte_for(bad);
   stack::Trace cur;
   stack::capture(&cur, pc);
-  Finding f = make_finding(*s == kFreed ? Kind::kUseAfterFree : Kind::kOverflow, bad, nullptr, &cur);
+  Finding f = make_finding(*s == kFreed ? Kind::kUseAfterFree : Kind::kOverflow, bad, func, &cur);
   f.access = true;
   f.write = write;
   f.access_size = size;
@@ -2312,26 +2313,19 @@ void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp) {
   f.bp = bp;
   f.sp = sp;
   f.has_block = describe(bad, &f.block);
-  f.addr = a;  // ASan names the access's address; the block offset uses it too
+  f.addr = at;
   emit(f);
+}
+}  // namespace
+
+void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp) {
+  // ASan names the access's address; the block offset uses it too.
+  if (uptr bad = shadow::first_bad(a, size)) report_access(a, bad, size, write, pc, bp, sp, nullptr);
 }
 
 void check_range(uptr a, size_t size, bool write, uptr pc, uptr frame, const char* func) {
-  uptr bad = shadow::first_bad(a, size);
-  if (!bad) return;
-  const uint8_t* s = shadow::byte_for(bad);
-  stack::Trace cur;
-  stack::capture(&cur, pc);
-  Finding f = make_finding(*s == kFreed ? Kind::kUseAfterFree : Kind::kOverflow, bad, nullptr, &cur);
-  f.access = true;
-  f.write = write;
-  f.access_size = size;
-  f.pc = pc;
-  f.bp = frame;
-  f.sp = frame;
-  f.has_block = describe(bad, &f.block);
-  f.func = func;
-  emit(f);  // (f.addr: the first bad byte, as ASan's interceptors report it)
+  // The first bad byte, as ASan's interceptors report it.
+  if (uptr bad = shadow::first_bad(a, size)) report_access(bad, bad, size, write, pc, frame, frame, func);
 }
 
 }  // namespace lm::redzone
