@@ -120,6 +120,8 @@ bool from_loader(uint32_t stack_id);
 void lock_for_fork();
 void unlock_for_fork();
 void reset_for_fork_child();
+// In every forked child (whether or not fork took the locks).
+void note_fork_child();
 }  // namespace stack
 
 // ---- reports ----

@@ -2294,7 +2294,10 @@ void reset_for_fork_child() {
   report_reset_for_fork_child();
   note_fork_child();
 }
-void note_fork_child() { g_ring_inherited = g_ring_count; }
+void note_fork_child() {
+  g_ring_inherited = g_ring_count;
+  stack::note_fork_child();
+}
 
 // ---- compiler-assisted mode ----
 

@@ -118,6 +118,33 @@ int read_counts(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
+// In a forked child, dl_iterate_phdr may wait for good: it takes the
+// loader's dl_load_write_lock, which a parent thread inside dlopen at the
+// fork holds in the child forever (glibc 2.36 does not reset it), and a
+// child that only mallocs hung in its first stack capture. So after a fork
+// the module cache is trusted as it is, until the loader's public list of
+// modules (_r_debug, lock-free, as debuggers read it) shows a change: then
+// the child itself loaded or unloaded a module, its loader works, and the
+// list is read again as usual.
+std::atomic<bool> g_loader_suspect{false};
+uint64_t g_fork_signature = 0;
+
+uint64_t link_map_signature() {
+  uint64_t sig = 0;
+  unsigned n = 0;
+  for (const link_map* m = _r_debug.r_map; m && n < 100000; m = m->l_next, ++n)
+    sig = (sig ^ m->l_addr ^ addr(m)) * 0x9e3779b97f4a7c15ull;
+  return sig ^ n;
+}
+
+// May dl_iterate_phdr be called?
+bool loader_usable() {
+  if (LM_LIKELY(!g_loader_suspect.load(std::memory_order_relaxed))) return true;
+  if (link_map_signature() == g_fork_signature) return false;
+  g_loader_suspect.store(false, std::memory_order_relaxed);
+  return true;
+}
+
 // True when modules were loaded or unloaded since c was built: one call
 // into the loader's list, which stops at its first entry.
 bool modules_changed(const ModuleCache* c) {
@@ -773,7 +800,7 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   };
   if (ret) put(ret, nullptr);
   ModuleCache* c = g_modules.load(std::memory_order_acquire);
-  if (c && modules_changed(c)) {
+  if (c && loader_usable() && modules_changed(c)) {
     // A module was loaded or unloaded since the cache was built. Unloaded,
     // its code is unmapped, and a stale stack word pointing into it would
     // make is_return_address read unmapped memory (a free() inside
@@ -787,7 +814,9 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
     // Unknown code: a module loaded since (or JIT code). Re-read the module
     // list at most every 50 ms.
     uint64_t now = os::now_ms(), last = g_modules_checked_ms.load(std::memory_order_relaxed);
-    if (!c || now - last >= 50) {
+    if (!loader_usable()) {
+      if (!c) return;
+    } else if (!c || now - last >= 50) {
       g_modules_checked_ms.store(now, std::memory_order_relaxed);
       refresh_modules();
       c = g_modules.load(std::memory_order_acquire);
@@ -1201,6 +1230,10 @@ void unlock_for_fork() {
 void reset_for_fork_child() {
   g_modules_lock.reset_after_fork();
   g_depot_lock.reset_after_fork();
+}
+void note_fork_child() {
+  g_fork_signature = link_map_signature();
+  g_loader_suspect.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace lm::redzone::stack
