@@ -95,8 +95,8 @@ void check_access(uptr a, size_t size, bool write, uptr pc, uptr bp, uptr sp);
 // (intercept.cpp), reported at its first bad byte as an access by func.
 void check_range(uptr a, size_t size, bool write, uptr pc, uptr frame, const char* func);
 // Points the GOT slots of the program's modules for libc's memory and string
-// functions at checked versions (intercept.cpp). Once, at start-up in
-// redzone mode.
+// functions at checked versions (intercept.cpp). At start-up in redzone
+// mode; then again when a stack walk sees modules loaded since.
 void intercept_libc();
 
 namespace shadow {

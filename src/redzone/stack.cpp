@@ -153,6 +153,11 @@ bool modules_changed(const ModuleCache* c) {
   return counts[0] != c->adds || counts[1] != c->subs;
 }
 
+}  // namespace
+void (*g_on_modules_loaded)() = nullptr;
+void (*g_on_walk)() = nullptr;
+namespace {
+
 // Rebuilds the cache. A replaced cache is left mapped on purpose: another
 // thread may be reading it, and rebuilds happen only when the set of loaded
 // modules changed (dlopen/dlclose), so the few pages left behind are bounded.
@@ -188,7 +193,13 @@ void refresh_modules() {
       }
     }
   }
+  bool loaded = old && counts[0] != old->adds;
   g_modules_lock.unlock();
+  // A module was loaded since: the libc calls of the new ones get checked
+  // too (intercept.cpp, when on).
+  if (loaded) {
+    if (void (*hook)() = __atomic_load_n(&g_on_modules_loaded, __ATOMIC_ACQUIRE)) hook();
+  }
 }
 
 LM_FAST_PATH const ExecRange* find_range(const ModuleCache* c, uptr v) {
@@ -372,6 +383,19 @@ bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
   });
   return found;
 }
+
+}  // namespace
+bool mapping_writable(uptr a, bool* writable) {
+  bool found = false;
+  for_each_mapping([&](const MapLine& m) {
+    if (a < m.lo || a >= m.hi) return true;
+    *writable = m.perms[1] == 'w';
+    found = true;
+    return false;
+  });
+  return found;
+}
+namespace {
 
 // ---- the depot ----
 
@@ -800,6 +824,7 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   };
   if (ret) put(ret, nullptr);
   ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  if (void (*hook)() = __atomic_load_n(&g_on_walk, __ATOMIC_ACQUIRE); hook && loader_usable()) hook();
   if (c && loader_usable() && modules_changed(c)) {
     // A module was loaded or unloaded since the cache was built. Unloaded,
     // its code is unmapped, and a stale stack word pointing into it would

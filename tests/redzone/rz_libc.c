@@ -25,6 +25,8 @@ static char* hidden(char* p) {
   return v;
 }
 
+__attribute__((noinline)) static void* new_site(void) { return malloc(opaque(24)); }
+
 static char* block(void) {
   char* p = malloc(opaque(16));
   printf("block %p\n", (void*)p);
@@ -104,6 +106,9 @@ int main(int argc, char** argv) {
     char* p = block();
     void* lib = dlopen(argv[2], RTLD_NOW);
     if (!lib) return 2;
+    // An allocation from a new place: its stack walk sees the new module,
+    // which then gets checked (intercept.cpp).
+    free(new_site());
     void (*bug)(char*, size_t);
     void* sym = dlsym(lib, "rz_libc_bug");
     memcpy(&bug, &sym, sizeof bug);  // (ISO C has no object-to-function pointer cast)
