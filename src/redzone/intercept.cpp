@@ -612,7 +612,6 @@ bool module_done(const dl_phdr_info* info) {
 
 int patch_module(dl_phdr_info* info, size_t, void*) {
   if (is_skipped(info) || module_done(info)) return 0;
-  bool pending_before = g_pending.exchange(false, std::memory_order_relaxed);
   const ElfW(Dyn)* dyn = nullptr;
   uptr relro_lo = 0, relro_hi = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -646,6 +645,8 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
   auto* syms = reinterpret_cast<const ElfW(Sym)*>(symtab);
   auto* strs = reinterpret_cast<const char*>(strtab);
   PageState ps;
+  // g_pending, cleared for this module: whether it leaves slots for later.
+  bool pending_before = g_pending.exchange(false, std::memory_order_relaxed);
   if (jmprel) patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(jmprel), jmprel_bytes, syms, strs, relro_lo,
                            relro_hi, ps);
   if (rela)
