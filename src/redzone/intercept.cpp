@@ -14,7 +14,7 @@
 // pointers) pointed at the checked versions below; the checked versions call
 // libc through libmalloc's own slots, which are left alone. Libraries loaded
 // later are patched after the first stack walk that sees them (stack.cpp
-// calls back). A dlopen wrapper did it at first, and was dropped: glibc's
+// calls back at each walk). A dlopen wrapper did it at first, and was dropped: glibc's
 // dlopen searches its caller's RUNPATH and $ORIGIN (the caller was
 // libmalloc), and patching right after one thread's dlopen met another
 // thread's library half loaded (glibc lists a module before relocating it:
@@ -337,55 +337,63 @@ LM_HIDDEN int lm_rz_bcmp(const void* a, const void* b, size_t n) {
 namespace lm::redzone {
 namespace {
 
+// Each hooked name, its checked version, and the function it resolves to
+// for libmalloc itself (through its own GOT slot): what the checked version
+// calls. A slot elsewhere is patched only while it holds that too (the
+// global binding), or, unresolved yet, a lazy PLT entry of its own module: a
+// module bound to another definition (a library of its own, RTLD_DEEPBIND,
+// a versioned reference) keeps it. (bcmp is memcmp in glibc; the other
+// aliases are glibc's second names for one function.)
 struct Hook {
   const char* name;
   void* to;
+  void* real;
 };
 const Hook kHooks[] = {
-    {"memcpy", reinterpret_cast<void*>(lm_rz_memcpy)},
-    {"memmove", reinterpret_cast<void*>(lm_rz_memmove)},
-    {"mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy)},
-    {"__mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy)},
-    {"memset", reinterpret_cast<void*>(lm_rz_memset)},
-    {"memcmp", reinterpret_cast<void*>(lm_rz_memcmp)},
-    {"bcmp", reinterpret_cast<void*>(lm_rz_bcmp)},
-    {"strlen", reinterpret_cast<void*>(lm_rz_strlen)},
-    {"strnlen", reinterpret_cast<void*>(lm_rz_strnlen)},
-    {"strcpy", reinterpret_cast<void*>(lm_rz_strcpy)},
-    {"stpcpy", reinterpret_cast<void*>(lm_rz_stpcpy)},
-    {"strncpy", reinterpret_cast<void*>(lm_rz_strncpy)},
-    {"strcat", reinterpret_cast<void*>(lm_rz_strcat)},
-    {"strncat", reinterpret_cast<void*>(lm_rz_strncat)},
-    {"strdup", reinterpret_cast<void*>(lm_rz_strdup)},
-    {"__strdup", reinterpret_cast<void*>(lm_rz_strdup)},
-    {"strndup", reinterpret_cast<void*>(lm_rz_strndup)},
-    {"__memcpy_chk", reinterpret_cast<void*>(lm_rz_memcpy_chk)},
-    {"__memmove_chk", reinterpret_cast<void*>(lm_rz_memmove_chk)},
-    {"__mempcpy_chk", reinterpret_cast<void*>(lm_rz_mempcpy_chk)},
-    {"__memset_chk", reinterpret_cast<void*>(lm_rz_memset_chk)},
-    {"__strcpy_chk", reinterpret_cast<void*>(lm_rz_strcpy_chk)},
-    {"__stpcpy_chk", reinterpret_cast<void*>(lm_rz_stpcpy_chk)},
-    {"__strncpy_chk", reinterpret_cast<void*>(lm_rz_strncpy_chk)},
-    {"__strcat_chk", reinterpret_cast<void*>(lm_rz_strcat_chk)},
-    {"__strncat_chk", reinterpret_cast<void*>(lm_rz_strncat_chk)},
-    {"sprintf", reinterpret_cast<void*>(lm_rz_sprintf)},
-    {"vsprintf", reinterpret_cast<void*>(lm_rz_vsprintf)},
-    {"snprintf", reinterpret_cast<void*>(lm_rz_snprintf)},
-    {"vsnprintf", reinterpret_cast<void*>(lm_rz_vsnprintf)},
-    {"__sprintf_chk", reinterpret_cast<void*>(lm_rz_sprintf_chk)},
-    {"__vsprintf_chk", reinterpret_cast<void*>(lm_rz_vsprintf_chk)},
-    {"__snprintf_chk", reinterpret_cast<void*>(lm_rz_snprintf_chk)},
-    {"__vsnprintf_chk", reinterpret_cast<void*>(lm_rz_vsnprintf_chk)},
-    {"read", reinterpret_cast<void*>(lm_rz_read)},
-    {"pread", reinterpret_cast<void*>(lm_rz_pread)},
-    {"pread64", reinterpret_cast<void*>(lm_rz_pread)},
-    {"fread", reinterpret_cast<void*>(lm_rz_fread)},
-    {"fgets", reinterpret_cast<void*>(lm_rz_fgets)},
-    {"__read_chk", reinterpret_cast<void*>(lm_rz_read_chk)},
-    {"__pread_chk", reinterpret_cast<void*>(lm_rz_pread_chk)},
-    {"__pread64_chk", reinterpret_cast<void*>(lm_rz_pread_chk)},
-    {"__fread_chk", reinterpret_cast<void*>(lm_rz_fread_chk)},
-    {"__fgets_chk", reinterpret_cast<void*>(lm_rz_fgets_chk)},
+    {"memcpy", reinterpret_cast<void*>(lm_rz_memcpy), reinterpret_cast<void*>(&memcpy)},
+    {"memmove", reinterpret_cast<void*>(lm_rz_memmove), reinterpret_cast<void*>(&memmove)},
+    {"mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy), reinterpret_cast<void*>(&mempcpy)},
+    {"__mempcpy", reinterpret_cast<void*>(lm_rz_mempcpy), reinterpret_cast<void*>(&mempcpy)},
+    {"memset", reinterpret_cast<void*>(lm_rz_memset), reinterpret_cast<void*>(&memset)},
+    {"memcmp", reinterpret_cast<void*>(lm_rz_memcmp), reinterpret_cast<void*>(&memcmp)},
+    {"bcmp", reinterpret_cast<void*>(lm_rz_bcmp), reinterpret_cast<void*>(&memcmp)},
+    {"strlen", reinterpret_cast<void*>(lm_rz_strlen), reinterpret_cast<void*>(&strlen)},
+    {"strnlen", reinterpret_cast<void*>(lm_rz_strnlen), reinterpret_cast<void*>(&strnlen)},
+    {"strcpy", reinterpret_cast<void*>(lm_rz_strcpy), reinterpret_cast<void*>(&strcpy)},
+    {"stpcpy", reinterpret_cast<void*>(lm_rz_stpcpy), reinterpret_cast<void*>(&stpcpy)},
+    {"strncpy", reinterpret_cast<void*>(lm_rz_strncpy), reinterpret_cast<void*>(&strncpy)},
+    {"strcat", reinterpret_cast<void*>(lm_rz_strcat), reinterpret_cast<void*>(&strcat)},
+    {"strncat", reinterpret_cast<void*>(lm_rz_strncat), reinterpret_cast<void*>(&strncat)},
+    {"strdup", reinterpret_cast<void*>(lm_rz_strdup), reinterpret_cast<void*>(&strdup)},
+    {"__strdup", reinterpret_cast<void*>(lm_rz_strdup), reinterpret_cast<void*>(&strdup)},
+    {"strndup", reinterpret_cast<void*>(lm_rz_strndup), reinterpret_cast<void*>(&strndup)},
+    {"__memcpy_chk", reinterpret_cast<void*>(lm_rz_memcpy_chk), reinterpret_cast<void*>(&__memcpy_chk)},
+    {"__memmove_chk", reinterpret_cast<void*>(lm_rz_memmove_chk), reinterpret_cast<void*>(&__memmove_chk)},
+    {"__mempcpy_chk", reinterpret_cast<void*>(lm_rz_mempcpy_chk), reinterpret_cast<void*>(&__mempcpy_chk)},
+    {"__memset_chk", reinterpret_cast<void*>(lm_rz_memset_chk), reinterpret_cast<void*>(&__memset_chk)},
+    {"__strcpy_chk", reinterpret_cast<void*>(lm_rz_strcpy_chk), reinterpret_cast<void*>(&__strcpy_chk)},
+    {"__stpcpy_chk", reinterpret_cast<void*>(lm_rz_stpcpy_chk), reinterpret_cast<void*>(&__stpcpy_chk)},
+    {"__strncpy_chk", reinterpret_cast<void*>(lm_rz_strncpy_chk), reinterpret_cast<void*>(&__strncpy_chk)},
+    {"__strcat_chk", reinterpret_cast<void*>(lm_rz_strcat_chk), reinterpret_cast<void*>(&__strcat_chk)},
+    {"__strncat_chk", reinterpret_cast<void*>(lm_rz_strncat_chk), reinterpret_cast<void*>(&__strncat_chk)},
+    {"sprintf", reinterpret_cast<void*>(lm_rz_sprintf), reinterpret_cast<void*>(&sprintf)},
+    {"vsprintf", reinterpret_cast<void*>(lm_rz_vsprintf), reinterpret_cast<void*>(&vsprintf)},
+    {"snprintf", reinterpret_cast<void*>(lm_rz_snprintf), reinterpret_cast<void*>(&snprintf)},
+    {"vsnprintf", reinterpret_cast<void*>(lm_rz_vsnprintf), reinterpret_cast<void*>(&vsnprintf)},
+    {"__sprintf_chk", reinterpret_cast<void*>(lm_rz_sprintf_chk), reinterpret_cast<void*>(&__sprintf_chk)},
+    {"__vsprintf_chk", reinterpret_cast<void*>(lm_rz_vsprintf_chk), reinterpret_cast<void*>(&__vsprintf_chk)},
+    {"__snprintf_chk", reinterpret_cast<void*>(lm_rz_snprintf_chk), reinterpret_cast<void*>(&__snprintf_chk)},
+    {"__vsnprintf_chk", reinterpret_cast<void*>(lm_rz_vsnprintf_chk), reinterpret_cast<void*>(&__vsnprintf_chk)},
+    {"read", reinterpret_cast<void*>(lm_rz_read), reinterpret_cast<void*>(&read)},
+    {"pread", reinterpret_cast<void*>(lm_rz_pread), reinterpret_cast<void*>(&pread)},
+    {"pread64", reinterpret_cast<void*>(lm_rz_pread), reinterpret_cast<void*>(&pread)},
+    {"fread", reinterpret_cast<void*>(lm_rz_fread), reinterpret_cast<void*>(&fread)},
+    {"fgets", reinterpret_cast<void*>(lm_rz_fgets), reinterpret_cast<void*>(&fgets)},
+    {"__read_chk", reinterpret_cast<void*>(lm_rz_read_chk), reinterpret_cast<void*>(&__read_chk)},
+    {"__pread_chk", reinterpret_cast<void*>(lm_rz_pread_chk), reinterpret_cast<void*>(&__pread_chk)},
+    {"__pread64_chk", reinterpret_cast<void*>(lm_rz_pread_chk), reinterpret_cast<void*>(&__pread_chk)},
+    {"__fread_chk", reinterpret_cast<void*>(lm_rz_fread_chk), reinterpret_cast<void*>(&__fread_chk)},
+    {"__fgets_chk", reinterpret_cast<void*>(lm_rz_fgets_chk), reinterpret_cast<void*>(&__fgets_chk)},
 };
 
 const Hook* hook_for(const char* name) {
@@ -396,62 +404,6 @@ const Hook* hook_for(const char* name) {
 
 // Serialises patching (once, at start-up: a guard, not a need).
 constinit Mutex g_patch_lock;
-
-// The function each hooked name resolves to for libmalloc itself (through its
-// own GOT slot): what the checked versions call. A slot elsewhere is patched
-// only while it holds this too (the global binding), or, unresolved yet, a
-// lazy PLT entry of its own module: a module bound to another definition (a
-// library of its own, RTLD_DEEPBIND, a versioned reference) keeps it.
-void* real_of(const char* name) {
-#define LM_REAL(fn) \
-  if (std::strcmp(name, #fn) == 0) return reinterpret_cast<void*>(&fn)
-  LM_REAL(memcpy);
-  LM_REAL(memmove);
-  LM_REAL(mempcpy);
-  LM_REAL(memset);
-  LM_REAL(memcmp);
-  LM_REAL(strlen);
-  LM_REAL(strnlen);
-  LM_REAL(strcpy);
-  LM_REAL(stpcpy);
-  LM_REAL(strncpy);
-  LM_REAL(strcat);
-  LM_REAL(strncat);
-  LM_REAL(strdup);
-  LM_REAL(strndup);
-  LM_REAL(__memcpy_chk);
-  LM_REAL(__memmove_chk);
-  LM_REAL(__mempcpy_chk);
-  LM_REAL(__memset_chk);
-  LM_REAL(__strcpy_chk);
-  LM_REAL(__stpcpy_chk);
-  LM_REAL(__strncpy_chk);
-  LM_REAL(__strcat_chk);
-  LM_REAL(__strncat_chk);
-  LM_REAL(sprintf);
-  LM_REAL(vsprintf);
-  LM_REAL(snprintf);
-  LM_REAL(vsnprintf);
-  LM_REAL(__sprintf_chk);
-  LM_REAL(__vsprintf_chk);
-  LM_REAL(__snprintf_chk);
-  LM_REAL(__vsnprintf_chk);
-  LM_REAL(read);
-  LM_REAL(pread);
-  LM_REAL(fread);
-  LM_REAL(fgets);
-  LM_REAL(__read_chk);
-  LM_REAL(__pread_chk);
-  LM_REAL(__fread_chk);
-  LM_REAL(__fgets_chk);
-#undef LM_REAL
-  if (std::strcmp(name, "bcmp") == 0) return reinterpret_cast<void*>(&memcmp);  // (glibc: the same function)
-  if (std::strcmp(name, "__mempcpy") == 0) return reinterpret_cast<void*>(&mempcpy);
-  if (std::strcmp(name, "__strdup") == 0) return reinterpret_cast<void*>(&strdup);
-  if (std::strcmp(name, "pread64") == 0) return reinterpret_cast<void*>(&pread);
-  if (std::strcmp(name, "__pread64_chk") == 0) return reinterpret_cast<void*>(&__pread_chk);
-  return nullptr;
-}
 
 // A dynamic-section address: the loader has relocated most of them in
 // place (x86-64's .dynamic is writable), but not all loaders do.
@@ -555,13 +507,13 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     // defines its own memcpy keeps it.
     if (symtab[sym].st_shndx != SHN_UNDEF) continue;
     auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r[i].r_offset);
-    void* real = real_of(h->name);
+    void* real = h->real;
     // libmalloc's own binding lies in a module of the program's: a non-PIE
     // executable that takes the function's address makes its PLT entry the
     // function's address for every module (the checked version would call
     // itself through that entry, and pointers to the function would no
     // longer compare equal). That function stays unchecked everywhere.
-    if (!real || g_canonical[h - kHooks]) continue;
+    if (g_canonical[h - kHooks]) continue;
     void* held = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (held == h->to) continue;
     // Not relocated yet (0, or a link-time address: an offset into the
@@ -580,13 +532,19 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
 int find_canonical(dl_phdr_info* info, size_t, void*) {
   if (is_libc(info)) return 0;
   for (size_t i = 0; i < sizeof kHooks / sizeof kHooks[0]; ++i)
-    if (void* real = real_of(kHooks[i].name); real && in_module(info, addr(real))) g_canonical[i] = true;
+    if (in_module(info, addr(kHooks[i].real))) g_canonical[i] = true;
   return 0;
 }
 
-// At a stack walk: a pass that left slots for later runs again.
+// The module cache's count of added modules at the last pass.
+std::atomic<unsigned long long> g_seen_adds{0};
+
+// At a stack walk: a pass runs again when modules were loaded since the
+// last one, or when it left slots for later.
 void intercept_retry() {
-  if (LM_LIKELY(!g_pending.load(std::memory_order_relaxed))) return;
+  if (LM_LIKELY(!g_pending.load(std::memory_order_relaxed)) &&
+      stack::modules_added() == g_seen_adds.load(std::memory_order_relaxed))
+    return;
   intercept_libc();
 }
 
@@ -660,6 +618,7 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
 
 void intercept_libc() {
   LockGuard guard(g_patch_lock);
+  g_seen_adds.store(stack::modules_added(), std::memory_order_relaxed);
   bool retry = g_pending.exchange(false, std::memory_order_relaxed);
   // (Only an executable makes a canonical PLT entry: one look, at start-up.)
   static bool canonical_known = false;
@@ -672,7 +631,6 @@ void intercept_libc() {
   }
   // Libraries loaded later: patched after the first stack walk that sees
   // them (stack.cpp's module cache), as far as the loader is done with them.
-  __atomic_store_n(&stack::g_on_modules_loaded, &intercept_libc, __ATOMIC_RELEASE);
   __atomic_store_n(&stack::g_on_walk, &intercept_retry, __ATOMIC_RELEASE);
 }
 

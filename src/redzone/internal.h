@@ -122,12 +122,11 @@ void unlock_for_fork();
 void reset_for_fork_child();
 // In every forked child (whether or not fork took the locks).
 void note_fork_child();
-// Called (when set) after a stack walk found modules loaded since the last
-// one: intercept.cpp patches the new ones.
-extern void (*g_on_modules_loaded)();
-// Called (when set) at each stack walk: intercept.cpp retries slots it left
-// for later.
+// Called (when set) at each stack walk, after the module cache is brought
+// up to date: intercept.cpp patches modules loaded since its last pass.
 extern void (*g_on_walk)();
+// The loader's count of modules added, as of the module cache.
+unsigned long long modules_added();
 // Whether the page holding a is writable now (/proc/self/maps); false when
 // no mapping holds it.
 bool mapping_writable(uptr a, bool* writable);

@@ -154,7 +154,6 @@ bool modules_changed(const ModuleCache* c) {
 }
 
 }  // namespace
-void (*g_on_modules_loaded)() = nullptr;
 void (*g_on_walk)() = nullptr;
 namespace {
 
@@ -193,13 +192,7 @@ void refresh_modules() {
       }
     }
   }
-  bool loaded = old && counts[0] != old->adds;
   g_modules_lock.unlock();
-  // A module was loaded since: the libc calls of the new ones get checked
-  // too (intercept.cpp, when on).
-  if (loaded) {
-    if (void (*hook)() = __atomic_load_n(&g_on_modules_loaded, __ATOMIC_ACQUIRE)) hook();
-  }
 }
 
 LM_FAST_PATH const ExecRange* find_range(const ModuleCache* c, uptr v) {
@@ -824,7 +817,6 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
   };
   if (ret) put(ret, nullptr);
   ModuleCache* c = g_modules.load(std::memory_order_acquire);
-  if (void (*hook)() = __atomic_load_n(&g_on_walk, __ATOMIC_ACQUIRE); hook && loader_usable()) hook();
   if (c && loader_usable() && modules_changed(c)) {
     // A module was loaded or unloaded since the cache was built. Unloaded,
     // its code is unmapped, and a stale stack word pointing into it would
@@ -835,6 +827,9 @@ LM_FAST_PATH void walk(Trace* t, uptr ret, uptr sp, uptr rbp, uint32_t* slots) {
     c = g_modules.load(std::memory_order_acquire);
     if (!c || modules_changed(c)) return;
   }
+  // After the cache is current: intercept.cpp patches modules loaded since
+  // its last pass, and retries slots it left for later.
+  if (void (*hook)() = __atomic_load_n(&g_on_walk, __ATOMIC_ACQUIRE); hook && loader_usable()) hook();
   if (!c || (ret && !find_range(c, ret))) {
     // Unknown code: a module loaded since (or JIT code). Re-read the module
     // list at most every 50 ms.
@@ -1255,6 +1250,10 @@ void unlock_for_fork() {
 void reset_for_fork_child() {
   g_modules_lock.reset_after_fork();
   g_depot_lock.reset_after_fork();
+}
+unsigned long long modules_added() {
+  const ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  return c ? c->adds : 0;
 }
 void note_fork_child() {
   g_fork_signature = link_map_signature();
