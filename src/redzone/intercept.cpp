@@ -29,10 +29,13 @@
 // library's calls between its load and the next stack walk.
 #include <elf.h>
 #include <link.h>
+#include <strings.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -61,6 +64,30 @@ LM_FAST_PATH void range(const void* p, size_t n, bool write, uptr pc, const char
 #define LM_PC lm::addr(__builtin_return_address(0))
 
 size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
+
+constexpr size_t kNoLimit = ~size_t{0};
+
+// Whether a string may lie in the heap (its first byte has shadow): only
+// then are a comparison's reads measured.
+LM_FAST_PATH bool in_heap(const void* p) { return shadow::byte_for(addr(p)) != nullptr; }
+
+// A comparison's reads, the same in both strings: up to and including the
+// first difference or terminator, at most n bytes (`fold`: ignoring case,
+// as strcasecmp does).
+LM_NOINLINE void compared(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
+  size_t i = 0;
+  while (i < n) {
+    int x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (fold) {
+      x = std::tolower(x);
+      y = std::tolower(y);
+    }
+    ++i;
+    if (x != y || x == 0) break;
+  }
+  range(a, i, false, pc, func);
+  range(b, i, false, pc, func);
+}
 
 }  // namespace
 }  // namespace lm::redzone
@@ -225,7 +252,7 @@ void format_range(char* d, size_t size, const char* fmt, va_list ap, uptr pc, co
   va_end(dry);
   if (n >= 0 && size > 0) rz::range(d, size_t(n) + 1 < size ? size_t(n) + 1 : size, true, pc, func);
 }
-constexpr size_t kNoLimit = ~size_t{0};
+using rz::kNoLimit;
 
 LM_HIDDEN int lm_rz_vsprintf(char* d, const char* fmt, va_list ap) {
   format_range(d, kNoLimit, fmt, ap, LM_PC, "vsprintf");
@@ -332,6 +359,181 @@ LM_HIDDEN int lm_rz_bcmp(const void* a, const void* b, size_t n) {
   rz::range(b, n, false, LM_PC, "bcmp");
   return memcmp(a, b, n);
 }
+
+// Reads whose length is where the function stopped: a search's find (or the
+// whole string when it finds nothing), a comparison's first difference or
+// terminator. Checked after the call, which wrote nothing.
+LM_HIDDEN void* lm_rz_memchr(const void* s, int c, size_t n) {
+  const void* r = memchr(s, c, n);
+  rz::range(s, r ? size_t(static_cast<const char*>(r) - static_cast<const char*>(s)) + 1 : n, false, LM_PC, "memchr");
+  return const_cast<void*>(r);
+}
+LM_HIDDEN void* lm_rz_memrchr(const void* s, int c, size_t n) {
+  const void* r = memrchr(s, c, n);
+  rz::range(s, n, false, LM_PC, "memrchr");
+  return const_cast<void*>(r);
+}
+LM_HIDDEN char* lm_rz_strchr(const char* s, int c) {
+  const char* r = strchr(s, c);
+  rz::range(s, r ? size_t(r - s) + 1 : strlen(s) + 1, false, LM_PC, "strchr");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN char* lm_rz_strchrnul(const char* s, int c) {
+  const char* r = strchrnul(s, c);
+  rz::range(s, size_t(r - s) + 1, false, LM_PC, "strchrnul");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN char* lm_rz_strrchr(const char* s, int c) {
+  const char* r = strrchr(s, c);
+  rz::range(s, strlen(s) + 1, false, LM_PC, "strrchr");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN char* lm_rz_strstr(const char* h, const char* nd) {
+  const char* r = strstr(h, nd);
+  size_t nl = strlen(nd);
+  rz::range(nd, nl + 1, false, LM_PC, "strstr");
+  rz::range(h, r ? size_t(r - h) + nl : strlen(h) + 1, false, LM_PC, "strstr");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN size_t lm_rz_strspn(const char* s, const char* accept) {
+  size_t r = strspn(s, accept);
+  rz::range(accept, strlen(accept) + 1, false, LM_PC, "strspn");
+  rz::range(s, r + 1, false, LM_PC, "strspn");
+  return r;
+}
+LM_HIDDEN size_t lm_rz_strcspn(const char* s, const char* reject) {
+  size_t r = strcspn(s, reject);
+  rz::range(reject, strlen(reject) + 1, false, LM_PC, "strcspn");
+  rz::range(s, r + 1, false, LM_PC, "strcspn");
+  return r;
+}
+LM_HIDDEN char* lm_rz_strpbrk(const char* s, const char* accept) {
+  const char* r = strpbrk(s, accept);
+  rz::range(accept, strlen(accept) + 1, false, LM_PC, "strpbrk");
+  rz::range(s, r ? size_t(r - s) + 1 : strlen(s) + 1, false, LM_PC, "strpbrk");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN int lm_rz_strcmp(const char* a, const char* b) {
+  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, rz::kNoLimit, false, LM_PC, "strcmp");
+  return strcmp(a, b);
+}
+LM_HIDDEN int lm_rz_strncmp(const char* a, const char* b, size_t n) {
+  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, n, false, LM_PC, "strncmp");
+  return strncmp(a, b, n);
+}
+LM_HIDDEN int lm_rz_strcasecmp(const char* a, const char* b) {
+  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, rz::kNoLimit, true, LM_PC, "strcasecmp");
+  return strcasecmp(a, b);
+}
+LM_HIDDEN int lm_rz_strncasecmp(const char* a, const char* b, size_t n) {
+  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, n, true, LM_PC, "strncasecmp");
+  return strncasecmp(a, b, n);
+}
+LM_HIDDEN void* lm_rz_memccpy(void* d, const void* s, int c, size_t n) {
+  const void* stop = memchr(s, c, n);
+  size_t k = stop ? size_t(static_cast<const char*>(stop) - static_cast<const char*>(s)) + 1 : n;
+  rz::range(s, k, false, LM_PC, "memccpy");
+  rz::range(d, k, true, LM_PC, "memccpy");
+  return memccpy(d, s, c, n);
+}
+
+// Output from a buffer: the whole buffer is read (checked before; a short
+// write reads less, but the program asked for it all).
+LM_HIDDEN ssize_t lm_rz_write(int fd, const void* buf, size_t n) {
+  rz::range(buf, n, false, LM_PC, "write");
+  return write(fd, buf, n);
+}
+LM_HIDDEN ssize_t lm_rz_pwrite(int fd, const void* buf, size_t n, off_t at) {
+  rz::range(buf, n, false, LM_PC, "pwrite");
+  return pwrite(fd, buf, n, at);
+}
+LM_HIDDEN ssize_t lm_rz_send(int fd, const void* buf, size_t n, int flags) {
+  rz::range(buf, n, false, LM_PC, "send");
+  return send(fd, buf, n, flags);
+}
+LM_HIDDEN ssize_t lm_rz_sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tl) {
+  rz::range(buf, n, false, LM_PC, "sendto");
+  return sendto(fd, buf, n, flags, to, tl);
+}
+LM_HIDDEN size_t lm_rz_fwrite(const void* buf, size_t size, size_t n, FILE* f) {
+  size_t bytes;
+  if (!__builtin_mul_overflow(size, n, &bytes)) rz::range(buf, bytes, false, LM_PC, "fwrite");
+  return fwrite(buf, size, n, f);
+}
+LM_HIDDEN size_t lm_rz_fwrite_unlocked(const void* buf, size_t size, size_t n, FILE* f) {
+  size_t bytes;
+  if (!__builtin_mul_overflow(size, n, &bytes)) rz::range(buf, bytes, false, LM_PC, "fwrite_unlocked");
+  return fwrite_unlocked(buf, size, n, f);
+}
+LM_HIDDEN int lm_rz_fputs(const char* s, FILE* f) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "fputs");
+  return fputs(s, f);
+}
+LM_HIDDEN int lm_rz_fputs_unlocked(const char* s, FILE* f) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "fputs_unlocked");
+  return fputs_unlocked(s, f);
+}
+LM_HIDDEN int lm_rz_puts(const char* s) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "puts");
+  return puts(s);
+}
+
+// More input into a buffer, checked after for what was written.
+LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
+  ssize_t r = recv(fd, buf, n, flags);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "recv");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
+  ssize_t r = recvfrom(fd, buf, n, flags, from, fl);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "recvfrom");
+  return r;
+}
+LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
+  size_t r = fread_unlocked(buf, size, n, f);
+  if (r > 0) rz::range(buf, r * size, true, LM_PC, "fread_unlocked");
+  return r;
+}
+LM_HIDDEN char* lm_rz_fgets_unlocked(char* s, int n, FILE* f) {
+  char* r = fgets_unlocked(s, n, f);
+  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "fgets_unlocked");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_getdelim(char** line, size_t* cap, int delim, FILE* f) {
+  ssize_t r = getdelim(line, cap, delim, f);
+  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getdelim");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_getline(char** line, size_t* cap, FILE* f) {
+  ssize_t r = getline(line, cap, f);
+  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getline");
+  return r;
+}
+ssize_t __recv_chk(int, void*, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
+size_t __fread_unlocked_chk(void*, size_t, size_t, size_t, FILE*);
+char* __fgets_unlocked_chk(char*, size_t, int, FILE*);
+LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int flags) {
+  ssize_t r = __recv_chk(fd, buf, n, bn, flags);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__recv_chk");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
+                                    socklen_t* fl) {
+  ssize_t r = __recvfrom_chk(fd, buf, n, bn, flags, from, fl);
+  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__recvfrom_chk");
+  return r;
+}
+LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
+  size_t r = __fread_unlocked_chk(buf, bn, size, n, f);
+  if (r > 0) rz::range(buf, r * size, true, LM_PC, "__fread_unlocked_chk");
+  return r;
+}
+LM_HIDDEN char* lm_rz_fgets_unlocked_chk(char* s, size_t bn, int n, FILE* f) {
+  char* r = __fgets_unlocked_chk(s, bn, n, f);
+  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "__fgets_unlocked_chk");
+  return r;
+}
 }  // extern "C"
 
 namespace lm::redzone {
@@ -394,11 +596,69 @@ const Hook kHooks[] = {
     {"__pread64_chk", reinterpret_cast<void*>(lm_rz_pread_chk), reinterpret_cast<void*>(&__pread_chk)},
     {"__fread_chk", reinterpret_cast<void*>(lm_rz_fread_chk), reinterpret_cast<void*>(&__fread_chk)},
     {"__fgets_chk", reinterpret_cast<void*>(lm_rz_fgets_chk), reinterpret_cast<void*>(&__fgets_chk)},
+    {"memchr", reinterpret_cast<void*>(lm_rz_memchr), reinterpret_cast<void*>(static_cast<const void* (*)(const void*, int, size_t)>(&memchr))},
+    {"memrchr", reinterpret_cast<void*>(lm_rz_memrchr), reinterpret_cast<void*>(static_cast<const void* (*)(const void*, int, size_t)>(&memrchr))},
+    {"strchr", reinterpret_cast<void*>(lm_rz_strchr), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, int)>(&strchr))},
+    {"strchrnul", reinterpret_cast<void*>(lm_rz_strchrnul), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, int)>(&strchrnul))},
+    {"strrchr", reinterpret_cast<void*>(lm_rz_strrchr), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, int)>(&strrchr))},
+    {"strstr", reinterpret_cast<void*>(lm_rz_strstr), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, const char*)>(&strstr))},
+    {"strspn", reinterpret_cast<void*>(lm_rz_strspn), reinterpret_cast<void*>(&strspn)},
+    {"strcspn", reinterpret_cast<void*>(lm_rz_strcspn), reinterpret_cast<void*>(&strcspn)},
+    {"strpbrk", reinterpret_cast<void*>(lm_rz_strpbrk), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, const char*)>(&strpbrk))},
+    {"strcmp", reinterpret_cast<void*>(lm_rz_strcmp), reinterpret_cast<void*>(&strcmp)},
+    {"strncmp", reinterpret_cast<void*>(lm_rz_strncmp), reinterpret_cast<void*>(&strncmp)},
+    {"strcasecmp", reinterpret_cast<void*>(lm_rz_strcasecmp), reinterpret_cast<void*>(&strcasecmp)},
+    {"strncasecmp", reinterpret_cast<void*>(lm_rz_strncasecmp), reinterpret_cast<void*>(&strncasecmp)},
+    {"memccpy", reinterpret_cast<void*>(lm_rz_memccpy), reinterpret_cast<void*>(&memccpy)},
+    {"write", reinterpret_cast<void*>(lm_rz_write), reinterpret_cast<void*>(&write)},
+    {"pwrite", reinterpret_cast<void*>(lm_rz_pwrite), reinterpret_cast<void*>(&pwrite)},
+    {"pwrite64", reinterpret_cast<void*>(lm_rz_pwrite), reinterpret_cast<void*>(&pwrite)},
+    {"send", reinterpret_cast<void*>(lm_rz_send), reinterpret_cast<void*>(&send)},
+    {"sendto", reinterpret_cast<void*>(lm_rz_sendto), reinterpret_cast<void*>(&sendto)},
+    {"fwrite", reinterpret_cast<void*>(lm_rz_fwrite), reinterpret_cast<void*>(&fwrite)},
+    {"fwrite_unlocked", reinterpret_cast<void*>(lm_rz_fwrite_unlocked), reinterpret_cast<void*>(&fwrite_unlocked)},
+    {"fputs", reinterpret_cast<void*>(lm_rz_fputs), reinterpret_cast<void*>(&fputs)},
+    {"fputs_unlocked", reinterpret_cast<void*>(lm_rz_fputs_unlocked), reinterpret_cast<void*>(&fputs_unlocked)},
+    {"puts", reinterpret_cast<void*>(lm_rz_puts), reinterpret_cast<void*>(&puts)},
+    {"recv", reinterpret_cast<void*>(lm_rz_recv), reinterpret_cast<void*>(&recv)},
+    {"recvfrom", reinterpret_cast<void*>(lm_rz_recvfrom), reinterpret_cast<void*>(&recvfrom)},
+    {"fread_unlocked", reinterpret_cast<void*>(lm_rz_fread_unlocked), reinterpret_cast<void*>(&fread_unlocked)},
+    {"fgets_unlocked", reinterpret_cast<void*>(lm_rz_fgets_unlocked), reinterpret_cast<void*>(&fgets_unlocked)},
+    {"getdelim", reinterpret_cast<void*>(lm_rz_getdelim), reinterpret_cast<void*>(&getdelim)},
+    {"__getdelim", reinterpret_cast<void*>(lm_rz_getdelim), reinterpret_cast<void*>(&getdelim)},
+    {"getline", reinterpret_cast<void*>(lm_rz_getline), reinterpret_cast<void*>(&getline)},
+    {"__recv_chk", reinterpret_cast<void*>(lm_rz_recv_chk), reinterpret_cast<void*>(&__recv_chk)},
+    {"__recvfrom_chk", reinterpret_cast<void*>(lm_rz_recvfrom_chk), reinterpret_cast<void*>(&__recvfrom_chk)},
+    {"__fread_unlocked_chk", reinterpret_cast<void*>(lm_rz_fread_unlocked_chk), reinterpret_cast<void*>(&__fread_unlocked_chk)},
+    {"__fgets_unlocked_chk", reinterpret_cast<void*>(lm_rz_fgets_unlocked_chk), reinterpret_cast<void*>(&__fgets_unlocked_chk)},
 };
 
+constexpr size_t kHookCount = sizeof kHooks / sizeof kHooks[0];
+
+// kHooks' indices in name order, for hook_for's binary search: every
+// relocation of every module is looked up (python3's executable alone has
+// thousands). Sorted once, at the first pass.
+uint8_t g_by_name[kHookCount];
+static_assert(kHookCount <= 256);
+
+void sort_hooks() {
+  for (size_t i = 0; i < kHookCount; ++i) {
+    size_t j = i;
+    for (; j > 0 && std::strcmp(kHooks[g_by_name[j - 1]].name, kHooks[i].name) > 0; --j) g_by_name[j] = g_by_name[j - 1];
+    g_by_name[j] = uint8_t(i);
+  }
+}
+
 const Hook* hook_for(const char* name) {
-  for (const Hook& h : kHooks)
-    if (std::strcmp(h.name, name) == 0) return &h;
+  size_t lo = 0, hi = kHookCount;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const Hook& h = kHooks[g_by_name[mid]];
+    int c = std::strcmp(name, h.name);
+    if (c == 0) return &h;
+    if (c < 0) hi = mid;
+    else lo = mid + 1;
+  }
   return nullptr;
 }
 
@@ -474,7 +734,7 @@ void write_slot(void** slot, void* to, uptr relro_lo, uptr relro_hi, PageState& 
 
 // Per hook: its function's address is a program module's PLT entry (see
 // patch_relocs). Set by a first pass over the modules.
-bool g_canonical[sizeof kHooks / sizeof kHooks[0]];
+bool g_canonical[kHookCount];
 
 bool in_module(const dl_phdr_info* info, uptr a) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -531,7 +791,7 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
 
 int find_canonical(dl_phdr_info* info, size_t, void*) {
   if (is_libc(info)) return 0;
-  for (size_t i = 0; i < sizeof kHooks / sizeof kHooks[0]; ++i)
+  for (size_t i = 0; i < kHookCount; ++i)
     if (in_module(info, addr(kHooks[i].real))) g_canonical[i] = true;
   return 0;
 }
@@ -620,9 +880,13 @@ void intercept_libc() {
   LockGuard guard(g_patch_lock);
   g_seen_adds.store(stack::modules_added(), std::memory_order_relaxed);
   bool retry = g_pending.exchange(false, std::memory_order_relaxed);
-  // (Only an executable makes a canonical PLT entry: one look, at start-up.)
+  // At the first pass: the name index, and the one look for canonical PLT
+  // entries (only an executable makes them).
   static bool canonical_known = false;
-  if (!canonical_known) dl_iterate_phdr(find_canonical, nullptr);
+  if (!canonical_known) {
+    sort_hooks();
+    dl_iterate_phdr(find_canonical, nullptr);
+  }
   canonical_known = true;
   dl_iterate_phdr(patch_module, nullptr);
   if (g_pending.load(std::memory_order_relaxed)) {

@@ -74,6 +74,20 @@ check "$PROG" fgets heap-buffer-overflow 16 WRITE 20 fgets
 check "$PROG" fread heap-buffer-overflow 16 WRITE 20 fread
 check "$PROG" read heap-buffer-overflow 16 WRITE 20 read
 check "$PROG" chk-read heap-buffer-overflow 16 WRITE 20 __read_chk
+check "$PROG" memchr heap-buffer-overflow 16 READ 17 memchr
+check "$PROG" strchr heap-buffer-overflow 16 READ - strchr
+check "$PROG" strstr heap-buffer-overflow 16 READ - strstr
+check "$PROG" strcmp heap-buffer-overflow 16 READ 17 strcmp
+check "$PROG" strncmp heap-buffer-overflow 16 READ 17 strncmp
+check "$PROG" strcasecmp heap-buffer-overflow 16 READ 17 strcasecmp
+check "$PROG" uaf-strcmp heap-use-after-free 0 READ 1 strcmp
+check "$PROG" write heap-buffer-overflow 16 READ 20 write
+check "$PROG" fwrite heap-buffer-overflow 16 READ 20 fwrite
+check "$PROG" fputs heap-buffer-overflow 16 READ - fputs
+check "$PROG" memccpy heap-buffer-overflow 16 WRITE 20 memccpy
+check "$PROG" recv heap-buffer-overflow 16 WRITE 20 recv
+check "$PROG" chk-recv heap-buffer-overflow 16 WRITE 20 __recv_chk
+check "$PROG" getline heap-buffer-overflow 16 WRITE 31 getline
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

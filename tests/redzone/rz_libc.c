@@ -5,12 +5,16 @@
 // they computed. Built -O0 -fno-builtin (the calls must be calls), and once
 // more -O2 -D_FORTIFY_SOURCE=3, whose clean run goes through the __*_chk
 // forms the compiler emits (tests/redzone/libc.sh).
+#define _GNU_SOURCE  // memrchr, strchrnul
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 // Sizes the compiler cannot see through (the fortified build must call the
@@ -43,6 +47,16 @@ char* __strcpy_chk(char*, const char*, size_t);
 char* __strncpy_chk(char*, const char*, size_t, size_t);
 int __sprintf_chk(char*, int, size_t, const char*, ...);
 ssize_t __read_chk(int, void*, size_t, size_t);
+ssize_t __recv_chk(int, void*, size_t, size_t, int);
+
+// A connected socket pair with `n` bytes of digits and letters waiting at
+// the returned end.
+static int sent(size_t n) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) exit(3);
+  if (send(sv[1], "0123456789abcdefghijklmnopqrstuvwxyz", n, 0) != (ssize_t)n) exit(3);
+  return sv[0];
+}
 
 // A file holding `text` (a line of 29 digits and letters), at its start.
 static FILE* text_file(void) {
@@ -94,6 +108,32 @@ int main(int argc, char** argv) {
     sprintf(line, "%d-%s", 42, "ok");
     vformat(q, "%s!", line);
     printf("%s\n", q);
+    // The searches, comparisons and buffer I/O, within bounds.
+    strcpy(q, "key=value; other");
+    printf("%s %s %s %s %zu %zu %s %d %d %d %d ", (char*)memchr(q, '=', opaque(16)), strchr(q, ';'),
+           strrchr(q, 'e'), strstr(q, "val"), strspn(q, "eky"), strcspn(q, "=;"), strpbrk(q, ";="),
+           strcmp(q, "key=value; other") == 0, strncmp(q, "key=v", opaque(5)) == 0,
+           strcasecmp(q, "KEY=VALUE; OTHER") == 0, strncasecmp(q, "KEY", opaque(3)) == 0);
+    printf("%s %s ", (char*)memrchr(q, 'e', opaque(16)), strchrnul(q, '#') - 5);
+    memccpy(p, q, '=', opaque(16));
+    p[4] = 0;
+    printf("%s ", p);
+    int rs = sent(10);
+    printf("%zd ", recv(rs, line, opaque(32), 0));
+    close(rs);
+    FILE* sink = fopen("/dev/null", "w");
+    int null_fd = open("/dev/null", O_WRONLY);
+    if (!sink || null_fd < 0) return 3;
+    printf("%zd %zu %d\n", write(null_fd, q, opaque(16)), fwrite(q, 1, opaque(16), sink), fputs(q, sink) >= 0);
+    fclose(sink);
+    close(null_fd);
+    size_t cap = 0;
+    char* got_line = NULL;
+    FILE* g = text_file();
+    printf("%zd ", getline(&got_line, &cap, g));
+    fputs(got_line, stdout);
+    free(got_line);
+    fclose(g);
     fclose(f);
     free(line);
     free(nd);
@@ -147,6 +187,47 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "strlen")) {
     memset(p, 'x', opaque(16));
     printf("%zu\n", strlen(p));
+  } else if (!strcmp(mode, "memchr")) {
+    memset(p, 'x', opaque(16));
+    printf("%p\n", memchr(p, 'y', opaque(17)));
+  } else if (!strcmp(mode, "strchr")) {
+    memset(p, 'x', opaque(16));
+    printf("%p\n", (void*)strchr(p, 'y'));
+  } else if (!strcmp(mode, "strstr")) {
+    memset(p, 'x', opaque(16));
+    printf("%p\n", (void*)strstr(p, "y"));
+  } else if (!strcmp(mode, "strcmp")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", strcmp(p, "xxxxxxxxxxxxxxxxxxxxxxxx"));
+  } else if (!strcmp(mode, "strncmp")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", strncmp(p, "xxxxxxxxxxxxxxxxxxxxxxxx", opaque(20)));
+  } else if (!strcmp(mode, "strcasecmp")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", strcasecmp(p, "XXXXXXXXXXXXXXXXXXXXXXXX"));
+  } else if (!strcmp(mode, "uaf-strcmp")) {
+    strcpy(p, "abc");
+    free(p);
+    printf("%d\n", strcmp(hidden(p), "abc"));
+    return 0;
+  } else if (!strcmp(mode, "write")) {
+    int fd = open("/dev/null", O_WRONLY);
+    printf("%zd\n", write(fd, p, opaque(20)));
+  } else if (!strcmp(mode, "fwrite")) {
+    printf("%zu\n", fwrite(p, 1, opaque(20), tmpfile()));
+  } else if (!strcmp(mode, "fputs")) {
+    memset(p, 'x', opaque(16));
+    fputs(p, tmpfile());
+  } else if (!strcmp(mode, "memccpy")) {
+    memccpy(p, src, 'z', opaque(20));
+  } else if (!strcmp(mode, "recv") || !strcmp(mode, "chk-recv")) {
+    int fd = sent(20);
+    if (!strcmp(mode, "recv") ? recv(fd, p, opaque(64), 0) < 0 : __recv_chk(fd, p, opaque(64), opaque(64), 0) < 0)
+      return 4;
+  } else if (!strcmp(mode, "getline")) {
+    // The program says the 16-byte block holds 64: getline believes it.
+    size_t cap = opaque(64);
+    if (getline(&p, &cap, text_file()) < 0) return 4;
   } else if (!strcmp(mode, "memcmp")) {
     memset(p, 'a', opaque(16));
     printf("%d\n", memcmp(p, src, opaque(17)));
