@@ -14,7 +14,8 @@
 // pointers) pointed at the checked versions below; the checked versions call
 // libc through libmalloc's own slots, which are left alone. Libraries loaded
 // later are patched after the first stack walk that sees them (stack.cpp
-// calls back at each walk). A dlopen wrapper did it at first, and was dropped: glibc's
+// calls back at each walk, and at a thread's every 64th capture that the
+// stack-capture cache answers without one). A dlopen wrapper did it at first, and was dropped: glibc's
 // dlopen searches its caller's RUNPATH and $ORIGIN (the caller was
 // libmalloc), and patching right after one thread's dlopen met another
 // thread's library half loaded (glibc lists a module before relocating it:
@@ -26,7 +27,7 @@
 // Not covered: calls inside libc itself and inside the module that holds
 // libmalloc (an executable linked with libmalloc.a), calls the compiler
 // inlined (a constant-size memcpy at -O2), statically linked libc, and a
-// library's calls between its load and the next stack walk.
+// library's calls between its load and that callback.
 #include <elf.h>
 #include <link.h>
 #include <strings.h>

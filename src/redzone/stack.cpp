@@ -1016,6 +1016,17 @@ std::atomic<CacheEntry*> g_cache{nullptr};
 std::atomic<bool> g_cache_refused{false};
 // Which way of a full group the next trace replaces: a counter per thread.
 thread_local uint32_t t_cache_victim LM_TLS_IE = 0;
+thread_local uint32_t t_cache_hits LM_TLS_IE = 0;
+
+// What a walk does first, for a cache hit now and then: rebuild the module
+// cache if modules were loaded or unloaded, then the walk hook.
+LM_NOINLINE void poll_modules() {
+  void (*hook)() = __atomic_load_n(&g_on_walk, __ATOMIC_ACQUIRE);
+  if (!hook || !loader_usable()) return;
+  ModuleCache* c = g_modules.load(std::memory_order_acquire);
+  if (c && modules_changed(c)) refresh_modules();
+  hook();
+}
 
 CacheEntry* cache_table() {
   CacheEntry* t = g_cache.load(std::memory_order_acquire);
@@ -1067,7 +1078,14 @@ uint32_t capture_id(uptr ret) {
       const DepotEntry* d = depot_entry_of(id);
       bool same = d->pc[0] == ret;
       for (unsigned i = 0; same && i < d->n && i < kMaxFrames; ++i) same = e->slot[i] < depth && s[e->slot[i]] == d->pc[i];
-      if (same) return id;
+      if (same) {
+        // A hit skips the walk, and with it the look for modules loaded
+        // since (which intercept.cpp patches): a thread's every 64th hit
+        // looks anyway, so that a library loaded while the program only
+        // allocates from places seen before is not left unchecked.
+        if (LM_UNLIKELY((++t_cache_hits & 63) == 0)) poll_modules();
+        return id;
+      }
     }
   }
   Trace t;

@@ -373,6 +373,32 @@ TEST_CASE("redzone: stale copies of a return address do not fill a stack trace")
   CHECK(repeats == 0);
 }
 
+namespace {
+std::atomic<int> g_walk_hooks{0};
+void count_walk_hook() { g_walk_hooks.fetch_add(1); }
+}  // namespace
+
+// A cache hit skips the stack walk, and with it the walk's look for modules
+// loaded since (intercept.cpp patches their calls into libc then): a
+// thread's every 64th hit looks anyway.
+TEST_CASE("redzone: cached stack captures still look for new modules now and then") {
+  void (*saved)() = __atomic_load_n(&redzone::stack::g_on_walk, __ATOMIC_ACQUIRE);
+  __atomic_store_n(&redzone::stack::g_on_walk, &count_walk_hook, __ATOMIC_RELEASE);
+  g_walk_hooks = 0;
+  constexpr int kRounds = 200;
+  uint32_t ids[kRounds];
+  std::thread([&] {
+    volatile int rounds = kRounds;
+    for (int i = 0; i < rounds; i = i + 1) ids[i] = capture_here();
+  }).join();
+  __atomic_store_n(&redzone::stack::g_on_walk, saved, __ATOMIC_RELEASE);
+  int hits = 0;
+  for (int i = 1; i < kRounds; ++i) hits += ids[i] == ids[0];
+  REQUIRE(hits == kRounds - 1);
+  // The first capture's walk, then every 64th hit.
+  CHECK(g_walk_hooks.load() == 1 + (kRounds - 1) / 64);
+}
+
 TEST_CASE("redzone: small blocks are carved from chunks, a backend call per chunk, not per block") {
   std::vector<char*> got;
   size_t before = g_backend_allocs.load();
