@@ -68,6 +68,10 @@ size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
 
 constexpr size_t kNoLimit = ~size_t{0};
 
+// What a recv of at most n bytes wrote: with MSG_TRUNC it returns the
+// datagram's whole length, which may be more.
+size_t received(ssize_t r, size_t n) { return size_t(r) < n ? size_t(r) : n; }
+
 // Whether a string may lie in the heap (its first byte has shadow): only
 // then are a comparison's reads measured.
 LM_FAST_PATH bool in_heap(const void* p) { return shadow::byte_for(addr(p)) != nullptr; }
@@ -482,12 +486,12 @@ LM_HIDDEN int lm_rz_puts(const char* s) {
 // More input into a buffer, checked after for what was written.
 LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
   ssize_t r = recv(fd, buf, n, flags);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "recv");
+  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "recv");
   return r;
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
   ssize_t r = recvfrom(fd, buf, n, flags, from, fl);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "recvfrom");
+  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "recvfrom");
   return r;
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
@@ -505,6 +509,12 @@ LM_HIDDEN ssize_t lm_rz_getdelim(char** line, size_t* cap, int delim, FILE* f) {
   if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getdelim");
   return r;
 }
+// (glibc's inline getline at -O2 calls __getdelim.)
+LM_HIDDEN ssize_t lm_rz___getdelim(char** line, size_t* cap, int delim, FILE* f) {
+  ssize_t r = getdelim(line, cap, delim, f);
+  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "__getdelim");
+  return r;
+}
 LM_HIDDEN ssize_t lm_rz_getline(char** line, size_t* cap, FILE* f) {
   ssize_t r = getline(line, cap, f);
   if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getline");
@@ -516,13 +526,13 @@ size_t __fread_unlocked_chk(void*, size_t, size_t, size_t, FILE*);
 char* __fgets_unlocked_chk(char*, size_t, int, FILE*);
 LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int flags) {
   ssize_t r = __recv_chk(fd, buf, n, bn, flags);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__recv_chk");
+  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "__recv_chk");
   return r;
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
                                     socklen_t* fl) {
   ssize_t r = __recvfrom_chk(fd, buf, n, bn, flags, from, fl);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__recvfrom_chk");
+  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "__recvfrom_chk");
   return r;
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
@@ -626,7 +636,7 @@ const Hook kHooks[] = {
     {"fread_unlocked", reinterpret_cast<void*>(lm_rz_fread_unlocked), reinterpret_cast<void*>(&fread_unlocked)},
     {"fgets_unlocked", reinterpret_cast<void*>(lm_rz_fgets_unlocked), reinterpret_cast<void*>(&fgets_unlocked)},
     {"getdelim", reinterpret_cast<void*>(lm_rz_getdelim), reinterpret_cast<void*>(&getdelim)},
-    {"__getdelim", reinterpret_cast<void*>(lm_rz_getdelim), reinterpret_cast<void*>(&getdelim)},
+    {"__getdelim", reinterpret_cast<void*>(lm_rz___getdelim), reinterpret_cast<void*>(&getdelim)},
     {"getline", reinterpret_cast<void*>(lm_rz_getline), reinterpret_cast<void*>(&getline)},
     {"__recv_chk", reinterpret_cast<void*>(lm_rz_recv_chk), reinterpret_cast<void*>(&__recv_chk)},
     {"__recvfrom_chk", reinterpret_cast<void*>(lm_rz_recvfrom_chk), reinterpret_cast<void*>(&__recvfrom_chk)},
@@ -708,10 +718,10 @@ struct PageState {
   int state = -1;
 };
 
-// Writes `to` into the slot at `slot`. In a RELRO page, only once the
-// loader has made it read-only (done with the module): made writable for
-// the moment, then read-only again.
-void write_slot(void** slot, void* to, uptr relro_lo, uptr relro_hi, PageState& ps) {
+// Writes `to` into the slot at `slot`, which held `held`. In a RELRO page,
+// only once the loader has made it read-only (done with the module): made
+// writable for the moment, then read-only again.
+void write_slot(void** slot, void* held, void* to, uptr relro_lo, uptr relro_hi, PageState& ps) {
   if (__atomic_load_n(slot, __ATOMIC_RELAXED) == to) return;
   uptr a = addr(slot);
   if (a >= relro_lo && a < relro_hi) {
@@ -730,7 +740,9 @@ void write_slot(void** slot, void* to, uptr relro_lo, uptr relro_hi, PageState& 
     mprotect(ptr(page), os::page_size(), PROT_READ);
     return;
   }
-  __atomic_store_n(slot, to, __ATOMIC_RELAXED);
+  // A writable slot: only if it still holds what was read (the program may
+  // store into its own table, the loader into a lazy slot, meanwhile).
+  __atomic_compare_exchange_n(slot, &held, to, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 // Per hook: its function's address is a program module's PLT entry (see
@@ -759,7 +771,12 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
                   const char* strtab, uptr relro_lo, uptr relro_hi, PageState& ps) {
   for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
     unsigned type = ELF64_R_TYPE(r[i].r_info);
-    if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+    // The PLT's slots, the GOT's (-fno-plt calls, code taking &memcpy),
+    // and data initialised with the function's address (a static table of
+    // comparison functions {strcmp, strcasecmp}): all of them, so that the
+    // program's pointers to the function still compare equal.
+    bool data = type == R_X86_64_64;
+    if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT && !(data && r[i].r_addend == 0)) continue;
     size_t sym = ELF64_R_SYM(r[i].r_info);
     if (sym == 0) continue;
     const Hook* h = hook_for(strtab + symtab[sym].st_name);
@@ -780,13 +797,15 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     // Not relocated yet (0, or a link-time address: an offset into the
     // module, below its span): the loader is still working on this module,
     // in this thread or another; a later pass takes it.
-    if (!held || (info->dlpi_addr && addr(held) < module_span(info))) {
+    // (Data may hold anything by now, 0 included: it is taken only while
+    // it holds the function, and never waited for.)
+    if (!data && (!held || (info->dlpi_addr && addr(held) < module_span(info)))) {
       g_pending.store(true, std::memory_order_relaxed);
       continue;
     }
     bool lazy = type == R_X86_64_JUMP_SLOT && in_module(info, addr(held));
     if (held != real && !lazy) continue;
-    write_slot(slot, h->to, relro_lo, relro_hi, ps);
+    write_slot(slot, held, h->to, relro_lo, relro_hi, ps);
   }
 }
 

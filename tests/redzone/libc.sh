@@ -83,6 +83,7 @@ check "$PROG" strcmp heap-buffer-overflow 16 READ 17 strcmp
 check "$PROG" strncmp heap-buffer-overflow 16 READ 17 strncmp
 check "$PROG" strcasecmp heap-buffer-overflow 16 READ 17 strcasecmp
 check "$PROG" uaf-strcmp heap-use-after-free 0 READ 1 strcmp
+check "$PROG" table heap-buffer-overflow 16 READ 17 strcmp
 check "$PROG" write heap-buffer-overflow 16 READ 20 write
 check "$PROG" fwrite heap-buffer-overflow 16 READ 20 fwrite
 check "$PROG" fputs heap-buffer-overflow 16 READ - fputs

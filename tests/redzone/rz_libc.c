@@ -64,6 +64,12 @@ static int sent(size_t n) {
   return sv[0];
 }
 
+// Data initialised with a function's address (a relocation of the data,
+// not a GOT slot): checked too, and still equal to the function's address
+// as the code takes it.
+typedef int (*compare_fn)(const char*, const char*);
+static const compare_fn compare_table[] = {strcmp, strcasecmp};
+
 // A file holding `text` (a line of 29 digits and letters), at its start.
 static FILE* text_file(void) {
   FILE* f = tmpfile();
@@ -121,12 +127,21 @@ int main(int argc, char** argv) {
            strcmp(q, "key=value; other") == 0, strncmp(q, "key=v", opaque(5)) == 0,
            strcasecmp(q, "KEY=VALUE; OTHER") == 0, strncasecmp(q, "KEY", opaque(3)) == 0);
     printf("%s %s ", (char*)memrchr(q, 'e', opaque(16)), strchrnul(q, '#') - 5);
+    printf("%d %d %d ", compare_table[0] == strcmp, compare_table[1] == strcasecmp,
+           compare_table[opaque(1)](q, "KEY=value; OTHER") == 0);
     memccpy(p, q, '=', opaque(16));
     p[4] = 0;
     printf("%s ", p);
     int rs = sent(10);
     printf("%zd ", recv(rs, line, opaque(32), 0));
     close(rs);
+    // MSG_TRUNC: the datagram's length (40), of which 16 bytes were written.
+    int dg[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) != 0 || send(dg[1], src, 40, 0) != 40) return 3;
+    printf("%zd ", recv(dg[0], p, opaque(16), MSG_PEEK | MSG_TRUNC));
+    printf("%zd ", recvfrom(dg[0], p, opaque(16), MSG_TRUNC, NULL, NULL));
+    close(dg[0]);
+    close(dg[1]);
     FILE* sink = fopen("/dev/null", "w");
     int null_fd = open("/dev/null", O_WRONLY);
     if (!sink || null_fd < 0) return 3;
@@ -222,6 +237,9 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "strcasecmp")) {
     memset(p, 'x', opaque(16));
     printf("%d\n", strcasecmp(p, "XXXXXXXXXXXXXXXXXXXXXXXX"));
+  } else if (!strcmp(mode, "table")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", compare_table[opaque(0)](p, "xxxxxxxxxxxxxxxxxxxxxxxx"));
   } else if (!strcmp(mode, "uaf-strcmp")) {
     strcpy(p, "abc");
     free(p);
