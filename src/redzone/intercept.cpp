@@ -68,18 +68,36 @@ size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
 
 constexpr size_t kNoLimit = ~size_t{0};
 
-// What a recv of at most n bytes wrote: with MSG_TRUNC it returns the
-// datagram's whole length, which may be more.
-size_t received(ssize_t r, size_t n) { return size_t(r) < n ? size_t(r) : n; }
-
-// Whether a string may lie in the heap (its first byte has shadow): only
-// then are a comparison's reads measured.
-LM_FAST_PATH bool in_heap(const void* p) { return shadow::byte_for(addr(p)) != nullptr; }
+// Input into a buffer: checked after the call, for what it wrote (as ASan
+// does: a read of 4096 into a 100-byte block that returns 50 bytes is no
+// bug yet). Each takes the call's result and returns it.
+// A count of bytes, at most n (recv with MSG_TRUNC returns a datagram's
+// whole length, which may be more than it wrote).
+LM_FAST_PATH ssize_t got_bytes(ssize_t r, void* buf, size_t n, uptr pc, const char* func) {
+  if (r > 0) range(buf, size_t(r) < n ? size_t(r) : n, true, pc, func);
+  return r;
+}
+// fread's count of items.
+LM_FAST_PATH size_t got_items(size_t r, void* buf, size_t size, uptr pc, const char* func) {
+  if (r > 0) range(buf, r * size, true, pc, func);
+  return r;
+}
+// fgets's string.
+LM_FAST_PATH char* got_string(char* r, uptr pc, const char* func) {
+  if (r) range(r, strlen(r) + 1, true, pc, func);
+  return r;
+}
+// getline's: r bytes and a terminator at *line.
+LM_FAST_PATH ssize_t got_line(ssize_t r, char** line, uptr pc, const char* func) {
+  if (r > 0) range(*line, size_t(r) + 1, true, pc, func);
+  return r;
+}
 
 // A comparison's reads, the same in both strings: up to and including the
 // first difference or terminator, at most n bytes (`fold`: ignoring case,
-// as strcasecmp does).
-LM_NOINLINE void compared(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
+// as strcasecmp does). Measured only when a string may lie in the heap (its
+// first byte has shadow).
+LM_NOINLINE void compared_slow(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
   size_t i = 0;
   while (i < n) {
     int x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
@@ -92,6 +110,10 @@ LM_NOINLINE void compared(const char* a, const char* b, size_t n, bool fold, upt
   }
   range(a, i, false, pc, func);
   range(b, i, false, pc, func);
+}
+LM_FAST_PATH void compared(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
+  if (shadow::byte_for(addr(a)) != nullptr || shadow::byte_for(addr(b)) != nullptr)
+    compared_slow(a, b, n, fold, pc, func);
 }
 
 }  // namespace
@@ -312,51 +334,35 @@ LM_HIDDEN int lm_rz_snprintf_chk(char* d, size_t size, int flag, size_t dn, cons
   return r;
 }
 
-// Input into a buffer: checked for what the call wrote (as ASan does: a
-// read of 4096 into a 100-byte block that returns 50 bytes is no bug yet).
+// Input into a buffer: checked after, for what was written (got_bytes and
+// its kin).
 LM_HIDDEN ssize_t lm_rz_read(int fd, void* buf, size_t n) {
-  ssize_t r = read(fd, buf, n);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "read");
-  return r;
+  return rz::got_bytes(read(fd, buf, n), buf, n, LM_PC, "read");
 }
 LM_HIDDEN ssize_t lm_rz_pread(int fd, void* buf, size_t n, off_t at) {
-  ssize_t r = pread(fd, buf, n, at);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "pread");
-  return r;
+  return rz::got_bytes(pread(fd, buf, n, at), buf, n, LM_PC, "pread");
 }
 LM_HIDDEN size_t lm_rz_fread(void* buf, size_t size, size_t n, FILE* f) {
-  size_t r = fread(buf, size, n, f);
-  if (r > 0) rz::range(buf, r * size, true, LM_PC, "fread");
-  return r;
+  return rz::got_items(fread(buf, size, n, f), buf, size, LM_PC, "fread");
 }
 LM_HIDDEN char* lm_rz_fgets(char* s, int n, FILE* f) {
-  char* r = fgets(s, n, f);
-  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "fgets");
-  return r;
+  return rz::got_string(fgets(s, n, f), LM_PC, "fgets");
 }
 ssize_t __read_chk(int, void*, size_t, size_t);
 ssize_t __pread_chk(int, void*, size_t, off_t, size_t);
 size_t __fread_chk(void*, size_t, size_t, size_t, FILE*);
 char* __fgets_chk(char*, size_t, int, FILE*);
 LM_HIDDEN ssize_t lm_rz_read_chk(int fd, void* buf, size_t n, size_t bn) {
-  ssize_t r = __read_chk(fd, buf, n, bn);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__read_chk");
-  return r;
+  return rz::got_bytes(__read_chk(fd, buf, n, bn), buf, n, LM_PC, "__read_chk");
 }
 LM_HIDDEN ssize_t lm_rz_pread_chk(int fd, void* buf, size_t n, off_t at, size_t bn) {
-  ssize_t r = __pread_chk(fd, buf, n, at, bn);
-  if (r > 0) rz::range(buf, size_t(r), true, LM_PC, "__pread_chk");
-  return r;
+  return rz::got_bytes(__pread_chk(fd, buf, n, at, bn), buf, n, LM_PC, "__pread_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
-  size_t r = __fread_chk(buf, bn, size, n, f);
-  if (r > 0) rz::range(buf, r * size, true, LM_PC, "__fread_chk");
-  return r;
+  return rz::got_items(__fread_chk(buf, bn, size, n, f), buf, size, LM_PC, "__fread_chk");
 }
 LM_HIDDEN char* lm_rz_fgets_chk(char* s, size_t bn, int n, FILE* f) {
-  char* r = __fgets_chk(s, bn, n, f);
-  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "__fgets_chk");
-  return r;
+  return rz::got_string(__fgets_chk(s, bn, n, f), LM_PC, "__fgets_chk");
 }
 
 LM_HIDDEN int lm_rz_bcmp(const void* a, const void* b, size_t n) {
@@ -419,19 +425,19 @@ LM_HIDDEN char* lm_rz_strpbrk(const char* s, const char* accept) {
   return const_cast<char*>(r);
 }
 LM_HIDDEN int lm_rz_strcmp(const char* a, const char* b) {
-  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, rz::kNoLimit, false, LM_PC, "strcmp");
+  rz::compared(a, b, rz::kNoLimit, false, LM_PC, "strcmp");
   return strcmp(a, b);
 }
 LM_HIDDEN int lm_rz_strncmp(const char* a, const char* b, size_t n) {
-  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, n, false, LM_PC, "strncmp");
+  rz::compared(a, b, n, false, LM_PC, "strncmp");
   return strncmp(a, b, n);
 }
 LM_HIDDEN int lm_rz_strcasecmp(const char* a, const char* b) {
-  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, rz::kNoLimit, true, LM_PC, "strcasecmp");
+  rz::compared(a, b, rz::kNoLimit, true, LM_PC, "strcasecmp");
   return strcasecmp(a, b);
 }
 LM_HIDDEN int lm_rz_strncasecmp(const char* a, const char* b, size_t n) {
-  if (rz::in_heap(a) || rz::in_heap(b)) rz::compared(a, b, n, true, LM_PC, "strncasecmp");
+  rz::compared(a, b, n, true, LM_PC, "strncasecmp");
   return strncasecmp(a, b, n);
 }
 LM_HIDDEN void* lm_rz_memccpy(void* d, const void* s, int c, size_t n) {
@@ -483,67 +489,45 @@ LM_HIDDEN int lm_rz_puts(const char* s) {
   return puts(s);
 }
 
-// More input into a buffer, checked after for what was written.
+// More input (got_bytes and its kin).
 LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
-  ssize_t r = recv(fd, buf, n, flags);
-  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "recv");
-  return r;
+  return rz::got_bytes(recv(fd, buf, n, flags), buf, n, LM_PC, "recv");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
-  ssize_t r = recvfrom(fd, buf, n, flags, from, fl);
-  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "recvfrom");
-  return r;
+  return rz::got_bytes(recvfrom(fd, buf, n, flags, from, fl), buf, n, LM_PC, "recvfrom");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
-  size_t r = fread_unlocked(buf, size, n, f);
-  if (r > 0) rz::range(buf, r * size, true, LM_PC, "fread_unlocked");
-  return r;
+  return rz::got_items(fread_unlocked(buf, size, n, f), buf, size, LM_PC, "fread_unlocked");
 }
 LM_HIDDEN char* lm_rz_fgets_unlocked(char* s, int n, FILE* f) {
-  char* r = fgets_unlocked(s, n, f);
-  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "fgets_unlocked");
-  return r;
+  return rz::got_string(fgets_unlocked(s, n, f), LM_PC, "fgets_unlocked");
 }
 LM_HIDDEN ssize_t lm_rz_getdelim(char** line, size_t* cap, int delim, FILE* f) {
-  ssize_t r = getdelim(line, cap, delim, f);
-  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getdelim");
-  return r;
+  return rz::got_line(getdelim(line, cap, delim, f), line, LM_PC, "getdelim");
 }
 // (glibc's inline getline at -O2 calls __getdelim.)
 LM_HIDDEN ssize_t lm_rz___getdelim(char** line, size_t* cap, int delim, FILE* f) {
-  ssize_t r = getdelim(line, cap, delim, f);
-  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "__getdelim");
-  return r;
+  return rz::got_line(getdelim(line, cap, delim, f), line, LM_PC, "__getdelim");
 }
 LM_HIDDEN ssize_t lm_rz_getline(char** line, size_t* cap, FILE* f) {
-  ssize_t r = getline(line, cap, f);
-  if (r > 0) rz::range(*line, size_t(r) + 1, true, LM_PC, "getline");
-  return r;
+  return rz::got_line(getline(line, cap, f), line, LM_PC, "getline");
 }
 ssize_t __recv_chk(int, void*, size_t, size_t, int);
 ssize_t __recvfrom_chk(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
 size_t __fread_unlocked_chk(void*, size_t, size_t, size_t, FILE*);
 char* __fgets_unlocked_chk(char*, size_t, int, FILE*);
 LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int flags) {
-  ssize_t r = __recv_chk(fd, buf, n, bn, flags);
-  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "__recv_chk");
-  return r;
+  return rz::got_bytes(__recv_chk(fd, buf, n, bn, flags), buf, n, LM_PC, "__recv_chk");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
                                     socklen_t* fl) {
-  ssize_t r = __recvfrom_chk(fd, buf, n, bn, flags, from, fl);
-  if (r > 0) rz::range(buf, rz::received(r, n), true, LM_PC, "__recvfrom_chk");
-  return r;
+  return rz::got_bytes(__recvfrom_chk(fd, buf, n, bn, flags, from, fl), buf, n, LM_PC, "__recvfrom_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
-  size_t r = __fread_unlocked_chk(buf, bn, size, n, f);
-  if (r > 0) rz::range(buf, r * size, true, LM_PC, "__fread_unlocked_chk");
-  return r;
+  return rz::got_items(__fread_unlocked_chk(buf, bn, size, n, f), buf, size, LM_PC, "__fread_unlocked_chk");
 }
 LM_HIDDEN char* lm_rz_fgets_unlocked_chk(char* s, size_t bn, int n, FILE* f) {
-  char* r = __fgets_unlocked_chk(s, bn, n, f);
-  if (r) rz::range(s, strlen(s) + 1, true, LM_PC, "__fgets_unlocked_chk");
-  return r;
+  return rz::got_string(__fgets_unlocked_chk(s, bn, n, f), LM_PC, "__fgets_unlocked_chk");
 }
 }  // extern "C"
 
