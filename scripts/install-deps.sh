@@ -14,6 +14,8 @@ packages=(
   doctest-dev libbenchmark-dev libjemalloc-dev libmimalloc-dev
   # programs the preload tests run, and the tools their scripts use
   python3 git sqlite3 perl redis-server redis-tools procps
+  # CPython's own regression tests (tests/preload/python_suite.sh)
+  libpython3.11-testsuite
   binutils file coreutils diffutils findutils grep sed mawk make tar xz-utils
 )
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# python_suite.sh: a part of CPython's own regression test suite (Debian's
+# libpython3.11-testsuite) run on libmalloc, with PYTHONMALLOC=malloc so
+# that every object goes through malloc: threads, fork, mmap, gc and weak
+# references, pickling, compression, ctypes, decimal. Run twice, without and
+# with LD_PRELOAD=$LIB (and whatever LIBMALLOC_OPTIONS the caller set); every
+# test case must end with libmalloc as it ends without it (a case this
+# machine fails anyway, for want of a network say, may fail with it too),
+# and both runs must have run the same cases.
+# usage: python_suite.sh /path/to/libmalloc.so [TEST_MODULE...]
+source "$(dirname "$0")/common.sh"
+shift
+need python3
+PY=$(python3_path)
+"$PY" -c 'import test.test_json' 2>/dev/null ||
+  fail "CPython's test suite is not installed (libpython3.11-testsuite); run scripts/install-deps.sh"
+
+MODULES=("$@")
+if [[ ${#MODULES[@]} -eq 0 ]]; then
+  MODULES=(test_threading test_thread test_fork1 test_queue test_mmap test_gc test_weakref test_dict test_list
+    test_set test_bytes test_unicode test_json test_re test_pickle test_collections test_functools
+    test_itertools test_zlib test_bz2 test_lzma test_ctypes test_decimal test_select)
+fi
+
+for mode in plain preload; do
+  preload="" options=""
+  # (Reports go to files, looked for below: a report at a worker's exit
+  # would not change a test case's outcome.)
+  [[ $mode == preload ]] && preload=$LIB options=${LIBMALLOC_OPTIONS:+$LIBMALLOC_OPTIONS:}log_path=$WORK/report
+  rc=0
+  (cd "$WORK" && LD_PRELOAD=$preload LIBMALLOC_OPTIONS=$options PYTHONMALLOC=malloc timeout "$STEP_TIMEOUT" \
+    "$PY" -m test -j2 --timeout=240 --junit-xml "$WORK/$mode.xml" "${MODULES[@]}") \
+    >"$WORK/$mode.log" 2>&1 || rc=$?
+  # regrtest exits 2 when a test failed: compared below. 124: timeout(1).
+  if [[ $rc -ne 0 && $rc -ne 2 ]]; then
+    tail -n 30 "$WORK/$mode.log" >&2
+    fail "$mode run: exit status $rc"
+  fi
+done
+
+for report in "$WORK"/report.*; do
+  [[ -e $report ]] || continue
+  head -n 20 "$report" >&2
+  fail "libmalloc wrote a report: $report"
+done
+
+"$PY" - "$WORK/plain.xml" "$WORK/preload.xml" <<'PYEOF'
+import sys
+import xml.etree.ElementTree as ET
+
+def outcomes(path):
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        name = ".".join(part for part in (case.get("classname"), case.get("name")) if part)
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        out[name] = kinds[0] if kinds else "passed"
+    return out
+
+plain, preload = outcomes(sys.argv[1]), outcomes(sys.argv[2])
+bad = []
+for name, got in sorted(preload.items()):
+    want = plain.get(name)
+    if got in ("failure", "error") and want not in ("failure", "error"):
+        bad.append("%s: %s with libmalloc, %s without" % (name, got, want or "not run"))
+missing = sorted(set(plain) - set(preload))
+for name in missing[:20]:
+    bad.append("%s: run without libmalloc only" % name)
+counts = {}
+for got in preload.values():
+    counts[got] = counts.get(got, 0) + 1
+print("python_suite: %d test cases, %s" % (len(preload), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+if bad or not preload:
+    print("FAIL: %d test case(s) end differently with libmalloc" % len(bad), file=sys.stderr)
+    for line in bad[:40]:
+        print("  " + line, file=sys.stderr)
+    sys.exit(1)
+PYEOF
