@@ -33,6 +33,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <unistd.h>
 
@@ -67,6 +68,20 @@ LM_FAST_PATH void range(const void* p, size_t n, bool write, uptr pc, const char
 size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
 
 constexpr size_t kNoLimit = ~size_t{0};
+
+// A vectored call's buffers (writev, readv, sendmsg, recvmsg): the iovec
+// array itself is read; then each buffer in order, up to `bytes` in all
+// (kNoLimit: all of them; else what the call transferred).
+LM_NOINLINE void vector_ranges(const iovec* iov, size_t count, size_t bytes, bool write, uptr pc, const char* func) {
+  // The kernel refuses more than IOV_MAX (EINVAL) and a null array (EFAULT).
+  if (count > IOV_MAX || !iov) return;
+  range(iov, count * sizeof(iovec), false, pc, func);
+  for (size_t i = 0; i < count && bytes > 0; ++i) {
+    size_t len = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
+    range(iov[i].iov_base, len, write, pc, func);
+    bytes -= len;
+  }
+}
 
 // Input into a buffer: checked after the call, for what it wrote (as ASan
 // does: a read of 4096 into a 100-byte block that returns 50 bytes is no
@@ -489,6 +504,36 @@ LM_HIDDEN int lm_rz_puts(const char* s) {
   return puts(s);
 }
 
+// Vectored output and input: every buffer before, what was received after.
+LM_HIDDEN ssize_t lm_rz_writev(int fd, const iovec* iov, int n) {
+  rz::vector_ranges(iov, size_t(n), rz::kNoLimit, false, LM_PC, "writev");
+  return writev(fd, iov, n);
+}
+LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
+  rz::vector_ranges(iov, size_t(n), rz::kNoLimit, false, LM_PC, "pwritev");
+  return pwritev(fd, iov, n, at);
+}
+LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
+  if (m) rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::kNoLimit, false, LM_PC, "sendmsg");
+  return sendmsg(fd, m, flags);
+}
+LM_HIDDEN ssize_t lm_rz_readv(int fd, const iovec* iov, int n) {
+  ssize_t r = readv(fd, iov, n);
+  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), true, LM_PC, "readv");
+  return r;
+}
+LM_HIDDEN ssize_t lm_rz_preadv(int fd, const iovec* iov, int n, off_t at) {
+  ssize_t r = preadv(fd, iov, n, at);
+  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), true, LM_PC, "preadv");
+  return r;
+}
+// (With MSG_TRUNC the result may exceed the buffers: capped by them.)
+LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
+  ssize_t r = recvmsg(fd, m, flags);
+  if (r > 0 && m) rz::vector_ranges(m->msg_iov, m->msg_iovlen, size_t(r), true, LM_PC, "recvmsg");
+  return r;
+}
+
 // More input (got_bytes and its kin).
 LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
   return rz::got_bytes(recv(fd, buf, n, flags), buf, n, LM_PC, "recv");
@@ -615,6 +660,14 @@ const Hook kHooks[] = {
     {"fputs", reinterpret_cast<void*>(lm_rz_fputs), reinterpret_cast<void*>(&fputs)},
     {"fputs_unlocked", reinterpret_cast<void*>(lm_rz_fputs_unlocked), reinterpret_cast<void*>(&fputs_unlocked)},
     {"puts", reinterpret_cast<void*>(lm_rz_puts), reinterpret_cast<void*>(&puts)},
+    {"writev", reinterpret_cast<void*>(lm_rz_writev), reinterpret_cast<void*>(&writev)},
+    {"pwritev", reinterpret_cast<void*>(lm_rz_pwritev), reinterpret_cast<void*>(&pwritev)},
+    {"pwritev64", reinterpret_cast<void*>(lm_rz_pwritev), reinterpret_cast<void*>(&pwritev)},
+    {"sendmsg", reinterpret_cast<void*>(lm_rz_sendmsg), reinterpret_cast<void*>(&sendmsg)},
+    {"readv", reinterpret_cast<void*>(lm_rz_readv), reinterpret_cast<void*>(&readv)},
+    {"preadv", reinterpret_cast<void*>(lm_rz_preadv), reinterpret_cast<void*>(&preadv)},
+    {"preadv64", reinterpret_cast<void*>(lm_rz_preadv), reinterpret_cast<void*>(&preadv)},
+    {"recvmsg", reinterpret_cast<void*>(lm_rz_recvmsg), reinterpret_cast<void*>(&recvmsg)},
     {"recv", reinterpret_cast<void*>(lm_rz_recv), reinterpret_cast<void*>(&recv)},
     {"recvfrom", reinterpret_cast<void*>(lm_rz_recvfrom), reinterpret_cast<void*>(&recvfrom)},
     {"fread_unlocked", reinterpret_cast<void*>(lm_rz_fread_unlocked), reinterpret_cast<void*>(&fread_unlocked)},

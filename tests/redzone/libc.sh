@@ -91,6 +91,10 @@ check "$PROG" memccpy heap-buffer-overflow 16 WRITE 20 memccpy
 check "$PROG" recv heap-buffer-overflow 16 WRITE 20 recv
 check "$PROG" chk-recv heap-buffer-overflow 16 WRITE 20 __recv_chk
 check "$PROG" getline heap-buffer-overflow 16 WRITE 31 getline
+check "$PROG" writev heap-buffer-overflow 16 READ 20 writev
+check "$PROG" sendmsg heap-buffer-overflow 16 READ 20 sendmsg
+check "$PROG" readv heap-buffer-overflow 16 WRITE 26 readv
+check "$PROG" recvmsg heap-buffer-overflow 16 WRITE 26 recvmsg
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 // Sizes the compiler cannot see through (the fortified build must call the
@@ -135,6 +136,18 @@ int main(int argc, char** argv) {
     int rs = sent(10);
     printf("%zd ", recv(rs, line, opaque(32), 0));
     close(rs);
+    // Vectored: 4 + 10 bytes out, then back into two buffers.
+    struct iovec out[2] = {{src, 4}, {q, 10}};
+    struct iovec in[2] = {{p, 6}, {line, 8}};
+    int vp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, vp) != 0 || writev(vp[1], out, 2) != 14) return 3;
+    struct msghdr mh = {.msg_iov = out, .msg_iovlen = 2};
+    if (sendmsg(vp[1], &mh, 0) != 14) return 3;
+    printf("%zd ", readv(vp[0], in, 2));
+    mh.msg_iov = in;
+    printf("%zd ", recvmsg(vp[0], &mh, 0));
+    close(vp[0]);
+    close(vp[1]);
     // MSG_TRUNC: the datagram's length (40), of which 16 bytes were written.
     int dg[2];
     if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) != 0 || send(dg[1], src, 40, 0) != 40) return 3;
@@ -253,6 +266,18 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "fputs")) {
     memset(p, 'x', opaque(16));
     fputs(p, tmpfile());
+  } else if (!strcmp(mode, "writev") || !strcmp(mode, "sendmsg")) {
+    struct iovec out[2] = {{src, 4}, {p, opaque(20)}};
+    struct msghdr mh = {.msg_iov = out, .msg_iovlen = 2};
+    int fd = sent(0);
+    printf("%zd\n", !strcmp(mode, "writev") ? writev(fd, out, 2) : sendmsg(fd, &mh, 0));
+  } else if (!strcmp(mode, "readv") || !strcmp(mode, "recvmsg")) {
+    // 30 bytes: 4 into the stack buffer, 26 into the 16-byte block.
+    char head[4];
+    struct iovec in[2] = {{head, 4}, {p, opaque(64)}};
+    struct msghdr mh = {.msg_iov = in, .msg_iovlen = 2};
+    int fd = sent(30);
+    printf("%zd\n", !strcmp(mode, "readv") ? readv(fd, in, 2) : recvmsg(fd, &mh, 0));
   } else if (!strcmp(mode, "memccpy")) {
     memccpy(p, src, 'z', opaque(20));
   } else if (!strcmp(mode, "recv") || !strcmp(mode, "chk-recv")) {
