@@ -5,7 +5,7 @@
 # --variant=minbase bookworm` tree (apt and nothing else: no compiler, no
 # python), a clone of this repository's HEAD in it, and chroot. A developer
 # tool, not part of the test suite: it needs root, the debootstrap package
-# and Debian's mirror, and takes about 6 minutes on 2 cores (plus the
+# and Debian's mirror, and takes about 15 minutes on 2 cores (with the
 # download).
 #
 #   scripts/fresh-debian-check.sh [DIR]     (default /tmp/lm-fresh-debian)
