@@ -23,19 +23,20 @@ if [[ ${#MODULES[@]} -eq 0 ]]; then
     test_itertools test_zlib test_bz2 test_lzma test_ctypes test_decimal test_select)
 fi
 
-# run MODE XML MODULE...: one run of regrtest, its outcomes in XML.
+# run MODE NAME MODULE...: one run of regrtest, its outcomes in
+# $WORK/NAME.xml, its output in $WORK/NAME.log.
 run() {
-  local mode=$1 xml=$2 preload="" options="" rc=0
+  local mode=$1 name=$2 preload="" options="" rc=0
   shift 2
   # (Reports go to files, looked for below: a report at a worker's exit
   # would not change a test case's outcome.)
   [[ $mode == preload ]] && preload=$LIB options=${LIBMALLOC_OPTIONS:+$LIBMALLOC_OPTIONS:}log_path=$WORK/report
   (cd "$WORK" && LD_PRELOAD=$preload LIBMALLOC_OPTIONS=$options PYTHONMALLOC=malloc timeout "$STEP_TIMEOUT" \
-    "$PY" -m test -j2 --timeout=240 --junit-xml "$xml" "$@") >"$WORK/$mode.log" 2>&1 || rc=$?
+    "$PY" -m test -j2 --timeout=240 --junit-xml "$WORK/$name.xml" "$@") >"$WORK/$name.log" 2>&1 || rc=$?
   # regrtest exits 2 when a test failed: compared below. 124: timeout(1).
   if [[ $rc -ne 0 && $rc -ne 2 ]]; then
-    tail -n 30 "$WORK/$mode.log" >&2
-    fail "$mode run: exit status $rc"
+    tail -n 30 "$WORK/$name.log" >&2
+    fail "$name run: exit status $rc"
   fi
   for report in "$WORK"/report.*; do
     [[ -e $report ]] || continue
@@ -45,10 +46,13 @@ run() {
 }
 
 # compare PLAIN_XML PRELOAD_XML [RERUN_XML]: exit 0 when every case ends as
-# without libmalloc; else the modules of the cases that did not, on stdout,
-# and exit 3 (with RERUN_XML, whose outcomes replace PRELOAD_XML's: exit 1).
+# without libmalloc; else the modules to run again on stdout (those of the
+# cases that did not, or all of them when a case's module is not plain from
+# its name), and exit 3 (with RERUN_XML, whose outcomes replace
+# PRELOAD_XML's: exit 1).
 compare() {
-  "$PY" - "$@" <<'PYEOF'
+  MODULES="${MODULES[*]}" "$PY" - "$@" <<'PYEOF'
+import os
 import sys
 import xml.etree.ElementTree as ET
 
@@ -68,7 +72,7 @@ for name in sorted(set(plain) | set(preload)):
     if got is None or (got in ("failure", "error") and want not in ("failure", "error")):
         bad.append("%s: %s with libmalloc, %s without" % (name, got or "not run", want or "not run"))
         parts = name.split(".")
-        modules.add(parts[1] if len(parts) > 1 and parts[0] == "test" else parts[0])
+        modules.add(parts[1] if len(parts) > 1 and parts[0] == "test" else "?")
 counts = {}
 for got in preload.values():
     counts[got] = counts.get(got, 0) + 1
@@ -79,23 +83,28 @@ if bad or not preload:
           file=sys.stderr)
     for line in bad[:40]:
         print("  " + line, file=sys.stderr)
-    print(" ".join(sorted(modules)))
+    listed = os.environ["MODULES"].split()
+    print(" ".join(listed if modules - set(listed) else sorted(modules)))
     sys.exit(1 if rerun else 3)
 PYEOF
 }
 
-run plain "$WORK/plain.xml" "${MODULES[@]}"
-run preload "$WORK/preload.xml" "${MODULES[@]}"
+run plain plain "${MODULES[@]}"
+run preload preload "${MODULES[@]}"
 rc=0
 rerun=$(compare "$WORK/plain.xml" "$WORK/preload.xml") || rc=$?
 [[ $rc -eq 0 ]] && exit 0
+# (regrtest's own lines about tests that crashed or timed out.)
+grep -E "crashed|timed out|Timeout" "$WORK/preload.log" | head -n 10 >&2 || true
 [[ $rc -eq 3 && -n $rerun ]] || fail "python_suite: could not compare the runs"
 # A case that fails only with libmalloc gets one more chance, alone with its
 # module: timing-sensitive cases (threading, select) fail now and then on a
 # loaded machine with any allocator. A heap bug fails again.
 echo "python_suite: running again with libmalloc: $rerun" >&2
 # shellcheck disable=SC2086
-run preload "$WORK/rerun.xml" $rerun
-compare "$WORK/plain.xml" "$WORK/preload.xml" "$WORK/rerun.xml" >/dev/null ||
+run preload rerun $rerun
+if ! compare "$WORK/plain.xml" "$WORK/preload.xml" "$WORK/rerun.xml" >/dev/null; then
+  grep -E "crashed|timed out|Timeout" "$WORK/rerun.log" | head -n 10 >&2 || true
   fail "python_suite: test cases end differently with libmalloc"
+fi
 echo "python_suite: passed on the second run: $rerun"
