@@ -30,6 +30,7 @@
 // library's calls between its load and that callback.
 #include <elf.h>
 #include <link.h>
+#include <netinet/in.h>
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -71,10 +72,9 @@ constexpr size_t kNoLimit = ~size_t{0};
 
 // A vectored call's buffers (writev, readv, sendmsg, recvmsg): the iovec
 // array itself is read; then each buffer in order, up to `bytes` in all
-// (kNoLimit: all of them; else what the call transferred).
+// (what the call transferred).
 LM_NOINLINE void vector_ranges(const iovec* iov, size_t count, size_t bytes, bool write, uptr pc, const char* func) {
-  // The kernel refuses more than IOV_MAX (EINVAL) and a null array (EFAULT).
-  if (count > IOV_MAX || !iov) return;
+  if (count > IOV_MAX) return;  // (the kernel would have refused it)
   range(iov, count * sizeof(iovec), false, pc, func);
   for (size_t i = 0; i < count && bytes > 0; ++i) {
     size_t len = iov[i].iov_len < bytes ? iov[i].iov_len : bytes;
@@ -86,10 +86,25 @@ LM_NOINLINE void vector_ranges(const iovec* iov, size_t count, size_t bytes, boo
 // Input into a buffer: checked after the call, for what it wrote (as ASan
 // does: a read of 4096 into a 100-byte block that returns 50 bytes is no
 // bug yet). Each takes the call's result and returns it.
-// A count of bytes, at most n (recv with MSG_TRUNC returns a datagram's
-// whole length, which may be more than it wrote).
-LM_FAST_PATH ssize_t got_bytes(ssize_t r, void* buf, size_t n, uptr pc, const char* func) {
-  if (r > 0) range(buf, size_t(r) < n ? size_t(r) : n, true, pc, func);
+// A count of bytes.
+LM_FAST_PATH ssize_t got_bytes(ssize_t r, void* buf, uptr pc, const char* func) {
+  if (r > 0) range(buf, size_t(r), true, pc, func);
+  return r;
+}
+// What a recv of at most n bytes wrote: with MSG_TRUNC it returns a
+// datagram's whole length, which may be more, and on a TCP socket it
+// discards the bytes, writing nothing.
+size_t received(int fd, int flags, ssize_t r, size_t n) {
+  if (r <= 0) return 0;
+  if (flags & MSG_TRUNC) {
+    int protocol = 0;
+    socklen_t len = sizeof protocol;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP) return 0;
+  }
+  return size_t(r) < n ? size_t(r) : n;
+}
+LM_FAST_PATH ssize_t got_received(ssize_t r, int fd, int flags, void* buf, size_t n, uptr pc, const char* func) {
+  range(buf, received(fd, flags, r, n), true, pc, func);
   return r;
 }
 // fread's count of items.
@@ -352,10 +367,10 @@ LM_HIDDEN int lm_rz_snprintf_chk(char* d, size_t size, int flag, size_t dn, cons
 // Input into a buffer: checked after, for what was written (got_bytes and
 // its kin).
 LM_HIDDEN ssize_t lm_rz_read(int fd, void* buf, size_t n) {
-  return rz::got_bytes(read(fd, buf, n), buf, n, LM_PC, "read");
+  return rz::got_bytes(read(fd, buf, n), buf, LM_PC, "read");
 }
 LM_HIDDEN ssize_t lm_rz_pread(int fd, void* buf, size_t n, off_t at) {
-  return rz::got_bytes(pread(fd, buf, n, at), buf, n, LM_PC, "pread");
+  return rz::got_bytes(pread(fd, buf, n, at), buf, LM_PC, "pread");
 }
 LM_HIDDEN size_t lm_rz_fread(void* buf, size_t size, size_t n, FILE* f) {
   return rz::got_items(fread(buf, size, n, f), buf, size, LM_PC, "fread");
@@ -368,10 +383,10 @@ ssize_t __pread_chk(int, void*, size_t, off_t, size_t);
 size_t __fread_chk(void*, size_t, size_t, size_t, FILE*);
 char* __fgets_chk(char*, size_t, int, FILE*);
 LM_HIDDEN ssize_t lm_rz_read_chk(int fd, void* buf, size_t n, size_t bn) {
-  return rz::got_bytes(__read_chk(fd, buf, n, bn), buf, n, LM_PC, "__read_chk");
+  return rz::got_bytes(__read_chk(fd, buf, n, bn), buf, LM_PC, "__read_chk");
 }
 LM_HIDDEN ssize_t lm_rz_pread_chk(int fd, void* buf, size_t n, off_t at, size_t bn) {
-  return rz::got_bytes(__pread_chk(fd, buf, n, at, bn), buf, n, LM_PC, "__pread_chk");
+  return rz::got_bytes(__pread_chk(fd, buf, n, at, bn), buf, LM_PC, "__pread_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
   return rz::got_items(__fread_chk(buf, bn, size, n, f), buf, size, LM_PC, "__fread_chk");
@@ -504,18 +519,24 @@ LM_HIDDEN int lm_rz_puts(const char* s) {
   return puts(s);
 }
 
-// Vectored output and input: every buffer before, what was received after.
+// Vectored output and input: checked after the call, for the bytes it
+// sent or received, and only when it succeeded: the kernel has then read
+// the iovec array (and the msghdr), which a program may pass invalid (glibc
+// returns EFAULT, a check reading them first would crash).
 LM_HIDDEN ssize_t lm_rz_writev(int fd, const iovec* iov, int n) {
-  rz::vector_ranges(iov, size_t(n), rz::kNoLimit, false, LM_PC, "writev");
-  return writev(fd, iov, n);
+  ssize_t r = writev(fd, iov, n);
+  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), false, LM_PC, "writev");
+  return r;
 }
 LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
-  rz::vector_ranges(iov, size_t(n), rz::kNoLimit, false, LM_PC, "pwritev");
-  return pwritev(fd, iov, n, at);
+  ssize_t r = pwritev(fd, iov, n, at);
+  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), false, LM_PC, "pwritev");
+  return r;
 }
 LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
-  if (m) rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::kNoLimit, false, LM_PC, "sendmsg");
-  return sendmsg(fd, m, flags);
+  ssize_t r = sendmsg(fd, m, flags);
+  if (r > 0) rz::vector_ranges(m->msg_iov, m->msg_iovlen, size_t(r), false, LM_PC, "sendmsg");
+  return r;
 }
 LM_HIDDEN ssize_t lm_rz_readv(int fd, const iovec* iov, int n) {
   ssize_t r = readv(fd, iov, n);
@@ -527,19 +548,19 @@ LM_HIDDEN ssize_t lm_rz_preadv(int fd, const iovec* iov, int n, off_t at) {
   if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), true, LM_PC, "preadv");
   return r;
 }
-// (With MSG_TRUNC the result may exceed the buffers: capped by them.)
 LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
   ssize_t r = recvmsg(fd, m, flags);
-  if (r > 0 && m) rz::vector_ranges(m->msg_iov, m->msg_iovlen, size_t(r), true, LM_PC, "recvmsg");
+  if (r > 0) rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC,
+                               "recvmsg");
   return r;
 }
 
 // More input (got_bytes and its kin).
 LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
-  return rz::got_bytes(recv(fd, buf, n, flags), buf, n, LM_PC, "recv");
+  return rz::got_received(recv(fd, buf, n, flags), fd, flags, buf, n, LM_PC, "recv");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
-  return rz::got_bytes(recvfrom(fd, buf, n, flags, from, fl), buf, n, LM_PC, "recvfrom");
+  return rz::got_received(recvfrom(fd, buf, n, flags, from, fl), fd, flags, buf, n, LM_PC, "recvfrom");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
   return rz::got_items(fread_unlocked(buf, size, n, f), buf, size, LM_PC, "fread_unlocked");
@@ -562,11 +583,12 @@ ssize_t __recvfrom_chk(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
 size_t __fread_unlocked_chk(void*, size_t, size_t, size_t, FILE*);
 char* __fgets_unlocked_chk(char*, size_t, int, FILE*);
 LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int flags) {
-  return rz::got_bytes(__recv_chk(fd, buf, n, bn, flags), buf, n, LM_PC, "__recv_chk");
+  return rz::got_received(__recv_chk(fd, buf, n, bn, flags), fd, flags, buf, n, LM_PC, "__recv_chk");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
                                     socklen_t* fl) {
-  return rz::got_bytes(__recvfrom_chk(fd, buf, n, bn, flags, from, fl), buf, n, LM_PC, "__recvfrom_chk");
+  return rz::got_received(__recvfrom_chk(fd, buf, n, bn, flags, from, fl), fd, flags, buf, n, LM_PC,
+                          "__recvfrom_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
   return rz::got_items(__fread_unlocked_chk(buf, bn, size, n, f), buf, size, LM_PC, "__fread_unlocked_chk");
@@ -794,6 +816,16 @@ bool in_module(const dl_phdr_info* info, uptr a) {
   return false;
 }
 
+// Whether a lies in one of the module's writable segments (RELRO included:
+// read-only after relocation, but in a segment the loader maps writable).
+bool in_writable_segment(const dl_phdr_info* info, uptr a) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) && a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) return true;
+  }
+  return false;
+}
+
 // The module's link-time extent: the end of its last segment.
 uptr module_span(const dl_phdr_info* info) {
   uptr end = 0;
@@ -822,6 +854,10 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     // defines its own memcpy keeps it.
     if (symtab[sym].st_shndx != SHN_UNDEF) continue;
     auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r[i].r_offset);
+    // Data in a read-only segment (a library with text relocations keeps
+    // &strcmp in .rodata: the loader made it writable only while it
+    // relocated) is left as it is.
+    if (data && !in_writable_segment(info, addr(slot))) continue;
     void* real = h->real;
     // libmalloc's own binding lies in a module of the program's: a non-PIE
     // executable that takes the function's address makes its PLT entry the

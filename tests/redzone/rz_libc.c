@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -148,6 +150,29 @@ int main(int argc, char** argv) {
     printf("%zd ", recvmsg(vp[0], &mh, 0));
     close(vp[0]);
     close(vp[1]);
+    // Invalid iovec and msghdr pointers: the kernel's EBADF (or EFAULT),
+    // not a crash in a check.
+    ssize_t bad_v = writev(-1, (struct iovec*)hidden((char*)8), 1);
+    int bad_v_errno = errno;
+    ssize_t bad_m = sendmsg(-1, (struct msghdr*)hidden((char*)8), 0);
+    printf("%zd %d %zd %d ", bad_v, bad_v_errno, bad_m, errno);
+    // TCP with MSG_TRUNC discards what it returns, writing nothing into the
+    // 16-byte block (loopback; a machine without it prints -1 twice).
+    int ls = socket(AF_INET, SOCK_STREAM, 0), cs = socket(AF_INET, SOCK_STREAM, 0), as = -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (bind(ls, (struct sockaddr*)&sa, sizeof sa) == 0 && listen(ls, 1) == 0 &&
+        getsockname(ls, (struct sockaddr*)&sa, &sl) == 0 && connect(cs, (struct sockaddr*)&sa, sizeof sa) == 0)
+      as = accept(ls, NULL, NULL);
+    ssize_t discarded = -1, rest = -1;
+    if (as >= 0 && send(cs, src, 40, 0) == 40) {
+      discarded = recv(as, hidden(p), opaque(30), MSG_TRUNC | MSG_WAITALL);
+      rest = recv(as, line, opaque(10), MSG_WAITALL);
+    }
+    printf("%zd %zd ", discarded, rest);
+    close(as);
+    close(cs);
+    close(ls);
     // MSG_TRUNC: the datagram's length (40), of which 16 bytes were written.
     int dg[2];
     if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) != 0 || send(dg[1], src, 40, 0) != 40) return 3;
