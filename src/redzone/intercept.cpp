@@ -83,6 +83,12 @@ LM_NOINLINE void vector_ranges(const iovec* iov, size_t count, size_t bytes, boo
   }
 }
 
+// A vectored call's result: the r bytes it moved, when it succeeded.
+LM_FAST_PATH ssize_t moved(ssize_t r, const iovec* iov, size_t count, bool write, uptr pc, const char* func) {
+  if (r > 0) vector_ranges(iov, count, size_t(r), write, pc, func);
+  return r;
+}
+
 // Input into a buffer: checked after the call, for what it wrote (as ASan
 // does: a read of 4096 into a 100-byte block that returns 50 bytes is no
 // bug yet). Each takes the call's result and returns it.
@@ -524,34 +530,25 @@ LM_HIDDEN int lm_rz_puts(const char* s) {
 // the iovec array (and the msghdr), which a program may pass invalid (glibc
 // returns EFAULT, a check reading them first would crash).
 LM_HIDDEN ssize_t lm_rz_writev(int fd, const iovec* iov, int n) {
-  ssize_t r = writev(fd, iov, n);
-  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), false, LM_PC, "writev");
-  return r;
+  return rz::moved(writev(fd, iov, n), iov, size_t(n), false, LM_PC, "writev");
 }
 LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
-  ssize_t r = pwritev(fd, iov, n, at);
-  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), false, LM_PC, "pwritev");
-  return r;
+  return rz::moved(pwritev(fd, iov, n, at), iov, size_t(n), false, LM_PC, "pwritev");
 }
 LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
   ssize_t r = sendmsg(fd, m, flags);
-  if (r > 0) rz::vector_ranges(m->msg_iov, m->msg_iovlen, size_t(r), false, LM_PC, "sendmsg");
-  return r;
+  return r > 0 ? rz::moved(r, m->msg_iov, m->msg_iovlen, false, LM_PC, "sendmsg") : r;
 }
 LM_HIDDEN ssize_t lm_rz_readv(int fd, const iovec* iov, int n) {
-  ssize_t r = readv(fd, iov, n);
-  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), true, LM_PC, "readv");
-  return r;
+  return rz::moved(readv(fd, iov, n), iov, size_t(n), true, LM_PC, "readv");
 }
 LM_HIDDEN ssize_t lm_rz_preadv(int fd, const iovec* iov, int n, off_t at) {
-  ssize_t r = preadv(fd, iov, n, at);
-  if (r > 0) rz::vector_ranges(iov, size_t(n), size_t(r), true, LM_PC, "preadv");
-  return r;
+  return rz::moved(preadv(fd, iov, n, at), iov, size_t(n), true, LM_PC, "preadv");
 }
 LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
   ssize_t r = recvmsg(fd, m, flags);
-  if (r > 0) rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC,
-                               "recvmsg");
+  if (r <= 0) return r;
+  rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC, "recvmsg");
   return r;
 }
 
