@@ -744,18 +744,22 @@ bool is_libc(const dl_phdr_info* info) {
          std::strstr(name, "linux-vdso");
 }
 
-bool is_skipped(const dl_phdr_info* info) {
-  if (is_libc(info)) return true;
-  // The module that holds this code: its slots are how the checked
-  // versions reach libc.
-  uptr self = addr(reinterpret_cast<void*>(&is_skipped));
+// Whether a lies in one of the module's loaded segments, with `flags` among
+// the segment's (PF_W: a writable one, RELRO included: read-only after
+// relocation, but in a segment the loader maps writable).
+bool in_module(const dl_phdr_info* info, uptr a, unsigned flags = 0) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    uptr lo = info->dlpi_addr + ph.p_vaddr;
-    if (self - lo < ph.p_memsz) return true;
+    if (ph.p_type == PT_LOAD && (ph.p_flags & flags) == flags && a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz)
+      return true;
   }
   return false;
+}
+
+bool is_skipped(const dl_phdr_info* info) {
+  // libc, the loader, the vDSO; and the module that holds this code: its
+  // slots are how the checked versions reach libc.
+  return is_libc(info) || in_module(info, addr(reinterpret_cast<void*>(&is_skipped)));
 }
 
 // Set when a pass left a slot for later: its RELRO page was still writable,
@@ -805,24 +809,6 @@ void write_slot(void** slot, void* held, void* to, uptr relro_lo, uptr relro_hi,
 // patch_relocs). Set by a first pass over the modules.
 bool g_canonical[kHookCount];
 
-bool in_module(const dl_phdr_info* info, uptr a) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD && a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) return true;
-  }
-  return false;
-}
-
-// Whether a lies in one of the module's writable segments (RELRO included:
-// read-only after relocation, but in a segment the loader maps writable).
-bool in_writable_segment(const dl_phdr_info* info, uptr a) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) && a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) return true;
-  }
-  return false;
-}
-
 // The module's link-time extent: the end of its last segment.
 uptr module_span(const dl_phdr_info* info) {
   uptr end = 0;
@@ -854,7 +840,7 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     // Data in a read-only segment (a library with text relocations keeps
     // &strcmp in .rodata: the loader made it writable only while it
     // relocated) is left as it is.
-    if (data && !in_writable_segment(info, addr(slot))) continue;
+    if (data && !in_module(info, addr(slot), PF_W)) continue;
     void* real = h->real;
     // libmalloc's own binding lies in a module of the program's: a non-PIE
     // executable that takes the function's address makes its PLT entry the
