@@ -39,9 +39,12 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <cwchar>
 
 #include "base/lock.h"
 #include "os/os.h"
@@ -130,26 +133,68 @@ LM_FAST_PATH ssize_t got_line(ssize_t r, char** line, uptr pc, const char* func)
 }
 
 // A comparison's reads, the same in both strings: up to and including the
-// first difference or terminator, at most n bytes (`fold`: ignoring case,
-// as strcasecmp does). Measured only when a string may lie in the heap (its
-// first byte has shadow).
-LM_NOINLINE void compared_slow(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
+// first difference or terminator, at most n characters (`fold`: ignoring
+// case, as strcasecmp does). Measured only when a string may lie in the heap
+// (its first byte has shadow).
+template <typename C>
+LM_NOINLINE void compared_slow(const C* a, const C* b, size_t n, bool fold, uptr pc, const char* func) {
   size_t i = 0;
   while (i < n) {
-    int x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (fold) {
-      x = std::tolower(x);
-      y = std::tolower(y);
+    auto x = a[i], y = b[i];
+    if constexpr (sizeof(C) == 1) {
+      if (fold) {
+        x = C(std::tolower(static_cast<unsigned char>(x)));
+        y = C(std::tolower(static_cast<unsigned char>(y)));
+      }
     }
     ++i;
     if (x != y || x == 0) break;
   }
-  range(a, i, false, pc, func);
-  range(b, i, false, pc, func);
+  range(a, i * sizeof(C), false, pc, func);
+  range(b, i * sizeof(C), false, pc, func);
 }
-LM_FAST_PATH void compared(const char* a, const char* b, size_t n, bool fold, uptr pc, const char* func) {
+template <typename C>
+LM_FAST_PATH void compared(const C* a, const C* b, size_t n, bool fold, uptr pc, const char* func) {
   if (shadow::byte_for(addr(a)) != nullptr || shadow::byte_for(addr(b)) != nullptr)
     compared_slow(a, b, n, fold, pc, func);
+}
+
+// Bytes in n wide characters (saturated: a count that large fails in libc
+// before anything is checked past the block).
+constexpr size_t wide(size_t n) { return n > kNoLimit / sizeof(wchar_t) ? kNoLimit : n * sizeof(wchar_t); }
+
+// What a number's parse read (strtol, strtod and their kin): up to where it
+// stopped, and the character there, which ended the number. With no number
+// at all (end == s) it read the leading white space, a sign, and the
+// character after them. (It may have read a little more: "0x" followed by
+// no hex digit stops after the 0. Not counted.)
+size_t parse_length(const char* s, const char* end) {
+  const char* p = end;
+  if (p == s) {
+    while (std::isspace(static_cast<unsigned char>(*p))) ++p;
+    if (*p == '+' || *p == '-') ++p;
+  }
+  return size_t(p - s) + 1;
+}
+// The integer parsers. A base glibc refuses (EINVAL) reads nothing and
+// leaves *endp alone.
+template <typename T>
+LM_FAST_PATH T parse_integer(T (*parse)(const char*, char**, int), const char* s, char** endp, int base, uptr pc,
+                             const char* func) {
+  if (base != 0 && (base < 2 || base > 36)) return parse(s, endp, base);
+  char* end;
+  T v = parse(s, &end, base);
+  if (endp) *endp = end;
+  range(s, parse_length(s, end), false, pc, func);
+  return v;
+}
+template <typename T>
+LM_FAST_PATH T parse_float(T (*parse)(const char*, char**), const char* s, char** endp, uptr pc, const char* func) {
+  char* end;
+  T v = parse(s, &end);
+  if (endp) *endp = end;
+  range(s, parse_length(s, end), false, pc, func);
+  return v;
 }
 
 }  // namespace
@@ -593,6 +638,213 @@ LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, siz
 LM_HIDDEN char* lm_rz_fgets_unlocked_chk(char* s, size_t bn, int n, FILE* f) {
   return rz::got_string(__fgets_unlocked_chk(s, bn, n, f), LM_PC, "__fgets_unlocked_chk");
 }
+
+// Messages by the batch: each message's bytes, as sendmsg and recvmsg.
+LM_HIDDEN int lm_rz_sendmmsg(int fd, mmsghdr* v, unsigned n, int flags) {
+  int r = sendmmsg(fd, v, n, flags);
+  for (int i = 0; i < r; ++i) rz::moved(v[i].msg_len, v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, false, LM_PC, "sendmmsg");
+  return r;
+}
+LM_HIDDEN int lm_rz_recvmmsg(int fd, mmsghdr* v, unsigned n, int flags, timespec* t) {
+  int r = recvmmsg(fd, v, n, flags, t);
+  for (int i = 0; i < r; ++i)
+    rz::vector_ranges(v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, rz::received(fd, flags, v[i].msg_len, rz::kNoLimit),
+                      true, LM_PC, "recvmmsg");
+  return r;
+}
+
+// Numbers parsed from a string: checked after, for what the parse read
+// (parse_length). atoi and its kin are strtol and strtod without an end
+// pointer, as glibc defines them.
+LM_HIDDEN long lm_rz_strtol(const char* s, char** e, int base) {
+  return rz::parse_integer(strtol, s, e, base, LM_PC, "strtol");
+}
+LM_HIDDEN unsigned long lm_rz_strtoul(const char* s, char** e, int base) {
+  return rz::parse_integer(strtoul, s, e, base, LM_PC, "strtoul");
+}
+LM_HIDDEN long long lm_rz_strtoll(const char* s, char** e, int base) {
+  return rz::parse_integer(strtoll, s, e, base, LM_PC, "strtoll");
+}
+LM_HIDDEN unsigned long long lm_rz_strtoull(const char* s, char** e, int base) {
+  return rz::parse_integer(strtoull, s, e, base, LM_PC, "strtoull");
+}
+LM_HIDDEN intmax_t lm_rz_strtoimax(const char* s, char** e, int base) {
+  return rz::parse_integer(strtoimax, s, e, base, LM_PC, "strtoimax");
+}
+LM_HIDDEN uintmax_t lm_rz_strtoumax(const char* s, char** e, int base) {
+  return rz::parse_integer(strtoumax, s, e, base, LM_PC, "strtoumax");
+}
+LM_HIDDEN double lm_rz_strtod(const char* s, char** e) { return rz::parse_float(strtod, s, e, LM_PC, "strtod"); }
+LM_HIDDEN float lm_rz_strtof(const char* s, char** e) { return rz::parse_float(strtof, s, e, LM_PC, "strtof"); }
+LM_HIDDEN long double lm_rz_strtold(const char* s, char** e) {
+  return rz::parse_float(strtold, s, e, LM_PC, "strtold");
+}
+LM_HIDDEN int lm_rz_atoi(const char* s) { return int(rz::parse_integer(strtol, s, nullptr, 10, LM_PC, "atoi")); }
+LM_HIDDEN long lm_rz_atol(const char* s) { return rz::parse_integer(strtol, s, nullptr, 10, LM_PC, "atol"); }
+LM_HIDDEN long long lm_rz_atoll(const char* s) { return rz::parse_integer(strtoll, s, nullptr, 10, LM_PC, "atoll"); }
+LM_HIDDEN double lm_rz_atof(const char* s) { return rz::parse_float(strtod, s, nullptr, LM_PC, "atof"); }
+
+// Formatted input from a string: glibc measures the whole string first
+// (its terminator found), so all of it is read; checked before. The names
+// are declared by their symbols: <stdio.h> maps sscanf to __isoc99_sscanf
+// in C99 and C++11 programs, and the GNU sscanf of older ones is another
+// function (%as allocates).
+int lm_real_sscanf(const char*, const char*, ...) __asm__("sscanf");
+int lm_real_vsscanf(const char*, const char*, va_list) __asm__("vsscanf");
+int lm_real_isoc99_sscanf(const char*, const char*, ...) __asm__("__isoc99_sscanf");
+int lm_real_isoc99_vsscanf(const char*, const char*, va_list) __asm__("__isoc99_vsscanf");
+LM_HIDDEN int lm_rz_vsscanf(const char* s, const char* fmt, va_list ap) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "vsscanf");
+  return lm_real_vsscanf(s, fmt, ap);
+}
+LM_HIDDEN int lm_rz_sscanf(const char* s, const char* fmt, ...) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "sscanf");
+  va_list ap;
+  va_start(ap, fmt);
+  int r = lm_real_vsscanf(s, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_isoc99_vsscanf(const char* s, const char* fmt, va_list ap) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "vsscanf");
+  return lm_real_isoc99_vsscanf(s, fmt, ap);
+}
+LM_HIDDEN int lm_rz_isoc99_sscanf(const char* s, const char* fmt, ...) {
+  rz::range(s, strlen(s) + 1, false, LM_PC, "sscanf");
+  va_list ap;
+  va_start(ap, fmt);
+  int r = lm_real_isoc99_vsscanf(s, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+// Sorting reads every element (more than one: a single one is left alone);
+// checked before, as a read, the first access it makes.
+LM_HIDDEN void lm_rz_qsort(void* base, size_t n, size_t size, int (*cmp)(const void*, const void*)) {
+  size_t bytes;
+  if (n > 1 && !__builtin_mul_overflow(n, size, &bytes)) rz::range(base, bytes, false, LM_PC, "qsort");
+  qsort(base, n, size, cmp);
+}
+LM_HIDDEN void lm_rz_qsort_r(void* base, size_t n, size_t size, int (*cmp)(const void*, const void*, void*),
+                             void* arg) {
+  size_t bytes;
+  if (n > 1 && !__builtin_mul_overflow(n, size, &bytes)) rz::range(base, bytes, false, LM_PC, "qsort_r");
+  qsort_r(base, n, size, cmp, arg);
+}
+
+// Wide strings: the byte functions' checks in units of wchar_t. Declared
+// by their symbols (C++'s <cwchar> overloads the searches).
+wchar_t* lm_real_wcschr(const wchar_t*, wchar_t) __asm__("wcschr");
+wchar_t* lm_real_wcsrchr(const wchar_t*, wchar_t) __asm__("wcsrchr");
+LM_HIDDEN size_t lm_rz_wcslen(const wchar_t* s) {
+  size_t n = wcslen(s);
+  rz::range(s, rz::wide(n + 1), false, LM_PC, "wcslen");
+  return n;
+}
+LM_HIDDEN size_t lm_rz_wcsnlen(const wchar_t* s, size_t max) {
+  size_t n = wcsnlen(s, max);
+  rz::range(s, rz::wide(n < max ? n + 1 : n), false, LM_PC, "wcsnlen");
+  return n;
+}
+LM_HIDDEN wchar_t* lm_rz_wcscpy(wchar_t* d, const wchar_t* s) {
+  size_t n = rz::wide(wcslen(s) + 1);
+  rz::range(s, n, false, LM_PC, "wcscpy");
+  rz::range(d, n, true, LM_PC, "wcscpy");
+  return wcscpy(d, s);
+}
+LM_HIDDEN wchar_t* lm_rz_wcsncpy(wchar_t* d, const wchar_t* s, size_t n) {
+  size_t k = wcsnlen(s, n);
+  rz::range(s, rz::wide(k < n ? k + 1 : k), false, LM_PC, "wcsncpy");
+  rz::range(d, rz::wide(n), true, LM_PC, "wcsncpy");
+  return wcsncpy(d, s, n);
+}
+LM_HIDDEN wchar_t* lm_rz_wcscat(wchar_t* d, const wchar_t* s) {
+  size_t dl = wcslen(d), sl = wcslen(s) + 1;
+  rz::range(d, rz::wide(dl + 1), false, LM_PC, "wcscat");
+  rz::range(s, rz::wide(sl), false, LM_PC, "wcscat");
+  rz::range(d + dl, rz::wide(sl), true, LM_PC, "wcscat");
+  return wcscat(d, s);
+}
+LM_HIDDEN int lm_rz_wcscmp(const wchar_t* a, const wchar_t* b) {
+  rz::compared(a, b, rz::kNoLimit, false, LM_PC, "wcscmp");
+  return wcscmp(a, b);
+}
+LM_HIDDEN int lm_rz_wcsncmp(const wchar_t* a, const wchar_t* b, size_t n) {
+  rz::compared(a, b, n, false, LM_PC, "wcsncmp");
+  return wcsncmp(a, b, n);
+}
+LM_HIDDEN wchar_t* lm_rz_wcschr(const wchar_t* s, wchar_t c) {
+  wchar_t* r = lm_real_wcschr(s, c);
+  rz::range(s, rz::wide(r ? size_t(r - s) + 1 : wcslen(s) + 1), false, LM_PC, "wcschr");
+  return r;
+}
+LM_HIDDEN wchar_t* lm_rz_wcsrchr(const wchar_t* s, wchar_t c) {
+  wchar_t* r = lm_real_wcsrchr(s, c);
+  rz::range(s, rz::wide(wcslen(s) + 1), false, LM_PC, "wcsrchr");
+  return r;
+}
+LM_HIDDEN wchar_t* lm_rz_wcsdup(const wchar_t* s) {
+  rz::range(s, rz::wide(wcslen(s) + 1), false, LM_PC, "wcsdup");
+  return wcsdup(s);
+}
+LM_HIDDEN wchar_t* lm_rz_wmemcpy(wchar_t* d, const wchar_t* s, size_t n) {
+  rz::range(s, rz::wide(n), false, LM_PC, "wmemcpy");
+  rz::range(d, rz::wide(n), true, LM_PC, "wmemcpy");
+  return wmemcpy(d, s, n);
+}
+LM_HIDDEN wchar_t* lm_rz_wmemmove(wchar_t* d, const wchar_t* s, size_t n) {
+  rz::range(s, rz::wide(n), false, LM_PC, "wmemmove");
+  rz::range(d, rz::wide(n), true, LM_PC, "wmemmove");
+  return wmemmove(d, s, n);
+}
+LM_HIDDEN wchar_t* lm_rz_wmemset(wchar_t* d, wchar_t c, size_t n) {
+  rz::range(d, rz::wide(n), true, LM_PC, "wmemset");
+  return wmemset(d, c, n);
+}
+LM_HIDDEN int lm_rz_wmemcmp(const wchar_t* a, const wchar_t* b, size_t n) {
+  rz::range(a, rz::wide(n), false, LM_PC, "wmemcmp");
+  rz::range(b, rz::wide(n), false, LM_PC, "wmemcmp");
+  return wmemcmp(a, b, n);
+}
+wchar_t* __wmemcpy_chk(wchar_t*, const wchar_t*, size_t, size_t);
+wchar_t* __wmemmove_chk(wchar_t*, const wchar_t*, size_t, size_t);
+wchar_t* __wmemset_chk(wchar_t*, wchar_t, size_t, size_t);
+wchar_t* __wcscpy_chk(wchar_t*, const wchar_t*, size_t);
+wchar_t* __wcsncpy_chk(wchar_t*, const wchar_t*, size_t, size_t);
+wchar_t* __wcscat_chk(wchar_t*, const wchar_t*, size_t);
+LM_HIDDEN wchar_t* lm_rz_wmemcpy_chk(wchar_t* d, const wchar_t* s, size_t n, size_t dn) {
+  rz::range(s, rz::wide(n), false, LM_PC, "__wmemcpy_chk");
+  rz::range(d, rz::wide(n), true, LM_PC, "__wmemcpy_chk");
+  return __wmemcpy_chk(d, s, n, dn);
+}
+LM_HIDDEN wchar_t* lm_rz_wmemmove_chk(wchar_t* d, const wchar_t* s, size_t n, size_t dn) {
+  rz::range(s, rz::wide(n), false, LM_PC, "__wmemmove_chk");
+  rz::range(d, rz::wide(n), true, LM_PC, "__wmemmove_chk");
+  return __wmemmove_chk(d, s, n, dn);
+}
+LM_HIDDEN wchar_t* lm_rz_wmemset_chk(wchar_t* d, wchar_t c, size_t n, size_t dn) {
+  rz::range(d, rz::wide(n), true, LM_PC, "__wmemset_chk");
+  return __wmemset_chk(d, c, n, dn);
+}
+LM_HIDDEN wchar_t* lm_rz_wcscpy_chk(wchar_t* d, const wchar_t* s, size_t dn) {
+  size_t n = rz::wide(wcslen(s) + 1);
+  rz::range(s, n, false, LM_PC, "__wcscpy_chk");
+  rz::range(d, n, true, LM_PC, "__wcscpy_chk");
+  return __wcscpy_chk(d, s, dn);
+}
+LM_HIDDEN wchar_t* lm_rz_wcsncpy_chk(wchar_t* d, const wchar_t* s, size_t n, size_t dn) {
+  size_t k = wcsnlen(s, n);
+  rz::range(s, rz::wide(k < n ? k + 1 : k), false, LM_PC, "__wcsncpy_chk");
+  rz::range(d, rz::wide(n), true, LM_PC, "__wcsncpy_chk");
+  return __wcsncpy_chk(d, s, n, dn);
+}
+LM_HIDDEN wchar_t* lm_rz_wcscat_chk(wchar_t* d, const wchar_t* s, size_t dn) {
+  size_t dl = wcslen(d), sl = wcslen(s) + 1;
+  rz::range(d, rz::wide(dl + 1), false, LM_PC, "__wcscat_chk");
+  rz::range(s, rz::wide(sl), false, LM_PC, "__wcscat_chk");
+  rz::range(d + dl, rz::wide(sl), true, LM_PC, "__wcscat_chk");
+  return __wcscat_chk(d, s, dn);
+}
 }  // extern "C"
 
 namespace lm::redzone {
@@ -698,6 +950,49 @@ const Hook kHooks[] = {
     {"__recvfrom_chk", reinterpret_cast<void*>(lm_rz_recvfrom_chk), reinterpret_cast<void*>(&__recvfrom_chk)},
     {"__fread_unlocked_chk", reinterpret_cast<void*>(lm_rz_fread_unlocked_chk), reinterpret_cast<void*>(&__fread_unlocked_chk)},
     {"__fgets_unlocked_chk", reinterpret_cast<void*>(lm_rz_fgets_unlocked_chk), reinterpret_cast<void*>(&__fgets_unlocked_chk)},
+    {"sendmmsg", reinterpret_cast<void*>(lm_rz_sendmmsg), reinterpret_cast<void*>(&sendmmsg)},
+    {"recvmmsg", reinterpret_cast<void*>(lm_rz_recvmmsg), reinterpret_cast<void*>(&recvmmsg)},
+    {"strtol", reinterpret_cast<void*>(lm_rz_strtol), reinterpret_cast<void*>(&strtol)},
+    {"strtoul", reinterpret_cast<void*>(lm_rz_strtoul), reinterpret_cast<void*>(&strtoul)},
+    {"strtoll", reinterpret_cast<void*>(lm_rz_strtoll), reinterpret_cast<void*>(&strtoll)},
+    {"strtoq", reinterpret_cast<void*>(lm_rz_strtoll), reinterpret_cast<void*>(&strtoll)},
+    {"strtoull", reinterpret_cast<void*>(lm_rz_strtoull), reinterpret_cast<void*>(&strtoull)},
+    {"strtouq", reinterpret_cast<void*>(lm_rz_strtoull), reinterpret_cast<void*>(&strtoull)},
+    {"strtoimax", reinterpret_cast<void*>(lm_rz_strtoimax), reinterpret_cast<void*>(&strtoimax)},
+    {"strtoumax", reinterpret_cast<void*>(lm_rz_strtoumax), reinterpret_cast<void*>(&strtoumax)},
+    {"strtod", reinterpret_cast<void*>(lm_rz_strtod), reinterpret_cast<void*>(&strtod)},
+    {"strtof", reinterpret_cast<void*>(lm_rz_strtof), reinterpret_cast<void*>(&strtof)},
+    {"strtold", reinterpret_cast<void*>(lm_rz_strtold), reinterpret_cast<void*>(&strtold)},
+    {"atoi", reinterpret_cast<void*>(lm_rz_atoi), reinterpret_cast<void*>(&atoi)},
+    {"atol", reinterpret_cast<void*>(lm_rz_atol), reinterpret_cast<void*>(&atol)},
+    {"atoll", reinterpret_cast<void*>(lm_rz_atoll), reinterpret_cast<void*>(&atoll)},
+    {"atof", reinterpret_cast<void*>(lm_rz_atof), reinterpret_cast<void*>(&atof)},
+    {"sscanf", reinterpret_cast<void*>(lm_rz_sscanf), reinterpret_cast<void*>(&lm_real_sscanf)},
+    {"vsscanf", reinterpret_cast<void*>(lm_rz_vsscanf), reinterpret_cast<void*>(&lm_real_vsscanf)},
+    {"__isoc99_sscanf", reinterpret_cast<void*>(lm_rz_isoc99_sscanf), reinterpret_cast<void*>(&lm_real_isoc99_sscanf)},
+    {"__isoc99_vsscanf", reinterpret_cast<void*>(lm_rz_isoc99_vsscanf), reinterpret_cast<void*>(&lm_real_isoc99_vsscanf)},
+    {"qsort", reinterpret_cast<void*>(lm_rz_qsort), reinterpret_cast<void*>(&qsort)},
+    {"qsort_r", reinterpret_cast<void*>(lm_rz_qsort_r), reinterpret_cast<void*>(&qsort_r)},
+    {"wcslen", reinterpret_cast<void*>(lm_rz_wcslen), reinterpret_cast<void*>(&wcslen)},
+    {"wcsnlen", reinterpret_cast<void*>(lm_rz_wcsnlen), reinterpret_cast<void*>(&wcsnlen)},
+    {"wcscpy", reinterpret_cast<void*>(lm_rz_wcscpy), reinterpret_cast<void*>(&wcscpy)},
+    {"wcsncpy", reinterpret_cast<void*>(lm_rz_wcsncpy), reinterpret_cast<void*>(&wcsncpy)},
+    {"wcscat", reinterpret_cast<void*>(lm_rz_wcscat), reinterpret_cast<void*>(&wcscat)},
+    {"wcscmp", reinterpret_cast<void*>(lm_rz_wcscmp), reinterpret_cast<void*>(&wcscmp)},
+    {"wcsncmp", reinterpret_cast<void*>(lm_rz_wcsncmp), reinterpret_cast<void*>(&wcsncmp)},
+    {"wcschr", reinterpret_cast<void*>(lm_rz_wcschr), reinterpret_cast<void*>(&lm_real_wcschr)},
+    {"wcsrchr", reinterpret_cast<void*>(lm_rz_wcsrchr), reinterpret_cast<void*>(&lm_real_wcsrchr)},
+    {"wcsdup", reinterpret_cast<void*>(lm_rz_wcsdup), reinterpret_cast<void*>(&wcsdup)},
+    {"wmemcpy", reinterpret_cast<void*>(lm_rz_wmemcpy), reinterpret_cast<void*>(&wmemcpy)},
+    {"wmemmove", reinterpret_cast<void*>(lm_rz_wmemmove), reinterpret_cast<void*>(&wmemmove)},
+    {"wmemset", reinterpret_cast<void*>(lm_rz_wmemset), reinterpret_cast<void*>(&wmemset)},
+    {"wmemcmp", reinterpret_cast<void*>(lm_rz_wmemcmp), reinterpret_cast<void*>(&wmemcmp)},
+    {"__wmemcpy_chk", reinterpret_cast<void*>(lm_rz_wmemcpy_chk), reinterpret_cast<void*>(&__wmemcpy_chk)},
+    {"__wmemmove_chk", reinterpret_cast<void*>(lm_rz_wmemmove_chk), reinterpret_cast<void*>(&__wmemmove_chk)},
+    {"__wmemset_chk", reinterpret_cast<void*>(lm_rz_wmemset_chk), reinterpret_cast<void*>(&__wmemset_chk)},
+    {"__wcscpy_chk", reinterpret_cast<void*>(lm_rz_wcscpy_chk), reinterpret_cast<void*>(&__wcscpy_chk)},
+    {"__wcsncpy_chk", reinterpret_cast<void*>(lm_rz_wcsncpy_chk), reinterpret_cast<void*>(&__wcsncpy_chk)},
+    {"__wcscat_chk", reinterpret_cast<void*>(lm_rz_wcscat_chk), reinterpret_cast<void*>(&__wcscat_chk)},
 };
 
 constexpr size_t kHookCount = sizeof kHooks / sizeof kHooks[0];

@@ -24,6 +24,7 @@
 // up to kShards threads) takes one uncontended lock per malloc and none per
 // free; the FIFO's lock is taken once per batch.
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <pthread.h>
 
@@ -2303,8 +2304,11 @@ void note_fork_child() {
 
 namespace {
 // An access of `size` bytes at `at` whose first bad byte is `bad`, reported
-// at `at` (func: the libc function the program called, or null).
+// at `at` (func: the libc function the program called, or null). errno is
+// left as the call set it (a program going on after the report, with
+// halt_on_error=0, may read strtol's ERANGE).
 void report_access(uptr at, uptr bad, size_t size, bool write, uptr pc, uptr bp, uptr sp, const char* func) {
+  int saved_errno = errno;
   const uint8_t* s = shadow::byte_for(bad);
   stack::Trace cur;
   stack::capture(&cur, pc);
@@ -2318,6 +2322,7 @@ void report_access(uptr at, uptr bad, size_t size, bool write, uptr pc, uptr bp,
   f.has_block = describe(bad, &f.block);
   f.addr = at;
   emit(f);
+  errno = saved_errno;
 }
 }  // namespace
 

@@ -95,6 +95,18 @@ check "$PROG" writev heap-buffer-overflow 16 READ 20 writev
 check "$PROG" sendmsg heap-buffer-overflow 16 READ 20 sendmsg
 check "$PROG" readv heap-buffer-overflow 16 WRITE 26 readv
 check "$PROG" recvmsg heap-buffer-overflow 16 WRITE 26 recvmsg
+check "$PROG" strtol heap-buffer-overflow 16 READ 17 strtol
+check "$PROG" strtol-space heap-buffer-overflow 16 READ 17 strtol
+check "$PROG" atoi heap-buffer-overflow 16 READ 17 atoi
+check "$PROG" strtod heap-buffer-overflow 16 READ 17 strtod
+check "$PROG" sscanf heap-buffer-overflow 16 READ - sscanf
+check "$PROG" qsort heap-buffer-overflow 16 READ 20 qsort
+check "$PROG" wcslen heap-buffer-overflow 16 READ - wcslen
+check "$PROG" wcscpy heap-buffer-overflow 16 WRITE 20 wcscpy
+check "$PROG" wmemset heap-buffer-overflow 16 WRITE 20 wmemset
+check "$PROG" wcscmp heap-buffer-overflow 16 READ 20 wcscmp
+check "$PROG" sendmmsg heap-buffer-overflow 16 READ 20 sendmmsg
+check "$PROG" recvmmsg heap-buffer-overflow 16 WRITE 26 recvmmsg
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0
@@ -105,6 +117,20 @@ if [[ $rc -eq 0 ]] || grep -q "call to" "$WORK/err" || ! grep -q "found by free(
   fails=$((fails + 1))
 else
   echo "ok: intercept=0: found by free(), not at the call"
+fi
+
+# halt_on_error=0: the program goes on after the report, with the errno
+# the call set (strtol's ERANGE).
+rc=0
+LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1:halt_on_error=0 timeout 50 "$PROG" strtol-erange >"$WORK/out" 2>"$WORK/err" ||
+  rc=$?
+if ! grep -q "^erange kept$" "$WORK/out" || ! grep -q "by the program's call to strtol" "$WORK/err"; then
+  echo "FAIL: strtol-erange: status $rc, want the report and errno ERANGE kept" >&2
+  cat "$WORK/out" >&2
+  head -n 5 "$WORK/err" >&2
+  fails=$((fails + 1))
+else
+  echo "ok: strtol-erange: reported, errno kept"
 fi
 
 # Clean: the same output as without redzone mode, no report.

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE  // memrchr, strchrnul
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,10 +16,12 @@
 #include <string.h>
 #include <strings.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <wchar.h>
 
 // Sizes the compiler cannot see through (the fortified build must call the
 // _chk forms with the block's size, not fold the bug away).
@@ -79,6 +82,22 @@ static FILE* text_file(void) {
   fputs("0123456789abcdefghijklmnopqrs\nsecond line\n", f);
   rewind(f);
   return f;
+}
+
+static int by_value(const void* a, const void* b) {
+  int x = *(const int*)a, y = *(const int*)b;
+  return (x > y) - (x < y);
+}
+static int by_value_r(const void* a, const void* b, void* sign) {
+  return *(int*)sign * by_value(a, b);
+}
+
+static int vscan(const char* s, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsscanf(s, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 static int vformat(char* d, const char* fmt, ...) {
@@ -186,6 +205,64 @@ int main(int argc, char** argv) {
     printf("%zd %zu %d\n", write(null_fd, q, opaque(16)), fwrite(q, 1, opaque(16), sink), fputs(q, sink) >= 0);
     fclose(sink);
     close(null_fd);
+    // Numbers, formatted input, sorting, wide strings, message batches.
+    strcpy(q, " -123abc");
+    char* end = NULL;
+    long l = strtol(q, &end, 10);
+    printf("%ld %s ", l, end);
+    printf("%lu %lld %llu ", strtoul(q + 2, NULL, 16), strtoll(q, NULL, 0), strtoull("77", NULL, 8));
+    printf("%jd %ju %d %ld %lld ", strtoimax(q, NULL, 10), strtoumax(q + 2, NULL, 10), atoi(q), atol(q), atoll(q));
+    strcpy(q, "2.5e3x");
+    double dv = strtod(q, &end);
+    printf("%g %s %g %Lg %g ", dv, end, (double)strtof(q, NULL), strtold(q, NULL), atof(q));
+    // No digits: the end is the start. A bad base: EINVAL, the end untouched.
+    strcpy(q, "  +");
+    end = NULL;
+    l = strtol(q, &end, 10);
+    printf("%ld %d ", l, end == q);
+    errno = 0;
+    end = NULL;
+    l = strtol(q, &end, 99);
+    printf("%ld %d %d ", l, errno == EINVAL, end == NULL);
+    int i1 = 0, i2 = 0;
+    char word[8];
+    strcpy(q, "12 34 word");
+    int scanned = sscanf(q, "%d %d %7s", &i1, &i2, word);
+    printf("%d %d %s %d ", scanned, i1 + i2, word, vscan(q, "%d", &i1));
+    int* nums = malloc(opaque(5 * sizeof(int)));
+    int sign = -1;
+    for (int i = 0; i < 5; ++i) nums[i] = (i * 7) % 5;
+    qsort(nums, opaque(5), sizeof(int), by_value);
+    printf("%d%d%d%d%d ", nums[0], nums[1], nums[2], nums[3], nums[4]);
+    qsort_r(nums, opaque(5), sizeof(int), by_value_r, &sign);
+    qsort(nums, 1, opaque(64), by_value);  // one element: not read
+    printf("%d%d%d%d%d ", nums[0], nums[1], nums[2], nums[3], nums[4]);
+    wchar_t* w = malloc(opaque(8 * sizeof(wchar_t)));
+    wchar_t* w2 = malloc(opaque(8 * sizeof(wchar_t)));
+    wcscpy(w, L"abc");
+    wcscat(w, L"de");
+    wcsncpy(w2, w, opaque(8));
+    wmemset(w2 + 5, L'z', opaque(2));
+    w2[7] = 0;
+    wchar_t* wd = wcsdup(w2);
+    wmemmove(w2 + 1, w2, opaque(3));
+    wmemcpy(w, w2, opaque(2));
+    printf("%zu %zu %d %d %d %d %d %d ", wcslen(wd), wcsnlen(wd, opaque(4)), wcscmp(w, L"aacde") == 0,
+           wcsncmp(wd, L"abcX", opaque(3)) == 0, wmemcmp(w, L"aa", opaque(2)) == 0,
+           (int)(wcschr(wd, L'z') - wd), (int)(wcsrchr(wd, L'z') - wd), wcschr(wd, L'q') == NULL);
+    free(wd);
+    free(w2);
+    free(w);
+    free(nums);
+    int mp[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, mp) != 0) return 3;
+    struct iovec mo[2] = {{src, 3}, {q, 5}}, mi[2] = {{p, 4}, {line, 4}};
+    struct mmsghdr mm = {.msg_hdr = {.msg_iov = mo, .msg_iovlen = 2}};
+    printf("%d ", sendmmsg(mp[1], &mm, 1, 0));
+    mm.msg_hdr.msg_iov = mi;
+    printf("%d %u ", recvmmsg(mp[0], &mm, 1, 0, NULL), mm.msg_len);
+    close(mp[0]);
+    close(mp[1]);
     size_t cap = 0;
     char* got_line = NULL;
     FILE* g = text_file();
@@ -303,6 +380,52 @@ int main(int argc, char** argv) {
     struct msghdr mh = {.msg_iov = in, .msg_iovlen = 2};
     int fd = sent(30);
     printf("%zd\n", !strcmp(mode, "readv") ? readv(fd, in, 2) : recvmsg(fd, &mh, 0));
+  } else if (!strcmp(mode, "strtol") || !strcmp(mode, "atoi") || !strcmp(mode, "strtod")) {
+    // Sixteen digits and no terminator: the parse reads on into the redzone.
+    memset(p, '1', opaque(16));
+    if (!strcmp(mode, "strtol")) printf("%ld\n", strtol(p, NULL, 10));
+    else if (!strcmp(mode, "atoi")) printf("%d\n", atoi(p));
+    else printf("%g\n", strtod(p, NULL));
+  } else if (!strcmp(mode, "strtol-space")) {
+    // White space only: skipped into the redzone, no number.
+    memset(p, ' ', opaque(16));
+    printf("%ld\n", strtol(p, NULL, 10));
+  } else if (!strcmp(mode, "strtol-erange")) {
+    // (halt_on_error=0) The report leaves the call's errno as it was.
+    memset(p, 'z', opaque(16));  // 36**16 - 1, past LONG_MAX
+    errno = 0;
+    long v = strtol(p, NULL, 36);
+    printf("%s\n", v == LONG_MAX && errno == ERANGE ? "erange kept" : "errno lost");
+  } else if (!strcmp(mode, "sscanf")) {
+    int v = 0;
+    memset(p, '7', opaque(16));
+    printf("%d\n", sscanf(p, "%d", &v));
+  } else if (!strcmp(mode, "qsort")) {
+    qsort(p, opaque(5), sizeof(int), by_value);
+  } else if (!strcmp(mode, "wcslen")) {
+    wmemset((wchar_t*)p, L'x', opaque(4));
+    printf("%zu\n", wcslen((wchar_t*)p));
+  } else if (!strcmp(mode, "wcscpy")) {
+    wcscpy((wchar_t*)p, L"abcd");
+  } else if (!strcmp(mode, "wmemset")) {
+    wmemset((wchar_t*)p, L'a', opaque(5));
+  } else if (!strcmp(mode, "wcscmp")) {
+    wmemset((wchar_t*)p, L'x', opaque(4));
+    printf("%d\n", wcscmp((wchar_t*)p, L"xxxxxxxx"));
+  } else if (!strcmp(mode, "sendmmsg") || !strcmp(mode, "recvmmsg")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 3;
+    char head[4];
+    struct iovec out[2] = {{src, 4}, {p, opaque(20)}}, in[2] = {{head, 4}, {p, opaque(64)}};
+    struct mmsghdr mm = {.msg_hdr = {.msg_iov = out, .msg_iovlen = 2}};
+    if (!strcmp(mode, "sendmmsg")) {
+      printf("%d\n", sendmmsg(sv[1], &mm, 1, 0));
+    } else {
+      // 30 bytes: 4 into the stack buffer, 26 into the 16-byte block.
+      if (send(sv[1], src, 30, 0) != 30) return 3;
+      mm.msg_hdr.msg_iov = in;
+      printf("%d\n", recvmmsg(sv[0], &mm, 1, 0, NULL));
+    }
   } else if (!strcmp(mode, "memccpy")) {
     memccpy(p, src, 'z', opaque(20));
   } else if (!strcmp(mode, "recv") || !strcmp(mode, "chk-recv")) {
