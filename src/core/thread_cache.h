@@ -31,6 +31,9 @@ struct ThreadCache {
   // Per bin, log2 of its next refill while that is below half its limit
   // (slow start; kept out of Bin, which the fast paths index).
   uint8_t ramp[slab::kClasses];
+  // Per bin, its limit; Bin::limit is less while the bin is still on its
+  // starter stack (core.cpp, bin areas), which holds fewer objects.
+  uint16_t full_limit[slab::kClasses];
   // Bins above 4 KiB hold one object unless busy (adapt_big_bin in
   // core.cpp): `events` counts the thread's misses and overflows of every
   // bin, last_event[c] its value at class c's last one.

@@ -24,6 +24,7 @@
 #include "api_support.h"
 #ifdef LM_TEST_LINKED
 #include "core/core.h"
+#include "core/thread_cache.h"
 #include "slab/slab.h"
 #endif
 
@@ -888,6 +889,74 @@ TEST_CASE("api: a parked heap block goes back after decay_ms while its thread al
 
 TEST_CASE("api: a freed heap block above the slab classes is parked for its thread's next fitting malloc") {
   check_child_ok("parked-heap-block");
+}
+
+// A thread's bins start on starter stacks of 8 objects, side by side in the
+// first two pages of its bin area, so that a few blocks of many classes
+// touch those pages only; a bin that needs more room moves to its own stack
+// with what it holds.
+CHILD_MODE("starter-stacks") {
+  int result = 0;
+  std::thread t([&] {
+    const lm::core::ThreadCache& tc = lm::core::t_cache;
+    auto offset = [&](unsigned c) {
+      return reinterpret_cast<uintptr_t>(tc.bins[c].stack) - reinterpret_cast<uintptr_t>(tc.area);
+    };
+    std::vector<Block> blocks;
+    uint32_t seed = 1;
+    // Three blocks of each class up to 4 KiB.
+    for (unsigned k = 0; k < lm::slab::kClasses && lm::slab::class_size(k) <= 4096; ++k)
+      for (int i = 0; i < 3; ++i) {
+        size_t n = lm::slab::class_size(k) - 8;
+        Block b{static_cast<unsigned char*>(malloc(n)), n, ++seed};
+        write_block(b);
+        blocks.push_back(b);
+      }
+    for (Block& b : blocks) {
+      if (!block_ok(b)) result = 1;
+      free(b.p);
+    }
+    unsigned used = 0;
+    for (unsigned c = 0; c < lm::slab::kClasses; ++c) {
+      if (tc.bins[c].count == 0) continue;
+      ++used;
+      if (offset(c) >= 2 * 4096) {
+        printf("class %u (%zu B) holds %u objects on a stack %zu bytes into the area\n", c,
+               lm::slab::class_size(c), tc.bins[c].count, static_cast<size_t>(offset(c)));
+        result = 2;
+      }
+    }
+    if (used < 30) {
+      printf("only %u bins hold objects\n", used);
+      result = 3;
+    }
+    // 100 blocks of 96 bytes, freed together: the bin outgrows its starter
+    // stack; the blocks come back intact, each once.
+    const unsigned c = lm::slab::size_class(96);
+    for (int round = 0; round < 2; ++round) {
+      std::vector<Block> many;
+      for (int i = 0; i < 100; ++i) {
+        Block b{static_cast<unsigned char*>(malloc(96)), 96, ++seed};
+        write_block(b);
+        many.push_back(b);
+      }
+      for (Block& b : many)
+        if (!block_ok(b)) result = 4;
+      for (Block& b : many) free(b.p);
+      if (offset(c) < 2 * 4096 || tc.bins[c].count < 16) {
+        printf("after 100 frees the 96-byte bin holds %u objects, %zu bytes into the area\n", tc.bins[c].count,
+               static_cast<size_t>(offset(c)));
+        result = 5;
+      }
+    }
+  });
+  t.join();
+  if (result == 0) printf("ok\n");
+  return result;
+}
+
+TEST_CASE("api: a thread's bins start on starter stacks in the first pages of its bin area, and grow out of them") {
+  check_child_ok("starter-stacks");
 }
 
 TEST_CASE("api: a thread's bin refills slowly at first: 1, 2, 4 objects, then half its limit") {
