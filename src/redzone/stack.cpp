@@ -289,9 +289,22 @@ thread_local uptr t_stack_hi LM_TLS_IE = 0;
 thread_local bool t_stack_grows LM_TLS_IE = false;
 thread_local uptr t_other_lo LM_TLS_IE = 0;
 thread_local uptr t_other_hi LM_TLS_IE = 0;
-// A thread's descriptor (struct pthread, about 2.3 KiB in glibc 2.36) lies
-// within this many bytes above pthread_self().
-constexpr size_t kDescriptorSpan = 4096;
+// A thread's descriptor (struct pthread) lies at the top of its stack,
+// from pthread_self() up: glibc tells its size to debuggers (libthread_db)
+// in _thread_db_sizeof_pthread (0x940 in glibc 2.36). Nothing above it is
+// the thread's: a mapping next to the stack that the kernel merged into its
+// line in /proc/self/maps, or a guard page that madvise(MADV_GUARD_INSTALL)
+// put there (which no line shows), is not read. Reading up to a page past
+// pthread_self() made a JVM's new thread fault on its neighbour's guard
+// page, and a thread that called exit() fault on a page above its own stack
+// that the program had protected since. (Weak: a libc without it gets
+// kDescriptorFallback, glibc 2.36's size.)
+extern "C" const uint32_t _thread_db_sizeof_pthread __attribute__((weak));
+constexpr size_t kDescriptorFallback = 0x940;
+size_t descriptor_size() {
+  const uint32_t* size = &_thread_db_sizeof_pthread;
+  return size && *size >= 256 && *size <= 65536 ? *size : kDescriptorFallback;
+}
 // Number + 1; 0: none yet. 32 bits: with 16, the 65536th thread drew 0 and
 // took a new number at every call. Reports show it modulo 65536 (headers
 // keep 16 bits).
@@ -619,7 +632,7 @@ namespace {
 
 void learn_stack_layout(uptr self, uptr top) {
   int tid = os::gettid();
-  uptr end = std::min(top, self + 4096), found = 0;
+  uptr end = std::min(top, self + descriptor_size()), found = 0;
   unsigned matches = 0;
   for (uptr a = self; a + sizeof(int) <= end; a += sizeof(int))
     if (*ptr<const int>(a) == tid) {
@@ -683,7 +696,9 @@ void own_stack_lookup() {
     return true;
   });
   uptr l = main ? top_map.lo : self_map.lo;
-  uptr h = main ? top_map.hi : std::min(self_map.hi, align_up(self + kDescriptorSpan, 4096));
+  // (The descriptor's last page is the stack's last: glibc puts the
+  // descriptor at the top of the stack block, and a page is mapped whole.)
+  uptr h = main ? top_map.hi : std::min(self_map.hi, align_up(self + descriptor_size(), 4096));
   if (h == 0) {
     t_stack_lo = t_stack_hi = 1;  // not found: no further attempt
     return;
@@ -699,7 +714,7 @@ void own_stack_lookup() {
     g_main_tls_above = self_map.hi - self;
     __atomic_store_n(&g_main_self, self, __ATOMIC_RELEASE);
   }
-  if (!main && self_map.hi != 0 && self >= self_map.lo && self < self_map.hi) learn_stack_layout(self, self_map.hi);
+  if (!main && self_map.hi != 0 && self >= self_map.lo && self < self_map.hi) learn_stack_layout(self, h);
   register_stack(l, h);
 }
 
