@@ -68,10 +68,14 @@ LM_NOINLINE void capture(Trace* t, uptr ret);
 // cached trace is used only when every one of its frames is found again at
 // its slot).
 LM_NOINLINE uint32_t capture_id(uptr ret);
-// The depot: id of an identical trace stored before, else stores it. 0 when
-// the depot is full or t is empty.
+// The depot: id of an identical trace stored before, else stores it. Once
+// it is full, its first frame alone (the same way); 0 when there is no room
+// for that either, or t is empty.
 uint32_t save(const Trace& t);
 void load(uint32_t id, Trace* t);
+// Tests: the depot takes full traces for `bytes` more, then first frames
+// for `reserve` more (once it exists); (0, 0): as mapped again.
+void depot_room_for_testing(size_t bytes, size_t reserve);
 // "    #N 0xADDR in FUNCTION (MODULE+0xOFFSET)" lines.
 void print(os::Writer& w, const Trace& t);
 // The first frame outside libmalloc's own entry points, as "(MODULE+0xOFF) in

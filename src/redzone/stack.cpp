@@ -405,20 +405,43 @@ namespace {
 
 // ---- the depot ----
 
-constexpr unsigned kBucketBits = 16;
-constexpr size_t kBuckets = size_t{1} << kBucketBits;
 constexpr size_t kDepotBytes = size_t{256} << 20;  // NORESERVE: ~4M traces of 8 frames
+// A 64th of the entries' area (4 MiB of 256) is kept for traces cut to
+// their first frame once the rest is full (save).
+constexpr size_t kReserveShare = 64;
 struct DepotEntry {
-  uint32_t next;  // id of the next entry in the bucket
+  uint32_t next;  // id of the next entry in the bucket (a smaller one); atomic
   uint32_t hash;
   uint32_t n;
   uint32_t pad;
   uptr pc[1];  // n of them
 };
-std::atomic<char*> g_depot{nullptr};  // buckets, then entries
+// The hash table's buckets: 64K at first, in the depot's mapping; four
+// times as many, in a mapping of their own, each time the traces outnumber
+// them, up to 4M (16 MiB); the old table's pages go back to the kernel. With 64K for good, a program of very
+// many distinct stacks (cppcheck, a deep recursive descent: millions) walked
+// chains of 28 entries on average, twice per new trace: 1M allocations from
+// new stacks took 10.6 s, 3.9 with 2M buckets (review hV); with 1M from the
+// start, a small program's few thousand traces touched a page of buckets
+// each (python3 importing 8 modules: 13% slower, 3 MB more).
+struct BucketTable {
+  uint32_t bits;
+  uint32_t pad[3];
+  std::atomic<uint32_t> head[1];  // 1 << bits of them
+};
+constexpr unsigned kFirstBucketBits = 16, kMaxBucketBits = 22;
+constexpr size_t table_bytes(unsigned bits) { return 16 + (size_t{4} << bits); }
+constexpr size_t kFirstTableBytes = table_bytes(kFirstBucketBits);
+std::atomic<char*> g_depot{nullptr};  // the first table, then entries
+std::atomic<BucketTable*> g_table{nullptr};
 constinit Mutex g_depot_lock;
 size_t g_depot_used = 8;  // bytes of the entry area; offset 0 means "none"
+size_t g_depot_count = 0;  // entries (g_depot_lock)
 size_t g_depot_bytes = 0;  // the mapping's size (g_depot_lock)
+// Where the entries may go (g_depot_lock): full traces up to
+// g_depot_limit - g_depot_reserve, first frames up to g_depot_limit. Set
+// with the mapping, or by depot_room_for_testing.
+size_t g_depot_limit = 0, g_depot_reserve = 0;
 unsigned g_depot_skips = 0;  // after a failed mapping: captures left before the next try
 
 // The depot's mapping: 256 MiB of address space, or less under an
@@ -433,14 +456,18 @@ char* map_depot() {
   for (size_t bytes = kDepotBytes; bytes >= (size_t{1} << 20); bytes /= 2)
     if (auto* d = static_cast<char*>(os::map_noreserve(bytes))) {
       g_depot_bytes = bytes;
+      g_depot_limit = bytes - kFirstTableBytes;
+      g_depot_reserve = g_depot_limit / kReserveShare;
+      auto* t = reinterpret_cast<BucketTable*>(d);
+      t->bits = kFirstBucketBits;
+      g_table.store(t, std::memory_order_release);
       return d;
     }
   g_depot_skips = 4096;
   return nullptr;
 }
 
-std::atomic<uint32_t>* depot_buckets(char* d) { return reinterpret_cast<std::atomic<uint32_t>*>(d); }
-char* depot_entries(char* d) { return d + kBuckets * sizeof(uint32_t); }
+char* depot_entries(char* d) { return d + kFirstTableBytes; }
 const DepotEntry* depot_entry(char* d, uint32_t id) {
   return reinterpret_cast<const DepotEntry*>(depot_entries(d) + size_t{id} * 8);
 }
@@ -1126,6 +1153,10 @@ uint32_t capture_id(uptr ret) {
 
 // ---- depot ----
 
+namespace {
+uint32_t save_in(char* d, const Trace& t, bool reserve);
+}  // namespace
+
 uint32_t save(const Trace& t) {
   if (t.n == 0) return 0;
   char* d = g_depot.load(std::memory_order_acquire);
@@ -1138,15 +1169,63 @@ uint32_t save(const Trace& t) {
       g_depot.store(d, std::memory_order_release);
     }
   }
+  if (uint32_t id = save_in(d, t, false)) return id;
+  // Full: the trace is kept to its first frame, the allocation's or free's
+  // caller (few distinct ones, in the reserve). Saved nothing, every capture
+  // of a new stack walked the stack again (the capture cache keeps only
+  // saved traces) and searched the depot in vain: cppcheck, whose stacks
+  // filled it after 3 of its 21 files, had not finished after 400 s
+  // (glibc: 3 s).
+  if (t.n <= 1) return 0;
+  Trace first;
+  first.n = 1;
+  first.pc[0] = t.pc[0];
+  return save_in(d, first, true);
+}
+
+namespace {
+uint32_t next_of(const DepotEntry* e) { return __atomic_load_n(&e->next, __ATOMIC_RELAXED); }
+
+// A table four times as large, every entry relinked into it (depot lock
+// held). Readers without the lock may still walk the old one, or follow
+// links rewritten under them: every link goes to a smaller id, so a walk
+// ends, and one that misses its trace looks again under the lock. So the
+// old table's pages are purged, not unmapped: a reader finds zeros there
+// (an empty bucket) and looks again under the lock.
+void grow_table(char* d, const BucketTable* old) {
+  unsigned bits = old->bits + 2;
+  auto* t = static_cast<BucketTable*>(os::map_noreserve(table_bytes(bits)));
+  if (!t) return;
+  t->bits = bits;
+  uint32_t mask = (uint32_t{1} << bits) - 1;
+  for (size_t at = 8; at < g_depot_used;) {
+    auto* e = reinterpret_cast<DepotEntry*>(depot_entries(d) + at);
+    auto id = static_cast<uint32_t>(at >> 3);
+    std::atomic<uint32_t>& head = t->head[e->hash & mask];
+    __atomic_store_n(&e->next, head.load(std::memory_order_relaxed), __ATOMIC_RELAXED);
+    head.store(id, std::memory_order_relaxed);
+    at += 16 + 8 * size_t{e->n};
+  }
+  g_table.store(t, std::memory_order_release);
+  // (Whole pages only: the first table's last page holds the first entries.)
+  os::purge(const_cast<BucketTable*>(old), align_down(table_bytes(old->bits), 4096));
+}
+
+// The id of trace t in depot d, added if new and there is room (outside
+// the reserve unless `reserve`); 0 if not.
+uint32_t save_in(char* d, const Trace& t, bool reserve) {
   uint32_t hash = hash_trace(t);
-  std::atomic<uint32_t>& bucket = depot_buckets(d)[hash & (kBuckets - 1)];
-  for (uint32_t id = bucket.load(std::memory_order_acquire); id; id = depot_entry(d, id)->next)
+  const BucketTable* table = g_table.load(std::memory_order_acquire);
+  for (uint32_t id = table->head[hash & ((uint32_t{1} << table->bits) - 1)].load(std::memory_order_acquire); id;
+       id = next_of(depot_entry(d, id)))
     if (same(depot_entry(d, id), hash, t)) return id;
   LockGuard guard(g_depot_lock);
-  for (uint32_t id = bucket.load(std::memory_order_relaxed); id; id = depot_entry(d, id)->next)
+  BucketTable* locked = g_table.load(std::memory_order_relaxed);
+  std::atomic<uint32_t>& bucket = locked->head[hash & ((uint32_t{1} << locked->bits) - 1)];
+  for (uint32_t id = bucket.load(std::memory_order_relaxed); id; id = next_of(depot_entry(d, id)))
     if (same(depot_entry(d, id), hash, t)) return id;
   size_t bytes = 16 + 8 * size_t{t.n};
-  size_t limit = g_depot_bytes - kBuckets * sizeof(uint32_t);
+  size_t limit = reserve ? g_depot_limit : g_depot_limit - g_depot_reserve;
   if (g_depot_used + bytes > limit || (g_depot_used >> 3) > 0xffffffffu) return 0;
   auto id = static_cast<uint32_t>(g_depot_used >> 3);
   auto* e = reinterpret_cast<DepotEntry*>(depot_entries(d) + g_depot_used);
@@ -1156,7 +1235,22 @@ uint32_t save(const Trace& t) {
   for (unsigned i = 0; i < t.n; ++i) e->pc[i] = t.pc[i];
   g_depot_used += bytes;
   bucket.store(id, std::memory_order_release);
+  if (++g_depot_count > (size_t{1} << locked->bits) && locked->bits < kMaxBucketBits) grow_table(d, locked);
   return id;
+}
+}  // namespace
+
+void depot_room_for_testing(size_t bytes, size_t reserve) {
+  LockGuard guard(g_depot_lock);
+  if (!g_depot.load(std::memory_order_relaxed)) return;
+  size_t whole = g_depot_bytes - kFirstTableBytes;
+  if (bytes == 0 && reserve == 0) {  // as mapped
+    g_depot_limit = whole;
+    g_depot_reserve = whole / kReserveShare;
+    return;
+  }
+  g_depot_limit = std::min(whole, g_depot_used + bytes + reserve);
+  g_depot_reserve = reserve;
 }
 
 void load(uint32_t id, Trace* t) {

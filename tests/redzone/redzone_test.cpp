@@ -362,6 +362,66 @@ LM_NOINLINE uint32_t capture_over_copies() {
 }
 }  // namespace
 
+TEST_CASE("redzone: once the stack depot is full, a new trace keeps its first frame; stored ones stay whole") {
+  namespace st = redzone::stack;
+  auto make = [](uptr first, uptr rest) {
+    st::Trace t;
+    t.n = 8;
+    t.pc[0] = first;
+    for (unsigned i = 1; i < t.n; ++i) t.pc[i] = rest + i;
+    return t;
+  };
+  st::Trace known = make(0x5000, 0x9000000);
+  uint32_t known_id = st::save(known);
+  REQUIRE(known_id != 0);
+  // Room for 10 more traces of 8 frames (16 + 8 * 8 bytes each), then for
+  // first frames (24 bytes each).
+  st::depot_room_for_testing(10 * 80, 4096);
+  uint32_t ids[40];
+  for (unsigned i = 0; i < 40; ++i) ids[i] = st::save(make(0x6000 + (i % 4) * 16, 0xa000000 + i * 64));
+  uint32_t again = st::save(known);
+  st::depot_room_for_testing(0, 0);
+  for (unsigned i = 0; i < 40; ++i) {
+    CAPTURE(i);
+    REQUIRE(ids[i] != 0);
+    st::Trace t;
+    st::load(ids[i], &t);
+    CHECK(t.pc[0] == 0x6000 + (i % 4) * 16);
+    CHECK(t.n == (i < 10 ? 8u : 1u));
+    if (i >= 14) CHECK(ids[i] == ids[i - 4]);  // one entry per first frame
+  }
+  CHECK(again == known_id);
+  st::Trace t;
+  st::load(known_id, &t);
+  CHECK(t.n == 8);
+}
+
+TEST_CASE("redzone: the stack depot's hash table grows with its traces, each found again under its id") {
+  namespace st = redzone::stack;
+  // 300K distinct traces: the table grows from 64K buckets past 256K.
+  constexpr uint32_t kTraces = 300000;
+  std::vector<uint32_t> ids(kTraces);
+  auto make = [](uint32_t i) {
+    st::Trace t;
+    t.n = 2;
+    t.pc[0] = 0x10000000 + uptr{i} * 16;
+    t.pc[1] = 0x7000;
+    return t;
+  };
+  for (uint32_t i = 0; i < kTraces; ++i) ids[i] = st::save(make(i));
+  bool all_saved = true, all_found = true, all_loaded = true;
+  for (uint32_t i = 0; i < kTraces; ++i) {
+    all_saved = all_saved && ids[i] != 0;
+    all_found = all_found && st::save(make(i)) == ids[i];
+    st::Trace t;
+    st::load(ids[i], &t);
+    all_loaded = all_loaded && t.n == 2 && t.pc[0] == make(i).pc[0];
+  }
+  CHECK(all_saved);
+  CHECK(all_found);
+  CHECK(all_loaded);
+}
+
 TEST_CASE("redzone: stale copies of a return address do not fill a stack trace") {
   uint32_t id = capture_over_copies();
   REQUIRE(id != 0);
