@@ -1134,7 +1134,10 @@ uint32_t capture_id(uptr ret) {
   uint32_t slots[kMaxFrames];
   walk(&t, ret, sp, rbp, slots);
   uint32_t id = save(t);
-  if (!group || id == 0) return id;
+  // (Not a first frame kept for a full depot: the cache checks a hit's frames
+  // against its depot entry, and would answer every later capture from this
+  // place with that one frame, even one whose whole trace is in the depot.)
+  if (!group || id == 0 || depot_entry_of(id)->n < t.n) return id;
   for (unsigned i = 0; i < t.n; ++i)
     if (slots[i] >= depth || slots[i] > 0xffff) return id;  // a frame not read from the stack, or too far
   CacheEntry* e = group + t_cache_victim++ % kWays;
@@ -1176,7 +1179,7 @@ uint32_t save(const Trace& t) {
   // saved traces) and searched the depot in vain: cppcheck, whose stacks
   // filled it after 3 of its 21 files, had not finished after 400 s
   // (glibc: 3 s).
-  if (t.n <= 1) return 0;
+  if (t.n == 1) return save_in(d, t, true);
   Trace first;
   first.n = 1;
   first.pc[0] = t.pc[0];

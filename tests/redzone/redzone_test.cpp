@@ -380,7 +380,12 @@ TEST_CASE("redzone: once the stack depot is full, a new trace keeps its first fr
   uint32_t ids[40];
   for (unsigned i = 0; i < 40; ++i) ids[i] = st::save(make(0x6000 + (i % 4) * 16, 0xa000000 + i * 64));
   uint32_t again = st::save(known);
+  st::Trace single;
+  single.n = 1;
+  single.pc[0] = 0x6800;
+  uint32_t single_id = st::save(single);  // a new trace of one frame: in the reserve too
   st::depot_room_for_testing(0, 0);
+  CHECK(single_id != 0);
   for (unsigned i = 0; i < 40; ++i) {
     CAPTURE(i);
     REQUIRE(ids[i] != 0);
