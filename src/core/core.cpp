@@ -1148,6 +1148,14 @@ LM_SLOW_PATH void* malloc_slow(size_t n, Family family, uptr ret) {
   return p;
 }
 
+// Slow start, as tcmalloc's thread caches do: a bin's first refills take
+// 1, 1, 2, 4, ... objects (the ramp-th takes slow_start(ramp)), so a class a
+// thread uses a few times does not hold a batch of its slabs' objects, each
+// touched (its free key written). With 1, 2, 4, ...: a class used twice kept
+// a third object, one used four times three more, and 2000 threads alive at
+// once, each with 100 blocks of 30-odd classes, peaked at 124 MB against 116.
+constexpr unsigned slow_start(unsigned ramp) { return ramp == 0 ? 1 : 1u << (ramp - 1); }
+
 void* malloc_slow_inner(size_t n) {
   if (LM_UNLIKELY(!ensure_init())) return bootstrap_alloc(n, 16);
   if (n > slab::kMaxSize) {
@@ -1183,7 +1191,7 @@ void* malloc_slow_inner(size_t n) {
   ++tc.misses;
   adapt_big_bin(tc, c);
   // A bin on its starter stack grows once the slow start below outgrows it.
-  if ((1u << tc.ramp[c]) > b.limit) grow_bin(tc, c);
+  if (slow_start(tc.ramp[c]) > b.limit) grow_bin(tc, c);
   bool on_starter = b.limit < tc.full_limit[c];
   // The bin is empty: adopt a parked batch as its contents (at most
   // g_batch_max[c], half what its own stack holds; on the starter stack,
@@ -1199,12 +1207,10 @@ void* malloc_slow_inner(size_t n) {
     return p;
   }
   // Refill half the bin, at most kRefillMax objects at once, straight into
-  // its stack. Slow start, as tcmalloc's thread caches do: a bin's first
-  // refills take 1, 2, 4, ... objects, so a class a thread uses a few times
-  // does not hold a whole batch of its slabs' objects.
+  // its stack, after a slow start (slow_start).
   constexpr unsigned kRefillMax = 256;
   unsigned want = tc.full_limit[c] / 2 > 0 ? tc.full_limit[c] / 2 : 1;
-  if ((1u << tc.ramp[c]) < want) want = 1u << tc.ramp[c]++;
+  if (slow_start(tc.ramp[c]) < want) want = slow_start(tc.ramp[c]++);
   if (want > b.limit) grow_bin(tc, c);
   unsigned got = slab::take(c, b.stack, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);

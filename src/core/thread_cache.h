@@ -28,8 +28,8 @@ struct ThreadRecord;
 
 struct ThreadCache {
   Bin bins[slab::kClasses];
-  // Per bin, log2 of its next refill while that is below half its limit
-  // (slow start; kept out of Bin, which the fast paths index).
+  // Per bin, its slow-start refills so far, while they are below half its
+  // limit (core.cpp, slow_start; kept out of Bin, which the fast paths index).
   uint8_t ramp[slab::kClasses];
   // Per bin, its limit; Bin::limit is less while the bin is still on its
   // starter stack (core.cpp, bin areas), which holds fewer objects.

@@ -172,10 +172,13 @@ TEST_CASE("api: heap growth empties the cache of freed mappings at once" * LIBMA
   check_cache_emptied("pressure-drops-cache");
 }
 
-// The heap grows by 2 MiB (32 KiB + 1 blocks, past the slabs), far below
-// the 8 MiB that counts as pressure: the growth is paid from the cache, and
-// the 4 MiB mapping goes once the debt reaches half of it.
-CHILD_MODE("growth-pays-cache") { return cache_then_grow(64, 32 * 1024 + 1); }
+// The heap grows by 4 MiB (32 KiB + 1 blocks, past the slabs), below the
+// 8 MiB that counts as pressure: the growth is paid from the cache, and the
+// 4 MiB mapping goes once the debt reaches half of it. (Upkeep runs at every
+// 32nd slow call of a thread: of 128 mallocs, the last to run it comes after
+// the 96th, the debt well past half; with 64 blocks, 2 MiB, whether one ran
+// after enough growth depended on how many slow calls came before.)
+CHILD_MODE("growth-pays-cache") { return cache_then_grow(128, 32 * 1024 + 1); }
 
 TEST_CASE("api: heap growth is paid from the cache of freed mappings first" * LIBMALLOC_ONLY) {
   check_cache_emptied("growth-pays-cache");
