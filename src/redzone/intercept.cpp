@@ -693,27 +693,28 @@ int lm_real_sscanf(const char*, const char*, ...) __asm__("sscanf");
 int lm_real_vsscanf(const char*, const char*, va_list) __asm__("vsscanf");
 int lm_real_isoc99_sscanf(const char*, const char*, ...) __asm__("__isoc99_sscanf");
 int lm_real_isoc99_vsscanf(const char*, const char*, va_list) __asm__("__isoc99_vsscanf");
+using Vscan = int (*)(const char*, const char*, va_list);
+LM_FAST_PATH int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
+  rz::range(s, strlen(s) + 1, false, pc, func);
+  return scan(s, fmt, ap);
+}
 LM_HIDDEN int lm_rz_vsscanf(const char* s, const char* fmt, va_list ap) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "vsscanf");
-  return lm_real_vsscanf(s, fmt, ap);
+  return scanned(lm_real_vsscanf, s, fmt, ap, LM_PC, "vsscanf");
+}
+LM_HIDDEN int lm_rz_isoc99_vsscanf(const char* s, const char* fmt, va_list ap) {
+  return scanned(lm_real_isoc99_vsscanf, s, fmt, ap, LM_PC, "vsscanf");
 }
 LM_HIDDEN int lm_rz_sscanf(const char* s, const char* fmt, ...) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "sscanf");
   va_list ap;
   va_start(ap, fmt);
-  int r = lm_real_vsscanf(s, fmt, ap);
+  int r = scanned(lm_real_vsscanf, s, fmt, ap, LM_PC, "sscanf");
   va_end(ap);
   return r;
 }
-LM_HIDDEN int lm_rz_isoc99_vsscanf(const char* s, const char* fmt, va_list ap) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "vsscanf");
-  return lm_real_isoc99_vsscanf(s, fmt, ap);
-}
 LM_HIDDEN int lm_rz_isoc99_sscanf(const char* s, const char* fmt, ...) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "sscanf");
   va_list ap;
   va_start(ap, fmt);
-  int r = lm_real_isoc99_vsscanf(s, fmt, ap);
+  int r = scanned(lm_real_isoc99_vsscanf, s, fmt, ap, LM_PC, "sscanf");
   va_end(ap);
   return r;
 }
