@@ -185,7 +185,7 @@ ThreadRecord* record_new() {
 // and malloc_trim purges the ones kept.
 //
 // A bin starts on a starter stack of kStarter entries, all of them side by
-// side in the area's first page, and moves to its own stack (grow_bin) once
+// side in the area's first two pages, and moves to its own stack (grow_bin) once
 // its refills or its frees need more room. On their own stacks from the
 // start, a thread that allocated a few blocks of each of 30 classes touched
 // a page per few classes, 7 or 8 in all: 1000 such threads held 30 MB of
@@ -1211,7 +1211,7 @@ void* malloc_slow_inner(size_t n) {
   constexpr unsigned kRefillMax = 256;
   unsigned want = tc.full_limit[c] / 2 > 0 ? tc.full_limit[c] / 2 : 1;
   if (slow_start(tc.ramp[c]) < want) want = slow_start(tc.ramp[c]++);
-  if (want > b.limit) grow_bin(tc, c);
+  // (A starter stack holds it: a slow start past kStarter grew the bin above.)
   unsigned got = slab::take(c, b.stack, want < kRefillMax ? want : kRefillMax);
   if (got == 0) return alloc_any(n, false);
   // Their free keys written here, together: most are freshly carved, and

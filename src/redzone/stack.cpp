@@ -418,8 +418,8 @@ struct DepotEntry {
 };
 // The hash table's buckets: 64K at first, in the depot's mapping; four
 // times as many, in a mapping of their own, each time the traces outnumber
-// them, up to 4M (16 MiB); the old table's pages go back to the kernel. With 64K for good, a program of very
-// many distinct stacks (cppcheck, a deep recursive descent: millions) walked
+// them, up to 4M (16 MiB); the old table's pages go back to the kernel.
+// With 64K for good, a program of very many distinct stacks (cppcheck, a deep recursive descent: millions) walked
 // chains of 28 entries on average, twice per new trace: 1M allocations from
 // new stacks took 10.6 s, 3.9 with 2M buckets (review hV); with 1M from the
 // start, a small program's few thousand traces touched a page of buckets
