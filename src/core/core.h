@@ -24,6 +24,9 @@ void init();
 // After mallopt: thread caches re-read their limits (this thread at once,
 // others at their next slow path).
 void tuning_changed();
+// How many threads may hold full thread caches; beyond, each doubling of the
+// thread count halves every thread's bin limits (core.cpp: the budget).
+unsigned full_cache_threads();
 
 // `ret`: the program's return address (LM_CALLER in the exported entry
 // point), the first frame of the stacks redzone mode records and reports.

@@ -49,6 +49,7 @@ struct ThreadCache {
   unsigned epoch;   // the limits' generation these bins follow
   ThreadState state;
   uint8_t shard;      // its transfer-cache shard (core.cpp)
+  uint8_t cache_shift;  // its limits are the policy's >> this (core.cpp, the thread caches' budget)
   ThreadRecord* record;  // its entry in the registry (core.cpp), or null
   void** area;           // its bins' stacks (core.cpp, bin areas), or null: no caching
 };

@@ -67,6 +67,8 @@ void write_all(int fd, const char* buf, size_t len);
 int open_append(const char* path);
 int getpid();
 int gettid();
+// The CPUs this process may run on (sched_getaffinity, read each call), at least 1.
+unsigned cpu_count();
 // Has thread `tid` of this process exited? (tgkill with no signal: ESRCH.)
 bool thread_gone(int tid);
 // Milliseconds from a monotonic clock (coarse, through the vDSO: ~20 ns).

@@ -210,6 +210,16 @@ long read_link(const char* path, char* buf, size_t cap) {
 
 int getpid() { return static_cast<int>(::getpid()); }
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
+
+unsigned cpu_count() {
+  uint64_t set[16] = {};  // room for 1024 CPUs; the raw call returns the bytes it wrote
+  int saved = errno;
+  long bytes = syscall(SYS_sched_getaffinity, 0, sizeof set, set);
+  errno = saved;
+  unsigned n = 0;
+  for (long i = 0; i < bytes / 8; ++i) n += popcount64(set[i]);
+  return n ? n : 1;
+}
 bool thread_gone(int tid) { return syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH; }
 
 namespace {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -759,6 +760,79 @@ CHILD_MODE("busy-big-bin") {
 
 TEST_CASE("api: a bin above 4 KiB keeps one object, and grows while its thread moves many blocks of the class") {
   check_child_ok("busy-big-bin");
+}
+
+// The thread caches' budget: with four times full_cache_threads() threads
+// alive, every thread's bins apply a quarter of their limits at their next
+// slow path (those below one object cache nothing, and a heap block of 96
+// KiB is not parked: a quarter of 256 KiB is the most), and a thread freeing
+// many blocks of a class keeps at most that quarter in its bin; once the threads have exited, the one left gets its full limits
+// back, and so does a fork child of a thread among the many.
+CHILD_MODE("cache-budget") {
+  const unsigned small = lm::slab::size_class(96), big = lm::slab::size_class(5000);
+  const unsigned full_small = lm::slab::cache_limit(small);
+  if (full_small < 8 || lm::slab::cache_limit(big) != 1) return 2;
+  free(malloc(96));  // this thread counts too: 4 * full_cache_threads() in all
+  const unsigned n = 4 * lm::core::full_cache_threads() - 1;
+  std::atomic<int> failed{0};
+  std::barrier all(static_cast<std::ptrdiff_t>(n));
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      free(malloc(96));  // sets the cache up: the thread is counted
+      all.arrive_and_wait();
+      const lm::core::ThreadCache& tc = lm::core::t_cache;
+      // A miss of a class not used yet is a slow path: it applies the limits.
+      free(malloc(3000));
+      if (tc.cache_shift != 2 || tc.full_limit[small] != full_small / 4 || tc.full_limit[big] != 0) {
+        printf("thread %u: shift %u, limits %u and %u (expected 2, %u and 0)\n", i, unsigned(tc.cache_shift),
+               unsigned(tc.full_limit[small]), unsigned(tc.full_limit[big]), full_small / 4);
+        ++failed;
+      }
+      all.arrive_and_wait();
+      if (i == 0) {
+        // Alone at work: the others wait at the barrier below.
+        std::vector<void*> blocks(4 * full_small);
+        for (void*& p : blocks) p = malloc(96);
+        for (void* p : blocks) free(p);
+        size_t kept = tc.bins[small].count;
+        void* block = malloc(96 * 1024);
+        free(block);  // above the slab classes: parked with full caches, not now
+        if (kept > full_small / 4 || lm::core::parked_bytes() != 0) {
+          printf("kept %zu objects (at most %u expected), %zu bytes parked\n", kept, full_small / 4,
+                 lm::core::parked_bytes());
+          ++failed;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+          free(malloc(5000));  // the child's first slow path after the fork
+          _exit(tc.cache_shift == 0 && tc.full_limit[small] == full_small ? 0 : 1);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+          printf("fork child: limits not restored (status %d)\n", status);
+          ++failed;
+        }
+      }
+      all.arrive_and_wait();
+    });
+  for (std::thread& t : threads) t.join();
+  unsigned alone = 0;
+  std::thread([&] {
+    free(malloc(96));
+    alone = lm::core::t_cache.full_limit[small];
+  }).join();
+  if (alone != full_small) {
+    printf("a thread alone: limit %u (expected %u)\n", alone, full_small);
+    ++failed;
+  }
+  if (failed) return 1;
+  printf("ok\n");
+  return 0;
+}
+
+TEST_CASE("api: with many threads, each thread's caches hold less (the thread caches' budget)") {
+  check_child_ok("cache-budget");
 }
 
 // Objects one thread frees in bulk wait in the transfer cache as batches,
