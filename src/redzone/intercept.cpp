@@ -350,10 +350,113 @@ LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
   return __strncat_chk(d, s, n, dn);
 }
 
-// Formatted output into a buffer: the length first (a dry run), so that the
-// call is reported before anything is written. At most `size` bytes are
-// written (snprintf: min(length + 1, size); sprintf: no limit).
+// What a printf-style call reads and writes through its arguments, checked
+// before the call, in argument order: the format string, each string a %s
+// prints (up to its terminator, or to the precision: "%.4s" reads at most 4
+// bytes), each wide string a %ls or %S prints (without a precision: with
+// one, how many characters fit in it depends on their encodings), and the
+// integer each %n stores. The other conversions only have their arguments
+// stepped over, by type. The walk stops at a conversion it does not know (a
+// handler the program registered, a length modifier newer than glibc 2.36):
+// past it, which argument is which is unknown. A format with a `$`
+// anywhere (positional arguments, "%2$s") is not walked at all.
+LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* func) {
+  rz::range(fmt, strlen(fmt) + 1, false, pc, func);
+  if (strchr(fmt, '$')) return;
+  va_list a;
+  va_copy(a, ap);
+  enum Length { kNone, kChar, kShort, kLong, kLongLong, kLongDouble, kMax, kSize, kDiff };
+  for (const char* f = fmt; (f = strchr(f, '%')) != nullptr;) {
+    ++f;
+    if (*f == '%') {
+      ++f;
+      continue;
+    }
+    while (*f && strchr("-+ #0'I", *f)) ++f;
+    if (*f == '*') {
+      (void)va_arg(a, int);
+      ++f;
+    }
+    while (isdigit(static_cast<unsigned char>(*f))) ++f;
+    long precision = -1;
+    if (*f == '.') {
+      ++f;
+      precision = 0;
+      if (*f == '*') {
+        int p = va_arg(a, int);
+        precision = p < 0 ? -1 : p;  // (a negative one is taken as none)
+        ++f;
+      }
+      for (; isdigit(static_cast<unsigned char>(*f)); ++f)
+        if (precision < (1l << 40)) precision = precision * 10 + (*f - '0');
+    }
+    Length len = kNone;
+    switch (*f) {
+      case 'h': len = f[1] == 'h' ? kChar : kShort; f += len == kChar ? 2 : 1; break;
+      case 'l': len = f[1] == 'l' ? kLongLong : kLong; f += len == kLongLong ? 2 : 1; break;
+      case 'q': len = kLongLong; ++f; break;
+      case 'L': len = kLongDouble; ++f; break;
+      case 'j': len = kMax; ++f; break;
+      case 'z': case 'Z': len = kSize; ++f; break;
+      case 't': len = kDiff; ++f; break;
+      default: break;
+    }
+    switch (*f++) {
+      case 'd': case 'i': case 'o': case 'u': case 'x': case 'X': case 'b': case 'B':
+        if (len == kLongLong || len == kLongDouble) (void)va_arg(a, long long);
+        else if (len == kLong) (void)va_arg(a, long);
+        else if (len == kMax) (void)va_arg(a, intmax_t);
+        else if (len == kSize) (void)va_arg(a, size_t);
+        else if (len == kDiff) (void)va_arg(a, ptrdiff_t);
+        else (void)va_arg(a, int);
+        break;
+      case 'c': case 'C':
+        (void)va_arg(a, int);  // (wint_t is promoted no further)
+        break;
+      case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case 'a': case 'A':
+        if (len == kLongDouble) (void)va_arg(a, long double);
+        else (void)va_arg(a, double);
+        break;
+      case 'p':
+        (void)va_arg(a, void*);
+        break;
+      case 'm':
+        break;
+      case 's':
+        if (len != kLong) {
+          const char* str = va_arg(a, const char*);
+          if (!str) break;  // glibc prints "(null)"
+          size_t n = precision < 0 ? strlen(str) + 1 : strnlen(str, size_t(precision));
+          if (precision >= 0 && n < size_t(precision)) ++n;  // the terminator, read
+          rz::range(str, n, false, pc, func);
+          break;
+        }
+        [[fallthrough]];
+      case 'S': {
+        const wchar_t* ws = va_arg(a, const wchar_t*);
+        if (ws && precision < 0) rz::range(ws, (wcslen(ws) + 1) * sizeof(wchar_t), false, pc, func);
+        break;
+      }
+      case 'n': {
+        void* out = va_arg(a, void*);
+        size_t n = len == kChar ? 1 : len == kShort ? 2 : len == kNone ? sizeof(int) : 8;
+        if (out) rz::range(out, n, true, pc, func);
+        break;
+      }
+      default:
+        va_end(a);
+        return;
+    }
+  }
+  va_end(a);
+}
+
+// Formatted output into a buffer: the arguments (format_args), then the
+// length (a dry run), so that the call is reported before anything is
+// written. At most `size` bytes are written (snprintf: min(length + 1,
+// size); sprintf: no limit).
 void format_range(char* d, size_t size, const char* fmt, va_list ap, uptr pc, const char* func) {
+  format_args(fmt, ap, pc, func);
   va_list dry;
   va_copy(dry, ap);
   int n = vsnprintf(nullptr, 0, fmt, dry);
@@ -411,6 +514,117 @@ LM_HIDDEN int lm_rz_snprintf_chk(char* d, size_t size, int flag, size_t dn, cons
   va_start(ap, fmt);
   format_range(d, size, fmt, ap, LM_PC, "__snprintf_chk");
   int r = __vsnprintf_chk(d, size, flag, dn, fmt, ap);
+  va_end(ap);
+  return r;
+}
+
+// Formatted output to a stream, a descriptor or a new string: the
+// arguments only (format_args); asprintf also stores the string's address.
+int __printf_chk(int, const char*, ...);
+int __vprintf_chk(int, const char*, va_list);
+int __fprintf_chk(FILE*, int, const char*, ...);
+int __vfprintf_chk(FILE*, int, const char*, va_list);
+int __dprintf_chk(int, int, const char*, ...);
+int __vdprintf_chk(int, int, const char*, va_list);
+int __asprintf_chk(char**, int, const char*, ...);
+int __vasprintf_chk(char**, int, const char*, va_list);
+LM_HIDDEN int lm_rz_vprintf(const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "vprintf");
+  return vprintf(fmt, ap);
+}
+LM_HIDDEN int lm_rz_printf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "printf");
+  int r = vprintf(fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vfprintf(FILE* fp, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "vfprintf");
+  return vfprintf(fp, fmt, ap);
+}
+LM_HIDDEN int lm_rz_fprintf(FILE* fp, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "fprintf");
+  int r = vfprintf(fp, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vdprintf(int fd, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "vdprintf");
+  return vdprintf(fd, fmt, ap);
+}
+LM_HIDDEN int lm_rz_dprintf(int fd, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "dprintf");
+  int r = vdprintf(fd, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vasprintf(char** out, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "vasprintf");
+  rz::range(out, sizeof *out, true, LM_PC, "vasprintf");
+  return vasprintf(out, fmt, ap);
+}
+LM_HIDDEN int lm_rz_asprintf(char** out, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "asprintf");
+  rz::range(out, sizeof *out, true, LM_PC, "asprintf");
+  int r = vasprintf(out, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vprintf_chk(int flag, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "__vprintf_chk");
+  return __vprintf_chk(flag, fmt, ap);
+}
+LM_HIDDEN int lm_rz_printf_chk(int flag, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "__printf_chk");
+  int r = __vprintf_chk(flag, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vfprintf_chk(FILE* fp, int flag, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "__vfprintf_chk");
+  return __vfprintf_chk(fp, flag, fmt, ap);
+}
+LM_HIDDEN int lm_rz_fprintf_chk(FILE* fp, int flag, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "__fprintf_chk");
+  int r = __vfprintf_chk(fp, flag, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vdprintf_chk(int fd, int flag, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "__vdprintf_chk");
+  return __vdprintf_chk(fd, flag, fmt, ap);
+}
+LM_HIDDEN int lm_rz_dprintf_chk(int fd, int flag, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "__dprintf_chk");
+  int r = __vdprintf_chk(fd, flag, fmt, ap);
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_vasprintf_chk(char** out, int flag, const char* fmt, va_list ap) {
+  format_args(fmt, ap, LM_PC, "__vasprintf_chk");
+  rz::range(out, sizeof *out, true, LM_PC, "__vasprintf_chk");
+  return __vasprintf_chk(out, flag, fmt, ap);
+}
+LM_HIDDEN int lm_rz_asprintf_chk(char** out, int flag, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  format_args(fmt, ap, LM_PC, "__asprintf_chk");
+  rz::range(out, sizeof *out, true, LM_PC, "__asprintf_chk");
+  int r = __vasprintf_chk(out, flag, fmt, ap);
   va_end(ap);
   return r;
 }
@@ -898,6 +1112,22 @@ const Hook kHooks[] = {
     {"__vsprintf_chk", reinterpret_cast<void*>(lm_rz_vsprintf_chk), reinterpret_cast<void*>(&__vsprintf_chk)},
     {"__snprintf_chk", reinterpret_cast<void*>(lm_rz_snprintf_chk), reinterpret_cast<void*>(&__snprintf_chk)},
     {"__vsnprintf_chk", reinterpret_cast<void*>(lm_rz_vsnprintf_chk), reinterpret_cast<void*>(&__vsnprintf_chk)},
+    {"printf", reinterpret_cast<void*>(lm_rz_printf), reinterpret_cast<void*>(&printf)},
+    {"vprintf", reinterpret_cast<void*>(lm_rz_vprintf), reinterpret_cast<void*>(&vprintf)},
+    {"fprintf", reinterpret_cast<void*>(lm_rz_fprintf), reinterpret_cast<void*>(&fprintf)},
+    {"vfprintf", reinterpret_cast<void*>(lm_rz_vfprintf), reinterpret_cast<void*>(&vfprintf)},
+    {"dprintf", reinterpret_cast<void*>(lm_rz_dprintf), reinterpret_cast<void*>(&dprintf)},
+    {"vdprintf", reinterpret_cast<void*>(lm_rz_vdprintf), reinterpret_cast<void*>(&vdprintf)},
+    {"asprintf", reinterpret_cast<void*>(lm_rz_asprintf), reinterpret_cast<void*>(&asprintf)},
+    {"vasprintf", reinterpret_cast<void*>(lm_rz_vasprintf), reinterpret_cast<void*>(&vasprintf)},
+    {"__printf_chk", reinterpret_cast<void*>(lm_rz_printf_chk), reinterpret_cast<void*>(&__printf_chk)},
+    {"__vprintf_chk", reinterpret_cast<void*>(lm_rz_vprintf_chk), reinterpret_cast<void*>(&__vprintf_chk)},
+    {"__fprintf_chk", reinterpret_cast<void*>(lm_rz_fprintf_chk), reinterpret_cast<void*>(&__fprintf_chk)},
+    {"__vfprintf_chk", reinterpret_cast<void*>(lm_rz_vfprintf_chk), reinterpret_cast<void*>(&__vfprintf_chk)},
+    {"__dprintf_chk", reinterpret_cast<void*>(lm_rz_dprintf_chk), reinterpret_cast<void*>(&__dprintf_chk)},
+    {"__vdprintf_chk", reinterpret_cast<void*>(lm_rz_vdprintf_chk), reinterpret_cast<void*>(&__vdprintf_chk)},
+    {"__asprintf_chk", reinterpret_cast<void*>(lm_rz_asprintf_chk), reinterpret_cast<void*>(&__asprintf_chk)},
+    {"__vasprintf_chk", reinterpret_cast<void*>(lm_rz_vasprintf_chk), reinterpret_cast<void*>(&__vasprintf_chk)},
     {"read", reinterpret_cast<void*>(lm_rz_read), reinterpret_cast<void*>(&read)},
     {"pread", reinterpret_cast<void*>(lm_rz_pread), reinterpret_cast<void*>(&pread)},
     {"pread64", reinterpret_cast<void*>(lm_rz_pread), reinterpret_cast<void*>(&pread)},

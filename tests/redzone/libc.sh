@@ -100,6 +100,12 @@ check "$PROG" strtol-space heap-buffer-overflow 16 READ 17 strtol
 check "$PROG" atoi heap-buffer-overflow 16 READ 17 atoi
 check "$PROG" strtod heap-buffer-overflow 16 READ 17 strtod
 check "$PROG" sscanf heap-buffer-overflow 16 READ - sscanf
+check "$PROG" printf heap-buffer-overflow 16 READ - printf
+check "$PROG" fprintf-precision heap-buffer-overflow 16 READ 20 fprintf
+check "$PROG" printf-n heap-buffer-overflow 16 WRITE 4 printf
+check "$PROG" asprintf heap-buffer-overflow 16 READ - asprintf
+check "$PROG" chk-printf heap-buffer-overflow 16 READ - __printf_chk
+check "$PROG" uaf-printf heap-use-after-free 0 READ - printf
 check "$PROG" qsort heap-buffer-overflow 16 READ 20 qsort
 check "$PROG" wcslen heap-buffer-overflow 16 READ - wcslen
 check "$PROG" wcscpy heap-buffer-overflow 16 WRITE 20 wcscpy

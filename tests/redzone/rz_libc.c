@@ -58,6 +58,7 @@ void* __memset_chk(void*, int, size_t, size_t);
 char* __strcpy_chk(char*, const char*, size_t);
 char* __strncpy_chk(char*, const char*, size_t, size_t);
 int __sprintf_chk(char*, int, size_t, const char*, ...);
+int __printf_chk(int, const char*, ...);
 ssize_t __read_chk(int, void*, size_t, size_t);
 ssize_t __recv_chk(int, void*, size_t, size_t, int);
 
@@ -270,6 +271,32 @@ int main(int argc, char** argv) {
     fputs(got_line, stdout);
     free(got_line);
     fclose(g);
+    // printf's arguments: every conversion steps over its argument by type
+    // (ints, doubles and long doubles come from three different places of
+    // a va_list), so the strings after them are the right ones.
+    char* hs = malloc(opaque(6));
+    memcpy(hs, "heap!", 6);
+    wchar_t* hw = malloc(opaque(3 * sizeof(wchar_t)));
+    wcscpy(hw, L"wi");
+    int* count = malloc(opaque(sizeof(int)));
+    signed char* small = malloc(opaque(1));
+    printf("%d %5.2f %s %Lg %-7s| %lld %hhd %zu %c %ls %.3s %*d %.*s %lc %%\n", 42, 2.5, hs, (long double)1.25, hs,
+           (long long)-7, (signed char)3, (size_t)9, 'k', hw, hs, 4, 5, 2, hs, (wint_t)L'z');
+    printf("ab%n%hhn|%s\n", count, small, hs);
+    printf("%d %d ", *count, (int)*small);
+    const char* positional = hidden("%2$s %1$s\n");  // (ISO C has no positional arguments: not a literal)
+    fprintf(stdout, positional, "positional", hs);    // not walked ($)
+    char* made = NULL;
+    printf("%d ", asprintf(&made, "<%s %g %s>", hs, 0.5, hs));
+    printf("%s ", made);
+    fflush(stdout);
+    dprintf(1, "%s%c", hs, ' ');
+    printf("%.0s%s%s\n", hs, hidden(NULL), hs);  // a null %s prints "(null)"
+    free(made);
+    free(small);
+    free(count);
+    free(hw);
+    free(hs);
     fclose(f);
     free(line);
     free(nd);
@@ -442,6 +469,26 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "strdup")) {
     memset(p, 'x', opaque(16));
     printf("%s\n", strdup(p));
+  } else if (!strcmp(mode, "printf")) {
+    memset(p, 'x', opaque(16));  // no terminator
+    printf("<%s>\n", p);
+  } else if (!strcmp(mode, "fprintf-precision")) {
+    memcpy(p, src, opaque(16));
+    fprintf(stdout, "%d %.20s\n", 1, p);  // up to 20 bytes, no terminator within
+  } else if (!strcmp(mode, "printf-n")) {
+    printf("%g %s%n\n", 0.5, "abc", (int*)(p + 14));
+  } else if (!strcmp(mode, "asprintf")) {
+    char* made = NULL;
+    memset(p, 'y', opaque(16));
+    printf("%d\n", asprintf(&made, "%Lg %s", (long double)2, p));
+  } else if (!strcmp(mode, "chk-printf")) {
+    memset(p, 'x', opaque(16));
+    __printf_chk(1, "%c %s\n", 'a', p);
+  } else if (!strcmp(mode, "uaf-printf")) {
+    strcpy(p, "abc");
+    free(p);
+    printf("<%s>\n", hidden(p));
+    return 0;
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
