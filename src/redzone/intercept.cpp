@@ -29,10 +29,13 @@
 // inlined (a constant-size memcpy at -O2), statically linked libc, and a
 // library's calls between its load and that callback.
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
 #include <netinet/in.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -40,6 +43,7 @@
 
 #include <cctype>
 #include <cinttypes>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -114,6 +118,31 @@ size_t received(int fd, int flags, ssize_t r, size_t n) {
 }
 LM_FAST_PATH ssize_t got_received(ssize_t r, int fd, int flags, void* buf, size_t n, uptr pc, const char* func) {
   range(buf, received(fd, flags, r, n), true, pc, func);
+  return r;
+}
+// Paths the kernel reads (open, stat, unlink, ...): checked after the call,
+// up to the terminator or PATH_MAX bytes (the most the kernel reads),
+// unless the call failed with EFAULT: the kernel refused the pointer, and a
+// check must not fault where the call only returned an error. (Before the
+// call, a wild pointer would crash the check, not fail the call.)
+void path_read(const char* path, bool failed, uptr pc, const char* func) {
+  if (!path || (failed && errno == EFAULT)) return;
+  size_t n = strnlen(path, PATH_MAX);
+  range(path, n < PATH_MAX ? n + 1 : n, false, pc, func);
+}
+LM_FAST_PATH int got_path(int r, const char* path, uptr pc, const char* func) {
+  path_read(path, r < 0, pc, func);
+  return r;
+}
+LM_FAST_PATH int got_paths(int r, const char* from, const char* to, uptr pc, const char* func) {
+  path_read(from, r < 0, pc, func);
+  path_read(to, r < 0, pc, func);
+  return r;
+}
+// stat and its kind: the path, and on success the struct stat written.
+LM_FAST_PATH int got_stat(int r, const char* path, struct stat* st, uptr pc, const char* func) {
+  path_read(path, r < 0, pc, func);
+  if (r == 0) range(st, sizeof *st, true, pc, func);
   return r;
 }
 // fread's count of items.
@@ -629,6 +658,116 @@ LM_HIDDEN int lm_rz_asprintf_chk(char** out, int flag, const char* fmt, ...) {
   return r;
 }
 
+// Calls that take a path (got_path): checked after the call. open's mode is
+// passed on whatever the flags (glibc reads it only with O_CREAT or
+// O_TMPFILE, as here).
+int __open_2(const char*, int);
+int __open64_2(const char*, int);
+int __openat_2(int, const char*, int);
+int __openat64_2(int, const char*, int);
+char* __realpath_chk(const char*, char*, size_t);
+mode_t open_mode(int flags, va_list ap) {
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+}
+LM_HIDDEN int lm_rz_open(const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  return rz::got_path(open(path, flags, mode), path, LM_PC, "open");
+}
+LM_HIDDEN int lm_rz_openat(int dir, const char* path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = open_mode(flags, ap);
+  va_end(ap);
+  return rz::got_path(openat(dir, path, flags, mode), path, LM_PC, "openat");
+}
+LM_HIDDEN int lm_rz_open_2(const char* path, int flags) {
+  return rz::got_path(__open_2(path, flags), path, LM_PC, "__open_2");
+}
+LM_HIDDEN int lm_rz_openat_2(int dir, const char* path, int flags) {
+  return rz::got_path(__openat_2(dir, path, flags), path, LM_PC, "__openat_2");
+}
+LM_HIDDEN int lm_rz_creat(const char* path, mode_t mode) {
+  return rz::got_path(creat(path, mode), path, LM_PC, "creat");
+}
+LM_HIDDEN FILE* lm_rz_fopen(const char* path, const char* mode) {
+  FILE* f = fopen(path, mode);
+  rz::path_read(path, !f, LM_PC, "fopen");
+  rz::range(mode, strlen(mode) + 1, false, LM_PC, "fopen");  // (glibc read it first)
+  return f;
+}
+LM_HIDDEN FILE* lm_rz_freopen(const char* path, const char* mode, FILE* fp) {
+  FILE* f = freopen(path, mode, fp);
+  rz::path_read(path, !f, LM_PC, "freopen");
+  return f;
+}
+LM_HIDDEN DIR* lm_rz_opendir(const char* path) {
+  DIR* d = opendir(path);
+  rz::path_read(path, !d, LM_PC, "opendir");
+  return d;
+}
+LM_HIDDEN int lm_rz_stat(const char* path, struct stat* st) {
+  return rz::got_stat(stat(path, st), path, st, LM_PC, "stat");
+}
+LM_HIDDEN int lm_rz_lstat(const char* path, struct stat* st) {
+  return rz::got_stat(lstat(path, st), path, st, LM_PC, "lstat");
+}
+LM_HIDDEN int lm_rz_fstatat(int dir, const char* path, struct stat* st, int flags) {
+  return rz::got_stat(fstatat(dir, path, st, flags), path, st, LM_PC, "fstatat");
+}
+LM_HIDDEN int lm_rz_access(const char* path, int mode) {
+  return rz::got_path(access(path, mode), path, LM_PC, "access");
+}
+LM_HIDDEN int lm_rz_faccessat(int dir, const char* path, int mode, int flags) {
+  return rz::got_path(faccessat(dir, path, mode, flags), path, LM_PC, "faccessat");
+}
+LM_HIDDEN int lm_rz_unlink(const char* path) { return rz::got_path(unlink(path), path, LM_PC, "unlink"); }
+LM_HIDDEN int lm_rz_unlinkat(int dir, const char* path, int flags) {
+  return rz::got_path(unlinkat(dir, path, flags), path, LM_PC, "unlinkat");
+}
+LM_HIDDEN int lm_rz_rmdir(const char* path) { return rz::got_path(rmdir(path), path, LM_PC, "rmdir"); }
+LM_HIDDEN int lm_rz_mkdir(const char* path, mode_t mode) {
+  return rz::got_path(mkdir(path, mode), path, LM_PC, "mkdir");
+}
+LM_HIDDEN int lm_rz_chdir(const char* path) { return rz::got_path(chdir(path), path, LM_PC, "chdir"); }
+LM_HIDDEN int lm_rz_chmod(const char* path, mode_t mode) {
+  return rz::got_path(chmod(path, mode), path, LM_PC, "chmod");
+}
+LM_HIDDEN int lm_rz_truncate(const char* path, off_t size) {
+  return rz::got_path(truncate(path, size), path, LM_PC, "truncate");
+}
+LM_HIDDEN int lm_rz_rename(const char* from, const char* to) {
+  return rz::got_paths(rename(from, to), from, to, LM_PC, "rename");
+}
+LM_HIDDEN int lm_rz_link(const char* from, const char* to) {
+  return rz::got_paths(link(from, to), from, to, LM_PC, "link");
+}
+LM_HIDDEN int lm_rz_symlink(const char* target, const char* path) {
+  return rz::got_paths(symlink(target, path), target, path, LM_PC, "symlink");
+}
+// readlink: the path, and the bytes it wrote (no terminator).
+LM_HIDDEN ssize_t lm_rz_readlink(const char* path, char* buf, size_t n) {
+  ssize_t r = readlink(path, buf, n);
+  rz::path_read(path, r < 0, LM_PC, "readlink");
+  return rz::got_bytes(r, buf, LM_PC, "readlink");
+}
+// realpath reads the path itself (no EFAULT: a bad pointer faults in
+// glibc), and writes the resolved path into `resolved` when given.
+LM_HIDDEN char* lm_rz_realpath(const char* path, char* resolved) {
+  if (path) rz::range(path, strlen(path) + 1, false, LM_PC, "realpath");
+  char* r = realpath(path, resolved);
+  if (r && resolved) rz::range(resolved, strlen(resolved) + 1, true, LM_PC, "realpath");
+  return r;
+}
+LM_HIDDEN char* lm_rz_realpath_chk(const char* path, char* resolved, size_t n) {
+  if (path) rz::range(path, strlen(path) + 1, false, LM_PC, "__realpath_chk");
+  char* r = __realpath_chk(path, resolved, n);
+  if (r && resolved) rz::range(resolved, strlen(resolved) + 1, true, LM_PC, "__realpath_chk");
+  return r;
+}
+
 // Input into a buffer: checked after, for what was written (got_bytes and
 // its kin).
 LM_HIDDEN ssize_t lm_rz_read(int fd, void* buf, size_t n) {
@@ -1112,6 +1251,42 @@ const Hook kHooks[] = {
     {"__vsprintf_chk", reinterpret_cast<void*>(lm_rz_vsprintf_chk), reinterpret_cast<void*>(&__vsprintf_chk)},
     {"__snprintf_chk", reinterpret_cast<void*>(lm_rz_snprintf_chk), reinterpret_cast<void*>(&__snprintf_chk)},
     {"__vsnprintf_chk", reinterpret_cast<void*>(lm_rz_vsnprintf_chk), reinterpret_cast<void*>(&__vsnprintf_chk)},
+    {"open", reinterpret_cast<void*>(lm_rz_open), reinterpret_cast<void*>(&open)},
+    {"open64", reinterpret_cast<void*>(lm_rz_open), reinterpret_cast<void*>(&open64)},
+    {"openat", reinterpret_cast<void*>(lm_rz_openat), reinterpret_cast<void*>(&openat)},
+    {"openat64", reinterpret_cast<void*>(lm_rz_openat), reinterpret_cast<void*>(&openat64)},
+    {"__open_2", reinterpret_cast<void*>(lm_rz_open_2), reinterpret_cast<void*>(&__open_2)},
+    {"__open64_2", reinterpret_cast<void*>(lm_rz_open_2), reinterpret_cast<void*>(&__open64_2)},
+    {"__openat_2", reinterpret_cast<void*>(lm_rz_openat_2), reinterpret_cast<void*>(&__openat_2)},
+    {"__openat64_2", reinterpret_cast<void*>(lm_rz_openat_2), reinterpret_cast<void*>(&__openat64_2)},
+    {"creat", reinterpret_cast<void*>(lm_rz_creat), reinterpret_cast<void*>(&creat)},
+    {"creat64", reinterpret_cast<void*>(lm_rz_creat), reinterpret_cast<void*>(&creat64)},
+    {"fopen", reinterpret_cast<void*>(lm_rz_fopen), reinterpret_cast<void*>(&fopen)},
+    {"fopen64", reinterpret_cast<void*>(lm_rz_fopen), reinterpret_cast<void*>(&fopen64)},
+    {"freopen", reinterpret_cast<void*>(lm_rz_freopen), reinterpret_cast<void*>(&freopen)},
+    {"freopen64", reinterpret_cast<void*>(lm_rz_freopen), reinterpret_cast<void*>(&freopen64)},
+    {"opendir", reinterpret_cast<void*>(lm_rz_opendir), reinterpret_cast<void*>(&opendir)},
+    {"stat", reinterpret_cast<void*>(lm_rz_stat), reinterpret_cast<void*>(&stat)},
+    {"stat64", reinterpret_cast<void*>(lm_rz_stat), reinterpret_cast<void*>(&stat64)},
+    {"lstat", reinterpret_cast<void*>(lm_rz_lstat), reinterpret_cast<void*>(&lstat)},
+    {"lstat64", reinterpret_cast<void*>(lm_rz_lstat), reinterpret_cast<void*>(&lstat64)},
+    {"fstatat", reinterpret_cast<void*>(lm_rz_fstatat), reinterpret_cast<void*>(&fstatat)},
+    {"fstatat64", reinterpret_cast<void*>(lm_rz_fstatat), reinterpret_cast<void*>(&fstatat64)},
+    {"access", reinterpret_cast<void*>(lm_rz_access), reinterpret_cast<void*>(&access)},
+    {"faccessat", reinterpret_cast<void*>(lm_rz_faccessat), reinterpret_cast<void*>(&faccessat)},
+    {"unlink", reinterpret_cast<void*>(lm_rz_unlink), reinterpret_cast<void*>(&unlink)},
+    {"unlinkat", reinterpret_cast<void*>(lm_rz_unlinkat), reinterpret_cast<void*>(&unlinkat)},
+    {"rmdir", reinterpret_cast<void*>(lm_rz_rmdir), reinterpret_cast<void*>(&rmdir)},
+    {"mkdir", reinterpret_cast<void*>(lm_rz_mkdir), reinterpret_cast<void*>(&mkdir)},
+    {"chdir", reinterpret_cast<void*>(lm_rz_chdir), reinterpret_cast<void*>(&chdir)},
+    {"chmod", reinterpret_cast<void*>(lm_rz_chmod), reinterpret_cast<void*>(&chmod)},
+    {"truncate", reinterpret_cast<void*>(lm_rz_truncate), reinterpret_cast<void*>(&truncate)},
+    {"rename", reinterpret_cast<void*>(lm_rz_rename), reinterpret_cast<void*>(&rename)},
+    {"link", reinterpret_cast<void*>(lm_rz_link), reinterpret_cast<void*>(&link)},
+    {"symlink", reinterpret_cast<void*>(lm_rz_symlink), reinterpret_cast<void*>(&symlink)},
+    {"readlink", reinterpret_cast<void*>(lm_rz_readlink), reinterpret_cast<void*>(&readlink)},
+    {"realpath", reinterpret_cast<void*>(lm_rz_realpath), reinterpret_cast<void*>(&realpath)},
+    {"__realpath_chk", reinterpret_cast<void*>(lm_rz_realpath_chk), reinterpret_cast<void*>(&__realpath_chk)},
     {"printf", reinterpret_cast<void*>(lm_rz_printf), reinterpret_cast<void*>(&printf)},
     {"vprintf", reinterpret_cast<void*>(lm_rz_vprintf), reinterpret_cast<void*>(&vprintf)},
     {"fprintf", reinterpret_cast<void*>(lm_rz_fprintf), reinterpret_cast<void*>(&fprintf)},

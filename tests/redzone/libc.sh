@@ -106,6 +106,13 @@ check "$PROG" printf-n heap-buffer-overflow 16 WRITE 4 printf
 check "$PROG" asprintf heap-buffer-overflow 16 READ - asprintf
 check "$PROG" chk-printf heap-buffer-overflow 16 READ - __printf_chk
 check "$PROG" uaf-printf heap-use-after-free 0 READ - printf
+check "$PROG" open heap-buffer-overflow 16 READ - open
+check "$PROG" chk-open heap-buffer-overflow 16 READ - __open_2
+check "$PROG" fopen heap-buffer-overflow 16 READ - fopen
+check "$PROG" rename heap-buffer-overflow 16 READ - rename
+check "$PROG" readlink heap-buffer-overflow 16 WRITE - readlink
+check "$PROG" stat heap-buffer-overflow 136 WRITE 144 stat
+check "$PROG" uaf-stat heap-use-after-free 0 READ - stat
 check "$PROG" qsort heap-buffer-overflow 16 READ 20 qsort
 check "$PROG" wcslen heap-buffer-overflow 16 READ - wcslen
 check "$PROG" wcscpy heap-buffer-overflow 16 WRITE 20 wcscpy

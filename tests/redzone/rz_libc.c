@@ -6,6 +6,7 @@
 // more -O2 -D_FORTIFY_SOURCE=3, whose clean run goes through the __*_chk
 // forms the compiler emits (tests/redzone/libc.sh).
 #define _GNU_SOURCE  // memrchr, strchrnul
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -60,6 +62,7 @@ char* __strncpy_chk(char*, const char*, size_t, size_t);
 int __sprintf_chk(char*, int, size_t, const char*, ...);
 int __printf_chk(int, const char*, ...);
 ssize_t __read_chk(int, void*, size_t, size_t);
+int __open_2(const char*, int);
 ssize_t __recv_chk(int, void*, size_t, size_t, int);
 
 // A connected socket pair with `n` bytes of digits and letters waiting at
@@ -292,6 +295,57 @@ int main(int argc, char** argv) {
     fflush(stdout);
     dprintf(1, "%s%c", hs, ' ');
     printf("%.0s%s%s\n", hs, hidden(NULL), hs);  // a null %s prints "(null)"
+    // Paths on the heap, in bounds: a directory of our own, a file in it
+    // made, stat'ed into a heap struct, renamed, linked, read back, removed.
+    char* dir = malloc(opaque(64));
+    snprintf(dir, 64, "/tmp/rz_libc.%d", (int)getpid());
+    char* file = malloc(opaque(80));
+    char* other = malloc(opaque(80));
+    snprintf(file, 80, "%s/f", dir);
+    snprintf(other, 80, "%s/g", dir);
+    struct stat* st = malloc(opaque(sizeof(struct stat)));
+    char* target = malloc(opaque(100));
+    int fd = (mkdir(dir, 0700) == 0) ? open(file, O_CREAT | O_WRONLY, 0600) : -1;
+    printf("%d %zd ", fd >= 0, fd >= 0 ? write(fd, "xyz", 3) : -1);
+    if (fd >= 0) close(fd);
+    int sr = stat(file, st);
+    printf("%d %lld ", sr, (long long)st->st_size);
+    printf("%d ", access(file, R_OK));
+    printf("%d ", rename(file, other));
+    printf("%d ", lstat(other, st));
+    printf("%d ", symlink(other, file));
+    printf("%d ", fstatat(AT_FDCWD, file, st, 0));
+    ssize_t tl = readlink(file, target, opaque(100));
+    printf("%d ", tl > 0 && (size_t)tl == strlen(other) && memcmp(target, other, (size_t)tl) == 0);
+    char* resolved = realpath(other, NULL);
+    char* into = malloc(opaque(PATH_MAX));
+    printf("%d ", resolved && strcmp(resolved, realpath(other, into)) == 0);
+    printf("%d ", chmod(other, 0644));
+    FILE* ff = fopen(other, "r");
+    DIR* dd = opendir(dir);
+    int fd2 = openat(AT_FDCWD, other, O_RDONLY);
+    printf("%d %d %d ", ff != NULL, dd != NULL, fd2 >= 0);
+    if (ff) fclose(ff);
+    if (dd) closedir(dd);
+    if (fd2 >= 0) close(fd2);
+    printf("%d ", unlink(file));
+    printf("%d ", unlink(other));
+    printf("%d ", rmdir(dir));
+    printf("%d ", stat(dir, st));
+    // A path the kernel refuses (EFAULT): the check after the call must not
+    // read it either.
+    char* wild = hidden((char*)8);
+    int ow = open(wild, O_RDONLY);
+    printf("%d %d ", ow, errno == EFAULT);
+    int sw = stat(wild, st);
+    printf("%d %d\n", sw, errno == EFAULT);
+    free(into);
+    free(resolved);
+    free(target);
+    free(st);
+    free(other);
+    free(file);
+    free(dir);
     free(made);
     free(small);
     free(count);
@@ -328,6 +382,13 @@ int main(int argc, char** argv) {
     memcpy(&bug, &sym, sizeof bug);  // (ISO C has no object-to-function pointer cast)
     bug(p, opaque(24));
     return 0;
+  }
+  if (!strcmp(mode, "stat")) {
+    // The struct stat written into a block 8 bytes too small.
+    char* b = malloc(opaque(sizeof(struct stat) - 8));
+    printf("block %p\n", (void*)b);
+    fflush(stdout);
+    return stat("/", (struct stat*)b);
   }
   char* p = block();
   if (!strcmp(mode, "memcpy")) memcpy(p, src, opaque(17));
@@ -488,6 +549,27 @@ int main(int argc, char** argv) {
     strcpy(p, "abc");
     free(p);
     printf("<%s>\n", hidden(p));
+    return 0;
+  } else if (!strcmp(mode, "open")) {
+    memset(p, 'x', opaque(16));  // a path never terminated
+    printf("%d\n", open(p, O_RDONLY));
+  } else if (!strcmp(mode, "chk-open")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", __open_2(p, O_RDONLY));
+  } else if (!strcmp(mode, "fopen")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", fopen(p, "r") != NULL);
+  } else if (!strcmp(mode, "rename")) {
+    memset(p, 'x', opaque(16));
+    printf("%d\n", rename("/nonexistent/rz_libc", p));
+  } else if (!strcmp(mode, "readlink")) {
+    // The program says the 16-byte block holds 64.
+    printf("%zd\n", readlink("/proc/self/exe", p, opaque(64)));
+  } else if (!strcmp(mode, "uaf-stat")) {
+    struct stat st;
+    strcpy(p, "/");
+    free(p);
+    printf("%d\n", stat(hidden(p), &st));
     return 0;
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
