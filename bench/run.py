@@ -76,7 +76,7 @@ DEFAULT_LIBS = {
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",
 }
-WORKLOADS = ["larson", "prodcons", "threads_churn", "spectrum", "frag", "strbuild", "large", "burst_idle"]
+WORKLOADS = ["larson", "prodcons", "threads_churn", "threads_idle", "spectrum", "frag", "strbuild", "large", "burst_idle"]
 BENCH_TARGETS = ["bench/lm_bench_micro", "bench/lm_bench_rusage", "bench/libglibc_shim.so",
                  "bench/lm_bench_redzone_probe"] + ["bench/lm_wl_" + w for w in WORKLOADS]
 GROUPS = ["micro", "workloads", "real", "memory", "scaling"]
@@ -121,7 +121,7 @@ def parse_variant(text):
 NPROC = os.cpu_count() or 1
 
 # Workload programs that run more than one thread: never pinned to one CPU.
-THREADED_WORKLOADS = {"larson", "prodcons", "threads_churn"}
+THREADED_WORKLOADS = {"larson", "prodcons", "threads_churn", "threads_idle"}
 
 
 def workload_cases(mode):
@@ -139,6 +139,10 @@ def workload_cases(mode):
         ("threads_churn", "threads_churn", ["total=%d" % pick(32, 800, 6000), "wave=8", "blocks=500"],
          "many short-lived threads: waves of 8, 500 blocks each, half freed by the main thread "
          "after the thread exits"),
+        ("threads_idle", "threads_idle", ["threads=%d" % pick(16, 1000, 1000), "rounds=%d" % pick(2, 20, 60),
+                                          "blocks=40", "keep=8"],
+         "many threads alive at once: each does rounds of 40 blocks of 16 B-8 KiB (sizes drifting up), keeps 8, "
+         "then waits until all have: the memory held for threads that are not running"),
         ("spectrum", "spectrum", ["ops=%d" % pick(500, 8000, 60000), "window=200"],
          "size spectrum: 16 B to 4 MiB log-uniform, 200 live blocks, pages written once"),
         ("frag", "frag", ["small=%d" % pick(5000, 250000, 1000000), "large=%d" % pick(500, 25000, 100000),
