@@ -1047,9 +1047,80 @@ int lm_real_vsscanf(const char*, const char*, va_list) __asm__("vsscanf");
 int lm_real_isoc99_sscanf(const char*, const char*, ...) __asm__("__isoc99_sscanf");
 int lm_real_isoc99_vsscanf(const char*, const char*, va_list) __asm__("__isoc99_vsscanf");
 using Vscan = int (*)(const char*, const char*, va_list);
-LM_FAST_PATH int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
+
+// What sscanf stored, checked after the call: the first `assigned` of the
+// format's assigning conversions (the call's result), each for the object
+// its pointer argument names: an integer of the length modifier's size, a
+// float, double or long double, a pointer (%p, and the char* of an
+// allocating %ms), %c's `width` characters, and the string %s and %[ stored
+// with its terminator. Not walked: a format with a `$` (positional
+// arguments); %n stores are not checked (whether the scan got that far is
+// not known). A conversion the walk does not know ends it.
+LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc, const char* func) {
+  if (assigned <= 0 || strchr(fmt, '$')) return;
+  va_list a;
+  va_copy(a, ap);
+  for (const char* f = fmt; assigned > 0 && (f = strchr(f, '%')) != nullptr;) {
+    ++f;
+    if (*f == '%') {
+      ++f;
+      continue;
+    }
+    bool skip = *f == '*';
+    if (skip) ++f;
+    size_t width = 0;
+    for (; isdigit(static_cast<unsigned char>(*f)); ++f)
+      if (width < (size_t{1} << 40)) width = width * 10 + size_t(*f - '0');
+    bool allocating = *f == 'm';
+    if (allocating) ++f;
+    size_t size = 4;  // an int, a float
+    bool wide = false, is_double = false, is_long_double = false;
+    if (f[0] == 'h' && f[1] == 'h') size = 1, f += 2;
+    else if (f[0] == 'h') size = 2, ++f;
+    else if (f[0] == 'l' && f[1] == 'l') size = 8, f += 2;
+    else if (f[0] == 'l') size = 8, wide = is_double = true, ++f;
+    else if (f[0] == 'L' || f[0] == 'q') size = 8, is_long_double = true, ++f;
+    else if (f[0] == 'j' || f[0] == 'z' || f[0] == 't') size = 8, ++f;
+    char conv = *f++;
+    if (conv == '[') {  // the set: a ']' right after '[' or "[^" belongs to it
+      if (*f == '^') ++f;
+      if (*f == ']') ++f;
+      while (*f && *f != ']') ++f;
+      if (!*f) break;
+      ++f;
+    }
+    if (conv == 'n') {
+      (void)va_arg(a, void*);
+      continue;
+    }
+    if (!strchr("diouxXaAeEfFgGsScC[p", conv) || conv == '\0') break;
+    if (skip) continue;
+    void* out = va_arg(a, void*);
+    --assigned;
+    if (!out) continue;
+    size_t n = size;
+    if (allocating && strchr("sSc[C", conv)) n = sizeof(char*);
+    else if (strchr("aAeEfFgG", conv)) n = is_long_double ? sizeof(long double) : is_double ? sizeof(double) : sizeof(float);
+    else if (conv == 'p') n = sizeof(void*);
+    else if (conv == 'c' || conv == 'C') n = (width ? width : 1) * (wide || conv == 'C' ? sizeof(wchar_t) : 1);
+    else if (conv == 's' || conv == '[' || conv == 'S')
+      n = wide || conv == 'S' ? (wcslen(static_cast<const wchar_t*>(out)) + 1) * sizeof(wchar_t)
+                              : strlen(static_cast<const char*>(out)) + 1;
+    rz::range(out, n, true, pc, func);
+  }
+  va_end(a);
+}
+
+int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
   rz::range(s, strlen(s) + 1, false, pc, func);
-  return scan(s, fmt, ap);
+  va_list outputs;
+  va_copy(outputs, ap);
+  int r = scan(s, fmt, ap);
+  int saved = errno;
+  scan_outputs(fmt, outputs, r, pc, func);
+  va_end(outputs);
+  errno = saved;
+  return r;
 }
 LM_HIDDEN int lm_rz_vsscanf(const char* s, const char* fmt, va_list ap) {
   return scanned(lm_real_vsscanf, s, fmt, ap, LM_PC, "vsscanf");

@@ -233,6 +233,39 @@ int main(int argc, char** argv) {
     strcpy(q, "12 34 word");
     int scanned = sscanf(q, "%d %d %7s", &i1, &i2, word);
     printf("%d %d %s %d ", scanned, i1 + i2, word, vscan(q, "%d", &i1));
+    // sscanf's stores into heap objects of exactly their sizes, every kind.
+    int* si = malloc(opaque(sizeof(int)));
+    double* sd = malloc(opaque(sizeof(double)));
+    long double* sld = malloc(opaque(sizeof(long double)));
+    float* sf = malloc(opaque(sizeof(float)));
+    signed char* sc = malloc(opaque(1));
+    short* ss = malloc(opaque(sizeof(short)));
+    size_t* sz = malloc(opaque(sizeof(size_t)));
+    void** sp = malloc(opaque(sizeof(void*)));
+    char* sword = malloc(opaque(5));
+    char* sset = malloc(opaque(4));
+    char* s3 = malloc(opaque(3));
+    char** sm = malloc(opaque(sizeof(char*)));
+    // (%ms is POSIX, not ISO C: the format is not a literal)
+    const char* every = hidden("%d %lf %Lf %f %hhd %hd %zu %p %4s %[a-c] %3c%*c %ms");
+    int sgot = sscanf("-7 2.5 1.25 0.5 12 300 99 0x10 word abc xyz! alloc", every, si, sd, sld, sf, sc, ss, sz, sp, sword,
+                      sset, s3, sm);
+    printf("%d %d %g %Lg %g %d %d %zu %p %s %s %.3s %s ", sgot, *si, *sd, *sld, (double)*sf, (int)*sc, (int)*ss, *sz, *sp,
+           sword, sset, s3, *sm);
+    printf("%d ", sscanf("5", "%d %hd", si, ss));  // stops early: only the first stored
+    free(*sm);
+    free(sm);
+    free(s3);
+    free(sset);
+    free(sword);
+    free(sp);
+    free(sz);
+    free(ss);
+    free(sc);
+    free(sf);
+    free(sld);
+    free(sd);
+    free(si);
     int* nums = malloc(opaque(5 * sizeof(int)));
     int sign = -1;
     for (int i = 0; i < 5; ++i) nums[i] = (i * 7) % 5;
@@ -488,6 +521,13 @@ int main(int argc, char** argv) {
     int v = 0;
     memset(p, '7', opaque(16));
     printf("%d\n", sscanf(p, "%d", &v));
+  } else if (!strcmp(mode, "sscanf-s")) {
+    printf("%d\n", sscanf("abcdefghijklmnopqrstu", "%s", p));  // 22 bytes into 16
+  } else if (!strcmp(mode, "sscanf-d")) {
+    int v = 0;
+    printf("%d\n", sscanf("12 34", "%d %d", &v, (int*)(p + 14)));
+  } else if (!strcmp(mode, "sscanf-c")) {
+    printf("%d\n", sscanf(src, "%20c", p));
   } else if (!strcmp(mode, "qsort")) {
     qsort(p, opaque(5), sizeof(int), by_value);
   } else if (!strcmp(mode, "wcslen")) {
