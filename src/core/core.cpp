@@ -1231,14 +1231,19 @@ void* malloc_slow_inner(size_t n) {
   adapt_big_bin(tc, c);
   // A bin on its starter stack grows once the slow start below outgrows it.
   if (slow_start(tc.ramp[c]) > b.limit) grow_bin(tc, c);
-  bool on_starter = b.limit < tc.full_limit[c];
+  bool ramping = b.limit < tc.full_limit[c];  // on its starter stack, short of its limit
+  // On its starter stack: a bin short of its limit, or one whose whole limit
+  // fits there (8 or less, as with the budget's shift), whose b.limit is then
+  // at most kStarter too. (Deciding by `ramping` alone, a bin of limit 8 took
+  // a batch of 16 parked under a larger limit, over the next class's stack.)
+  bool on_starter = b.stack == starter_stack(tc, c);
   // The bin is empty: adopt a parked batch as its contents (at most
   // g_batch_max[c], half what its own stack holds; on the starter stack,
   // what that holds, and the slow start moves on). A refill for the stats=1
   // table, and this malloc a miss (malloc_fast counts a hit: the table
   // showed 99% for a bin that missed every eighth call).
   if (unsigned adopted = transfer_get(tc.shard, c, b.stack, on_starter ? b.limit : ~0u)) {
-    if (on_starter) ++tc.ramp[c];
+    if (ramping) ++tc.ramp[c];
     b.count = adopted;
     __atomic_fetch_add(&g_adopted[c], 1, __ATOMIC_RELAXED);
     void* p = malloc_fast(n);

@@ -773,6 +773,15 @@ CHILD_MODE("cache-budget") {
   const unsigned full_small = lm::slab::cache_limit(small);
   if (full_small < 8 || lm::slab::cache_limit(big) != 1) return 2;
   free(malloc(96));  // this thread counts too: 4 * full_cache_threads() in all
+  // Batches of 1 KiB blocks parked under the full limit (32, batches of 16),
+  // for bins of limit 8 on their starter stacks (8 slots) to adopt later: at
+  // most 8 objects each (16 once overwrote the next class's stack).
+  const unsigned kib = lm::slab::size_class(1000);
+  std::thread([] {
+    std::vector<void*> blocks(3000);
+    for (void*& p : blocks) p = malloc(1000);
+    for (void* p : blocks) free(p);
+  }).join();
   const unsigned n = 4 * lm::core::full_cache_threads() - 1;
   std::atomic<int> failed{0};
   std::barrier all(static_cast<std::ptrdiff_t>(n));
@@ -789,6 +798,14 @@ CHILD_MODE("cache-budget") {
                unsigned(tc.full_limit[small]), unsigned(tc.full_limit[big]), full_small / 4);
         ++failed;
       }
+      void* kib_block = malloc(1000);  // adopts a parked batch, capped by the starter stack
+      const lm::core::Bin& kb = tc.bins[kib];
+      if (kb.count > kb.limit || kb.limit > 8) {
+        printf("thread %u: 1 KiB bin holds %u of limit %u\n", i, unsigned(kb.count), unsigned(kb.limit));
+        ++failed;
+      }
+      memset(kib_block, 0x5a, 1000);
+      free(kib_block);
       all.arrive_and_wait();
       if (i == 0) {
         // Alone at work: the others wait at the barrier below.
