@@ -121,12 +121,25 @@ LM_FAST_PATH ssize_t got_received(ssize_t r, int fd, int flags, void* buf, size_
   return r;
 }
 // Paths the kernel reads (open, stat, unlink, ...): checked after the call,
-// up to the terminator or PATH_MAX bytes (the most the kernel reads),
-// unless the call failed with EFAULT: the kernel refused the pointer, and a
-// check must not fault where the call only returned an error. (Before the
-// call, a wild pointer would crash the check, not fail the call.)
+// up to the terminator or PATH_MAX bytes (the most the kernel reads), when
+// the call succeeded or failed in looking the path up (ENOENT, ENOTDIR,
+// EACCES, ...): then the path was read. Not after other errors: EFAULT is
+// the kernel refusing the pointer, and an EINVAL (truncate to -1, a bad
+// flag, fopen's bad mode) may come before anything read it; a wild pointer
+// there must fail the call, not crash the check. (Hence after the call:
+// before it, such a pointer would crash the check.)
+bool path_was_read(bool failed) {
+  if (!failed) return true;
+  switch (errno) {
+    case ENOENT: case ENOTDIR: case EACCES: case ELOOP: case ENAMETOOLONG: case EEXIST: case EISDIR: case EROFS:
+    case ENOTEMPTY: case EXDEV: case ETXTBSY:
+      return true;
+    default:
+      return false;
+  }
+}
 void path_read(const char* path, bool failed, uptr pc, const char* func) {
-  if (!path || (failed && errno == EFAULT)) return;
+  if (!path || !path_was_read(failed)) return;
   size_t n = strnlen(path, PATH_MAX);
   range(path, n < PATH_MAX ? n + 1 : n, false, pc, func);
 }
@@ -390,6 +403,7 @@ LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
 // past it, which argument is which is unknown. A format with a `$`
 // anywhere (positional arguments, "%2$s") is not walked at all.
 LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* func) {
+  if (!fmt) return;  // (glibc fails the call: EINVAL)
   rz::range(fmt, strlen(fmt) + 1, false, pc, func);
   if (strchr(fmt, '$')) return;
   va_list a;
@@ -430,7 +444,11 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
       case 't': len = kDiff; ++f; break;
       default: break;
     }
+    // (glibc reads L, q and ll alike: a long long for the integers, a long
+    // double for the reals, a wide string for %s.)
     switch (*f++) {
+      case '%':  // "%5%": no argument
+        break;
       case 'd': case 'i': case 'o': case 'u': case 'x': case 'X': case 'b': case 'B':
         if (len == kLongLong || len == kLongDouble) (void)va_arg(a, long long);
         else if (len == kLong) (void)va_arg(a, long);
@@ -443,7 +461,7 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
         (void)va_arg(a, int);  // (wint_t is promoted no further)
         break;
       case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case 'a': case 'A':
-        if (len == kLongDouble) (void)va_arg(a, long double);
+        if (len == kLongDouble || len == kLongLong) (void)va_arg(a, long double);
         else (void)va_arg(a, double);
         break;
       case 'p':
@@ -452,7 +470,7 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
       case 'm':
         break;
       case 's':
-        if (len != kLong) {
+        if (len != kLong && len != kLongLong && len != kLongDouble) {
           const char* str = va_arg(a, const char*);
           if (!str) break;  // glibc prints "(null)"
           size_t n = precision < 0 ? strlen(str) + 1 : strnlen(str, size_t(precision));
@@ -752,6 +770,23 @@ LM_HIDDEN ssize_t lm_rz_readlink(const char* path, char* buf, size_t n) {
   ssize_t r = readlink(path, buf, n);
   rz::path_read(path, r < 0, LM_PC, "readlink");
   return rz::got_bytes(r, buf, LM_PC, "readlink");
+}
+LM_HIDDEN ssize_t lm_rz_readlinkat(int dir, const char* path, char* buf, size_t n) {
+  ssize_t r = readlinkat(dir, path, buf, n);
+  rz::path_read(path, r < 0, LM_PC, "readlinkat");
+  return rz::got_bytes(r, buf, LM_PC, "readlinkat");
+}
+ssize_t __readlink_chk(const char*, char*, size_t, size_t);
+ssize_t __readlinkat_chk(int, const char*, char*, size_t, size_t);
+LM_HIDDEN ssize_t lm_rz_readlink_chk(const char* path, char* buf, size_t n, size_t bn) {
+  ssize_t r = __readlink_chk(path, buf, n, bn);
+  rz::path_read(path, r < 0, LM_PC, "__readlink_chk");
+  return rz::got_bytes(r, buf, LM_PC, "__readlink_chk");
+}
+LM_HIDDEN ssize_t lm_rz_readlinkat_chk(int dir, const char* path, char* buf, size_t n, size_t bn) {
+  ssize_t r = __readlinkat_chk(dir, path, buf, n, bn);
+  rz::path_read(path, r < 0, LM_PC, "__readlinkat_chk");
+  return rz::got_bytes(r, buf, LM_PC, "__readlinkat_chk");
 }
 // realpath reads the path itself (no EFAULT: a bad pointer faults in
 // glibc), and writes the resolved path into `resolved` when given.
@@ -1077,7 +1112,7 @@ LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc
     bool wide = false, is_double = false, is_long_double = false;
     if (f[0] == 'h' && f[1] == 'h') size = 1, f += 2;
     else if (f[0] == 'h') size = 2, ++f;
-    else if (f[0] == 'l' && f[1] == 'l') size = 8, f += 2;
+    else if (f[0] == 'l' && f[1] == 'l') size = 8, is_long_double = true, f += 2;
     else if (f[0] == 'l') size = 8, wide = is_double = true, ++f;
     else if (f[0] == 'L' || f[0] == 'q') size = 8, is_long_double = true, ++f;
     else if (f[0] == 'j' || f[0] == 'z' || f[0] == 't') size = 8, ++f;
@@ -1352,6 +1387,10 @@ const Hook kHooks[] = {
     {"chdir", reinterpret_cast<void*>(lm_rz_chdir), reinterpret_cast<void*>(&chdir)},
     {"chmod", reinterpret_cast<void*>(lm_rz_chmod), reinterpret_cast<void*>(&chmod)},
     {"truncate", reinterpret_cast<void*>(lm_rz_truncate), reinterpret_cast<void*>(&truncate)},
+    {"truncate64", reinterpret_cast<void*>(lm_rz_truncate), reinterpret_cast<void*>(&truncate64)},
+    {"readlinkat", reinterpret_cast<void*>(lm_rz_readlinkat), reinterpret_cast<void*>(&readlinkat)},
+    {"__readlink_chk", reinterpret_cast<void*>(lm_rz_readlink_chk), reinterpret_cast<void*>(&__readlink_chk)},
+    {"__readlinkat_chk", reinterpret_cast<void*>(lm_rz_readlinkat_chk), reinterpret_cast<void*>(&__readlinkat_chk)},
     {"rename", reinterpret_cast<void*>(lm_rz_rename), reinterpret_cast<void*>(&rename)},
     {"link", reinterpret_cast<void*>(lm_rz_link), reinterpret_cast<void*>(&link)},
     {"symlink", reinterpret_cast<void*>(lm_rz_symlink), reinterpret_cast<void*>(&symlink)},

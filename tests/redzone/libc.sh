@@ -116,6 +116,7 @@ check "$PROG" rename heap-buffer-overflow 16 READ - rename
 check "$PROG" readlink heap-buffer-overflow 16 WRITE - readlink
 check "$PROG" stat heap-buffer-overflow 136 WRITE 144 stat
 check "$PROG" uaf-stat heap-use-after-free 0 READ - stat
+check "$PROG" uaf-truncate heap-use-after-free 0 READ - truncate
 check "$PROG" qsort heap-buffer-overflow 16 READ 20 qsort
 check "$PROG" wcslen heap-buffer-overflow 16 READ - wcslen
 check "$PROG" wcscpy heap-buffer-overflow 16 WRITE 20 wcscpy

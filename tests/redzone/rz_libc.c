@@ -328,6 +328,12 @@ int main(int argc, char** argv) {
     fflush(stdout);
     dprintf(1, "%s%c", hs, ' ');
     printf("%.0s%s%s\n", hs, hidden(NULL), hs);  // a null %s prints "(null)"
+    // glibc reads %qf and %llf as long doubles (and %Ls as a wide string),
+    // prints "%5%" as a % with no argument, and fails a null format.
+    printf(hidden("%d %d %d %d %d %qf %llf %5% %s %Ls\n"), 1, 2, 3, 4, 5, (long double)1, (long double)2, hs, hw);
+    errno = 0;
+    int nf = snprintf(hs, 6, hidden(NULL));
+    printf("%d %d %d\n", nf, errno == EINVAL, printf(hidden(NULL)));
     // Paths on the heap, in bounds: a directory of our own, a file in it
     // made, stat'ed into a heap struct, renamed, linked, read back, removed.
     char* dir = malloc(opaque(64));
@@ -371,7 +377,14 @@ int main(int argc, char** argv) {
     int ow = open(wild, O_RDONLY);
     printf("%d %d ", ow, errno == EFAULT);
     int sw = stat(wild, st);
-    printf("%d %d\n", sw, errno == EFAULT);
+    printf("%d %d ", sw, errno == EFAULT);
+    // Calls that fail with EINVAL before anything reads the path.
+    int tw = truncate(wild, -1);
+    printf("%d %d ", tw, errno == EINVAL);
+    int aw = access(wild, 0x100);
+    printf("%d %d ", aw, errno == EINVAL);
+    FILE* fw = fopen(wild, hidden("q"));
+    printf("%d %d\n", fw == NULL, errno == EINVAL);
     free(into);
     free(resolved);
     free(target);
@@ -605,6 +618,11 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "readlink")) {
     // The program says the 16-byte block holds 64.
     printf("%zd\n", readlink("/proc/self/exe", p, opaque(64)));
+  } else if (!strcmp(mode, "uaf-truncate")) {
+    strcpy(p, "/tmp");
+    free(p);
+    printf("%d\n", truncate(hidden(p), 0));  // (truncate64 with -D_FILE_OFFSET_BITS=64)
+    return 0;
   } else if (!strcmp(mode, "uaf-stat")) {
     struct stat st;
     strcpy(p, "/");
