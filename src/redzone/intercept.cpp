@@ -41,6 +41,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cinttypes>
 #include <climits>
@@ -132,7 +133,7 @@ bool path_was_read(bool failed) {
   if (!failed) return true;
   switch (errno) {
     case ENOENT: case ENOTDIR: case EACCES: case ELOOP: case ENAMETOOLONG: case EEXIST: case EISDIR: case EROFS:
-    case ENOTEMPTY: case EXDEV: case ETXTBSY:
+    case ENOTEMPTY: case EXDEV: case ETXTBSY: case EBADF:  // (a relative path's directory: looked at after reading it)
       return true;
     default:
       return false;
@@ -1087,11 +1088,14 @@ using Vscan = int (*)(const char*, const char*, va_list);
 // format's assigning conversions (the call's result), each for the object
 // its pointer argument names: an integer of the length modifier's size, a
 // float, double or long double, a pointer (%p, and the char* of an
-// allocating %ms), %c's `width` characters, and the string %s and %[ stored
-// with its terminator. Not walked: a format with a `$` (positional
-// arguments); %n stores are not checked (whether the scan got that far is
-// not known). A conversion the walk does not know ends it.
-LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc, const char* func) {
+// allocating %ms), %c's `width` characters (at most as many as the input
+// has: "%5c" of "ab" stores 2), and the string %s and %[ stored with its
+// terminator. glibc reads L, q and ll alike (a long long, a long double, a
+// wide string or character) and j, z and t as l. Not walked: a format with
+// a `$` (positional arguments); %n stores are not checked (whether the scan
+// got that far is not known). A conversion the walk does not know ends it.
+LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, int assigned, uptr pc,
+                              const char* func) {
   if (assigned <= 0 || strchr(fmt, '$')) return;
   va_list a;
   va_copy(a, ap);
@@ -1101,8 +1105,8 @@ LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc
       ++f;
       continue;
     }
-    bool skip = *f == '*';
-    if (skip) ++f;
+    bool skip = false;
+    for (; *f == '*' || *f == '\'' || *f == 'I'; ++f) skip |= *f == '*';
     size_t width = 0;
     for (; isdigit(static_cast<unsigned char>(*f)); ++f)
       if (width < (size_t{1} << 40)) width = width * 10 + size_t(*f - '0');
@@ -1112,11 +1116,11 @@ LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc
     bool wide = false, is_double = false, is_long_double = false;
     if (f[0] == 'h' && f[1] == 'h') size = 1, f += 2;
     else if (f[0] == 'h') size = 2, ++f;
-    else if (f[0] == 'l' && f[1] == 'l') size = 8, is_long_double = true, f += 2;
-    else if (f[0] == 'l') size = 8, wide = is_double = true, ++f;
-    else if (f[0] == 'L' || f[0] == 'q') size = 8, is_long_double = true, ++f;
-    else if (f[0] == 'j' || f[0] == 'z' || f[0] == 't') size = 8, ++f;
+    else if (f[0] == 'l' && f[1] == 'l') size = 8, wide = is_long_double = true, f += 2;
+    else if (f[0] == 'l' || f[0] == 'j' || f[0] == 'z' || f[0] == 't') size = 8, wide = is_double = true, ++f;
+    else if (f[0] == 'L' || f[0] == 'q') size = 8, wide = is_long_double = true, ++f;
     char conv = *f++;
+    if (conv == '%') continue;  // "%5%": a literal %
     if (conv == '[') {  // the set: a ']' right after '[' or "[^" belongs to it
       if (*f == '^') ++f;
       if (*f == ']') ++f;
@@ -1125,7 +1129,7 @@ LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc
       ++f;
     }
     if (conv == 'n') {
-      (void)va_arg(a, void*);
+      if (!skip) (void)va_arg(a, void*);  // (%*n takes none)
       continue;
     }
     if (!strchr("diouxXaAeEfFgGsScC[p", conv) || conv == '\0') break;
@@ -1137,7 +1141,8 @@ LM_NOINLINE void scan_outputs(const char* fmt, va_list ap, int assigned, uptr pc
     if (allocating && strchr("sSc[C", conv)) n = sizeof(char*);
     else if (strchr("aAeEfFgG", conv)) n = is_long_double ? sizeof(long double) : is_double ? sizeof(double) : sizeof(float);
     else if (conv == 'p') n = sizeof(void*);
-    else if (conv == 'c' || conv == 'C') n = (width ? width : 1) * (wide || conv == 'C' ? sizeof(wchar_t) : 1);
+    else if (conv == 'c' || conv == 'C')
+      n = std::min(width ? width : 1, strlen(input)) * (wide || conv == 'C' ? sizeof(wchar_t) : 1);
     else if (conv == 's' || conv == '[' || conv == 'S')
       n = wide || conv == 'S' ? (wcslen(static_cast<const wchar_t*>(out)) + 1) * sizeof(wchar_t)
                               : strlen(static_cast<const char*>(out)) + 1;
@@ -1152,7 +1157,7 @@ int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, con
   va_copy(outputs, ap);
   int r = scan(s, fmt, ap);
   int saved = errno;
-  scan_outputs(fmt, outputs, r, pc, func);
+  scan_outputs(s, fmt, outputs, r, pc, func);
   va_end(outputs);
   errno = saved;
   return r;

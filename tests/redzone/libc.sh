@@ -103,6 +103,7 @@ check "$PROG" sscanf heap-buffer-overflow 16 READ - sscanf
 check "$PROG" sscanf-s heap-buffer-overflow 16 WRITE 22 sscanf
 check "$PROG" sscanf-d heap-buffer-overflow 16 WRITE 4 sscanf
 check "$PROG" sscanf-c heap-buffer-overflow 16 WRITE 20 sscanf
+check "$PROG" sscanf-Ls heap-buffer-overflow 16 WRITE 28 sscanf
 check "$PROG" printf heap-buffer-overflow 16 READ - printf
 check "$PROG" fprintf-precision heap-buffer-overflow 16 READ 20 fprintf
 check "$PROG" printf-n heap-buffer-overflow 16 WRITE 4 printf

@@ -253,6 +253,16 @@ int main(int argc, char** argv) {
     printf("%d %d %g %Lg %g %d %d %zu %p %s %s %.3s %s ", sgot, *si, *sd, *sld, (double)*sf, (int)*sc, (int)*ss, *sz, *sp,
            sword, sset, s3, *sm);
     printf("%d ", sscanf("5", "%d %hd", si, ss));  // stops early: only the first stored
+    // %*n takes no argument; "%5c" of a 2-character input stores 2; glibc's
+    // ' and I flags, "%5%", and L (as ll) making %s wide.
+    char* two = malloc(opaque(2));
+    wchar_t* wide7 = malloc(opaque(7 * sizeof(wchar_t)));
+    int sn = sscanf("12 abc", hidden("%*n%d %3s"), si, sword);
+    int sc2 = sscanf("ab", "%5c", two);
+    int sfl = sscanf("7 8 % wxyzab", hidden("%'d %Ihd %5% %Ls"), si, ss, wide7);
+    printf("%d %s %d %.2s %d %d %ls ", sn, sword, sc2, two, sfl, *si, wide7);
+    free(wide7);
+    free(two);
     free(*sm);
     free(sm);
     free(s3);
@@ -541,6 +551,8 @@ int main(int argc, char** argv) {
     printf("%d\n", sscanf("12 34", "%d %d", &v, (int*)(p + 14)));
   } else if (!strcmp(mode, "sscanf-c")) {
     printf("%d\n", sscanf(src, "%20c", p));
+  } else if (!strcmp(mode, "sscanf-Ls")) {
+    printf("%d\n", sscanf("abcdef", hidden("%Ls"), p));  // 7 wchar_t into 16 bytes
   } else if (!strcmp(mode, "qsort")) {
     qsort(p, opaque(5), sizeof(int), by_value);
   } else if (!strcmp(mode, "wcslen")) {
