@@ -34,22 +34,40 @@ class Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
+  // The depth counts a lock from before it is taken until after it is
+  // released (the signal fences keep the compiler from moving the count
+  // across the atomic operation): a handler that interrupts the thread
+  // between the two must see it inside. (Counted down before the release, a
+  // SIGALRM handler calling exit() there found the depth 0 with the lock
+  // still held, and the stats=1 report waited on it for good: 1 run in a few
+  // hundred of api_exit_signal_threaded.)
   LM_FAST_PATH void lock() {
     ++t_lock_depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     int expected = 0;
     if (LM_LIKELY(state_.compare_exchange_strong(expected, 1, std::memory_order_acquire))) return;
     lock_slow();
   }
   LM_FAST_PATH bool try_lock() {
+    ++t_lock_depth;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     int expected = 0;
     bool got = state_.compare_exchange_strong(expected, 1, std::memory_order_acquire) || t_holds_fork_locks;
-    if (got) ++t_lock_depth;
+    if (!got) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      --t_lock_depth;
+    }
     return got;
   }
   LM_FAST_PATH void unlock() {
+    if (LM_UNLIKELY(t_holds_fork_locks)) {
+      --t_lock_depth;
+      return;
+    }
+    int was = state_.exchange(0, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     --t_lock_depth;
-    if (LM_UNLIKELY(t_holds_fork_locks)) return;
-    if (LM_UNLIKELY(state_.exchange(0, std::memory_order_release) == 2)) unlock_slow();
+    if (LM_UNLIKELY(was == 2)) unlock_slow();
   }
   // Only in a forked child, where the thread that held it no longer exists.
   void reset_after_fork() { state_.store(0, std::memory_order_relaxed); }
