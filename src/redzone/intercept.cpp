@@ -393,6 +393,28 @@ LM_HIDDEN char* lm_rz_strncat_chk(char* d, const char* s, size_t n, size_t dn) {
   return __strncat_chk(d, s, n, dn);
 }
 
+// A printf or scanf conversion's length modifier, as glibc 2.36 reads it
+// (for both): hh, h, none; l, j, z, Z and t (a long: 8 bytes on x86-64, a
+// double, a wide string or character); ll, q and L alike (a long long, a
+// long double, wide). f is moved past it.
+enum Length { kNone, kChar, kShort, kLong, kLongLong };
+Length length_modifier(const char*& f) {
+  switch (*f) {
+    case 'h':
+      if (f[1] == 'h') return f += 2, kChar;
+      return ++f, kShort;
+    case 'l':
+      if (f[1] == 'l') return f += 2, kLongLong;
+      return ++f, kLong;
+    case 'j': case 'z': case 'Z': case 't':
+      return ++f, kLong;
+    case 'q': case 'L':
+      return ++f, kLongLong;
+    default:
+      return kNone;
+  }
+}
+
 // What a printf-style call reads and writes through its arguments, checked
 // before the call, in argument order: the format string, each string a %s
 // prints (up to its terminator, or to the precision: "%.4s" reads at most 4
@@ -409,7 +431,6 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
   if (strchr(fmt, '$')) return;
   va_list a;
   va_copy(a, ap);
-  enum Length { kNone, kChar, kShort, kLong, kLongLong, kLongDouble, kMax, kSize, kDiff };
   for (const char* f = fmt; (f = strchr(f, '%')) != nullptr;) {
     ++f;
     if (*f == '%') {
@@ -434,35 +455,20 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
       for (; isdigit(static_cast<unsigned char>(*f)); ++f)
         if (precision < (1l << 40)) precision = precision * 10 + (*f - '0');
     }
-    Length len = kNone;
-    switch (*f) {
-      case 'h': len = f[1] == 'h' ? kChar : kShort; f += len == kChar ? 2 : 1; break;
-      case 'l': len = f[1] == 'l' ? kLongLong : kLong; f += len == kLongLong ? 2 : 1; break;
-      case 'q': len = kLongLong; ++f; break;
-      case 'L': len = kLongDouble; ++f; break;
-      case 'j': len = kMax; ++f; break;
-      case 'z': case 'Z': len = kSize; ++f; break;
-      case 't': len = kDiff; ++f; break;
-      default: break;
-    }
-    // (glibc reads L, q and ll alike: a long long for the integers, a long
-    // double for the reals, a wide string for %s.)
+    Length len = length_modifier(f);
     switch (*f++) {
       case '%':  // "%5%": no argument
         break;
       case 'd': case 'i': case 'o': case 'u': case 'x': case 'X': case 'b': case 'B':
-        if (len == kLongLong || len == kLongDouble) (void)va_arg(a, long long);
+        if (len == kLongLong) (void)va_arg(a, long long);
         else if (len == kLong) (void)va_arg(a, long);
-        else if (len == kMax) (void)va_arg(a, intmax_t);
-        else if (len == kSize) (void)va_arg(a, size_t);
-        else if (len == kDiff) (void)va_arg(a, ptrdiff_t);
         else (void)va_arg(a, int);
         break;
       case 'c': case 'C':
         (void)va_arg(a, int);  // (wint_t is promoted no further)
         break;
       case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case 'a': case 'A':
-        if (len == kLongDouble || len == kLongLong) (void)va_arg(a, long double);
+        if (len == kLongLong) (void)va_arg(a, long double);
         else (void)va_arg(a, double);
         break;
       case 'p':
@@ -471,7 +477,7 @@ LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* f
       case 'm':
         break;
       case 's':
-        if (len != kLong && len != kLongLong && len != kLongDouble) {
+        if (len < kLong) {
           const char* str = va_arg(a, const char*);
           if (!str) break;  // glibc prints "(null)"
           size_t n = precision < 0 ? strlen(str) + 1 : strnlen(str, size_t(precision));
@@ -1090,8 +1096,7 @@ using Vscan = int (*)(const char*, const char*, va_list);
 // float, double or long double, a pointer (%p, and the char* of an
 // allocating %ms), %c's `width` characters (at most as many as the input
 // has: "%5c" of "ab" stores 2), and the string %s and %[ stored with its
-// terminator. glibc reads L, q and ll alike (a long long, a long double, a
-// wide string or character) and j, z and t as l. Not walked: a format with
+// terminator (wide with l, ll, L: length_modifier). Not walked: a format with
 // a `$` (positional arguments); %n stores are not checked (whether the scan
 // got that far is not known). A conversion the walk does not know ends it.
 LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, int assigned, uptr pc,
@@ -1112,13 +1117,9 @@ LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, in
       if (width < (size_t{1} << 40)) width = width * 10 + size_t(*f - '0');
     bool allocating = *f == 'm';
     if (allocating) ++f;
-    size_t size = 4;  // an int, a float
-    bool wide = false, is_double = false, is_long_double = false;
-    if (f[0] == 'h' && f[1] == 'h') size = 1, f += 2;
-    else if (f[0] == 'h') size = 2, ++f;
-    else if (f[0] == 'l' && f[1] == 'l') size = 8, wide = is_long_double = true, f += 2;
-    else if (f[0] == 'l' || f[0] == 'j' || f[0] == 'z' || f[0] == 't') size = 8, wide = is_double = true, ++f;
-    else if (f[0] == 'L' || f[0] == 'q') size = 8, wide = is_long_double = true, ++f;
+    Length len = length_modifier(f);
+    size_t size = len == kChar ? 1 : len == kShort ? 2 : len == kNone ? 4 : 8;  // an integer; 4: a float too
+    bool wide = len >= kLong, is_double = len == kLong, is_long_double = len == kLongLong;
     char conv = *f++;
     if (conv == '%') continue;  // "%5%": a literal %
     if (conv == '[') {  // the set: a ']' right after '[' or "[^" belongs to it
