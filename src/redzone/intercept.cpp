@@ -38,6 +38,13 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <time.h>
+#include <utime.h>
 
 #include <unistd.h>
 
@@ -252,6 +259,26 @@ LM_FAST_PATH T parse_float(T (*parse)(const char*, char**), const char* s, char*
   if (endp) *endp = end;
   range(s, parse_length(s, end), false, pc, func);
   return v;
+}
+
+// What fits in n bytes: the string, and its terminator if there was room.
+void bounded_string_written(const char* s, size_t n, uptr pc, const char* func) {
+  if (n == 0) return;
+  size_t k = strnlen(s, n);
+  range(s, k < n ? k + 1 : k, true, pc, func);
+}
+size_t inet_bytes(int af) { return af == AF_INET ? 4 : af == AF_INET6 ? 16 : 0; }
+void poll_array(const struct pollfd* fds, nfds_t n, uptr pc, const char* func) {
+  size_t bytes;
+  if (!__builtin_mul_overflow(n, sizeof *fds, &bytes)) range(fds, bytes, true, pc, func);
+}
+
+// The struct they fill, on success.
+template <typename T>
+LM_FAST_PATH int got_struct(int r, const char* path, T* out, uptr pc, const char* func) {
+  path_read(path, r < 0, pc, func);
+  if (r == 0) range(out, sizeof *out, true, pc, func);
+  return r;
 }
 
 }  // namespace
@@ -777,6 +804,9 @@ LM_HIDDEN int lm_rz_chmod(const char* path, mode_t mode) {
 LM_HIDDEN int lm_rz_truncate(const char* path, off_t size) {
   return rz::got_path(truncate(path, size), path, LM_PC, "truncate");
 }
+LM_HIDDEN int lm_rz_truncate64(const char* path, off64_t size) {
+  return rz::got_path(truncate64(path, size), path, LM_PC, "truncate64");
+}
 LM_HIDDEN int lm_rz_rename(const char* from, const char* to) {
   return rz::got_paths(rename(from, to), from, to, LM_PC, "rename");
 }
@@ -1156,8 +1186,8 @@ LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, in
     if (allocating && strchr("sSc[C", conv)) n = sizeof(char*);
     else if (strchr("aAeEfFgG", conv)) n = is_long_double ? sizeof(long double) : is_double ? sizeof(double) : sizeof(float);
     else if (conv == 'p') n = sizeof(void*);
-    else if (conv == 'c' || conv == 'C')
-      n = std::min(width ? width : 1, strlen(input)) * (wide || conv == 'C' ? sizeof(wchar_t) : 1);
+    else if (conv == 'c' || conv == 'C')  // (from a stream: at least one, how many more unknown)
+      n = std::min(width ? width : 1, input ? strlen(input) : 1) * (wide || conv == 'C' ? sizeof(wchar_t) : 1);
     else if (conv == 's' || conv == '[' || conv == 'S')
       n = wide || conv == 'S' ? (wcslen(static_cast<const wchar_t*>(out)) + 1) * sizeof(wchar_t)
                               : strlen(static_cast<const char*>(out)) + 1;
@@ -1194,6 +1224,320 @@ LM_HIDDEN int lm_rz_isoc99_sscanf(const char* s, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int r = scanned(lm_real_isoc99_vsscanf, s, fmt, ap, LM_PC, "sscanf");
+  va_end(ap);
+  return r;
+}
+
+
+// ---- more searches, tokenizers, paths, fixed-size results, stream scanf ----
+
+LM_HIDDEN void* lm_rz_memmem(const void* h, size_t hl, const void* nd, size_t nl) {
+  void* r = memmem(h, hl, nd, nl);
+  rz::range(nd, nl, false, LM_PC, "memmem");
+  rz::range(h, r ? size_t(static_cast<const char*>(r) - static_cast<const char*>(h)) + nl : hl, false, LM_PC,
+            "memmem");
+  return r;
+}
+LM_HIDDEN char* lm_rz_strcasestr(const char* h, const char* nd) {
+  const char* r = strcasestr(h, nd);
+  size_t nl = strlen(nd);
+  rz::range(nd, nl + 1, false, LM_PC, "strcasestr");
+  rz::range(h, r ? size_t(r - h) + nl : strlen(h) + 1, false, LM_PC, "strcasestr");
+  return const_cast<char*>(r);
+}
+LM_HIDDEN wchar_t* lm_rz_wcsstr(const wchar_t* h, const wchar_t* nd) {
+  const wchar_t* r = wcsstr(h, nd);
+  size_t nl = wcslen(nd);
+  rz::range(nd, (nl + 1) * sizeof(wchar_t), false, LM_PC, "wcsstr");
+  rz::range(h, (r ? size_t(r - h) + nl : wcslen(h) + 1) * sizeof(wchar_t), false, LM_PC, "wcsstr");
+  return const_cast<wchar_t*>(r);
+}
+
+// Tokenizers: the delimiters before; after, the token they return, with the
+// terminator they wrote at its end (a string never terminated runs into the
+// redzone there).
+LM_HIDDEN char* lm_rz_strtok(char* s, const char* delim) {
+  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok");
+  char* r = strtok(s, delim);
+  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok");
+  return r;
+}
+LM_HIDDEN char* lm_rz_strtok_r(char* s, const char* delim, char** save) {
+  rz::range(save, sizeof *save, true, LM_PC, "strtok_r");
+  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok_r");
+  char* r = strtok_r(s, delim, save);
+  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok_r");
+  return r;
+}
+LM_HIDDEN char* lm_rz_strsep(char** sp, const char* delim) {
+  rz::range(sp, sizeof *sp, true, LM_PC, "strsep");
+  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strsep");
+  char* r = strsep(sp, delim);
+  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strsep");
+  return r;
+}
+
+// Strings written into the caller's buffer: checked after, for the string
+// and its terminator.
+char* __getcwd_chk(char*, size_t, size_t);
+int __gethostname_chk(char*, size_t, size_t);
+int lm_real_xpg_strerror_r(int, char*, size_t) __asm__("__xpg_strerror_r");
+LM_HIDDEN char* lm_rz_getcwd(char* buf, size_t n) {
+  char* r = getcwd(buf, n);
+  if (r && buf) rz::range(buf, strlen(buf) + 1, true, LM_PC, "getcwd");
+  return r;
+}
+LM_HIDDEN char* lm_rz_getcwd_chk(char* buf, size_t n, size_t bn) {
+  char* r = __getcwd_chk(buf, n, bn);
+  if (r && buf) rz::range(buf, strlen(buf) + 1, true, LM_PC, "__getcwd_chk");
+  return r;
+}
+LM_HIDDEN int lm_rz_gethostname(char* name, size_t n) {
+  int r = gethostname(name, n);
+  if (r == 0) rz::bounded_string_written(name, n, LM_PC, "gethostname");
+  return r;
+}
+LM_HIDDEN int lm_rz_gethostname_chk(char* name, size_t n, size_t bn) {
+  int r = __gethostname_chk(name, n, bn);
+  if (r == 0) rz::bounded_string_written(name, n, LM_PC, "__gethostname_chk");
+  return r;
+}
+// GNU strerror_r writes into buf only when it returns buf (an unknown
+// error's "Unknown error N"); the XSI one always, truncated to n.
+LM_HIDDEN char* lm_rz_strerror_r(int e, char* buf, size_t n) {
+  char* r = strerror_r(e, buf, n);
+  if (r == buf && n) rz::bounded_string_written(buf, n, LM_PC, "strerror_r");
+  return r;
+}
+LM_HIDDEN int lm_rz_xpg_strerror_r(int e, char* buf, size_t n) {
+  int saved = errno;
+  int r = lm_real_xpg_strerror_r(e, buf, n);
+  if (r == 0 || r == ERANGE) rz::bounded_string_written(buf, n, LM_PC, "strerror_r");
+  errno = saved;
+  return r;
+}
+LM_HIDDEN const char* lm_rz_inet_ntop(int af, const void* src, char* dst, socklen_t n) {
+  rz::range(src, rz::inet_bytes(af), false, LM_PC, "inet_ntop");
+  const char* r = inet_ntop(af, src, dst, n);
+  if (r) rz::range(dst, strlen(dst) + 1, true, LM_PC, "inet_ntop");
+  return r;
+}
+LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
+  int r = inet_pton(af, src, dst);
+  if (r == 1) {  // (0: it may have stopped before the terminator)
+    rz::range(src, strlen(src) + 1, false, LM_PC, "inet_pton");
+    rz::range(dst, rz::inet_bytes(af), true, LM_PC, "inet_pton");
+  }
+  return r;
+}
+
+// Fixed-size results: an array or struct written on success (pipe's two
+// descriptors, a time), or read and written (poll's array: checked before,
+// the shadow alone is looked at, so a pointer the kernel refuses does no
+// harm).
+int __poll_chk(struct pollfd*, nfds_t, int, size_t);
+LM_HIDDEN int lm_rz_pipe(int fds[2]) {
+  int r = pipe(fds);
+  if (r == 0) rz::range(fds, 2 * sizeof(int), true, LM_PC, "pipe");
+  return r;
+}
+LM_HIDDEN int lm_rz_pipe2(int fds[2], int flags) {
+  int r = pipe2(fds, flags);
+  if (r == 0) rz::range(fds, 2 * sizeof(int), true, LM_PC, "pipe2");
+  return r;
+}
+LM_HIDDEN int lm_rz_poll(struct pollfd* fds, nfds_t n, int timeout) {
+  rz::poll_array(fds, n, LM_PC, "poll");
+  return poll(fds, n, timeout);
+}
+LM_HIDDEN int lm_rz_poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t bn) {
+  rz::poll_array(fds, n, LM_PC, "__poll_chk");
+  return __poll_chk(fds, n, timeout, bn);
+}
+LM_HIDDEN int lm_rz_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask) {
+  rz::poll_array(fds, n, LM_PC, "ppoll");
+  if (ts) rz::range(ts, sizeof *ts, false, LM_PC, "ppoll");
+  return ppoll(fds, n, ts, mask);
+}
+LM_HIDDEN int lm_rz_clock_gettime(clockid_t clock, struct timespec* ts) {
+  int r = clock_gettime(clock, ts);
+  if (r == 0) rz::range(ts, sizeof *ts, true, LM_PC, "clock_gettime");
+  return r;
+}
+LM_HIDDEN int lm_rz_gettimeofday(struct timeval* tv, void* tz) {
+  int r = gettimeofday(tv, static_cast<struct timezone*>(tz));
+  if (r == 0 && tv) rz::range(tv, sizeof *tv, true, LM_PC, "gettimeofday");
+  if (r == 0 && tz) rz::range(tz, sizeof(struct timezone), true, LM_PC, "gettimeofday");
+  return r;
+}
+LM_HIDDEN time_t lm_rz_time(time_t* t) {
+  time_t r = time(t);
+  if (t && r != time_t(-1)) rz::range(t, sizeof *t, true, LM_PC, "time");
+  return r;
+}
+LM_HIDDEN struct tm* lm_rz_localtime_r(const time_t* t, struct tm* tm) {
+  rz::range(t, sizeof *t, false, LM_PC, "localtime_r");
+  struct tm* r = localtime_r(t, tm);
+  if (r) rz::range(tm, sizeof *tm, true, LM_PC, "localtime_r");
+  return r;
+}
+LM_HIDDEN struct tm* lm_rz_gmtime_r(const time_t* t, struct tm* tm) {
+  rz::range(t, sizeof *t, false, LM_PC, "gmtime_r");
+  struct tm* r = gmtime_r(t, tm);
+  if (r) rz::range(tm, sizeof *tm, true, LM_PC, "gmtime_r");
+  return r;
+}
+LM_HIDDEN struct tm* lm_rz_localtime(const time_t* t) {
+  rz::range(t, sizeof *t, false, LM_PC, "localtime");
+  return localtime(t);
+}
+LM_HIDDEN struct tm* lm_rz_gmtime(const time_t* t) {
+  rz::range(t, sizeof *t, false, LM_PC, "gmtime");
+  return gmtime(t);
+}
+LM_HIDDEN time_t lm_rz_mktime(struct tm* tm) {
+  rz::range(tm, sizeof *tm, true, LM_PC, "mktime");  // (normalised in place)
+  return mktime(tm);
+}
+LM_HIDDEN char* lm_rz_ctime_r(const time_t* t, char* buf) {
+  rz::range(t, sizeof *t, false, LM_PC, "ctime_r");
+  char* r = ctime_r(t, buf);
+  if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "ctime_r");
+  return r;
+}
+LM_HIDDEN char* lm_rz_asctime_r(const struct tm* tm, char* buf) {
+  rz::range(tm, sizeof *tm, false, LM_PC, "asctime_r");
+  char* r = asctime_r(tm, buf);
+  if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "asctime_r");
+  return r;
+}
+// strftime: a result of 0 leaves the buffer's contents unspecified.
+LM_HIDDEN size_t lm_rz_strftime(char* s, size_t max, const char* fmt, const struct tm* tm) {
+  rz::range(fmt, strlen(fmt) + 1, false, LM_PC, "strftime");
+  rz::range(tm, sizeof *tm, false, LM_PC, "strftime");
+  size_t r = strftime(s, max, fmt, tm);
+  if (r) rz::range(s, r + 1, true, LM_PC, "strftime");
+  return r;
+}
+
+// More calls that take paths (got_path: after the call), with the structs
+// some of them read before or fill.
+LM_HIDDEN int lm_rz_remove(const char* path) { return rz::got_path(remove(path), path, LM_PC, "remove"); }
+LM_HIDDEN int lm_rz_mkfifo(const char* path, mode_t mode) {
+  return rz::got_path(mkfifo(path, mode), path, LM_PC, "mkfifo");
+}
+LM_HIDDEN int lm_rz_mknod(const char* path, mode_t mode, dev_t dev) {
+  return rz::got_path(mknod(path, mode, dev), path, LM_PC, "mknod");
+}
+LM_HIDDEN int lm_rz_mkdirat(int dir, const char* path, mode_t mode) {
+  return rz::got_path(mkdirat(dir, path, mode), path, LM_PC, "mkdirat");
+}
+LM_HIDDEN int lm_rz_chown(const char* path, uid_t u, gid_t g) {
+  return rz::got_path(chown(path, u, g), path, LM_PC, "chown");
+}
+LM_HIDDEN int lm_rz_lchown(const char* path, uid_t u, gid_t g) {
+  return rz::got_path(lchown(path, u, g), path, LM_PC, "lchown");
+}
+LM_HIDDEN int lm_rz_fchownat(int dir, const char* path, uid_t u, gid_t g, int flags) {
+  return rz::got_path(fchownat(dir, path, u, g, flags), path, LM_PC, "fchownat");
+}
+LM_HIDDEN int lm_rz_fchmodat(int dir, const char* path, mode_t mode, int flags) {
+  return rz::got_path(fchmodat(dir, path, mode, flags), path, LM_PC, "fchmodat");
+}
+LM_HIDDEN int lm_rz_renameat(int d1, const char* from, int d2, const char* to) {
+  return rz::got_paths(renameat(d1, from, d2, to), from, to, LM_PC, "renameat");
+}
+LM_HIDDEN int lm_rz_renameat2(int d1, const char* from, int d2, const char* to, unsigned flags) {
+  return rz::got_paths(renameat2(d1, from, d2, to, flags), from, to, LM_PC, "renameat2");
+}
+LM_HIDDEN int lm_rz_linkat(int d1, const char* from, int d2, const char* to, int flags) {
+  return rz::got_paths(linkat(d1, from, d2, to, flags), from, to, LM_PC, "linkat");
+}
+LM_HIDDEN int lm_rz_symlinkat(const char* target, int dir, const char* path) {
+  return rz::got_paths(symlinkat(target, dir, path), target, path, LM_PC, "symlinkat");
+}
+LM_HIDDEN int lm_rz_utime(const char* path, const struct utimbuf* t) {
+  if (t) rz::range(t, sizeof *t, false, LM_PC, "utime");
+  return rz::got_path(utime(path, t), path, LM_PC, "utime");
+}
+LM_HIDDEN int lm_rz_utimes(const char* path, const struct timeval tv[2]) {
+  if (tv) rz::range(tv, 2 * sizeof *tv, false, LM_PC, "utimes");
+  return rz::got_path(utimes(path, tv), path, LM_PC, "utimes");
+}
+LM_HIDDEN int lm_rz_utimensat(int dir, const char* path, const struct timespec ts[2], int flags) {
+  if (ts) rz::range(ts, 2 * sizeof *ts, false, LM_PC, "utimensat");
+  return rz::got_path(utimensat(dir, path, ts, flags), path, LM_PC, "utimensat");
+}
+LM_HIDDEN int lm_rz_statfs(const char* path, struct statfs* out) {
+  return rz::got_struct(statfs(path, out), path, out, LM_PC, "statfs");
+}
+LM_HIDDEN int lm_rz_statvfs(const char* path, struct statvfs* out) {
+  return rz::got_struct(statvfs(path, out), path, out, LM_PC, "statvfs");
+}
+LM_HIDDEN int lm_rz_statx(int dir, const char* path, int flags, unsigned mask, struct statx* out) {
+  return rz::got_struct(statx(dir, path, flags, mask, out), path, out, LM_PC, "statx");
+}
+
+// scanf from a stream: the format before; after, the objects its first N
+// assigning conversions stored into (N its result), as for sscanf (a %c's
+// first character only: how many more the stream had is not known).
+int lm_real_vfscanf(FILE*, const char*, va_list) __asm__("vfscanf");
+int lm_real_isoc99_vfscanf(FILE*, const char*, va_list) __asm__("__isoc99_vfscanf");
+int lm_real_fscanf(FILE*, const char*, ...) __asm__("fscanf");
+int lm_real_isoc99_fscanf(FILE*, const char*, ...) __asm__("__isoc99_fscanf");
+int lm_real_scanf(const char*, ...) __asm__("scanf");
+int lm_real_isoc99_scanf(const char*, ...) __asm__("__isoc99_scanf");
+int lm_real_vscanf(const char*, va_list) __asm__("vscanf");
+int lm_real_isoc99_vscanf(const char*, va_list) __asm__("__isoc99_vscanf");
+using Vfscan = int (*)(FILE*, const char*, va_list);
+int fscanned(Vfscan scan, FILE* f, const char* fmt, va_list ap, uptr pc, const char* func) {
+  rz::range(fmt, strlen(fmt) + 1, false, pc, func);
+  va_list outputs;
+  va_copy(outputs, ap);
+  int r = scan(f, fmt, ap);
+  int saved = errno;
+  scan_outputs(nullptr, fmt, outputs, r, pc, func);
+  va_end(outputs);
+  errno = saved;
+  return r;
+}
+LM_HIDDEN int lm_rz_vfscanf(FILE* f, const char* fmt, va_list ap) {
+  return fscanned(lm_real_vfscanf, f, fmt, ap, LM_PC, "vfscanf");
+}
+LM_HIDDEN int lm_rz_isoc99_vfscanf(FILE* f, const char* fmt, va_list ap) {
+  return fscanned(lm_real_isoc99_vfscanf, f, fmt, ap, LM_PC, "vfscanf");
+}
+LM_HIDDEN int lm_rz_vscanf(const char* fmt, va_list ap) {
+  return fscanned(lm_real_vfscanf, stdin, fmt, ap, LM_PC, "vscanf");
+}
+LM_HIDDEN int lm_rz_isoc99_vscanf(const char* fmt, va_list ap) {
+  return fscanned(lm_real_isoc99_vfscanf, stdin, fmt, ap, LM_PC, "vscanf");
+}
+LM_HIDDEN int lm_rz_fscanf(FILE* f, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = fscanned(lm_real_vfscanf, f, fmt, ap, LM_PC, "fscanf");
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_isoc99_fscanf(FILE* f, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = fscanned(lm_real_isoc99_vfscanf, f, fmt, ap, LM_PC, "fscanf");
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_scanf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = fscanned(lm_real_vfscanf, stdin, fmt, ap, LM_PC, "scanf");
+  va_end(ap);
+  return r;
+}
+LM_HIDDEN int lm_rz_isoc99_scanf(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = fscanned(lm_real_isoc99_vfscanf, stdin, fmt, ap, LM_PC, "scanf");
   va_end(ap);
   return r;
 }
@@ -1407,7 +1751,7 @@ const Hook kHooks[] = {
     {"chdir", reinterpret_cast<void*>(lm_rz_chdir), reinterpret_cast<void*>(&chdir)},
     {"chmod", reinterpret_cast<void*>(lm_rz_chmod), reinterpret_cast<void*>(&chmod)},
     {"truncate", reinterpret_cast<void*>(lm_rz_truncate), reinterpret_cast<void*>(&truncate)},
-    {"truncate64", reinterpret_cast<void*>(lm_rz_truncate), reinterpret_cast<void*>(&truncate64)},
+    {"truncate64", reinterpret_cast<void*>(lm_rz_truncate64), reinterpret_cast<void*>(&truncate64)},
     {"readlinkat", reinterpret_cast<void*>(lm_rz_readlinkat), reinterpret_cast<void*>(&readlinkat)},
     {"__readlink_chk", reinterpret_cast<void*>(lm_rz_readlink_chk), reinterpret_cast<void*>(&__readlink_chk)},
     {"__readlinkat_chk", reinterpret_cast<void*>(lm_rz_readlinkat_chk), reinterpret_cast<void*>(&__readlinkat_chk)},
@@ -1529,6 +1873,65 @@ const Hook kHooks[] = {
     {"__wcscpy_chk", reinterpret_cast<void*>(lm_rz_wcscpy_chk), reinterpret_cast<void*>(&__wcscpy_chk)},
     {"__wcsncpy_chk", reinterpret_cast<void*>(lm_rz_wcsncpy_chk), reinterpret_cast<void*>(&__wcsncpy_chk)},
     {"__wcscat_chk", reinterpret_cast<void*>(lm_rz_wcscat_chk), reinterpret_cast<void*>(&__wcscat_chk)},
+    {"memmem", reinterpret_cast<void*>(lm_rz_memmem), reinterpret_cast<void*>(&memmem)},
+    {"strcasestr", reinterpret_cast<void*>(lm_rz_strcasestr), reinterpret_cast<void*>(static_cast<const char* (*)(const char*, const char*)>(&strcasestr))},
+    {"wcsstr", reinterpret_cast<void*>(lm_rz_wcsstr), reinterpret_cast<void*>(static_cast<const wchar_t* (*)(const wchar_t*, const wchar_t*)>(&wcsstr))},
+    {"strtok", reinterpret_cast<void*>(lm_rz_strtok), reinterpret_cast<void*>(&strtok)},
+    {"strtok_r", reinterpret_cast<void*>(lm_rz_strtok_r), reinterpret_cast<void*>(&strtok_r)},
+    {"__strtok_r", reinterpret_cast<void*>(lm_rz_strtok_r), reinterpret_cast<void*>(&strtok_r)},
+    {"strsep", reinterpret_cast<void*>(lm_rz_strsep), reinterpret_cast<void*>(&strsep)},
+    {"getcwd", reinterpret_cast<void*>(lm_rz_getcwd), reinterpret_cast<void*>(&getcwd)},
+    {"__getcwd_chk", reinterpret_cast<void*>(lm_rz_getcwd_chk), reinterpret_cast<void*>(&__getcwd_chk)},
+    {"gethostname", reinterpret_cast<void*>(lm_rz_gethostname), reinterpret_cast<void*>(&gethostname)},
+    {"__gethostname_chk", reinterpret_cast<void*>(lm_rz_gethostname_chk), reinterpret_cast<void*>(&__gethostname_chk)},
+    {"strerror_r", reinterpret_cast<void*>(lm_rz_strerror_r), reinterpret_cast<void*>(static_cast<char* (*)(int, char*, size_t)>(&strerror_r))},
+    {"__xpg_strerror_r", reinterpret_cast<void*>(lm_rz_xpg_strerror_r), reinterpret_cast<void*>(&lm_real_xpg_strerror_r)},
+    {"inet_ntop", reinterpret_cast<void*>(lm_rz_inet_ntop), reinterpret_cast<void*>(&inet_ntop)},
+    {"inet_pton", reinterpret_cast<void*>(lm_rz_inet_pton), reinterpret_cast<void*>(&inet_pton)},
+    {"pipe", reinterpret_cast<void*>(lm_rz_pipe), reinterpret_cast<void*>(&pipe)},
+    {"pipe2", reinterpret_cast<void*>(lm_rz_pipe2), reinterpret_cast<void*>(&pipe2)},
+    {"poll", reinterpret_cast<void*>(lm_rz_poll), reinterpret_cast<void*>(&poll)},
+    {"__poll_chk", reinterpret_cast<void*>(lm_rz_poll_chk), reinterpret_cast<void*>(&__poll_chk)},
+    {"ppoll", reinterpret_cast<void*>(lm_rz_ppoll), reinterpret_cast<void*>(&ppoll)},
+    {"clock_gettime", reinterpret_cast<void*>(lm_rz_clock_gettime), reinterpret_cast<void*>(&clock_gettime)},
+    {"gettimeofday", reinterpret_cast<void*>(lm_rz_gettimeofday), reinterpret_cast<void*>(&gettimeofday)},
+    {"time", reinterpret_cast<void*>(lm_rz_time), reinterpret_cast<void*>(&time)},
+    {"localtime_r", reinterpret_cast<void*>(lm_rz_localtime_r), reinterpret_cast<void*>(&localtime_r)},
+    {"gmtime_r", reinterpret_cast<void*>(lm_rz_gmtime_r), reinterpret_cast<void*>(&gmtime_r)},
+    {"localtime", reinterpret_cast<void*>(lm_rz_localtime), reinterpret_cast<void*>(&localtime)},
+    {"gmtime", reinterpret_cast<void*>(lm_rz_gmtime), reinterpret_cast<void*>(&gmtime)},
+    {"mktime", reinterpret_cast<void*>(lm_rz_mktime), reinterpret_cast<void*>(&mktime)},
+    {"ctime_r", reinterpret_cast<void*>(lm_rz_ctime_r), reinterpret_cast<void*>(&ctime_r)},
+    {"asctime_r", reinterpret_cast<void*>(lm_rz_asctime_r), reinterpret_cast<void*>(&asctime_r)},
+    {"strftime", reinterpret_cast<void*>(lm_rz_strftime), reinterpret_cast<void*>(&strftime)},
+    {"remove", reinterpret_cast<void*>(lm_rz_remove), reinterpret_cast<void*>(&remove)},
+    {"mkfifo", reinterpret_cast<void*>(lm_rz_mkfifo), reinterpret_cast<void*>(&mkfifo)},
+    {"mknod", reinterpret_cast<void*>(lm_rz_mknod), reinterpret_cast<void*>(&mknod)},
+    {"mkdirat", reinterpret_cast<void*>(lm_rz_mkdirat), reinterpret_cast<void*>(&mkdirat)},
+    {"chown", reinterpret_cast<void*>(lm_rz_chown), reinterpret_cast<void*>(&chown)},
+    {"lchown", reinterpret_cast<void*>(lm_rz_lchown), reinterpret_cast<void*>(&lchown)},
+    {"fchownat", reinterpret_cast<void*>(lm_rz_fchownat), reinterpret_cast<void*>(&fchownat)},
+    {"fchmodat", reinterpret_cast<void*>(lm_rz_fchmodat), reinterpret_cast<void*>(&fchmodat)},
+    {"renameat", reinterpret_cast<void*>(lm_rz_renameat), reinterpret_cast<void*>(&renameat)},
+    {"renameat2", reinterpret_cast<void*>(lm_rz_renameat2), reinterpret_cast<void*>(&renameat2)},
+    {"linkat", reinterpret_cast<void*>(lm_rz_linkat), reinterpret_cast<void*>(&linkat)},
+    {"symlinkat", reinterpret_cast<void*>(lm_rz_symlinkat), reinterpret_cast<void*>(&symlinkat)},
+    {"utime", reinterpret_cast<void*>(lm_rz_utime), reinterpret_cast<void*>(&utime)},
+    {"utimes", reinterpret_cast<void*>(lm_rz_utimes), reinterpret_cast<void*>(&utimes)},
+    {"utimensat", reinterpret_cast<void*>(lm_rz_utimensat), reinterpret_cast<void*>(&utimensat)},
+    {"statfs", reinterpret_cast<void*>(lm_rz_statfs), reinterpret_cast<void*>(&statfs)},
+    {"statfs64", reinterpret_cast<void*>(lm_rz_statfs), reinterpret_cast<void*>(&statfs64)},
+    {"statvfs", reinterpret_cast<void*>(lm_rz_statvfs), reinterpret_cast<void*>(&statvfs)},
+    {"statvfs64", reinterpret_cast<void*>(lm_rz_statvfs), reinterpret_cast<void*>(&statvfs64)},
+    {"statx", reinterpret_cast<void*>(lm_rz_statx), reinterpret_cast<void*>(&statx)},
+    {"fscanf", reinterpret_cast<void*>(lm_rz_fscanf), reinterpret_cast<void*>(&lm_real_fscanf)},
+    {"vfscanf", reinterpret_cast<void*>(lm_rz_vfscanf), reinterpret_cast<void*>(&lm_real_vfscanf)},
+    {"scanf", reinterpret_cast<void*>(lm_rz_scanf), reinterpret_cast<void*>(&lm_real_scanf)},
+    {"vscanf", reinterpret_cast<void*>(lm_rz_vscanf), reinterpret_cast<void*>(&lm_real_vscanf)},
+    {"__isoc99_fscanf", reinterpret_cast<void*>(lm_rz_isoc99_fscanf), reinterpret_cast<void*>(&lm_real_isoc99_fscanf)},
+    {"__isoc99_vfscanf", reinterpret_cast<void*>(lm_rz_isoc99_vfscanf), reinterpret_cast<void*>(&lm_real_isoc99_vfscanf)},
+    {"__isoc99_scanf", reinterpret_cast<void*>(lm_rz_isoc99_scanf), reinterpret_cast<void*>(&lm_real_isoc99_scanf)},
+    {"__isoc99_vscanf", reinterpret_cast<void*>(lm_rz_isoc99_vscanf), reinterpret_cast<void*>(&lm_real_isoc99_vscanf)},
 };
 
 constexpr size_t kHookCount = sizeof kHooks / sizeof kHooks[0];
@@ -1536,14 +1939,13 @@ constexpr size_t kHookCount = sizeof kHooks / sizeof kHooks[0];
 // kHooks' indices in name order, for hook_for's binary search: every
 // relocation of every module is looked up (python3's executable alone has
 // thousands). Sorted once, at the first pass.
-uint8_t g_by_name[kHookCount];
-static_assert(kHookCount <= 256);
+uint16_t g_by_name[kHookCount];
 
 void sort_hooks() {
   for (size_t i = 0; i < kHookCount; ++i) {
     size_t j = i;
     for (; j > 0 && std::strcmp(kHooks[g_by_name[j - 1]].name, kHooks[i].name) > 0; --j) g_by_name[j] = g_by_name[j - 1];
-    g_by_name[j] = uint8_t(i);
+    g_by_name[j] = uint16_t(i);
   }
 }
 

@@ -6,6 +6,7 @@
 // more -O2 -D_FORTIFY_SOURCE=3, whose clean run goes through the __*_chk
 // forms the compiler emits (tests/redzone/libc.sh).
 #define _GNU_SOURCE  // memrchr, strchrnul
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -19,10 +20,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 #include <wchar.h>
 
 // Sizes the compiler cannot see through (the fortified build must call the
@@ -381,6 +388,188 @@ int main(int argc, char** argv) {
     printf("%d ", unlink(other));
     printf("%d ", rmdir(dir));
     printf("%d ", stat(dir, st));
+    {
+      // Searches, tokenizers, strings, times and paths of the later hooks,
+      // each with heap objects of exactly the size the call reads or writes.
+      char* hay = strdup("key=value;other");
+      char* word = strdup("OTHER");
+      printf("%d %d ", memmem(hay, strlen(hay), "val", 3) == hay + 4, memmem(hay, strlen(hay), "zz", 2) == NULL);
+      printf("%d %d ", strcasestr(hay, word) == hay + 10, strcasestr(hay, "nope") == NULL);
+      wchar_t* wide = malloc(opaque(6 * sizeof(wchar_t)));
+      wcscpy(wide, L"abcde");
+      printf("%d %d ", wcsstr(wide, L"cd") == wide + 2, wcsstr(wide, L"x") == NULL);
+      char* toks = strdup("a,bb,,ccc");
+      char* save = NULL;
+      char** savep = malloc(opaque(sizeof(char*)));
+      int ntok = 0;
+      for (char* t = strtok(toks, ","); t; t = strtok(NULL, ",")) ntok += (int)strlen(t);
+      strcpy(toks, "a,bb,,ccc");
+      for (char* t = strtok_r(toks, ",", savep); t; t = strtok_r(NULL, ",", savep)) ntok += (int)strlen(t);
+      strcpy(toks, "a,bb,,ccc");
+      save = toks;
+      int nsep = 0;
+      for (char* t; (t = strsep(&save, ",")) != NULL;) nsep += 1;
+      printf("%d %d ", ntok, nsep);
+      char cwd_stack[PATH_MAX];
+      if (!getcwd(cwd_stack, sizeof cwd_stack)) return 5;
+      char* cwd = malloc(opaque(strlen(cwd_stack) + 1));
+      printf("%d ", getcwd(cwd, strlen(cwd_stack) + 1) == cwd && strcmp(cwd, cwd_stack) == 0);
+      char host_stack[256];
+      if (gethostname(host_stack, sizeof host_stack) != 0) return 5;
+      char* host = malloc(opaque(strlen(host_stack) + 1));
+      printf("%d ", gethostname(host, strlen(host_stack) + 1) == 0 && strcmp(host, host_stack) == 0);
+      char* err = malloc(opaque(20));  // "Unknown error 12345" and its terminator
+      printf("%d ", strcmp(strerror_r(12345, err, 20), "Unknown error 12345") == 0);
+      printf("%d ", strerror_r(ENOENT, err, 20) != NULL);  // a known one: a string of libc's
+      int __xpg_strerror_r(int, char*, size_t);
+      char* xerr = malloc(opaque(26));  // "No such file or directory"
+      printf("%d ", __xpg_strerror_r(ENOENT, xerr, 26) == 0 && strcmp(xerr, "No such file or directory") == 0);
+      unsigned char* addr6 = malloc(opaque(16));
+      unsigned char* addr4 = malloc(opaque(4));
+      char* text6 = malloc(opaque(sizeof "2001:db8::1"));
+      int r1 = inet_pton(AF_INET6, "2001:db8::1", addr6);
+      int r2 = inet_pton(AF_INET, "10.1.2.3", addr4);
+      printf("%d %d ", r1, r2);
+      printf("%d %d ", inet_ntop(AF_INET6, addr6, text6, sizeof "2001:db8::1") != NULL && strcmp(text6, "2001:db8::1") == 0,
+             inet_pton(AF_INET, "10.1.2", addr4));
+      int* pfd = malloc(opaque(2 * sizeof(int)));
+      printf("%d ", pipe(pfd) == 0 && close(pfd[0]) == 0 && close(pfd[1]) == 0);
+      printf("%d ", pipe2(pfd, O_CLOEXEC) == 0 && write(pfd[1], "p", 1) == 1);
+      struct pollfd* pl = malloc(opaque(2 * sizeof(struct pollfd)));
+      pl[0] = (struct pollfd){.fd = pfd[0], .events = POLLIN};
+      pl[1] = (struct pollfd){.fd = -1};
+      r1 = poll(pl, 2, 1000);
+      printf("%d %d ", r1, pl[0].revents == POLLIN);
+      struct timespec* ts = malloc(opaque(2 * sizeof(struct timespec)));
+      ts[1] = (struct timespec){1, 0};
+      printf("%d ", ppoll(pl, 2, ts + 1, NULL));
+      close(pfd[0]);
+      close(pfd[1]);
+      struct timeval* tv = malloc(opaque(2 * sizeof(struct timeval)));
+      struct timezone* tz = malloc(opaque(sizeof(struct timezone)));
+      time_t* now = malloc(opaque(sizeof(time_t)));
+      r1 = clock_gettime(CLOCK_REALTIME, ts);
+      r2 = gettimeofday(tv, tz);
+      time_t got = time(now);
+      printf("%d %d %d ", r1, r2, got == *now);
+      *now = 86400 * 365;
+      struct tm* tm = malloc(opaque(sizeof(struct tm)));
+      char* when = malloc(opaque(26));  // "Fri Jan  1 00:00:00 1971\n" and its terminator
+      r1 = gmtime_r(now, tm) == tm && tm->tm_year == 71;
+      r2 = localtime_r(now, tm) == tm;
+      printf("%d %d ", r1, r2);
+      r1 = gmtime(now)->tm_year == 71;
+      r2 = localtime(now) != NULL;
+      printf("%d %d ", r1, r2);
+      gmtime_r(now, tm);
+      printf("%s", asctime_r(tm, when));
+      printf("%d ", ctime_r(now, when) == when && strlen(when) == 25);
+      gmtime_r(now, tm);
+      tm->tm_mday += 40;  // normalised by mktime
+      r1 = mktime(tm) != (time_t)-1;
+      printf("%d %d ", r1, tm->tm_mon);
+      char* stamp = malloc(opaque(sizeof "1971-01-01"));
+      gmtime_r(now, tm);
+      size_t made_len = strftime(stamp, sizeof "1971-01-01", "%Y-%m-%d", tm);
+      printf("%zu %s ", made_len, stamp);
+      printf("%zu ", strftime(stamp, 4, "%Y-%m-%d", tm));  // too small: 0, nothing checked
+      // Paths: under dir again.
+      printf("%d ", mkdir(dir, 0700));
+      snprintf(file, 80, "%s/f", dir);
+      snprintf(other, 80, "%s/g", dir);
+      char* fifo = strdup(file);
+      // (One call a statement: printf's arguments are evaluated in no set order.)
+      r1 = mkfifo(fifo, 0600);
+      r2 = remove(fifo);
+      printf("%d %d ", r1, r2);
+      r1 = mknod(fifo, S_IFIFO | 0600, 0);
+      r2 = unlink(fifo);
+      printf("%d %d ", r1, r2);
+      int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+      char* sub = strdup("sub");
+      char* sub2 = strdup("sub2");
+      r1 = mkdirat(dfd, sub, 0700);
+      r2 = renameat(dfd, sub, dfd, sub2);
+      int r3 = renameat2(dfd, sub2, dfd, sub, 0);
+      printf("%d %d %d ", r1, r2, r3);
+      r1 = fchmodat(dfd, sub, 0750, 0);
+      r2 = fchownat(dfd, sub, getuid(), getgid(), 0);
+      printf("%d %d ", r1, r2);
+      r1 = chown(dir, getuid(), getgid());
+      r2 = lchown(dir, getuid(), getgid());
+      printf("%d %d ", r1, r2);
+      int cf = open(fifo, O_CREAT | O_WRONLY, 0600);
+      if (cf >= 0) close(cf);
+      r1 = linkat(AT_FDCWD, fifo, dfd, sub2, 0);
+      r2 = symlinkat(fifo, dfd, "link");
+      printf("%d %d ", r1, r2);
+      struct utimbuf* ub = malloc(opaque(sizeof(struct utimbuf)));
+      ub->actime = ub->modtime = 1000000;
+      tv[0] = tv[1] = (struct timeval){1000000, 0};
+      ts[0] = ts[1] = (struct timespec){1000000, 0};
+      r1 = utime(fifo, ub);
+      r2 = utimes(fifo, tv);
+      r3 = utimensat(dfd, sub2, ts, 0);
+      printf("%d %d %d ", r1, r2, r3);
+      struct statfs* sfs = malloc(opaque(sizeof(struct statfs)));
+      struct statvfs* svfs = malloc(opaque(sizeof(struct statvfs)));
+      struct statx* sx = malloc(opaque(sizeof(struct statx)));
+      r1 = statfs(fifo, sfs);
+      r2 = statvfs(fifo, svfs);
+      r3 = statx(dfd, sub2, 0, STATX_SIZE, sx);
+      printf("%d %d %d ", r1, r2, r3);
+      printf("%d ", stat(fifo, st) == 0 && st->st_mtime == 1000000);
+      r1 = unlinkat(dfd, "link", 0);
+      r2 = unlinkat(dfd, sub2, 0);
+      r3 = unlinkat(dfd, sub, AT_REMOVEDIR);
+      int r4 = remove(fifo);
+      printf("%d %d %d %d ", r1, r2, r3, r4);
+      close(dfd);
+      printf("%d\n", rmdir(dir));
+      // scanf from a stream: objects of exactly the size stored.
+      FILE* in = text_file();
+      char* digits = malloc(opaque(11));
+      char* five = malloc(opaque(5));  // %5c: no terminator
+      int* num = malloc(opaque(sizeof(int)));
+      r1 = fscanf(in, "%10[0-9]%5c", digits, five);
+      printf("%d ", r1);
+      printf("%s %.5s ", digits, five);
+      rewind(in);
+      r1 = fscanf(in, "%3d", num);
+      printf("%d %d\n", r1, *num);
+      fclose(in);
+      free(num);
+      free(five);
+      free(digits);
+      free(sx);
+      free(svfs);
+      free(sfs);
+      free(ub);
+      free(sub2);
+      free(sub);
+      free(fifo);
+      free(stamp);
+      free(when);
+      free(tm);
+      free(now);
+      free(tz);
+      free(tv);
+      free(ts);
+      free(pl);
+      free(pfd);
+      free(text6);
+      free(addr4);
+      free(addr6);
+      free(xerr);
+      free(err);
+      free(host);
+      free(cwd);
+      free(savep);
+      free(toks);
+      free(wide);
+      free(word);
+      free(hay);
+    }
     // A path the kernel refuses (EFAULT): the check after the call must not
     // read it either.
     char* wild = hidden((char*)8);
@@ -641,6 +830,65 @@ int main(int argc, char** argv) {
     free(p);
     printf("%d\n", stat(hidden(p), &st));
     return 0;
+  } else if (!strcmp(mode, "memmem")) {
+    memset(p, 'a', opaque(16));
+    printf("%p\n", memmem(p, opaque(20), "b", 1));  // the program says 20 bytes
+  } else if (!strcmp(mode, "strcasestr")) {
+    memset(p, 'x', opaque(16));  // no terminator
+    printf("%p\n", (void*)strcasestr(p, "Q"));
+  } else if (!strcmp(mode, "wcsstr")) {
+    wmemset((wchar_t*)p, L'x', opaque(4));
+    printf("%p\n", (void*)wcsstr((wchar_t*)p, L"q"));
+  } else if (!strcmp(mode, "strtok")) {
+    memset(p, 'a', opaque(16));
+    printf("%d\n", strtok(p, ",") != NULL);
+  } else if (!strcmp(mode, "strsep")) {
+    char* rest = p;
+    memset(p, 'a', opaque(16));
+    printf("%d\n", strsep(&rest, ",") != NULL);
+  } else if (!strcmp(mode, "getcwd")) {
+    // A directory of more than 16 bytes' path, under TMPDIR (libc.sh's,
+    // removed with it: the report ends the program here).
+    const char* tmp = getenv("TMPDIR");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/rz_libc_getcwd_XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir) || chdir(dir) != 0) return 3;
+    printf("%d\n", getcwd(p, opaque(64)) != NULL);  // the program says 64
+    rmdir(dir);
+  } else if (!strcmp(mode, "strerror_r")) {
+    printf("%s\n", strerror_r(12345, p, opaque(64)));  // "Unknown error 12345": 20 bytes
+  } else if (!strcmp(mode, "inet_ntop")) {
+    unsigned char all[16];
+    memset(all, 0xff, sizeof all);  // 39 characters
+    printf("%d\n", inet_ntop(AF_INET6, all, p, (socklen_t)opaque(64)) != NULL);
+  } else if (!strcmp(mode, "pipe")) {
+    printf("%d\n", pipe((int*)(p + 12)));  // the second descriptor past the end
+  } else if (!strcmp(mode, "poll")) {
+    struct pollfd* fds = (struct pollfd*)p;  // room for two
+    fds[0].fd = fds[1].fd = -1;
+    printf("%d\n", poll(fds, opaque(3), 0));
+  } else if (!strcmp(mode, "clock_gettime")) {
+    printf("%d\n", clock_gettime(CLOCK_MONOTONIC, (struct timespec*)(p + 8)));
+  } else if (!strcmp(mode, "localtime_r")) {
+    time_t t = 0;
+    printf("%d\n", localtime_r(&t, (struct tm*)p) != NULL);  // 56 bytes
+  } else if (!strcmp(mode, "strftime")) {
+    time_t t = 0;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    printf("%zu\n", strftime(p, opaque(64), "%Y-%m-%d %H:%M:%S", &tm));  // 20 bytes
+  } else if (!strcmp(mode, "mkfifo")) {
+    memcpy(p, "/nonexistent/xyz", 16);  // no terminator
+    printf("%d\n", mkfifo(p, 0600));
+  } else if (!strcmp(mode, "uaf-utime")) {
+    strcpy(p, "/nonexistent/x");
+    free(p);
+    printf("%d\n", utime(hidden(p), NULL));
+    return 0;
+  } else if (!strcmp(mode, "statvfs")) {
+    printf("%d\n", statvfs("/", (struct statvfs*)p));  // 112 bytes
+  } else if (!strcmp(mode, "fscanf")) {
+    printf("%d\n", fscanf(text_file(), "%s", p));  // 30 bytes into 16
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
