@@ -1196,6 +1196,14 @@ LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, in
   va_end(a);
 }
 
+// The body of a variadic scanf wrapper: its arguments, as a va_list, through
+// WALK (scanned, fscanned) with the va_list function REAL on SOURCE.
+#define LM_SCAN_VARIADIC(walk, real, source, func) \
+  va_list ap;                                      \
+  va_start(ap, fmt);                               \
+  int r = walk(real, source, fmt, ap, LM_PC, func); \
+  va_end(ap);                                      \
+  return r
 int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
   rz::range(s, strlen(s) + 1, false, pc, func);
   va_list outputs;
@@ -1214,20 +1222,11 @@ LM_HIDDEN int lm_rz_isoc99_vsscanf(const char* s, const char* fmt, va_list ap) {
   return scanned(lm_real_isoc99_vsscanf, s, fmt, ap, LM_PC, "vsscanf");
 }
 LM_HIDDEN int lm_rz_sscanf(const char* s, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = scanned(lm_real_vsscanf, s, fmt, ap, LM_PC, "sscanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(scanned, lm_real_vsscanf, s, "sscanf");
 }
 LM_HIDDEN int lm_rz_isoc99_sscanf(const char* s, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = scanned(lm_real_isoc99_vsscanf, s, fmt, ap, LM_PC, "sscanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(scanned, lm_real_isoc99_vsscanf, s, "sscanf");
 }
-
 
 // ---- more searches, tokenizers, paths, fixed-size results, stream scanf ----
 
@@ -1514,32 +1513,16 @@ LM_HIDDEN int lm_rz_isoc99_vscanf(const char* fmt, va_list ap) {
   return fscanned(lm_real_isoc99_vfscanf, stdin, fmt, ap, LM_PC, "vscanf");
 }
 LM_HIDDEN int lm_rz_fscanf(FILE* f, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = fscanned(lm_real_vfscanf, f, fmt, ap, LM_PC, "fscanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(fscanned, lm_real_vfscanf, f, "fscanf");
 }
 LM_HIDDEN int lm_rz_isoc99_fscanf(FILE* f, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = fscanned(lm_real_isoc99_vfscanf, f, fmt, ap, LM_PC, "fscanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(fscanned, lm_real_isoc99_vfscanf, f, "fscanf");
 }
 LM_HIDDEN int lm_rz_scanf(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = fscanned(lm_real_vfscanf, stdin, fmt, ap, LM_PC, "scanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(fscanned, lm_real_vfscanf, stdin, "scanf");
 }
 LM_HIDDEN int lm_rz_isoc99_scanf(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int r = fscanned(lm_real_isoc99_vfscanf, stdin, fmt, ap, LM_PC, "scanf");
-  va_end(ap);
-  return r;
+  LM_SCAN_VARIADIC(fscanned, lm_real_isoc99_vfscanf, stdin, "scanf");
 }
 
 // Sorting reads every element (more than one: a single one is left alone);
