@@ -161,6 +161,10 @@ bool path_was_read(bool failed) {
   }
 }
 void path_read(const char* path, bool failed, uptr pc, const char* func) {
+  // libc declares most path parameters __nonnull, and GCC dropped the test
+  // below after such a call (statx and fstatat(fd, NULL, AT_EMPTY_PATH)
+  // succeed on Linux 6.11 and later: strnlen(NULL) crashed).
+  __asm__("" : "+r"(path));
   if (!path || !path_was_read(failed)) return;
   size_t n = strnlen(path, PATH_MAX);
   range(path, n < PATH_MAX ? n + 1 : n, false, pc, func);
@@ -169,8 +173,19 @@ LM_FAST_PATH int got_path(int r, const char* path, uptr pc, const char* func) {
   path_read(path, r < 0, pc, func);
   return r;
 }
+// Two paths: both names are copied at the call's entry, but an error from
+// looking the first up hides an EFAULT for the second (rename of a missing
+// file to a wild pointer: ENOENT), so after a failure the second is
+// measured only if the kernel can read it (a probe that copies the name and
+// nothing else).
 LM_FAST_PATH int got_paths(int r, const char* from, const char* to, uptr pc, const char* func) {
   path_read(from, r < 0, pc, func);
+  if (r < 0 && to) {
+    int e = errno;
+    bool readable = faccessat(AT_FDCWD, to, F_OK, 0) == 0 || errno != EFAULT;
+    errno = e;
+    if (!readable) return r;
+  }
   path_read(to, r < 0, pc, func);
   return r;
 }
@@ -268,9 +283,22 @@ void bounded_string_written(const char* s, size_t n, uptr pc, const char* func) 
   range(s, k < n ? k + 1 : k, true, pc, func);
 }
 size_t inet_bytes(int af) { return af == AF_INET ? 4 : af == AF_INET6 ? 16 : 0; }
-void poll_array(const struct pollfd* fds, nfds_t n, uptr pc, const char* func) {
+// poll's array (read, and written back), ppoll's timeout and the signal
+// mask's 8 bytes the kernel reads: after the call, but not after EINVAL (an
+// n above RLIMIT_NOFILE: nothing was read). (range reads the shadow only: a
+// pointer the kernel refused does no harm.)
+LM_FAST_PATH int polled(int r, const struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask,
+                        uptr pc, const char* func) {
+  int e = errno;
   size_t bytes;
-  if (!__builtin_mul_overflow(n, sizeof *fds, &bytes)) range(fds, bytes, true, pc, func);
+  // (The kernel takes n as an unsigned int.)
+  if ((r >= 0 || e != EINVAL) && !__builtin_mul_overflow(static_cast<unsigned>(n), sizeof *fds, &bytes)) {
+    range(fds, bytes, true, pc, func);
+    if (ts) range(ts, sizeof *ts, false, pc, func);
+    if (mask) range(mask, 8, false, pc, func);  // (_NSIG / 8: the kernel's sigset)
+  }
+  errno = e;
+  return r;
 }
 
 // The struct they fill, on success.
@@ -1252,26 +1280,27 @@ LM_HIDDEN wchar_t* lm_rz_wcsstr(const wchar_t* h, const wchar_t* nd) {
   return const_cast<wchar_t*>(r);
 }
 
-// Tokenizers: the delimiters before; after, the token they return, with the
-// terminator they wrote at its end (a string never terminated runs into the
-// redzone there).
+// Tokenizers: after the call, the token they return, with the terminator
+// they wrote at its end (a string never terminated runs into the redzone
+// there), and the delimiters when there was a token (at a string's end
+// glibc returns NULL without reading them: strtok(NULL, NULL) is no crash).
 LM_HIDDEN char* lm_rz_strtok(char* s, const char* delim) {
-  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok");
   char* r = strtok(s, delim);
+  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok");
   if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok");
   return r;
 }
 LM_HIDDEN char* lm_rz_strtok_r(char* s, const char* delim, char** save) {
   rz::range(save, sizeof *save, true, LM_PC, "strtok_r");
-  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok_r");
   char* r = strtok_r(s, delim, save);
+  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok_r");
   if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok_r");
   return r;
 }
 LM_HIDDEN char* lm_rz_strsep(char** sp, const char* delim) {
   rz::range(sp, sizeof *sp, true, LM_PC, "strsep");
-  rz::range(delim, strlen(delim) + 1, false, LM_PC, "strsep");
   char* r = strsep(sp, delim);
+  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strsep");
   if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strsep");
   return r;
 }
@@ -1294,11 +1323,13 @@ LM_HIDDEN char* lm_rz_getcwd_chk(char* buf, size_t n, size_t bn) {
 LM_HIDDEN int lm_rz_gethostname(char* name, size_t n) {
   int r = gethostname(name, n);
   if (r == 0) rz::bounded_string_written(name, n, LM_PC, "gethostname");
+  else if (errno == ENAMETOOLONG) rz::range(name, n, true, LM_PC, "gethostname");  // (glibc copied n bytes)
   return r;
 }
 LM_HIDDEN int lm_rz_gethostname_chk(char* name, size_t n, size_t bn) {
   int r = __gethostname_chk(name, n, bn);
   if (r == 0) rz::bounded_string_written(name, n, LM_PC, "__gethostname_chk");
+  else if (errno == ENAMETOOLONG) rz::range(name, n, true, LM_PC, "__gethostname_chk");
   return r;
 }
 // GNU strerror_r writes into buf only when it returns buf (an unknown
@@ -1311,7 +1342,8 @@ LM_HIDDEN char* lm_rz_strerror_r(int e, char* buf, size_t n) {
 LM_HIDDEN int lm_rz_xpg_strerror_r(int e, char* buf, size_t n) {
   int saved = errno;
   int r = lm_real_xpg_strerror_r(e, buf, n);
-  if (r == 0 || r == ERANGE) rz::bounded_string_written(buf, n, LM_PC, "strerror_r");
+  // (EINVAL, an unknown error: "Unknown error N" written all the same)
+  if (r == 0 || r == ERANGE || r == EINVAL) rz::bounded_string_written(buf, n, LM_PC, "strerror_r");
   errno = saved;
   return r;
 }
@@ -1323,10 +1355,8 @@ LM_HIDDEN const char* lm_rz_inet_ntop(int af, const void* src, char* dst, sockle
 }
 LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
   int r = inet_pton(af, src, dst);
-  if (r == 1) {  // (0: it may have stopped before the terminator)
-    rz::range(src, strlen(src) + 1, false, LM_PC, "inet_pton");
-    rz::range(dst, rz::inet_bytes(af), true, LM_PC, "inet_pton");
-  }
+  rz::range(src, strlen(src) + 1, false, LM_PC, "inet_pton");  // (glibc 2.36 measures it first, always)
+  if (r == 1) rz::range(dst, rz::inet_bytes(af), true, LM_PC, "inet_pton");
   return r;
 }
 
@@ -1335,6 +1365,7 @@ LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
 // the shadow alone is looked at, so a pointer the kernel refuses does no
 // harm).
 int __poll_chk(struct pollfd*, nfds_t, int, size_t);
+int __ppoll_chk(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*, size_t);
 LM_HIDDEN int lm_rz_pipe(int fds[2]) {
   int r = pipe(fds);
   if (r == 0) rz::range(fds, 2 * sizeof(int), true, LM_PC, "pipe");
@@ -1346,17 +1377,17 @@ LM_HIDDEN int lm_rz_pipe2(int fds[2], int flags) {
   return r;
 }
 LM_HIDDEN int lm_rz_poll(struct pollfd* fds, nfds_t n, int timeout) {
-  rz::poll_array(fds, n, LM_PC, "poll");
-  return poll(fds, n, timeout);
+  return rz::polled(poll(fds, n, timeout), fds, n, nullptr, nullptr, LM_PC, "poll");
 }
 LM_HIDDEN int lm_rz_poll_chk(struct pollfd* fds, nfds_t n, int timeout, size_t bn) {
-  rz::poll_array(fds, n, LM_PC, "__poll_chk");
-  return __poll_chk(fds, n, timeout, bn);
+  return rz::polled(__poll_chk(fds, n, timeout, bn), fds, n, nullptr, nullptr, LM_PC, "__poll_chk");
 }
 LM_HIDDEN int lm_rz_ppoll(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask) {
-  rz::poll_array(fds, n, LM_PC, "ppoll");
-  if (ts) rz::range(ts, sizeof *ts, false, LM_PC, "ppoll");
-  return ppoll(fds, n, ts, mask);
+  return rz::polled(ppoll(fds, n, ts, mask), fds, n, ts, mask, LM_PC, "ppoll");
+}
+LM_HIDDEN int lm_rz_ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask,
+                              size_t bn) {
+  return rz::polled(__ppoll_chk(fds, n, ts, mask, bn), fds, n, ts, mask, LM_PC, "__ppoll_chk");
 }
 LM_HIDDEN int lm_rz_clock_gettime(clockid_t clock, struct timespec* ts) {
   int r = clock_gettime(clock, ts);
@@ -1402,12 +1433,14 @@ LM_HIDDEN char* lm_rz_ctime_r(const time_t* t, char* buf) {
   rz::range(t, sizeof *t, false, LM_PC, "ctime_r");
   char* r = ctime_r(t, buf);
   if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "ctime_r");
+  else if (errno == EOVERFLOW) rz::range(buf, 26, true, LM_PC, "ctime_r");  // (a year past 9999: written, then refused)
   return r;
 }
 LM_HIDDEN char* lm_rz_asctime_r(const struct tm* tm, char* buf) {
   rz::range(tm, sizeof *tm, false, LM_PC, "asctime_r");
   char* r = asctime_r(tm, buf);
   if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "asctime_r");
+  else if (errno == EOVERFLOW) rz::range(buf, 26, true, LM_PC, "asctime_r");
   return r;
 }
 // strftime: a result of 0 leaves the buffer's contents unspecified.
@@ -1490,7 +1523,7 @@ int lm_real_vscanf(const char*, va_list) __asm__("vscanf");
 int lm_real_isoc99_vscanf(const char*, va_list) __asm__("__isoc99_vscanf");
 using Vfscan = int (*)(FILE*, const char*, va_list);
 int fscanned(Vfscan scan, FILE* f, const char* fmt, va_list ap, uptr pc, const char* func) {
-  rz::range(fmt, strlen(fmt) + 1, false, pc, func);
+  if (fmt) rz::range(fmt, strlen(fmt) + 1, false, pc, func);  // (null: glibc fails with EINVAL)
   va_list outputs;
   va_copy(outputs, ap);
   int r = scan(f, fmt, ap);
@@ -1876,6 +1909,7 @@ const Hook kHooks[] = {
     {"poll", reinterpret_cast<void*>(lm_rz_poll), reinterpret_cast<void*>(&poll)},
     {"__poll_chk", reinterpret_cast<void*>(lm_rz_poll_chk), reinterpret_cast<void*>(&__poll_chk)},
     {"ppoll", reinterpret_cast<void*>(lm_rz_ppoll), reinterpret_cast<void*>(&ppoll)},
+    {"__ppoll_chk", reinterpret_cast<void*>(lm_rz_ppoll_chk), reinterpret_cast<void*>(&__ppoll_chk)},
     {"clock_gettime", reinterpret_cast<void*>(lm_rz_clock_gettime), reinterpret_cast<void*>(&clock_gettime)},
     {"gettimeofday", reinterpret_cast<void*>(lm_rz_gettimeofday), reinterpret_cast<void*>(&gettimeofday)},
     {"time", reinterpret_cast<void*>(lm_rz_time), reinterpret_cast<void*>(&time)},

@@ -584,6 +584,34 @@ int main(int argc, char** argv) {
     printf("%d %d ", aw, errno == EINVAL);
     FILE* fw = fopen(wild, hidden("q"));
     printf("%d %d\n", fw == NULL, errno == EINVAL);
+    // The first path's lookup fails first (ENOENT): the wild second one is
+    // not measured after (review 27).
+    int rw = rename("/nonexistent/rz_libc", wild);
+    printf("%d %d ", rw, errno == ENOENT);
+    rw = linkat(AT_FDCWD, "/nonexistent/rz_libc", AT_FDCWD, wild, 0);
+    printf("%d %d ", rw, errno == ENOENT);
+    // A null path where the kernel takes none (AT_EMPTY_PATH; Linux 6.11
+    // and later accept null): no crash in the check, whatever the kernel says.
+    struct statx* sxw = malloc(opaque(sizeof(struct statx)));
+    printf("%d ", statx(AT_FDCWD, hidden(NULL), AT_EMPTY_PATH, STATX_SIZE, sxw) <= 0);
+    free(sxw);
+    // A null format (EOF, EINVAL), a null delimiter at a string's end (NULL,
+    // nothing read), poll with more descriptors than allowed (EINVAL,
+    // nothing read).
+    FILE* tf = text_file();
+    int fr = fscanf(tf, hidden(NULL));
+    printf("%d %d ", fr, errno == EINVAL);
+    fclose(tf);
+    char* empty = strdup("");
+    char* left = empty;
+    int none = strtok(empty, hidden(NULL)) == NULL;
+    int whole = strsep(&left, ",") == empty;  // ("": one empty token, then none)
+    printf("%d %d %d ", none, whole, strsep(&left, hidden(NULL)) == NULL);
+    free(empty);
+    struct pollfd* one = malloc(opaque(sizeof(struct pollfd)));
+    int pr = poll(one, opaque((size_t)1 << 30), 0);  // (above the kernel's nr_open, 2**20 by default)
+    printf("%d %d\n", pr, errno == EINVAL);
+    free(one);
     free(into);
     free(resolved);
     free(target);
