@@ -40,6 +40,7 @@
 #include <sys/uio.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
@@ -299,6 +300,42 @@ LM_FAST_PATH int polled(int r, const struct pollfd* fds, nfds_t n, const struct 
   }
   errno = e;
   return r;
+}
+
+// What exec and posix_spawn hand the kernel, checked before the call (a
+// successful exec does not return), where it is a heap block's start (as
+// argv arrays and the strings in them made by malloc or strdup are): the
+// block's header says how much of it can be read, where a pointer elsewhere
+// may be one the kernel would refuse with EFAULT (not looked at). A string:
+// its terminator must lie within its block (else the kernel reads on into
+// the redzone); a freed one is reported at its first byte.
+void heap_string_read(const char* s, uptr pc, const char* func) {
+  if (!s) return;
+  bool freed = false;
+  size_t size = block_at(addr(s), &freed);
+  if (freed) range(s, 1, false, pc, func);
+  else if (size && strnlen(s, size) == size) range(s, size + 1, false, pc, func);
+}
+// A null-terminated array of strings (argv, envp): its null must lie within
+// its block (the terminator forgotten: the kernel reads the slot past its
+// end), and each string is checked as above.
+void heap_vector_read(char* const* v, uptr pc, const char* func) {
+  if (!v) return;
+  bool freed = false;
+  size_t size = block_at(addr(v), &freed);
+  if (freed) range(v, sizeof *v, false, pc, func);
+  if (!size) return;
+  size_t slots = size / sizeof *v;
+  for (size_t i = 0; i < slots; ++i) {
+    if (!v[i]) return;
+    heap_string_read(v[i], pc, func);
+  }
+  range(v, (slots + 1) * sizeof *v, false, pc, func);
+}
+LM_FAST_PATH void exec_read(const char* path, char* const* argv, char* const* envp, uptr pc, const char* func) {
+  heap_string_read(path, pc, func);
+  heap_vector_read(argv, pc, func);
+  heap_vector_read(envp, pc, func);
 }
 
 // The struct they fill, on success.
@@ -1558,6 +1595,41 @@ LM_HIDDEN int lm_rz_isoc99_scanf(const char* fmt, ...) {
   LM_SCAN_VARIADIC(fscanned, lm_real_isoc99_vfscanf, stdin, "scanf");
 }
 
+
+// exec and posix_spawn: the path, argv and envp, before the call, where
+// they lie in the heap (exec_read).
+extern char** environ;
+LM_HIDDEN int lm_rz_execve(const char* path, char* const argv[], char* const envp[]) {
+  rz::exec_read(path, argv, envp, LM_PC, "execve");
+  return execve(path, argv, envp);
+}
+LM_HIDDEN int lm_rz_execv(const char* path, char* const argv[]) {
+  rz::exec_read(path, argv, environ, LM_PC, "execv");
+  return execv(path, argv);
+}
+LM_HIDDEN int lm_rz_execvp(const char* file, char* const argv[]) {
+  rz::exec_read(file, argv, environ, LM_PC, "execvp");
+  return execvp(file, argv);
+}
+LM_HIDDEN int lm_rz_execvpe(const char* file, char* const argv[], char* const envp[]) {
+  rz::exec_read(file, argv, envp, LM_PC, "execvpe");
+  return execvpe(file, argv, envp);
+}
+LM_HIDDEN int lm_rz_fexecve(int fd, char* const argv[], char* const envp[]) {
+  rz::exec_read(nullptr, argv, envp, LM_PC, "fexecve");
+  return fexecve(fd, argv, envp);
+}
+LM_HIDDEN int lm_rz_posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                                const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  rz::exec_read(path, argv, envp, LM_PC, "posix_spawn");
+  return posix_spawn(pid, path, actions, attr, argv, envp);
+}
+LM_HIDDEN int lm_rz_posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                                 const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  rz::exec_read(file, argv, envp, LM_PC, "posix_spawnp");
+  return posix_spawnp(pid, file, actions, attr, argv, envp);
+}
+
 // Sorting reads every element (more than one: a single one is left alone);
 // checked before, as a read, the first access it makes.
 LM_HIDDEN void lm_rz_qsort(void* base, size_t n, size_t size, int (*cmp)(const void*, const void*)) {
@@ -1910,6 +1982,13 @@ const Hook kHooks[] = {
     {"__poll_chk", reinterpret_cast<void*>(lm_rz_poll_chk), reinterpret_cast<void*>(&__poll_chk)},
     {"ppoll", reinterpret_cast<void*>(lm_rz_ppoll), reinterpret_cast<void*>(&ppoll)},
     {"__ppoll_chk", reinterpret_cast<void*>(lm_rz_ppoll_chk), reinterpret_cast<void*>(&__ppoll_chk)},
+    {"execve", reinterpret_cast<void*>(lm_rz_execve), reinterpret_cast<void*>(&execve)},
+    {"execv", reinterpret_cast<void*>(lm_rz_execv), reinterpret_cast<void*>(&execv)},
+    {"execvp", reinterpret_cast<void*>(lm_rz_execvp), reinterpret_cast<void*>(&execvp)},
+    {"execvpe", reinterpret_cast<void*>(lm_rz_execvpe), reinterpret_cast<void*>(&execvpe)},
+    {"fexecve", reinterpret_cast<void*>(lm_rz_fexecve), reinterpret_cast<void*>(&fexecve)},
+    {"posix_spawn", reinterpret_cast<void*>(lm_rz_posix_spawn), reinterpret_cast<void*>(&posix_spawn)},
+    {"posix_spawnp", reinterpret_cast<void*>(lm_rz_posix_spawnp), reinterpret_cast<void*>(&posix_spawnp)},
     {"clock_gettime", reinterpret_cast<void*>(lm_rz_clock_gettime), reinterpret_cast<void*>(&clock_gettime)},
     {"gettimeofday", reinterpret_cast<void*>(lm_rz_gettimeofday), reinterpret_cast<void*>(&gettimeofday)},
     {"time", reinterpret_cast<void*>(lm_rz_time), reinterpret_cast<void*>(&time)},

@@ -139,6 +139,12 @@ bool mapping_writable(uptr a, bool* writable);
 // ---- reports ----
 enum class Kind { kOverflow, kUseAfterFree, kDoubleFree, kBadFree, kMismatch, kLeak };
 
+// For intercept.cpp: the size of the live block that starts at p, else 0
+// (p is not a block's start: nothing of its memory is read); *freed: p is
+// the start of a block in the quarantine. Reads the shadow before anything
+// at p (lookup in redzone.cpp).
+size_t block_at(uptr p, bool* freed);
+
 // A block as the report describes it (copied from its header).
 struct BlockInfo {
   uptr user;

@@ -1669,6 +1669,13 @@ bool resize_in_place(Header* h, size_t n, uint32_t stack_id) {
 
 }  // namespace
 
+size_t block_at(uptr p, bool* freed) {
+  Header* h = nullptr;
+  Lookup l = lookup(p, &h);
+  *freed = l == Lookup::kQuarantined;
+  return l == Lookup::kLive ? h->size : 0;
+}
+
 void init(const Backend& backend, uint64_t secret) {
   const config::Options& o = config::options();
   g_backend = backend;

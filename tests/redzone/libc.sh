@@ -143,6 +143,9 @@ check "$PROG" mkfifo heap-buffer-overflow 16 READ - mkfifo
 check "$PROG" uaf-utime heap-use-after-free 0 READ - utime
 check "$PROG" statvfs heap-buffer-overflow 16 WRITE 112 statvfs
 check "$PROG" fscanf heap-buffer-overflow 16 WRITE 30 fscanf
+check "$PROG" execv-argv heap-buffer-overflow 16 READ 24 execv
+check "$PROG" execve-path heap-buffer-overflow 16 READ 17 execve
+check "$PROG" uaf-spawn heap-use-after-free 0 READ 1 posix_spawn
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

@@ -21,12 +21,14 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
@@ -608,6 +610,41 @@ int main(int argc, char** argv) {
     int whole = strsep(&left, ",") == empty;  // ("": one empty token, then none)
     printf("%d %d %d ", none, whole, strsep(&left, hidden(NULL)) == NULL);
     free(empty);
+    // exec and posix_spawn with argv, envp and their strings in exact-size
+    // heap blocks; a literal and a stack array are not looked at.
+    char** sargv = malloc(opaque(3 * sizeof(char*)));
+    sargv[0] = strdup("/bin/echo");
+    sargv[1] = strdup("spawned");
+    sargv[2] = NULL;
+    char** senv = malloc(opaque(2 * sizeof(char*)));
+    senv[0] = strdup("RZ_LIBC=1");
+    senv[1] = NULL;
+    fflush(stdout);
+    pid_t child;
+    int status = -1;
+    int spawned = posix_spawn(&child, sargv[0], NULL, NULL, sargv, senv);
+    if (spawned == 0) waitpid(child, &status, 0);
+    int spp = posix_spawnp(&child, "echo", NULL, NULL, sargv, senv);
+    if (spp == 0) waitpid(child, &status, 0);
+    child = fork();
+    if (child == 0) {
+      execve(sargv[0], sargv, senv);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    child = fork();
+    if (child == 0) {
+      char* lit[] = {"echo", "literal", NULL};
+      execvp("echo", lit);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    printf("%d %d %d ", spawned, spp, status);
+    free(senv[0]);
+    free(senv);
+    free(sargv[1]);
+    free(sargv[0]);
+    free(sargv);
     struct pollfd* one = malloc(opaque(sizeof(struct pollfd)));
     int pr = poll(one, opaque((size_t)1 << 30), 0);  // (above the kernel's nr_open, 2**20 by default)
     printf("%d %d\n", pr, errno == EINVAL);
@@ -917,6 +954,22 @@ int main(int argc, char** argv) {
     printf("%d\n", statvfs("/", (struct statvfs*)p));  // 112 bytes
   } else if (!strcmp(mode, "fscanf")) {
     printf("%d\n", fscanf(text_file(), "%s", p));  // 30 bytes into 16
+  } else if (!strcmp(mode, "execv-argv")) {
+    char** argv = (char**)p;  // room for two pointers: no null after them
+    argv[0] = "/bin/true";
+    argv[1] = "x";
+    printf("%d\n", execv("/bin/true", argv));
+  } else if (!strcmp(mode, "execve-path")) {
+    char* argv[] = {"true", NULL};
+    memcpy(p, "/nonexistent/xyz", 16);  // no terminator
+    printf("%d\n", execve(p, argv, environ));
+  } else if (!strcmp(mode, "uaf-spawn")) {
+    char* argv[] = {"true", NULL};
+    pid_t pid;
+    strcpy(p, "/bin/true");
+    free(p);
+    printf("%d\n", posix_spawn(&pid, hidden(p), NULL, NULL, argv, environ));
+    return 0;
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
