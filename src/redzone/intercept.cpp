@@ -143,14 +143,34 @@ LM_FAST_PATH ssize_t got_received(ssize_t r, int fd, int flags, void* buf, size_
   range(buf, received(fd, flags, r, n), true, pc, func);
   return r;
 }
-// Paths the kernel reads (open, stat, unlink, ...): checked after the call,
-// up to the terminator or PATH_MAX bytes (the most the kernel reads), when
-// the call succeeded or failed in looking the path up (ENOENT, ENOTDIR,
-// EACCES, ...): then the path was read. Not after other errors: EFAULT is
+// A string the kernel may read, where nothing proves the pointer readable
+// (a failed path call, exec and posix_spawn before the call: a successful
+// exec does not return): measured only where it is a heap block's start (as
+// malloc and strdup make them), whose header says how much of it can be
+// read; a pointer elsewhere may be one the kernel would refuse with EFAULT,
+// and is not looked at. Its terminator must lie within its block (else the
+// kernel reads on into the redzone); a freed one is reported at its first
+// byte.
+void heap_string_read(const char* s, uptr pc, const char* func) {
+  if (!s) return;
+  bool freed = false;
+  size_t size = block_at(addr(s), &freed);
+  if (freed) range(s, 1, false, pc, func);
+  else if (size && strnlen(s, size) == size) range(s, size + 1, false, pc, func);
+}
+// Paths the kernel reads (open, stat, unlink, ...): checked after the call
+// (before it, a wild pointer would crash the check where the call only
+// fails with EFAULT). After a success the kernel read the path: up to its
+// terminator or PATH_MAX bytes, the most it reads. After a failure in
+// looking a path up (ENOENT, ENOTDIR, EACCES, ...) an errno does not tell
+// which path it read, or whether it read one at all (rename's missing first
+// path hides an EFAULT for its second; linkat with AT_EMPTY_PATH fails on
+// older kernels before reading either), so only a path that is a heap
+// block's start is measured, within its block (heap_string_read). (Probing
+// with a syscall was no better: a seccomp filter may refuse it, and its
+// lookup is one the program never made.) Not after other errors: EFAULT is
 // the kernel refusing the pointer, and an EINVAL (truncate to -1, a bad
-// flag, fopen's bad mode) may come before anything read it; a wild pointer
-// there must fail the call, not crash the check. (Hence after the call:
-// before it, such a pointer would crash the check.)
+// flag, fopen's bad mode) may come before anything read it.
 bool path_was_read(bool failed) {
   if (!failed) return true;
   switch (errno) {
@@ -167,6 +187,10 @@ void path_read(const char* path, bool failed, uptr pc, const char* func) {
   // succeed on Linux 6.11 and later: strnlen(NULL) crashed).
   __asm__("" : "+r"(path));
   if (!path || !path_was_read(failed)) return;
+  if (failed) {
+    heap_string_read(path, pc, func);
+    return;
+  }
   size_t n = strnlen(path, PATH_MAX);
   range(path, n < PATH_MAX ? n + 1 : n, false, pc, func);
 }
@@ -174,19 +198,8 @@ LM_FAST_PATH int got_path(int r, const char* path, uptr pc, const char* func) {
   path_read(path, r < 0, pc, func);
   return r;
 }
-// Two paths: both names are copied at the call's entry, but an error from
-// looking the first up hides an EFAULT for the second (rename of a missing
-// file to a wild pointer: ENOENT), so after a failure the second is
-// measured only if the kernel can read it (a probe that copies the name and
-// nothing else).
 LM_FAST_PATH int got_paths(int r, const char* from, const char* to, uptr pc, const char* func) {
   path_read(from, r < 0, pc, func);
-  if (r < 0 && to) {
-    int e = errno;
-    bool readable = faccessat(AT_FDCWD, to, F_OK, 0) == 0 || errno != EFAULT;
-    errno = e;
-    if (!readable) return r;
-  }
   path_read(to, r < 0, pc, func);
   return r;
 }
@@ -302,23 +315,9 @@ LM_FAST_PATH int polled(int r, const struct pollfd* fds, nfds_t n, const struct 
   return r;
 }
 
-// What exec and posix_spawn hand the kernel, checked before the call (a
-// successful exec does not return), where it is a heap block's start (as
-// argv arrays and the strings in them made by malloc or strdup are): the
-// block's header says how much of it can be read, where a pointer elsewhere
-// may be one the kernel would refuse with EFAULT (not looked at). A string:
-// its terminator must lie within its block (else the kernel reads on into
-// the redzone); a freed one is reported at its first byte.
-void heap_string_read(const char* s, uptr pc, const char* func) {
-  if (!s) return;
-  bool freed = false;
-  size_t size = block_at(addr(s), &freed);
-  if (freed) range(s, 1, false, pc, func);
-  else if (size && strnlen(s, size) == size) range(s, size + 1, false, pc, func);
-}
 // A null-terminated array of strings (argv, envp): its null must lie within
 // its block (the terminator forgotten: the kernel reads the slot past its
-// end), and each string is checked as above.
+// end), and each string as heap_string_read checks it.
 void heap_vector_read(char* const* v, uptr pc, const char* func) {
   if (!v) return;
   bool freed = false;
