@@ -2147,8 +2147,78 @@ uptr module_span(const dl_phdr_info* info) {
   return end;
 }
 
+// Per hook: the name of the version libc defines as its default (the one
+// libmalloc's own calls bind to, h->real), or null when not known. A module
+// whose lazy slot asks for another (posix_spawn@GLIBC_2.2.5, which runs a
+// script without "#!" through /bin/sh; memcpy@GLIBC_2.2.5, which is memmove)
+// keeps it: the checked version would call the default one. (A bound slot is
+// patched only while it holds h->real.) Read from libc's dynamic symbols at
+// the first pass (their count from its DT_HASH; unknown without one).
+const char* g_default_version[kHookCount];
+
+// The version name of index ndx in a module's definitions (DT_VERDEF), or
+// null.
+const char* defined_version(uptr verdef, const char* strtab, unsigned ndx) {
+  for (uptr d = verdef;;) {
+    auto* def = reinterpret_cast<const ElfW(Verdef)*>(d);
+    if (def->vd_ndx == ndx) return strtab + reinterpret_cast<const ElfW(Verdaux)*>(d + def->vd_aux)->vda_name;
+    if (!def->vd_next) return nullptr;
+    d += def->vd_next;
+  }
+}
+
+// The version name a module's symbol sym asks for (DT_VERSYM, DT_VERNEED),
+// or null when it asks for none.
+const char* needed_version(uptr versym, uptr verneed, const char* strtab, size_t sym) {
+  if (!versym || !verneed) return nullptr;
+  unsigned ndx = reinterpret_cast<const ElfW(Half)*>(versym)[sym] & 0x7fff;
+  if (ndx < 2) return nullptr;  // (local, global: none)
+  for (uptr n = verneed;;) {
+    auto* need = reinterpret_cast<const ElfW(Verneed)*>(n);
+    uptr a = n + need->vn_aux;
+    for (unsigned i = 0; i < need->vn_cnt; ++i) {
+      auto* aux = reinterpret_cast<const ElfW(Vernaux)*>(a);
+      if (aux->vna_other == ndx) return strtab + aux->vna_name;
+      a += aux->vna_next;
+    }
+    if (!need->vn_next) return nullptr;
+    n += need->vn_next;
+  }
+}
+
+int find_default_versions(dl_phdr_info* info, size_t, void*) {
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  if (!std::strstr(name, "/libc.so") && std::strncmp(name, "libc.so", 7) != 0) return 0;
+  uptr hash = 0, symtab = 0, strtab = 0, versym = 0, verdef = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_DYNAMIC) continue;
+    for (auto* d = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr); d->d_tag != DT_NULL; ++d) {
+      switch (d->d_tag) {
+        case DT_HASH: hash = dyn_addr(info, d->d_un.d_ptr); break;
+        case DT_SYMTAB: symtab = dyn_addr(info, d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = dyn_addr(info, d->d_un.d_ptr); break;
+        case DT_VERSYM: versym = dyn_addr(info, d->d_un.d_ptr); break;
+        case DT_VERDEF: verdef = dyn_addr(info, d->d_un.d_ptr); break;
+        default: break;
+      }
+    }
+  }
+  if (!hash || !symtab || !strtab || !versym || !verdef) return 1;
+  auto* syms = reinterpret_cast<const ElfW(Sym)*>(symtab);
+  auto* strs = reinterpret_cast<const char*>(strtab);
+  auto* vers = reinterpret_cast<const ElfW(Half)*>(versym);
+  uint32_t count = reinterpret_cast<const uint32_t*>(hash)[1];  // (nchain: the symbol count)
+  for (uint32_t i = 1; i < count; ++i) {
+    if (syms[i].st_shndx == SHN_UNDEF || (vers[i] & 0x8000)) continue;  // (0x8000: hidden, not the default)
+    if (const Hook* h = hook_for(strs + syms[i].st_name))
+      g_default_version[h - kHooks] = defined_version(verdef, strs, vers[i] & 0x7fff);
+  }
+  return 1;
+}
+
 void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, const ElfW(Sym) * symtab,
-                  const char* strtab, uptr relro_lo, uptr relro_hi, PageState& ps) {
+                  const char* strtab, uptr versym, uptr verneed, uptr relro_lo, uptr relro_hi, PageState& ps) {
   for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
     unsigned type = ELF64_R_TYPE(r[i].r_info);
     // The PLT's slots, the GOT's (-fno-plt calls, code taking &memcpy),
@@ -2189,6 +2259,11 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     }
     bool lazy = type == R_X86_64_JUMP_SLOT && in_module(info, addr(held));
     if (held != real && !lazy) continue;
+    if (lazy) {
+      const char* want = needed_version(versym, verneed, strtab, sym);
+      const char* have = g_default_version[h - kHooks];
+      if (want && have && std::strcmp(want, have) != 0) continue;
+    }
     write_slot(slot, held, h->to, relro_lo, relro_hi, ps);
   }
 }
@@ -2248,7 +2323,7 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
     }
   }
   if (!dyn) return 0;
-  uptr jmprel = 0, rela = 0, symtab = 0, strtab = 0;
+  uptr jmprel = 0, rela = 0, symtab = 0, strtab = 0, versym = 0, verneed = 0;
   size_t jmprel_bytes = 0, rela_bytes = 0;
   bool is_rela = true;
   for (const ElfW(Dyn)* d = dyn; d->d_tag != DT_NULL; ++d) {
@@ -2260,6 +2335,8 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
       case DT_RELASZ: rela_bytes = d->d_un.d_val; break;
       case DT_SYMTAB: symtab = dyn_addr(info, d->d_un.d_ptr); break;
       case DT_STRTAB: strtab = dyn_addr(info, d->d_un.d_ptr); break;
+      case DT_VERSYM: versym = dyn_addr(info, d->d_un.d_ptr); break;
+      case DT_VERNEED: verneed = dyn_addr(info, d->d_un.d_ptr); break;
       default: break;
     }
   }
@@ -2269,10 +2346,12 @@ int patch_module(dl_phdr_info* info, size_t, void*) {
   PageState ps;
   // g_pending, cleared for this module: whether it leaves slots for later.
   bool pending_before = g_pending.exchange(false, std::memory_order_relaxed);
-  if (jmprel) patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(jmprel), jmprel_bytes, syms, strs, relro_lo,
-                           relro_hi, ps);
+  if (jmprel)
+    patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(jmprel), jmprel_bytes, syms, strs, versym, verneed, relro_lo,
+                 relro_hi, ps);
   if (rela)
-    patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(rela), rela_bytes, syms, strs, relro_lo, relro_hi, ps);
+    patch_relocs(info, reinterpret_cast<const ElfW(Rela)*>(rela), rela_bytes, syms, strs, versym, verneed, relro_lo,
+                 relro_hi, ps);
   if (!g_pending.load(std::memory_order_relaxed) && g_done_n < kDoneMax) g_done[g_done_n++] = info->dlpi_addr;
   if (pending_before) g_pending.store(true, std::memory_order_relaxed);
   return 0;
@@ -2290,6 +2369,7 @@ void intercept_libc() {
   if (!canonical_known) {
     sort_hooks();
     dl_iterate_phdr(find_canonical, nullptr);
+    dl_iterate_phdr(find_default_versions, nullptr);
   }
   canonical_known = true;
   dl_iterate_phdr(patch_module, nullptr);
