@@ -337,6 +337,15 @@ LM_FAST_PATH void exec_read(const char* path, char* const* argv, char* const* en
   heap_vector_read(envp, pc, func);
 }
 
+// A substring search's reads (strstr, strcasestr), after it: the needle
+// whole; the haystack up to the end of what it found, or all of it,
+// terminator included, when it found nothing.
+LM_FAST_PATH void search_read(const char* h, const char* nd, const char* r, uptr pc, const char* func) {
+  size_t nl = strlen(nd);
+  range(nd, nl + 1, false, pc, func);
+  range(h, r ? size_t(r - h) + nl : strlen(h) + 1, false, pc, func);
+}
+
 // The struct they fill, on success.
 template <typename T>
 LM_FAST_PATH int got_struct(int r, const char* path, T* out, uptr pc, const char* func) {
@@ -985,9 +994,7 @@ LM_HIDDEN char* lm_rz_strrchr(const char* s, int c) {
 }
 LM_HIDDEN char* lm_rz_strstr(const char* h, const char* nd) {
   const char* r = strstr(h, nd);
-  size_t nl = strlen(nd);
-  rz::range(nd, nl + 1, false, LM_PC, "strstr");
-  rz::range(h, r ? size_t(r - h) + nl : strlen(h) + 1, false, LM_PC, "strstr");
+  rz::search_read(h, nd, r, LM_PC, "strstr");
   return const_cast<char*>(r);
 }
 LM_HIDDEN size_t lm_rz_strspn(const char* s, const char* accept) {
@@ -1268,15 +1275,21 @@ LM_NOINLINE void scan_outputs(const char* input, const char* fmt, va_list ap, in
   int r = walk(real, source, fmt, ap, LM_PC, func); \
   va_end(ap);                                      \
   return r
+// A scan's result r, after the objects it says it stored are checked
+// (scan_outputs; input: the string scanned, null for a stream), with the
+// call's errno kept.
+int checked_outputs(int r, const char* input, const char* fmt, va_list outputs, uptr pc, const char* func) {
+  int saved = errno;
+  scan_outputs(input, fmt, outputs, r, pc, func);
+  errno = saved;
+  return r;
+}
 int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
   rz::range(s, strlen(s) + 1, false, pc, func);
   va_list outputs;
   va_copy(outputs, ap);
-  int r = scan(s, fmt, ap);
-  int saved = errno;
-  scan_outputs(s, fmt, outputs, r, pc, func);
+  int r = checked_outputs(scan(s, fmt, ap), s, fmt, outputs, pc, func);
   va_end(outputs);
-  errno = saved;
   return r;
 }
 LM_HIDDEN int lm_rz_vsscanf(const char* s, const char* fmt, va_list ap) {
@@ -1303,9 +1316,7 @@ LM_HIDDEN void* lm_rz_memmem(const void* h, size_t hl, const void* nd, size_t nl
 }
 LM_HIDDEN char* lm_rz_strcasestr(const char* h, const char* nd) {
   const char* r = strcasestr(h, nd);
-  size_t nl = strlen(nd);
-  rz::range(nd, nl + 1, false, LM_PC, "strcasestr");
-  rz::range(h, r ? size_t(r - h) + nl : strlen(h) + 1, false, LM_PC, "strcasestr");
+  rz::search_read(h, nd, r, LM_PC, "strcasestr");
   return const_cast<char*>(r);
 }
 LM_HIDDEN wchar_t* lm_rz_wcsstr(const wchar_t* h, const wchar_t* nd) {
@@ -1562,11 +1573,8 @@ int fscanned(Vfscan scan, FILE* f, const char* fmt, va_list ap, uptr pc, const c
   if (fmt) rz::range(fmt, strlen(fmt) + 1, false, pc, func);  // (null: glibc fails with EINVAL)
   va_list outputs;
   va_copy(outputs, ap);
-  int r = scan(f, fmt, ap);
-  int saved = errno;
-  scan_outputs(nullptr, fmt, outputs, r, pc, func);
+  int r = checked_outputs(scan(f, fmt, ap), nullptr, fmt, outputs, pc, func);
   va_end(outputs);
-  errno = saved;
   return r;
 }
 LM_HIDDEN int lm_rz_vfscanf(FILE* f, const char* fmt, va_list ap) {
