@@ -296,6 +296,30 @@ void bounded_string_written(const char* s, size_t n, uptr pc, const char* func) 
   size_t k = strnlen(s, n);
   range(s, k < n ? k + 1 : k, true, pc, func);
 }
+// gethostname's result r: the name written on success; with ENAMETOOLONG
+// glibc copied n bytes all the same.
+LM_FAST_PATH int hostname_written(int r, const char* name, size_t n, uptr pc, const char* func) {
+  if (r == 0) bounded_string_written(name, n, pc, func);
+  else if (errno == ENAMETOOLONG) range(name, n, true, pc, func);
+  return r;
+}
+// ctime_r's and asctime_r's result r: the text written on success; with
+// EOVERFLOW (a year past 9999) the 26 bytes the caller must provide were
+// written, then refused.
+LM_FAST_PATH char* time_text_written(char* r, const char* buf, uptr pc, const char* func) {
+  if (r) range(buf, strlen(buf) + 1, true, pc, func);
+  else if (errno == EOVERFLOW) range(buf, 26, true, pc, func);
+  return r;
+}
+// A tokenizer's token r (strtok, strsep), after the call: with the
+// terminator it wrote at its end (a string never terminated runs into the
+// redzone there), and the delimiters; none when there was no token (at a
+// string's end glibc returns NULL without reading them).
+LM_FAST_PATH void token_read(const char* r, const char* delim, uptr pc, const char* func) {
+  if (!r) return;
+  range(delim, strlen(delim) + 1, false, pc, func);
+  range(r, strlen(r) + 1, true, pc, func);
+}
 size_t inet_bytes(int af) { return af == AF_INET ? 4 : af == AF_INET6 ? 16 : 0; }
 // poll's array (read, and written back), ppoll's timeout and the signal
 // mask's 8 bytes the kernel reads: after the call, but not after EINVAL (an
@@ -1327,28 +1351,22 @@ LM_HIDDEN wchar_t* lm_rz_wcsstr(const wchar_t* h, const wchar_t* nd) {
   return const_cast<wchar_t*>(r);
 }
 
-// Tokenizers: after the call, the token they return, with the terminator
-// they wrote at its end (a string never terminated runs into the redzone
-// there), and the delimiters when there was a token (at a string's end
-// glibc returns NULL without reading them: strtok(NULL, NULL) is no crash).
+// Tokenizers: the token they return, after the call (token_read).
 LM_HIDDEN char* lm_rz_strtok(char* s, const char* delim) {
   char* r = strtok(s, delim);
-  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok");
-  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok");
+  rz::token_read(r, delim, LM_PC, "strtok");
   return r;
 }
 LM_HIDDEN char* lm_rz_strtok_r(char* s, const char* delim, char** save) {
   rz::range(save, sizeof *save, true, LM_PC, "strtok_r");
   char* r = strtok_r(s, delim, save);
-  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strtok_r");
-  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strtok_r");
+  rz::token_read(r, delim, LM_PC, "strtok_r");
   return r;
 }
 LM_HIDDEN char* lm_rz_strsep(char** sp, const char* delim) {
   rz::range(sp, sizeof *sp, true, LM_PC, "strsep");
   char* r = strsep(sp, delim);
-  if (r) rz::range(delim, strlen(delim) + 1, false, LM_PC, "strsep");
-  if (r) rz::range(r, strlen(r) + 1, true, LM_PC, "strsep");
+  rz::token_read(r, delim, LM_PC, "strsep");
   return r;
 }
 
@@ -1368,16 +1386,10 @@ LM_HIDDEN char* lm_rz_getcwd_chk(char* buf, size_t n, size_t bn) {
   return r;
 }
 LM_HIDDEN int lm_rz_gethostname(char* name, size_t n) {
-  int r = gethostname(name, n);
-  if (r == 0) rz::bounded_string_written(name, n, LM_PC, "gethostname");
-  else if (errno == ENAMETOOLONG) rz::range(name, n, true, LM_PC, "gethostname");  // (glibc copied n bytes)
-  return r;
+  return rz::hostname_written(gethostname(name, n), name, n, LM_PC, "gethostname");
 }
 LM_HIDDEN int lm_rz_gethostname_chk(char* name, size_t n, size_t bn) {
-  int r = __gethostname_chk(name, n, bn);
-  if (r == 0) rz::bounded_string_written(name, n, LM_PC, "__gethostname_chk");
-  else if (errno == ENAMETOOLONG) rz::range(name, n, true, LM_PC, "__gethostname_chk");
-  return r;
+  return rz::hostname_written(__gethostname_chk(name, n, bn), name, n, LM_PC, "__gethostname_chk");
 }
 // GNU strerror_r writes into buf only when it returns buf (an unknown
 // error's "Unknown error N"); the XSI one always, truncated to n.
@@ -1408,9 +1420,7 @@ LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
 }
 
 // Fixed-size results: an array or struct written on success (pipe's two
-// descriptors, a time), or read and written (poll's array: checked before,
-// the shadow alone is looked at, so a pointer the kernel refuses does no
-// harm).
+// descriptors, a time), or read and written (poll's array: polled).
 int __poll_chk(struct pollfd*, nfds_t, int, size_t);
 int __ppoll_chk(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*, size_t);
 LM_HIDDEN int lm_rz_pipe(int fds[2]) {
@@ -1478,17 +1488,11 @@ LM_HIDDEN time_t lm_rz_mktime(struct tm* tm) {
 }
 LM_HIDDEN char* lm_rz_ctime_r(const time_t* t, char* buf) {
   rz::range(t, sizeof *t, false, LM_PC, "ctime_r");
-  char* r = ctime_r(t, buf);
-  if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "ctime_r");
-  else if (errno == EOVERFLOW) rz::range(buf, 26, true, LM_PC, "ctime_r");  // (a year past 9999: written, then refused)
-  return r;
+  return rz::time_text_written(ctime_r(t, buf), buf, LM_PC, "ctime_r");
 }
 LM_HIDDEN char* lm_rz_asctime_r(const struct tm* tm, char* buf) {
   rz::range(tm, sizeof *tm, false, LM_PC, "asctime_r");
-  char* r = asctime_r(tm, buf);
-  if (r) rz::range(buf, strlen(buf) + 1, true, LM_PC, "asctime_r");
-  else if (errno == EOVERFLOW) rz::range(buf, 26, true, LM_PC, "asctime_r");
-  return r;
+  return rz::time_text_written(asctime_r(tm, buf), buf, LM_PC, "asctime_r");
 }
 // strftime: a result of 0 leaves the buffer's contents unspecified.
 LM_HIDDEN size_t lm_rz_strftime(char* s, size_t max, const char* fmt, const struct tm* tm) {
@@ -1601,7 +1605,6 @@ LM_HIDDEN int lm_rz_scanf(const char* fmt, ...) {
 LM_HIDDEN int lm_rz_isoc99_scanf(const char* fmt, ...) {
   LM_SCAN_VARIADIC(fscanned, lm_real_isoc99_vfscanf, stdin, "scanf");
 }
-
 
 // exec and posix_spawn: the path, argv and envp, before the call, where
 // they lie in the heap (exec_read).
@@ -2074,10 +2077,13 @@ uptr dyn_addr(const dl_phdr_info* info, uptr v) { return v < info->dlpi_addr ? v
 
 // libc and the loader call their own functions directly; the vDSO has no
 // relocations.
+bool is_libc_itself(const dl_phdr_info* info) {
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  return std::strstr(name, "/libc.so") || std::strncmp(name, "libc.so", 7) == 0;
+}
 bool is_libc(const dl_phdr_info* info) {
   const char* name = info->dlpi_name ? info->dlpi_name : "";
-  return std::strstr(name, "/libc.so") || std::strncmp(name, "libc.so", 7) == 0 || std::strstr(name, "ld-linux") ||
-         std::strstr(name, "linux-vdso");
+  return is_libc_itself(info) || std::strstr(name, "ld-linux") || std::strstr(name, "linux-vdso");
 }
 
 // Whether a lies in one of the module's loaded segments, with `flags` among
@@ -2195,8 +2201,7 @@ const char* needed_version(uptr versym, uptr verneed, const char* strtab, size_t
 }
 
 int find_default_versions(dl_phdr_info* info, size_t, void*) {
-  const char* name = info->dlpi_name ? info->dlpi_name : "";
-  if (!std::strstr(name, "/libc.so") && std::strncmp(name, "libc.so", 7) != 0) return 0;
+  if (!is_libc_itself(info)) return 0;
   uptr hash = 0, symtab = 0, strtab = 0, versym = 0, verdef = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
