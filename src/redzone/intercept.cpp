@@ -34,7 +34,9 @@
 #include <netinet/in.h>
 #include <strings.h>
 #include <dirent.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -376,6 +378,48 @@ LM_FAST_PATH int got_struct(int r, const char* path, T* out, uptr pc, const char
   path_read(path, r < 0, pc, func);
   if (r == 0) range(out, sizeof *out, true, pc, func);
   return r;
+}
+
+// A length that the kernel reads and then rewrites (accept's *addrlen,
+// getsockopt's *optlen, recvmsg's msg_namelen): the call writes at most
+// what it read, so checking its output needs the value from before the
+// call. Read then only where it surely can be: on the calling thread's
+// stack, or inside a live heap block. Elsewhere (a global, or a wild
+// pointer that the kernel refuses with EFAULT) the output is not checked.
+bool length_before(const socklen_t* p, socklen_t* out) {
+  if (!p) return false;
+  uptr a = addr(p), lo, hi;
+  if (!((stack::thread_stack(&lo, &hi) && a >= lo && a < hi && hi - a >= sizeof *p) ||
+        inside_live_block(a, sizeof *p)))
+    return false;
+  *out = *p;
+  return true;
+}
+
+// A socket address the kernel copies in (bind, connect, sendto, sendmsg):
+// `len` bytes, when the kernel takes that many (no more than its own
+// sockaddr_storage, else EINVAL before it reads).
+LM_FAST_PATH void address_read(const void* a, socklen_t len, uptr pc, const char* func) {
+  if (a && len <= sizeof(sockaddr_storage)) range(a, len, false, pc, func);
+}
+
+// A socket address the kernel copied out (accept, getsockname, recvfrom,
+// ...), and getsockopt's value: the kernel wrote the smaller of the room
+// the program gave (`in`, read before the call) and the length it stored
+// back (the address's own, which may be more: the copy was cut).
+LM_FAST_PATH void length_written(bool ok, void* buf, bool known, socklen_t in, const socklen_t* lenp, uptr pc,
+                                 const char* func) {
+  if (ok && known && buf) range(buf, std::min(in, *lenp), true, pc, func);
+}
+
+// select's descriptor sets: the kernel reads the longs that hold nfds bits
+// (also when it then fails with EBADF, a bit set for a closed descriptor,
+// or EINTR) and rewrites them when it succeeds.
+void fd_sets_used(int r, int nfds, fd_set* sets[3], uptr pc, const char* func) {
+  if (nfds <= 0 || nfds > (1 << 20) || (r < 0 && errno != EBADF && errno != EINTR)) return;
+  size_t bytes = (size_t(nfds) + 63) / 64 * 8;
+  for (int i = 0; i < 3; ++i)
+    if (sets[i]) range(sets[i], bytes, r >= 0, pc, func);
 }
 
 }  // namespace
@@ -1079,6 +1123,7 @@ LM_HIDDEN ssize_t lm_rz_send(int fd, const void* buf, size_t n, int flags) {
 }
 LM_HIDDEN ssize_t lm_rz_sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to, socklen_t tl) {
   rz::range(buf, n, false, LM_PC, "sendto");
+  rz::address_read(to, tl, LM_PC, "sendto");
   return sendto(fd, buf, n, flags, to, tl);
 }
 LM_HIDDEN size_t lm_rz_fwrite(const void* buf, size_t size, size_t n, FILE* f) {
@@ -1116,7 +1161,11 @@ LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
 }
 LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
   ssize_t r = sendmsg(fd, m, flags);
-  return r > 0 ? rz::moved(r, m->msg_iov, m->msg_iovlen, false, LM_PC, "sendmsg") : r;
+  if (r < 0) return r;
+  // (The kernel copied the address and the control data in whole.)
+  rz::address_read(m->msg_name, m->msg_namelen, LM_PC, "sendmsg");
+  rz::range(m->msg_control, m->msg_controllen, false, LM_PC, "sendmsg");
+  return rz::moved(r, m->msg_iov, m->msg_iovlen, false, LM_PC, "sendmsg");
 }
 LM_HIDDEN ssize_t lm_rz_readv(int fd, const iovec* iov, int n) {
   return rz::moved(readv(fd, iov, n), iov, size_t(n), true, LM_PC, "readv");
@@ -1125,9 +1174,16 @@ LM_HIDDEN ssize_t lm_rz_preadv(int fd, const iovec* iov, int n, off_t at) {
   return rz::moved(preadv(fd, iov, n, at), iov, size_t(n), true, LM_PC, "preadv");
 }
 LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
+  socklen_t name_room = 0;
+  bool known = rz::length_before(m ? &m->msg_namelen : nullptr, &name_room);
   ssize_t r = recvmsg(fd, m, flags);
-  if (r <= 0) return r;
-  rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC, "recvmsg");
+  if (r < 0) return r;
+  rz::length_written(true, m->msg_name, known, name_room, &m->msg_namelen, LM_PC, "recvmsg");
+  // (What it stores in msg_controllen is what it wrote: never more than the
+  // room it was given.)
+  rz::range(m->msg_control, m->msg_controllen, true, LM_PC, "recvmsg");
+  if (r > 0)
+    rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC, "recvmsg");
   return r;
 }
 
@@ -1136,7 +1192,11 @@ LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
   return rz::got_received(recv(fd, buf, n, flags), fd, flags, buf, n, LM_PC, "recv");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
-  return rz::got_received(recvfrom(fd, buf, n, flags, from, fl), fd, flags, buf, n, LM_PC, "recvfrom");
+  socklen_t room = 0;
+  bool known = from && rz::length_before(fl, &room);
+  ssize_t r = recvfrom(fd, buf, n, flags, from, fl);
+  rz::length_written(r >= 0, from, known, room, fl, LM_PC, "recvfrom");
+  return rz::got_received(r, fd, flags, buf, n, LM_PC, "recvfrom");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
   return rz::got_items(fread_unlocked(buf, size, n, f), buf, size, LM_PC, "fread_unlocked");
@@ -1163,8 +1223,11 @@ LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int fla
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
                                     socklen_t* fl) {
-  return rz::got_received(__recvfrom_chk(fd, buf, n, bn, flags, from, fl), fd, flags, buf, n, LM_PC,
-                          "__recvfrom_chk");
+  socklen_t room = 0;
+  bool known = from && rz::length_before(fl, &room);
+  ssize_t r = __recvfrom_chk(fd, buf, n, bn, flags, from, fl);
+  rz::length_written(r >= 0, from, known, room, fl, LM_PC, "__recvfrom_chk");
+  return rz::got_received(r, fd, flags, buf, n, LM_PC, "__recvfrom_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
   return rz::got_items(__fread_unlocked_chk(buf, bn, size, n, f), buf, size, LM_PC, "__fread_unlocked_chk");
@@ -1416,6 +1479,94 @@ LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
   int r = inet_pton(af, src, dst);
   rz::range(src, strlen(src) + 1, false, LM_PC, "inet_pton");  // (glibc 2.36 measures it first, always)
   if (r == 1) rz::range(dst, rz::inet_bytes(af), true, LM_PC, "inet_pton");
+  return r;
+}
+
+// Sockets' addresses and options. In: the address's bytes, before the call
+// (the kernel copies them before anything can fail, bar a length it
+// refuses). Out: after the call, the bytes the kernel wrote (length_written).
+LM_HIDDEN int lm_rz_bind(int fd, const sockaddr* a, socklen_t len) {
+  rz::address_read(a, len, LM_PC, "bind");
+  return bind(fd, a, len);
+}
+LM_HIDDEN int lm_rz_connect(int fd, const sockaddr* a, socklen_t len) {
+  rz::address_read(a, len, LM_PC, "connect");
+  return connect(fd, a, len);
+}
+LM_HIDDEN int lm_rz_accept(int fd, sockaddr* a, socklen_t* len) {
+  socklen_t room = 0;
+  bool known = a && rz::length_before(len, &room);
+  int r = accept(fd, a, len);
+  rz::length_written(r >= 0, a, known, room, len, LM_PC, "accept");
+  return r;
+}
+LM_HIDDEN int lm_rz_accept4(int fd, sockaddr* a, socklen_t* len, int flags) {
+  socklen_t room = 0;
+  bool known = a && rz::length_before(len, &room);
+  int r = accept4(fd, a, len, flags);
+  rz::length_written(r >= 0, a, known, room, len, LM_PC, "accept4");
+  return r;
+}
+LM_HIDDEN int lm_rz_getsockname(int fd, sockaddr* a, socklen_t* len) {
+  socklen_t room = 0;
+  bool known = rz::length_before(len, &room);
+  int r = getsockname(fd, a, len);
+  rz::length_written(r == 0, a, known, room, len, LM_PC, "getsockname");
+  return r;
+}
+LM_HIDDEN int lm_rz_getpeername(int fd, sockaddr* a, socklen_t* len) {
+  socklen_t room = 0;
+  bool known = rz::length_before(len, &room);
+  int r = getpeername(fd, a, len);
+  rz::length_written(r == 0, a, known, room, len, LM_PC, "getpeername");
+  return r;
+}
+// An option's value: read whole by setsockopt (the program says it holds
+// len bytes); getsockopt writes at most the room it was given, and stores
+// back what it wrote (or, for a few options, what it would have).
+LM_HIDDEN int lm_rz_setsockopt(int fd, int level, int name, const void* v, socklen_t len) {
+  rz::range(v, len, false, LM_PC, "setsockopt");
+  return setsockopt(fd, level, name, v, len);
+}
+LM_HIDDEN int lm_rz_getsockopt(int fd, int level, int name, void* v, socklen_t* len) {
+  socklen_t room = 0;
+  bool known = rz::length_before(len, &room);
+  int r = getsockopt(fd, level, name, v, len);
+  rz::length_written(r == 0, v, known, room, len, LM_PC, "getsockopt");
+  return r;
+}
+
+// Event waits. epoll_wait writes one event per ready descriptor (what it
+// returns), not maxevents; epoll_ctl reads its event for EPOLL_CTL_ADD and
+// EPOLL_CTL_MOD, first. select reads and rewrites nfds bits of each set
+// (in whole longs) and the timeout; pselect reads its timeout and mask.
+LM_HIDDEN int lm_rz_epoll_ctl(int ep, int op, int fd, epoll_event* ev) {
+  if (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) rz::range(ev, sizeof *ev, false, LM_PC, "epoll_ctl");
+  return epoll_ctl(ep, op, fd, ev);
+}
+LM_HIDDEN int lm_rz_epoll_wait(int ep, epoll_event* ev, int max, int timeout) {
+  int r = epoll_wait(ep, ev, max, timeout);
+  if (r > 0) rz::range(ev, size_t(r) * sizeof *ev, true, LM_PC, "epoll_wait");
+  return r;
+}
+LM_HIDDEN int lm_rz_epoll_pwait(int ep, epoll_event* ev, int max, int timeout, const sigset_t* mask) {
+  int r = epoll_pwait(ep, ev, max, timeout, mask);
+  if (r > 0) rz::range(ev, size_t(r) * sizeof *ev, true, LM_PC, "epoll_pwait");
+  return r;
+}
+LM_HIDDEN int lm_rz_select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, timeval* tv) {
+  int r = select(nfds, rd, wr, ex, tv);
+  fd_set* sets[3] = {rd, wr, ex};
+  rz::fd_sets_used(r, nfds, sets, LM_PC, "select");
+  if (r >= 0 && tv) rz::range(tv, sizeof *tv, true, LM_PC, "select");
+  return r;
+}
+LM_HIDDEN int lm_rz_pselect(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, const timespec* ts, const sigset_t* mask) {
+  int r = pselect(nfds, rd, wr, ex, ts, mask);
+  fd_set* sets[3] = {rd, wr, ex};
+  rz::fd_sets_used(r, nfds, sets, LM_PC, "pselect");
+  if (r >= 0 && ts) rz::range(ts, sizeof *ts, false, LM_PC, "pselect");
+  if (r >= 0 && mask) rz::range(mask, 8, false, LM_PC, "pselect");  // (the kernel's sigset: 64 signals)
   return r;
 }
 
@@ -1986,6 +2137,19 @@ const Hook kHooks[] = {
     {"__xpg_strerror_r", reinterpret_cast<void*>(lm_rz_xpg_strerror_r), reinterpret_cast<void*>(&lm_real_xpg_strerror_r)},
     {"inet_ntop", reinterpret_cast<void*>(lm_rz_inet_ntop), reinterpret_cast<void*>(&inet_ntop)},
     {"inet_pton", reinterpret_cast<void*>(lm_rz_inet_pton), reinterpret_cast<void*>(&inet_pton)},
+    {"bind", reinterpret_cast<void*>(lm_rz_bind), reinterpret_cast<void*>(&bind)},
+    {"connect", reinterpret_cast<void*>(lm_rz_connect), reinterpret_cast<void*>(&connect)},
+    {"accept", reinterpret_cast<void*>(lm_rz_accept), reinterpret_cast<void*>(&accept)},
+    {"accept4", reinterpret_cast<void*>(lm_rz_accept4), reinterpret_cast<void*>(&accept4)},
+    {"getsockname", reinterpret_cast<void*>(lm_rz_getsockname), reinterpret_cast<void*>(&getsockname)},
+    {"getpeername", reinterpret_cast<void*>(lm_rz_getpeername), reinterpret_cast<void*>(&getpeername)},
+    {"setsockopt", reinterpret_cast<void*>(lm_rz_setsockopt), reinterpret_cast<void*>(&setsockopt)},
+    {"getsockopt", reinterpret_cast<void*>(lm_rz_getsockopt), reinterpret_cast<void*>(&getsockopt)},
+    {"epoll_ctl", reinterpret_cast<void*>(lm_rz_epoll_ctl), reinterpret_cast<void*>(&epoll_ctl)},
+    {"epoll_wait", reinterpret_cast<void*>(lm_rz_epoll_wait), reinterpret_cast<void*>(&epoll_wait)},
+    {"epoll_pwait", reinterpret_cast<void*>(lm_rz_epoll_pwait), reinterpret_cast<void*>(&epoll_pwait)},
+    {"select", reinterpret_cast<void*>(lm_rz_select), reinterpret_cast<void*>(&select)},
+    {"pselect", reinterpret_cast<void*>(lm_rz_pselect), reinterpret_cast<void*>(&pselect)},
     {"pipe", reinterpret_cast<void*>(lm_rz_pipe), reinterpret_cast<void*>(&pipe)},
     {"pipe2", reinterpret_cast<void*>(lm_rz_pipe2), reinterpret_cast<void*>(&pipe2)},
     {"poll", reinterpret_cast<void*>(lm_rz_poll), reinterpret_cast<void*>(&poll)},

@@ -41,9 +41,9 @@ void populate(uptr begin, uptr end);
 // The first address in [a, a+size) whose access is bad, or 0 when all are fine.
 uptr first_bad(uptr a, size_t size);
 // The highest granule below the granule-aligned address a whose shadow byte
-// is `value`, looking down as far as the shadow goes without a gap; 0 if
-// none.
-uptr last_below(uptr a, uint8_t value);
+// is `value`, looking down as far as the shadow goes without a gap, and not
+// below `floor`; 0 if none.
+uptr last_below(uptr a, uint8_t value, uptr floor = 0);
 void lock_for_fork();
 void unlock_for_fork();
 void reset_for_fork_child();
@@ -144,6 +144,10 @@ enum class Kind { kOverflow, kUseAfterFree, kDoubleFree, kBadFree, kMismatch, kL
 // the start of a block in the quarantine. Reads the shadow before anything
 // at p (lookup in redzone.cpp).
 size_t block_at(uptr p, bool* freed);
+// For intercept.cpp: whether [a, a + n) lies inside one live block (whose
+// start is at most 64 KiB below a), so that it can be read. Reads the
+// shadow first.
+bool inside_live_block(uptr a, size_t n);
 
 // A block as the report describes it (copied from its header).
 struct BlockInfo {

@@ -1676,6 +1676,23 @@ size_t block_at(uptr p, bool* freed) {
   return l == Lookup::kLive ? h->size : 0;
 }
 
+bool inside_live_block(uptr a, size_t n) {
+  const uint8_t* s = shadow::byte_for(a);
+  if (!s || *s > 7 || n == 0 || a + n < a) return false;
+  // The block's start is the first granule after its left redzone, looked
+  // for no further than 64 KiB down: the shadow of memory that is no block
+  // (a leaf's unused part, memory given back to the kernel) reads
+  // addressable, and a walk down through it would scan megabytes each call.
+  constexpr size_t kWindow = size_t{64} << 10;
+  uptr g = align_down(a, 8);
+  uptr below = shadow::last_below(g, kLeftRedzone, g > kWindow ? g - kWindow : 0);
+  if (below == 0) return false;
+  Header* h = nullptr;
+  uptr start = below + 8;
+  if (lookup(start, &h) != Lookup::kLive) return false;
+  return a >= start && a + n <= start + h->size;
+}
+
 void init(const Backend& backend, uint64_t secret) {
   const config::Options& o = config::options();
   g_backend = backend;

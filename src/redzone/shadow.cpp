@@ -141,11 +141,11 @@ uptr first_bad(uptr a, size_t size) {
   }
 }
 
-uptr last_below(uptr a, uint8_t value) {
-  while (a >= 8) {
+uptr last_below(uptr a, uint8_t value, uptr floor) {
+  while (a >= 8 && a - 8 >= floor) {
     const uint8_t* s = byte_for(a - 8);
     if (!s) return 0;
-    uptr leaf_lo = (a - 8) & ~kLeafMask;
+    uptr leaf_lo = std::max((a - 8) & ~kLeafMask, align_down(floor, 8));
     const uint8_t* first = byte_for(leaf_lo);
     if (const void* hit = memrchr(first, value, static_cast<size_t>(s - first) + 1))
       return leaf_lo + (static_cast<uptr>(static_cast<const uint8_t*>(hit) - first) << 3);

@@ -146,6 +146,13 @@ check "$PROG" fscanf heap-buffer-overflow 16 WRITE 30 fscanf
 check "$PROG" execv-argv heap-buffer-overflow 16 READ 24 execv
 check "$PROG" execve-path heap-buffer-overflow 16 READ 17 execve
 check "$PROG" uaf-spawn heap-use-after-free 0 READ 1 posix_spawn
+check "$PROG" getsockname heap-buffer-overflow 16 WRITE 27 getsockname
+check "$PROG" accept heap-buffer-overflow 16 WRITE 27 accept
+check "$PROG" getpeername-heaplen heap-buffer-overflow 16 WRITE 27 getpeername
+check "$PROG" connect heap-buffer-overflow 16 READ 110 connect
+check "$PROG" getsockopt heap-buffer-overflow 16 WRITE 12 getsockopt
+check "$PROG" epoll_wait heap-buffer-overflow 16 WRITE 24 epoll_wait
+check "$PROG" select heap-buffer-overflow 16 READ 32 select  # (EBADF: the redzone read as descriptors)
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

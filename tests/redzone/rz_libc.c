@@ -22,12 +22,16 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <spawn.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +99,189 @@ static FILE* text_file(void) {
   fputs("0123456789abcdefghijklmnopqrs\nsecond line\n", f);
   rewind(f);
   return f;
+}
+
+// An abstract-namespace address (no file, unique to this process): its
+// length is 27 bytes (the family, the leading 0 and 24 characters).
+static socklen_t abstract_address(struct sockaddr_un* a, const char* tag) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "rz_libc_%-8.8s_%07d", tag, (int)(getpid() % 10000000));
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + 24);
+}
+
+// A listener, bound to `tag`'s address, with a client bound to another
+// connected to it; *client gets the client's descriptor.
+static int listening(const char* tag, int* client) {
+  struct sockaddr_un la, ca;
+  socklen_t ll = abstract_address(&la, tag), cl = abstract_address(&ca, "client");
+  int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+  *client = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (ls < 0 || *client < 0 || bind(ls, (struct sockaddr*)&la, ll) != 0 || listen(ls, 4) != 0 ||
+      bind(*client, (struct sockaddr*)&ca, cl) != 0 || connect(*client, (struct sockaddr*)&la, ll) != 0)
+    exit(3);
+  return ls;
+}
+
+// Sockets' addresses and options, event waits and select, each with its
+// memory in exact-size heap blocks. The lengths the kernel reads and
+// rewrites sit on the stack, at a heap block's start, inside a heap struct,
+// and in a global (not checked); copies cut short (room for 8 bytes of a
+// 27-byte address) write only the room. Prints one line.
+static socklen_t global_len;
+static void sockets_clean(void) {
+  struct sockaddr_un* la = malloc(opaque(sizeof *la));
+  struct sockaddr_un* ca = malloc(opaque(sizeof *ca));
+  socklen_t ll = abstract_address(la, "listen");
+  socklen_t cl = abstract_address(ca, "client2");
+  int ls = socket(AF_UNIX, SOCK_STREAM, 0), cs = socket(AF_UNIX, SOCK_STREAM, 0), cs2 = socket(AF_UNIX, SOCK_STREAM, 0);
+  int* on = malloc(opaque(sizeof(int)));
+  *on = 1;
+  int r1 = bind(ls, (struct sockaddr*)la, ll) == 0 && listen(ls, 4) == 0;
+  int r2 = bind(cs, (struct sockaddr*)ca, cl) == 0 && setsockopt(cs, SOL_SOCKET, SO_PASSCRED, on, sizeof *on) == 0;
+  int r3 = connect(cs, (struct sockaddr*)la, ll) == 0 && connect(cs2, (struct sockaddr*)la, ll) == 0;
+  struct conn {
+    struct sockaddr_un peer;
+    socklen_t len;
+  }* c = malloc(opaque(sizeof(struct conn)));
+  c->len = sizeof c->peer;
+  int as = accept(ls, (struct sockaddr*)&c->peer, &c->len);
+  int peer_ok = c->len == cl && memcmp(c->peer.sun_path, ca->sun_path, 25) == 0;
+  printf("%d %d %d %d %d ", r1, r2, r3, as >= 0, peer_ok);
+  c->len = sizeof c->peer;
+  int as2 = accept4(ls, (struct sockaddr*)&c->peer, &c->len, SOCK_CLOEXEC);
+  printf("%d %u ", as2 >= 0, (unsigned)c->len);  // an unbound client: the family alone
+  char* cut = malloc(opaque(8));
+  socklen_t cut_len = 8;
+  int g1 = getsockname(cs, (struct sockaddr*)cut, &cut_len);
+  socklen_t* heap_len = malloc(opaque(sizeof(socklen_t)));
+  *heap_len = 8;
+  int g2 = getpeername(as, (struct sockaddr*)cut, heap_len);
+  c->len = 8;
+  int g3 = getpeername(cs, (struct sockaddr*)cut, &c->len);
+  global_len = 8;
+  int g4 = getsockname(ls, (struct sockaddr*)cut, &global_len);
+  printf("%d %u %d %u %d %u %d %u ", g1, (unsigned)cut_len, g2, (unsigned)*heap_len, g3, (unsigned)c->len, g4,
+         (unsigned)global_len);
+  // A wild length: the kernel's EFAULT, nothing read by a check.
+  int g5 = getsockname(ls, (struct sockaddr*)cut, (socklen_t*)hidden((char*)8));
+  printf("%d %d ", g5, errno == EFAULT);
+  struct ucred* cred = malloc(opaque(sizeof(struct ucred)));
+  *heap_len = sizeof *cred;
+  int o1 = getsockopt(as, SOL_SOCKET, SO_PEERCRED, cred, heap_len);
+  int cred_ok = o1 == 0 && *heap_len == sizeof *cred && cred->pid == getpid();
+  int* type = malloc(opaque(sizeof(int)));
+  socklen_t type_len = sizeof(int);
+  int o2 = getsockopt(cs, SOL_SOCKET, SO_TYPE, type, &type_len);
+  printf("%d %d %d ", cred_ok, o2, *type == SOCK_STREAM);
+  // Datagrams: an address each way, a descriptor passed in control data.
+  struct sockaddr_un* da = malloc(opaque(sizeof *da));
+  struct sockaddr_un* ea = malloc(opaque(sizeof *ea));
+  socklen_t dl = abstract_address(da, "dgramrx");
+  socklen_t el = abstract_address(ea, "dgramtx");
+  int rx = socket(AF_UNIX, SOCK_DGRAM, 0), tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+  int d1 = bind(rx, (struct sockaddr*)da, dl) == 0 && bind(tx, (struct sockaddr*)ea, el) == 0;
+  ssize_t d2 = sendto(tx, "hello", 5, 0, (struct sockaddr*)da, dl);
+  struct sockaddr_un* from = malloc(opaque(sizeof *from));
+  socklen_t from_len = sizeof *from;
+  char* buf = malloc(opaque(8));
+  ssize_t d3 = recvfrom(rx, buf, 8, 0, (struct sockaddr*)from, &from_len);
+  printf("%d %zd %zd %d ", d1, d2, d3, from_len == el && memcmp(from->sun_path, ea->sun_path, 25) == 0);
+  struct msghdr* m = malloc(opaque(sizeof *m));
+  struct iovec* iov = malloc(opaque(sizeof *iov));
+  char* ctl = malloc(opaque(CMSG_SPACE(sizeof(int))));
+  memset(m, 0, sizeof *m);
+  memcpy(buf, "world", 5);
+  iov->iov_base = buf;
+  iov->iov_len = 5;
+  m->msg_name = da;
+  m->msg_namelen = dl;
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = ctl;
+  m->msg_controllen = CMSG_SPACE(sizeof(int));
+  struct cmsghdr* cm = CMSG_FIRSTHDR(m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &tx, sizeof(int));
+  ssize_t d4 = sendmsg(tx, m, 0);
+  memset(m, 0, sizeof *m);
+  memset(buf, 0, 8);
+  m->msg_name = from;
+  m->msg_namelen = sizeof *from;
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = ctl;
+  m->msg_controllen = CMSG_SPACE(sizeof(int));
+  ssize_t d5 = recvmsg(rx, m, 0);
+  cm = CMSG_FIRSTHDR(m);
+  int passed = -1;
+  if (cm && cm->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(cm), sizeof passed);
+  printf("%zd %zd %.5s %d %d %d ", d4, d5, buf, m->msg_namelen == el, passed >= 0, (int)m->msg_controllen);
+  if (passed >= 0) close(passed);
+  // A wild msghdr: the kernel's EFAULT.
+  ssize_t d6 = recvmsg(rx, (struct msghdr*)hidden((char*)8), MSG_DONTWAIT);
+  printf("%zd %d ", d6, errno == EFAULT);
+  // Two readable descriptors: epoll reports both, then one; select and
+  // pselect see one.
+  if (sendto(tx, "again", 5, 0, (struct sockaddr*)da, dl) != 5 || write(cs, "x", 1) != 1) exit(3);
+  int ep = epoll_create1(0);
+  struct epoll_event* ev = malloc(opaque(sizeof *ev));
+  ev->events = EPOLLIN;
+  ev->data.u64 = 1;
+  int e1 = epoll_ctl(ep, EPOLL_CTL_ADD, rx, ev);
+  ev->data.u64 = 2;
+  int e2 = epoll_ctl(ep, EPOLL_CTL_ADD, as, ev);
+  struct epoll_event* evs = malloc(opaque(2 * sizeof *evs));
+  int e3 = epoll_wait(ep, evs, 2, 1000);
+  int e4 = epoll_ctl(ep, EPOLL_CTL_DEL, rx, NULL);
+  int e5 = epoll_pwait(ep, evs, 2, 1000, NULL);
+  printf("%d %d %d %d %d %d ", e1, e2, e3, e4, e5, (int)evs[0].data.u64);
+  fd_set* rs = malloc(opaque(sizeof(fd_set)));
+  FD_ZERO(rs);
+  FD_SET(as, rs);
+  struct timeval* stv = malloc(opaque(sizeof *stv));
+  stv->tv_sec = 1;
+  stv->tv_usec = 0;
+  int s1 = select(as + 1, rs, NULL, NULL, stv);
+  int s2 = FD_ISSET(as, rs) != 0;
+  struct timespec* sts = malloc(opaque(sizeof *sts));
+  sts->tv_sec = 1;
+  sts->tv_nsec = 0;
+  sigset_t* mask = malloc(opaque(sizeof(sigset_t)));
+  sigemptyset(mask);
+  int s3 = pselect(as + 1, rs, NULL, NULL, sts, mask);
+  printf("%d %d %d\n", s1, s2, s3);
+  close(ep);
+  close(rx);
+  close(tx);
+  close(as2);
+  close(as);
+  close(cs2);
+  close(cs);
+  close(ls);
+  free(mask);
+  free(sts);
+  free(stv);
+  free(rs);
+  free(evs);
+  free(ev);
+  free(ctl);
+  free(iov);
+  free(m);
+  free(buf);
+  free(from);
+  free(ea);
+  free(da);
+  free(type);
+  free(cred);
+  free(heap_len);
+  free(cut);
+  free(c);
+  free(on);
+  free(ca);
+  free(la);
 }
 
 static int by_value(const void* a, const void* b) {
@@ -650,6 +837,7 @@ int main(int argc, char** argv) {
     int (*volatile poll_fn)(struct pollfd*, nfds_t, int) = poll;
     int pr = poll_fn(one, opaque((size_t)1 << 30), 0);  // (above the kernel's nr_open, 2**20 by default)
     printf("%d %d\n", pr, errno == EINVAL);
+    sockets_clean();
     free(one);
     free(into);
     free(resolved);
@@ -972,6 +1160,52 @@ int main(int argc, char** argv) {
     free(p);
     printf("%d\n", posix_spawn(&pid, hidden(p), NULL, NULL, argv, environ));
     return 0;
+  } else if (!strcmp(mode, "getsockname")) {
+    struct sockaddr_un a;
+    socklen_t len = abstract_address(&a, "bugname");
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0 || bind(s, (struct sockaddr*)&a, len) != 0) return 3;
+    socklen_t room = sizeof a;  // the program says the 16-byte block holds 110
+    printf("%d\n", getsockname(s, (struct sockaddr*)p, &room));  // 27 bytes written
+  } else if (!strcmp(mode, "accept")) {
+    int client;
+    int ls = listening("bugacc", &client);
+    socklen_t room = sizeof(struct sockaddr_un);
+    printf("%d\n", accept(ls, (struct sockaddr*)p, &room));  // the client's 27-byte address
+  } else if (!strcmp(mode, "getpeername-heaplen")) {
+    // The length inside a heap struct (read before the call: a live block's).
+    int client;
+    int ls = listening("bugpeer", &client);
+    struct conn {
+      char other[40];
+      socklen_t len;
+    }* c = malloc(opaque(sizeof(struct conn)));
+    c->len = sizeof(struct sockaddr_un);
+    printf("%d %d\n", ls, getpeername(client, (struct sockaddr*)p, &c->len));  // the listener's 27 bytes
+  } else if (!strcmp(mode, "connect")) {
+    struct sockaddr_un* a = (struct sockaddr_un*)p;
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path, "/nonexistent", 13);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    printf("%d\n", connect(s, (struct sockaddr*)a, sizeof(struct sockaddr_un)));  // 110 bytes read
+  } else if (!strcmp(mode, "getsockopt")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 3;
+    socklen_t len = sizeof(struct ucred);
+    printf("%d\n", getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, p + 8, &len));  // 12 bytes at 8
+  } else if (!strcmp(mode, "epoll_wait")) {
+    int a = sent(1), b = sent(1), ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) != 0) return 3;
+    printf("%d\n", epoll_wait(ep, (struct epoll_event*)p, 2, 1000));  // room for one: 24 bytes written
+  } else if (!strcmp(mode, "select")) {
+    struct timeval tv = {0, 0};
+    // The kernel reads no further than its descriptor table's size (64
+    // in a process with few open): grown to 256 here, so that it reads the
+    // redzone's fill as descriptors 128 and up and fails with EBADF.
+    if (dup2(2, 255) != 255) return 3;
+    memset(p, 0, opaque(16));
+    printf("%d\n", select(200, (fd_set*)p, NULL, NULL, &tv));  // 200 descriptors' bits: 32 bytes read
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
