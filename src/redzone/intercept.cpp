@@ -147,18 +147,18 @@ LM_FAST_PATH ssize_t got_received(ssize_t r, int fd, int flags, void* buf, size_
 }
 // A string the kernel may read, where nothing proves the pointer readable
 // (a failed path call, exec and posix_spawn before the call: a successful
-// exec does not return): measured only where it is a heap block's start (as
-// malloc and strdup make them), whose header says how much of it can be
-// read; a pointer elsewhere may be one the kernel would refuse with EFAULT,
-// and is not looked at. Its terminator must lie within its block (else the
-// kernel reads on into the redzone); a freed one is reported at its first
-// byte.
+// exec does not return): measured only where it lies in a live heap block
+// (its start or inside it, as live_bytes_from finds them), whose header
+// says how much of it can be read; a pointer elsewhere may be one the
+// kernel would refuse with EFAULT, and is not looked at. Its terminator must
+// lie within its block (else the kernel reads on into the redzone); one in
+// a freed block is reported at its first byte.
 void heap_string_read(const char* s, uptr pc, const char* func) {
   if (!s) return;
-  bool freed = false;
-  size_t size = block_at(addr(s), &freed);
-  if (freed) range(s, 1, false, pc, func);
-  else if (size && strnlen(s, size) == size) range(s, size + 1, false, pc, func);
+  const uint8_t* sh = shadow::byte_for(addr(s));
+  if (sh && *sh == kFreed) return range(s, 1, false, pc, func);
+  size_t room = live_bytes_from(addr(s));
+  if (room && strnlen(s, room) == room) range(s, room + 1, false, pc, func);
 }
 // Paths the kernel reads (open, stat, unlink, ...): checked after the call
 // (before it, a wild pointer would crash the check where the call only
@@ -346,11 +346,10 @@ LM_FAST_PATH int polled(int r, const struct pollfd* fds, nfds_t n, const struct 
 // end), and each string as heap_string_read checks it.
 void heap_vector_read(char* const* v, uptr pc, const char* func) {
   if (!v) return;
-  bool freed = false;
-  size_t size = block_at(addr(v), &freed);
-  if (freed) range(v, sizeof *v, false, pc, func);
-  if (!size) return;
-  size_t slots = size / sizeof *v;
+  const uint8_t* sh = shadow::byte_for(addr(v));
+  if (sh && *sh == kFreed) return range(v, sizeof *v, false, pc, func);
+  size_t slots = live_bytes_from(addr(v)) / sizeof *v;
+  if (!slots) return;
   for (size_t i = 0; i < slots; ++i) {
     if (!v[i]) return;
     heap_string_read(v[i], pc, func);
@@ -390,7 +389,7 @@ bool length_before(const socklen_t* p, socklen_t* out) {
   if (!p) return false;
   uptr a = addr(p), lo, hi;
   if (!((stack::thread_stack(&lo, &hi) && a >= lo && a < hi && hi - a >= sizeof *p) ||
-        inside_live_block(a, sizeof *p)))
+        live_bytes_from(a) >= sizeof *p))
     return false;
   *out = *p;
   return true;
@@ -1791,6 +1790,59 @@ LM_HIDDEN int lm_rz_posix_spawnp(pid_t* pid, const char* file, const posix_spawn
   return posix_spawnp(pid, file, actions, attr, argv, envp);
 }
 
+// execl, execlp and execle: the arguments collected, as glibc does, into an
+// array on the stack (no malloc: async-signal-safe, fit for a vfork child),
+// each string checked where it lies in a live heap block, then execv,
+// execvp or execve (glibc's execl calls execve inside libc, which no slot
+// sees). `arg` and the variadic ones run to a null; execle's envp follows it.
+namespace lm::redzone {
+namespace {
+// How many strings (arg and those up to the null), or 0 for too many (glibc
+// fails with E2BIG).
+size_t exec_list_size(va_list* ap) {
+  va_list c;
+  va_copy(c, *ap);
+  size_t n = 1;
+  while (va_arg(c, char*) != nullptr && n < INT_MAX) ++n;
+  va_end(c);
+  return n < INT_MAX ? n : 0;
+}
+void exec_list_read(char** argv, size_t n, const char* arg, va_list* ap, uptr pc, const char* func) {
+  argv[0] = const_cast<char*>(arg);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(*ap, char*);  // (the last: the null)
+  for (size_t i = 0; i < n; ++i) heap_string_read(argv[i], pc, func);
+}
+}  // namespace
+}  // namespace lm::redzone
+#define LM_EXEC_LIST(func, file, arg, ...)                                      \
+  va_list ap;                                                                   \
+  va_start(ap, arg);                                                            \
+  size_t n = rz::exec_list_size(&ap);                                           \
+  if (n == 0) {                                                                 \
+    va_end(ap);                                                                 \
+    errno = E2BIG;                                                              \
+    return -1;                                                                  \
+  }                                                                             \
+  auto** argv = static_cast<char**>(__builtin_alloca((n + 1) * sizeof(char*))); \
+  rz::heap_string_read(file, LM_PC, func);                                      \
+  rz::exec_list_read(argv, n, arg, &ap, LM_PC, func);                           \
+  __VA_ARGS__;                                                                  \
+  va_end(ap)
+LM_HIDDEN int lm_rz_execl(const char* path, const char* arg, ...) {
+  LM_EXEC_LIST("execl", path, arg);
+  return execv(path, argv);
+}
+LM_HIDDEN int lm_rz_execlp(const char* file, const char* arg, ...) {
+  LM_EXEC_LIST("execlp", file, arg);
+  return execvp(file, argv);
+}
+LM_HIDDEN int lm_rz_execle(const char* path, const char* arg, ...) {
+  char* const* envp;
+  LM_EXEC_LIST("execle", path, arg, envp = va_arg(ap, char* const*); rz::heap_vector_read(envp, LM_PC, "execle"));
+  return execve(path, argv, envp);
+}
+#undef LM_EXEC_LIST
+
 // Sorting reads every element (more than one: a single one is left alone);
 // checked before, as a read, the first access it makes.
 LM_HIDDEN void lm_rz_qsort(void* base, size_t n, size_t size, int (*cmp)(const void*, const void*)) {
@@ -2160,6 +2212,9 @@ const Hook kHooks[] = {
     {"execv", reinterpret_cast<void*>(lm_rz_execv), reinterpret_cast<void*>(&execv)},
     {"execvp", reinterpret_cast<void*>(lm_rz_execvp), reinterpret_cast<void*>(&execvp)},
     {"execvpe", reinterpret_cast<void*>(lm_rz_execvpe), reinterpret_cast<void*>(&execvpe)},
+    {"execl", reinterpret_cast<void*>(lm_rz_execl), reinterpret_cast<void*>(&execl)},
+    {"execlp", reinterpret_cast<void*>(lm_rz_execlp), reinterpret_cast<void*>(&execlp)},
+    {"execle", reinterpret_cast<void*>(lm_rz_execle), reinterpret_cast<void*>(&execle)},
     {"fexecve", reinterpret_cast<void*>(lm_rz_fexecve), reinterpret_cast<void*>(&fexecve)},
     {"posix_spawn", reinterpret_cast<void*>(lm_rz_posix_spawn), reinterpret_cast<void*>(&posix_spawn)},
     {"posix_spawnp", reinterpret_cast<void*>(lm_rz_posix_spawnp), reinterpret_cast<void*>(&posix_spawnp)},

@@ -139,15 +139,10 @@ bool mapping_writable(uptr a, bool* writable);
 // ---- reports ----
 enum class Kind { kOverflow, kUseAfterFree, kDoubleFree, kBadFree, kMismatch, kLeak };
 
-// For intercept.cpp: the size of the live block that starts at p, else 0
-// (p is not a block's start: nothing of its memory is read); *freed: p is
-// the start of a block in the quarantine. Reads the shadow before anything
-// at p (lookup in redzone.cpp).
-size_t block_at(uptr p, bool* freed);
-// For intercept.cpp: whether [a, a + n) lies inside one live block (whose
-// start is at most 64 KiB below a), so that it can be read. Reads the
-// shadow first.
-bool inside_live_block(uptr a, size_t n);
+// For intercept.cpp: the bytes from a to the end of the live block that
+// holds it (its start at most 64 KiB below a), which can be read; 0 when a
+// is in no live block. Reads the shadow first.
+size_t live_bytes_from(uptr a);
 
 // A block as the report describes it (copied from its header).
 struct BlockInfo {

@@ -1669,16 +1669,9 @@ bool resize_in_place(Header* h, size_t n, uint32_t stack_id) {
 
 }  // namespace
 
-size_t block_at(uptr p, bool* freed) {
-  Header* h = nullptr;
-  Lookup l = lookup(p, &h);
-  *freed = l == Lookup::kQuarantined;
-  return l == Lookup::kLive ? h->size : 0;
-}
-
-bool inside_live_block(uptr a, size_t n) {
+size_t live_bytes_from(uptr a) {
   const uint8_t* s = shadow::byte_for(a);
-  if (!s || *s > 7 || n == 0 || a + n < a) return false;
+  if (!s || *s > 7) return 0;
   // The block's start is the first granule after its left redzone, looked
   // for no further than 64 KiB down: the shadow of memory that is no block
   // (a leaf's unused part, memory given back to the kernel) reads
@@ -1686,11 +1679,11 @@ bool inside_live_block(uptr a, size_t n) {
   constexpr size_t kWindow = size_t{64} << 10;
   uptr g = align_down(a, 8);
   uptr below = shadow::last_below(g, kLeftRedzone, g > kWindow ? g - kWindow : 0);
-  if (below == 0) return false;
+  if (below == 0) return 0;
   Header* h = nullptr;
   uptr start = below + 8;
-  if (lookup(start, &h) != Lookup::kLive) return false;
-  return a >= start && a + n <= start + h->size;
+  if (lookup(start, &h) != Lookup::kLive || a < start || a >= start + h->size) return 0;
+  return start + h->size - a;
 }
 
 void init(const Backend& backend, uint64_t secret) {

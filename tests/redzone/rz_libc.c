@@ -826,6 +826,31 @@ int main(int argc, char** argv) {
       _exit(127);
     }
     waitpid(child, &status, 0);
+    // execl, execlp, execle: strings inside one larger block (an arena, as
+    // a shell builds them), each terminated within it.
+    char* arena = malloc(opaque(48));
+    strcpy(arena, "/bin/echo");
+    strcpy(arena + 16, "listed");
+    strcpy(arena + 32, "arena");
+    child = fork();
+    if (child == 0) {
+      execl(arena, "echo", arena + 16, arena + 32, (char*)NULL);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    child = fork();
+    if (child == 0) {
+      execlp(arena + 5, arena + 5, arena + 16, "lp", (char*)NULL);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    child = fork();
+    if (child == 0) {
+      execle("/bin/echo", "echo", arena + 32, "le", (char*)NULL, senv);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    free(arena);
     printf("%d %d %d ", spawned, spp, status);
     free(senv[0]);
     free(senv);
@@ -1144,6 +1169,19 @@ int main(int argc, char** argv) {
     printf("%d\n", statvfs("/", (struct statvfs*)p));  // 112 bytes
   } else if (!strcmp(mode, "fscanf")) {
     printf("%d\n", fscanf(text_file(), "%s", p));  // 30 bytes into 16
+  } else if (!strcmp(mode, "execl-arg")) {
+    memcpy(p, "unterminated arg", 16);  // no terminator
+    printf("%d\n", execl("/bin/echo", "echo", "ok", p, (char*)NULL));
+  } else if (!strcmp(mode, "execle-envp")) {
+    char** envp = (char**)p;  // room for two pointers: no null after them
+    envp[0] = "A=1";
+    envp[1] = "B=2";
+    printf("%d\n", execle("/bin/true", "true", (char*)NULL, envp));
+  } else if (!strcmp(mode, "exec-inner")) {
+    // A path 8 bytes into the block, not terminated within it.
+    memcpy(p, "/bin/tr/nonexist", 16);
+    char* argv[] = {"true", NULL};
+    printf("%d\n", execv(p + 8, argv));
   } else if (!strcmp(mode, "execv-argv")) {
     char** argv = (char**)p;  // room for two pointers: no null after them
     argv[0] = "/bin/true";
