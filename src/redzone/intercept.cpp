@@ -30,7 +30,9 @@
 // library's calls between its load and that callback.
 #include <elf.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <link.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <dirent.h>
@@ -393,6 +395,11 @@ bool length_before(const socklen_t* p, socklen_t* out) {
     return false;
   *out = *p;
   return true;
+}
+
+// A string libc reads whole (its terminator included), where it is not null.
+LM_FAST_PATH void string_read(const char* s, uptr pc, const char* func) {
+  if (s) range(s, strlen(s) + 1, false, pc, func);
 }
 
 // A socket address the kernel copies in (bind, connect, sendto, sendmsg):
@@ -1481,6 +1488,91 @@ LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
   return r;
 }
 
+// The environment: the names and values glibc reads (getenv and its kin
+// measure the name; setenv reads the value only once the name is valid:
+// not empty, no '='). putenv keeps the string itself in the environment:
+// read whole here; an exec later checks it again (freed too soon: reported
+// there).
+LM_HIDDEN char* lm_rz_getenv(const char* name) {
+  rz::string_read(name, LM_PC, "getenv");
+  return getenv(name);
+}
+LM_HIDDEN char* lm_rz_secure_getenv(const char* name) {
+  rz::string_read(name, LM_PC, "secure_getenv");
+  return secure_getenv(name);
+}
+LM_HIDDEN int lm_rz_setenv(const char* name, const char* value, int overwrite) {
+  rz::string_read(name, LM_PC, "setenv");
+  if (name && *name && !strchr(name, '=')) rz::string_read(value, LM_PC, "setenv");
+  return setenv(name, value, overwrite);
+}
+LM_HIDDEN int lm_rz_unsetenv(const char* name) {
+  rz::string_read(name, LM_PC, "unsetenv");
+  return unsetenv(name);
+}
+LM_HIDDEN int lm_rz_putenv(char* string) {
+  rz::string_read(string, LM_PC, "putenv");
+  return putenv(string);
+}
+
+// Collation: strcoll reads as strcmp does (up to the first difference: in
+// the C locale it is strcmp; elsewhere it may read on to the terminators,
+// which a correct program has); strxfrm reads its source whole and writes
+// the transformed string when it fits (its length below n), else at most n
+// bytes, which the program says it has.
+LM_HIDDEN int lm_rz_strcoll(const char* a, const char* b) {
+  rz::compared(a, b, rz::kNoLimit, false, LM_PC, "strcoll");
+  return strcoll(a, b);
+}
+LM_HIDDEN size_t lm_rz_strxfrm(char* d, const char* s, size_t n) {
+  rz::string_read(s, LM_PC, "strxfrm");
+  size_t r = strxfrm(d, s, n);
+  rz::range(d, r < n ? r + 1 : n, true, LM_PC, "strxfrm");
+  return r;
+}
+
+// iconv: the input it consumed and the output it produced, after the call
+// (also when it stopped early: E2BIG, EILSEQ, EINVAL), from how far it moved
+// the pointers. A null input is a reset (it may write a shift sequence).
+// Weak, as getaddrinfo below: a static link pulls in no conversion code.
+#pragma weak iconv
+LM_HIDDEN size_t lm_rz_iconv(iconv_t cd, char** in, size_t* in_left, char** out, size_t* out_left) {
+  const char* in0 = in && in_left ? *in : nullptr;
+  size_t in_left0 = in0 ? *in_left : 0;
+  char* out0 = out && out_left ? *out : nullptr;
+  size_t out_left0 = out0 ? *out_left : 0;
+  size_t r = iconv(cd, in, in_left, out, out_left);
+  int e = errno;
+  if (in0 && *in_left <= in_left0) rz::range(in0, in_left0 - *in_left, false, LM_PC, "iconv");
+  if (out0 && *out_left <= out_left0) rz::range(out0, out_left0 - *out_left, true, LM_PC, "iconv");
+  errno = e;
+  return r;
+}
+
+// Name service: getaddrinfo reads the node and service names and the hints;
+// getnameinfo reads the address (the length the program gives) and, when it
+// succeeds, writes the host and service names it returns. Both referenced
+// weakly: a program linked statically with libmalloc.a must not get glibc's
+// name-service code (and the linker's warning that it needs the shared
+// libraries at run time) for calls it never makes; where they are absent,
+// nothing is hooked (patch_relocs skips a null `real`).
+#pragma weak getaddrinfo
+#pragma weak getnameinfo
+LM_HIDDEN int lm_rz_getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** res) {
+  rz::string_read(node, LM_PC, "getaddrinfo");
+  rz::string_read(service, LM_PC, "getaddrinfo");
+  if (hints) rz::range(hints, sizeof *hints, false, LM_PC, "getaddrinfo");
+  return getaddrinfo(node, service, hints, res);
+}
+LM_HIDDEN int lm_rz_getnameinfo(const sockaddr* sa, socklen_t len, char* host, socklen_t host_len, char* serv,
+                                socklen_t serv_len, int flags) {
+  rz::address_read(sa, len, LM_PC, "getnameinfo");
+  int r = getnameinfo(sa, len, host, host_len, serv, serv_len, flags);
+  if (r == 0 && host && host_len) rz::range(host, strnlen(host, host_len - 1) + 1, true, LM_PC, "getnameinfo");
+  if (r == 0 && serv && serv_len) rz::range(serv, strnlen(serv, serv_len - 1) + 1, true, LM_PC, "getnameinfo");
+  return r;
+}
+
 // Sockets' addresses and options. In: the address's bytes, before the call
 // (the kernel copies them before anything can fail, bar a length it
 // refuses). Out: after the call, the bytes the kernel wrote (length_written).
@@ -2189,6 +2281,16 @@ const Hook kHooks[] = {
     {"__xpg_strerror_r", reinterpret_cast<void*>(lm_rz_xpg_strerror_r), reinterpret_cast<void*>(&lm_real_xpg_strerror_r)},
     {"inet_ntop", reinterpret_cast<void*>(lm_rz_inet_ntop), reinterpret_cast<void*>(&inet_ntop)},
     {"inet_pton", reinterpret_cast<void*>(lm_rz_inet_pton), reinterpret_cast<void*>(&inet_pton)},
+    {"getenv", reinterpret_cast<void*>(lm_rz_getenv), reinterpret_cast<void*>(&getenv)},
+    {"secure_getenv", reinterpret_cast<void*>(lm_rz_secure_getenv), reinterpret_cast<void*>(&secure_getenv)},
+    {"setenv", reinterpret_cast<void*>(lm_rz_setenv), reinterpret_cast<void*>(&setenv)},
+    {"unsetenv", reinterpret_cast<void*>(lm_rz_unsetenv), reinterpret_cast<void*>(&unsetenv)},
+    {"putenv", reinterpret_cast<void*>(lm_rz_putenv), reinterpret_cast<void*>(&putenv)},
+    {"strcoll", reinterpret_cast<void*>(lm_rz_strcoll), reinterpret_cast<void*>(&strcoll)},
+    {"strxfrm", reinterpret_cast<void*>(lm_rz_strxfrm), reinterpret_cast<void*>(&strxfrm)},
+    {"iconv", reinterpret_cast<void*>(lm_rz_iconv), reinterpret_cast<void*>(&iconv)},
+    {"getaddrinfo", reinterpret_cast<void*>(lm_rz_getaddrinfo), reinterpret_cast<void*>(&getaddrinfo)},
+    {"getnameinfo", reinterpret_cast<void*>(lm_rz_getnameinfo), reinterpret_cast<void*>(&getnameinfo)},
     {"bind", reinterpret_cast<void*>(lm_rz_bind), reinterpret_cast<void*>(&bind)},
     {"connect", reinterpret_cast<void*>(lm_rz_connect), reinterpret_cast<void*>(&connect)},
     {"accept", reinterpret_cast<void*>(lm_rz_accept), reinterpret_cast<void*>(&accept)},
@@ -2462,7 +2564,7 @@ void patch_relocs(const dl_phdr_info* info, const ElfW(Rela) * r, size_t bytes, 
     size_t sym = ELF64_R_SYM(r[i].r_info);
     if (sym == 0) continue;
     const Hook* h = hook_for(strtab + symtab[sym].st_name);
-    if (!h) continue;
+    if (!h || !h->real) continue;  // (a weak libc function absent here: see getaddrinfo)
     // Only a slot the module imports (an undefined symbol): a module that
     // defines its own memcpy keeps it.
     if (symtab[sym].st_shndx != SHN_UNDEF) continue;

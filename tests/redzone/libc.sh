@@ -156,6 +156,13 @@ check "$PROG" connect heap-buffer-overflow 16 READ 110 connect
 check "$PROG" getsockopt heap-buffer-overflow 16 WRITE 12 getsockopt
 check "$PROG" epoll_wait heap-buffer-overflow 16 WRITE 24 epoll_wait
 check "$PROG" select heap-buffer-overflow 16 READ 32 select  # (EBADF: the redzone read as descriptors)
+check "$PROG" getenv heap-buffer-overflow 16 READ - getenv
+check "$PROG" setenv heap-buffer-overflow 16 READ - setenv
+check "$PROG" putenv heap-buffer-overflow 16 READ - putenv
+check "$PROG" strcoll heap-buffer-overflow 16 READ 17 strcoll
+check "$PROG" strxfrm heap-buffer-overflow 16 WRITE 21 strxfrm
+check "$PROG" iconv heap-buffer-overflow 16 WRITE 20 iconv
+check "$PROG" getnameinfo heap-buffer-overflow 16 READ 28 getnameinfo
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

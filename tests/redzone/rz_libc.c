@@ -18,7 +18,9 @@
 #include <string.h>
 #include <strings.h>
 #include <errno.h>
+#include <iconv.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <spawn.h>
@@ -282,6 +284,82 @@ static void sockets_clean(void) {
   free(on);
   free(ca);
   free(la);
+}
+
+// The environment, collation, iconv and numeric name service, with exact-
+// size heap strings and buffers (and cut ones: strxfrm with less room than
+// it needs, iconv stopping with E2BIG). Prints one line.
+static void text_clean(void) {
+  char* name = strdup("RZ_LIBC_VAR");
+  char* value = strdup("heap value");
+  char* pair = strdup("RZ_LIBC_PUT=put");
+  int e1 = setenv(name, value, 1);
+  const char* got = getenv(name);
+  int e2 = got && strcmp(got, "heap value") == 0;
+  int e3 = putenv(pair);
+  got = secure_getenv("RZ_LIBC_PUT");
+  int e4 = got && strcmp(got, "put") == 0;
+  int e5 = unsetenv("RZ_LIBC_PUT");
+  int e6 = unsetenv(name);
+  int e7 = setenv(hidden(""), hidden(NULL), 1);  // EINVAL: the value not read
+  printf("%d %d %d %d %d %d %d ", e1, e2, e3, e4, e5, e6, e7);
+  char* a = strdup("collate");
+  char* b = strdup("collated");
+  char* xf = malloc(opaque(8));  // "collate" and its terminator
+  size_t x1 = strxfrm(xf, a, 8);
+  char* short_xf = malloc(opaque(4));
+  size_t x2 = strxfrm(short_xf, b, 4);  // room for 4 of 9: cut
+  printf("%d %zu %s %zu ", strcoll(a, b) < 0, x1, xf, x2);
+  iconv_t cd = iconv_open("UTF-16LE", "ASCII");
+  char* in = malloc(opaque(5));
+  memcpy(in, "iconv", 5);
+  char* out = malloc(opaque(10));
+  char* ip = in;
+  char* op = out;
+  size_t il = 5, ol = 10;
+  size_t c1 = iconv(cd, &ip, &il, &op, &ol);
+  char* small = malloc(opaque(4));
+  ip = in;
+  op = small;
+  il = 5;
+  ol = 4;
+  size_t c2 = iconv(cd, &ip, &il, &op, &ol);  // E2BIG after 2 characters
+  int big = errno == E2BIG;
+  size_t c3 = iconv(cd, NULL, NULL, NULL, NULL);
+  iconv_close(cd);
+  printf("%zu %d %zd %d %zu %zu ", c1, out[8] == 'v', (ssize_t)c2, big, il, c3);
+  char* node = strdup("127.0.0.1");
+  char* service = strdup("80");
+  struct addrinfo* hints = malloc(opaque(sizeof *hints));
+  memset(hints, 0, sizeof *hints);
+  hints->ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  hints->ai_family = AF_INET;
+  hints->ai_socktype = SOCK_STREAM;
+  struct addrinfo* res = NULL;
+  int g1 = getaddrinfo(node, service, hints, &res);
+  struct sockaddr_in* sin = malloc(opaque(sizeof *sin));
+  if (g1 == 0) memcpy(sin, res->ai_addr, sizeof *sin);
+  char* host = malloc(opaque(10));  // "127.0.0.1"
+  char* serv = malloc(opaque(3));   // "80"
+  int g2 = g1 == 0 ? getnameinfo((struct sockaddr*)sin, sizeof *sin, host, 10, serv, 3, NI_NUMERICHOST | NI_NUMERICSERV) : -1;
+  printf("%d %d %s %s\n", g1, g2, g2 == 0 ? host : "-", g2 == 0 ? serv : "-");
+  if (res) freeaddrinfo(res);
+  free(serv);
+  free(host);
+  free(sin);
+  free(hints);
+  free(service);
+  free(node);
+  free(small);
+  free(out);
+  free(in);
+  free(short_xf);
+  free(xf);
+  free(b);
+  free(a);
+  free(pair);  // (no longer in the environment)
+  free(value);
+  free(name);
 }
 
 static int by_value(const void* a, const void* b) {
@@ -863,6 +941,7 @@ int main(int argc, char** argv) {
     int pr = poll_fn(one, opaque((size_t)1 << 30), 0);  // (above the kernel's nr_open, 2**20 by default)
     printf("%d %d\n", pr, errno == EINVAL);
     sockets_clean();
+    text_clean();
     free(one);
     free(into);
     free(resolved);
@@ -1244,6 +1323,36 @@ int main(int argc, char** argv) {
     if (dup2(2, 255) != 255) return 3;
     memset(p, 0, opaque(16));
     printf("%d\n", select(200, (fd_set*)p, NULL, NULL, &tv));  // 200 descriptors' bits: 32 bytes read
+  } else if (!strcmp(mode, "getenv")) {
+    memset(p, 'X', opaque(16));  // no terminator
+    printf("%d\n", getenv(p) != NULL);
+  } else if (!strcmp(mode, "setenv")) {
+    memset(p, 'v', opaque(16));  // the value: no terminator
+    printf("%d\n", setenv("RZ_LIBC_SET", p, 1));
+  } else if (!strcmp(mode, "putenv")) {
+    memcpy(p, "RZ_LIBC_PUT=xxxx", 16);  // no terminator
+    printf("%d\n", putenv(p));
+  } else if (!strcmp(mode, "strcoll")) {
+    memset(p, 'a', opaque(16));  // no terminator: differs from the other only past the end
+    printf("%d\n", strcoll(p, "aaaaaaaaaaaaaaaaaaaa"));
+  } else if (!strcmp(mode, "strxfrm")) {
+    printf("%zu\n", strxfrm(p, "twenty characters...", opaque(64)));  // 21 bytes written
+  } else if (!strcmp(mode, "iconv")) {
+    iconv_t cd = iconv_open("UTF-8", "ASCII");
+    char in[] = "twenty characters...";
+    char* ip = in;
+    char* op = p;
+    size_t il = 20, ol = 64;  // the program says the 16-byte block holds 64
+    printf("%zu\n", iconv(cd, &ip, &il, &op, &ol));  // 20 bytes written
+  } else if (!strcmp(mode, "getnameinfo")) {
+    struct sockaddr_in* sin = (struct sockaddr_in*)p;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(80);
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char host[64];
+    // The length of a sockaddr_in6 for the 16-byte sockaddr_in.
+    printf("%d\n", getnameinfo((struct sockaddr*)sin, sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0,
+                               NI_NUMERICHOST));
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
