@@ -381,18 +381,23 @@ LM_FAST_PATH int got_struct(int r, const char* path, T* out, uptr pc, const char
   return r;
 }
 
+// Whether [p, p + n) can surely be read before a call: on the calling
+// thread's own stack (as found once per thread: a coroutine's stack, or
+// the main thread's stack grown since, are not looked up again, which
+// would read /proc/self/maps each call), or inside a live heap block.
+bool readable(const void* p, size_t n) {
+  uptr a = addr(p), lo, hi;
+  return p && ((stack::own_stack(&lo, &hi) && a >= lo && a < hi && hi - a >= n) || live_bytes_from(a) >= n);
+}
+
 // A length that the kernel reads and then rewrites (accept's *addrlen,
 // getsockopt's *optlen, recvmsg's msg_namelen): the call writes at most
 // what it read, so checking its output needs the value from before the
-// call. Read then only where it surely can be: on the calling thread's
-// stack, or inside a live heap block. Elsewhere (a global, or a wild
-// pointer that the kernel refuses with EFAULT) the output is not checked.
+// call, read only where it surely can be (readable). Elsewhere (a global,
+// or a wild pointer that the kernel refuses with EFAULT) the output is not
+// checked.
 bool length_before(const socklen_t* p, socklen_t* out) {
-  if (!p) return false;
-  uptr a = addr(p), lo, hi;
-  if (!((stack::thread_stack(&lo, &hi) && a >= lo && a < hi && hi - a >= sizeof *p) ||
-        live_bytes_from(a) >= sizeof *p))
-    return false;
+  if (!readable(p, sizeof *p)) return false;
   *out = *p;
   return true;
 }
@@ -413,9 +418,12 @@ LM_FAST_PATH void address_read(const void* a, socklen_t len, uptr pc, const char
 // ...), and getsockopt's value: the kernel wrote the smaller of the room
 // the program gave (`in`, read before the call) and the length it stored
 // back (the address's own, which may be more: the copy was cut).
-LM_FAST_PATH void length_written(bool ok, void* buf, bool known, socklen_t in, const socklen_t* lenp, uptr pc,
+// The length itself was read and rewritten (checked whatever its place).
+LM_FAST_PATH void length_written(bool ok, void* buf, bool known, socklen_t in, socklen_t* lenp, uptr pc,
                                  const char* func) {
-  if (ok && known && buf) range(buf, std::min(in, *lenp), true, pc, func);
+  if (!ok || !buf) return;
+  range(lenp, sizeof *lenp, true, pc, func);
+  if (known) range(buf, std::min(in, *lenp), true, pc, func);
 }
 
 // select's descriptor sets: the kernel reads the longs that hold nfds bits
@@ -1168,8 +1176,12 @@ LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
 LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
   ssize_t r = sendmsg(fd, m, flags);
   if (r < 0) return r;
-  // (The kernel copied the address and the control data in whole.)
-  rz::address_read(m->msg_name, m->msg_namelen, LM_PC, "sendmsg");
+  // The kernel copied the msghdr, the address (cut to its own
+  // sockaddr_storage: a longer msg_namelen is not refused here) and the
+  // control data in whole.
+  rz::range(m, sizeof *m, false, LM_PC, "sendmsg");
+  if (m->msg_name)
+    rz::range(m->msg_name, std::min<size_t>(m->msg_namelen, sizeof(sockaddr_storage)), false, LM_PC, "sendmsg");
   rz::range(m->msg_control, m->msg_controllen, false, LM_PC, "sendmsg");
   return rz::moved(r, m->msg_iov, m->msg_iovlen, false, LM_PC, "sendmsg");
 }
@@ -1180,10 +1192,11 @@ LM_HIDDEN ssize_t lm_rz_preadv(int fd, const iovec* iov, int n, off_t at) {
   return rz::moved(preadv(fd, iov, n, at), iov, size_t(n), true, LM_PC, "preadv");
 }
 LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
-  socklen_t name_room = 0;
-  bool known = rz::length_before(m ? &m->msg_namelen : nullptr, &name_room);
+  bool known = rz::readable(m, sizeof *m) && m->msg_name;
+  socklen_t name_room = known ? m->msg_namelen : 0;
   ssize_t r = recvmsg(fd, m, flags);
   if (r < 0) return r;
+  rz::range(m, sizeof *m, true, LM_PC, "recvmsg");  // (msg_namelen, msg_controllen, msg_flags rewritten)
   rz::length_written(true, m->msg_name, known, name_room, &m->msg_namelen, LM_PC, "recvmsg");
   // (What it stores in msg_controllen is what it wrote: never more than the
   // room it was given.)

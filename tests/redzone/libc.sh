@@ -23,7 +23,7 @@ check() {
   LD_PRELOAD=$LIB LIBMALLOC_OPTIONS=redzone=1${opts:+:$opts} timeout 50 "$prog" "$mode" "$DLLIB" \
     >"$WORK/out" 2>"$WORK/err" || rc=$?
   local block
-  block=$(sed -n 's/^block //p' "$WORK/out")
+  block=$(sed -n 's/^block //p' "$WORK/out" | tail -n 1)  # (a mode may name another block after the first)
   local want
   want=$(printf '0x%x' $((block + offset)))
   local first second frame
@@ -154,6 +154,7 @@ check "$PROG" accept heap-buffer-overflow 16 WRITE 27 accept
 check "$PROG" getpeername-heaplen heap-buffer-overflow 16 WRITE 27 getpeername
 check "$PROG" connect heap-buffer-overflow 16 READ 110 connect
 check "$PROG" getsockopt heap-buffer-overflow 16 WRITE 12 getsockopt
+check "$PROG" sendmsg-header heap-buffer-overflow 48 READ 56 sendmsg
 check "$PROG" epoll_wait heap-buffer-overflow 16 WRITE 24 epoll_wait
 check "$PROG" select heap-buffer-overflow 16 READ 32 select  # (EBADF: the redzone read as descriptors)
 check "$PROG" getenv heap-buffer-overflow 16 READ - getenv

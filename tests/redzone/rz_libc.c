@@ -1310,6 +1310,19 @@ int main(int argc, char** argv) {
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 3;
     socklen_t len = sizeof(struct ucred);
     printf("%d\n", getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, p + 8, &len));  // 12 bytes at 8
+  } else if (!strcmp(mode, "sendmsg-header")) {
+    // A msghdr in a block 8 bytes short of one (its last field in the
+    // redzone): the kernel copies the whole header.
+    struct msghdr* m = malloc(opaque(48));
+    printf("block %p\n", (void*)m);
+    fflush(stdout);
+    memset(m, 0, 48);
+    struct iovec iov = {"hi", 2};
+    m->msg_iov = &iov;
+    m->msg_iovlen = 1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 3;
+    printf("%zd\n", sendmsg(sv[1], m, 0));
   } else if (!strcmp(mode, "epoll_wait")) {
     int a = sent(1), b = sent(1), ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN};
