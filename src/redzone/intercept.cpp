@@ -426,6 +426,19 @@ LM_FAST_PATH void length_written(bool ok, void* buf, bool known, socklen_t in, s
   if (known) range(buf, std::min(in, *lenp), true, pc, func);
 }
 
+// A call that copies out into buf up to *len bytes (accept, getsockname,
+// getsockopt, recvfrom, ...): the room read before it, what it wrote after
+// it, when it succeeded (a result of 0 only, with `zero_only`; else any
+// result from 0 up).
+template <class Call>
+LM_FAST_PATH auto length_out(void* buf, socklen_t* len, bool zero_only, uptr pc, const char* func, Call call) {
+  socklen_t room = 0;
+  bool known = buf && length_before(len, &room);
+  auto r = call();
+  length_written(zero_only ? r == 0 : r >= 0, buf, known, room, len, pc, func);
+  return r;
+}
+
 // select's descriptor sets: the kernel reads the longs that hold nfds bits
 // (also when it then fails with EBADF, a bit set for a closed descriptor,
 // or EINTR) and rewrites them when it succeeds.
@@ -1211,10 +1224,7 @@ LM_HIDDEN ssize_t lm_rz_recv(int fd, void* buf, size_t n, int flags) {
   return rz::got_received(recv(fd, buf, n, flags), fd, flags, buf, n, LM_PC, "recv");
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from, socklen_t* fl) {
-  socklen_t room = 0;
-  bool known = from && rz::length_before(fl, &room);
-  ssize_t r = recvfrom(fd, buf, n, flags, from, fl);
-  rz::length_written(r >= 0, from, known, room, fl, LM_PC, "recvfrom");
+  ssize_t r = rz::length_out(from, fl, false, LM_PC, "recvfrom", [&] { return recvfrom(fd, buf, n, flags, from, fl); });
   return rz::got_received(r, fd, flags, buf, n, LM_PC, "recvfrom");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked(void* buf, size_t size, size_t n, FILE* f) {
@@ -1242,10 +1252,8 @@ LM_HIDDEN ssize_t lm_rz_recv_chk(int fd, void* buf, size_t n, size_t bn, int fla
 }
 LM_HIDDEN ssize_t lm_rz_recvfrom_chk(int fd, void* buf, size_t n, size_t bn, int flags, sockaddr* from,
                                     socklen_t* fl) {
-  socklen_t room = 0;
-  bool known = from && rz::length_before(fl, &room);
-  ssize_t r = __recvfrom_chk(fd, buf, n, bn, flags, from, fl);
-  rz::length_written(r >= 0, from, known, room, fl, LM_PC, "__recvfrom_chk");
+  ssize_t r = rz::length_out(from, fl, false, LM_PC, "__recvfrom_chk",
+                             [&] { return __recvfrom_chk(fd, buf, n, bn, flags, from, fl); });
   return rz::got_received(r, fd, flags, buf, n, LM_PC, "__recvfrom_chk");
 }
 LM_HIDDEN size_t lm_rz_fread_unlocked_chk(void* buf, size_t bn, size_t size, size_t n, FILE* f) {
@@ -1598,32 +1606,16 @@ LM_HIDDEN int lm_rz_connect(int fd, const sockaddr* a, socklen_t len) {
   return connect(fd, a, len);
 }
 LM_HIDDEN int lm_rz_accept(int fd, sockaddr* a, socklen_t* len) {
-  socklen_t room = 0;
-  bool known = a && rz::length_before(len, &room);
-  int r = accept(fd, a, len);
-  rz::length_written(r >= 0, a, known, room, len, LM_PC, "accept");
-  return r;
+  return rz::length_out(a, len, false, LM_PC, "accept", [&] { return accept(fd, a, len); });
 }
 LM_HIDDEN int lm_rz_accept4(int fd, sockaddr* a, socklen_t* len, int flags) {
-  socklen_t room = 0;
-  bool known = a && rz::length_before(len, &room);
-  int r = accept4(fd, a, len, flags);
-  rz::length_written(r >= 0, a, known, room, len, LM_PC, "accept4");
-  return r;
+  return rz::length_out(a, len, false, LM_PC, "accept4", [&] { return accept4(fd, a, len, flags); });
 }
 LM_HIDDEN int lm_rz_getsockname(int fd, sockaddr* a, socklen_t* len) {
-  socklen_t room = 0;
-  bool known = rz::length_before(len, &room);
-  int r = getsockname(fd, a, len);
-  rz::length_written(r == 0, a, known, room, len, LM_PC, "getsockname");
-  return r;
+  return rz::length_out(a, len, true, LM_PC, "getsockname", [&] { return getsockname(fd, a, len); });
 }
 LM_HIDDEN int lm_rz_getpeername(int fd, sockaddr* a, socklen_t* len) {
-  socklen_t room = 0;
-  bool known = rz::length_before(len, &room);
-  int r = getpeername(fd, a, len);
-  rz::length_written(r == 0, a, known, room, len, LM_PC, "getpeername");
-  return r;
+  return rz::length_out(a, len, true, LM_PC, "getpeername", [&] { return getpeername(fd, a, len); });
 }
 // An option's value: read whole by setsockopt (the program says it holds
 // len bytes); getsockopt writes at most the room it was given, and stores
@@ -1633,11 +1625,7 @@ LM_HIDDEN int lm_rz_setsockopt(int fd, int level, int name, const void* v, sockl
   return setsockopt(fd, level, name, v, len);
 }
 LM_HIDDEN int lm_rz_getsockopt(int fd, int level, int name, void* v, socklen_t* len) {
-  socklen_t room = 0;
-  bool known = rz::length_before(len, &room);
-  int r = getsockopt(fd, level, name, v, len);
-  rz::length_written(r == 0, v, known, room, len, LM_PC, "getsockopt");
-  return r;
+  return rz::length_out(v, len, true, LM_PC, "getsockopt", [&] { return getsockopt(fd, level, name, v, len); });
 }
 
 // Event waits. epoll_wait writes one event per ready descriptor (what it
