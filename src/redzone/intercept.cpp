@@ -1570,6 +1570,21 @@ LM_HIDDEN size_t lm_rz_iconv(iconv_t cd, char** in, size_t* in_left, char** out,
   return r;
 }
 
+// getnameinfo's address: glibc reads the family, then, once `len` covers
+// it, its family's own struct (a program may pass the size of a
+// sockaddr_storage for a sockaddr_in: that is not read); an AF_UNIX one's
+// path as a string, not checked.
+namespace lm::redzone {
+namespace {
+void name_address_read(const sockaddr* sa, socklen_t len, uptr pc, const char* func) {
+  if (!sa || len < sizeof(sa_family_t)) return;
+  range(sa, sizeof(sa_family_t), false, pc, func);
+  size_t own = sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : 0;
+  if (own && len >= own) range(sa, own, false, pc, func);
+}
+}  // namespace
+}  // namespace lm::redzone
+
 // Name service: getaddrinfo reads the node and service names and the hints;
 // getnameinfo reads the address (the length the program gives) and, when it
 // succeeds, writes the host and service names it returns. Both referenced
@@ -1587,7 +1602,7 @@ LM_HIDDEN int lm_rz_getaddrinfo(const char* node, const char* service, const add
 }
 LM_HIDDEN int lm_rz_getnameinfo(const sockaddr* sa, socklen_t len, char* host, socklen_t host_len, char* serv,
                                 socklen_t serv_len, int flags) {
-  rz::address_read(sa, len, LM_PC, "getnameinfo");
+  rz::name_address_read(sa, len, LM_PC, "getnameinfo");
   int r = getnameinfo(sa, len, host, host_len, serv, serv_len, flags);
   if (r == 0 && host && host_len) rz::range(host, strnlen(host, host_len - 1) + 1, true, LM_PC, "getnameinfo");
   if (r == 0 && serv && serv_len) rz::range(serv, strnlen(serv, serv_len - 1) + 1, true, LM_PC, "getnameinfo");
@@ -1900,10 +1915,13 @@ size_t exec_list_size(va_list* ap) {
   va_end(c);
   return n < INT_MAX ? n : 0;
 }
+// Collected whatever they hold (execle's envp lies after the variadic
+// null); checked up to the first null, where the kernel stops (a null
+// `arg` ends the list).
 void exec_list_read(char** argv, size_t n, const char* arg, va_list* ap, uptr pc, const char* func) {
   argv[0] = const_cast<char*>(arg);
   for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(*ap, char*);  // (the last: the null)
-  for (size_t i = 0; i < n; ++i) heap_string_read(argv[i], pc, func);
+  for (size_t i = 0; i < n && argv[i]; ++i) heap_string_read(argv[i], pc, func);
 }
 }  // namespace
 }  // namespace lm::redzone
@@ -1922,11 +1940,11 @@ void exec_list_read(char** argv, size_t n, const char* arg, va_list* ap, uptr pc
   __VA_ARGS__;                                                                  \
   va_end(ap)
 LM_HIDDEN int lm_rz_execl(const char* path, const char* arg, ...) {
-  LM_EXEC_LIST("execl", path, arg);
+  LM_EXEC_LIST("execl", path, arg, rz::heap_vector_read(environ, LM_PC, "execl"));
   return execv(path, argv);
 }
 LM_HIDDEN int lm_rz_execlp(const char* file, const char* arg, ...) {
-  LM_EXEC_LIST("execlp", file, arg);
+  LM_EXEC_LIST("execlp", file, arg, rz::heap_vector_read(environ, LM_PC, "execlp"));
   return execvp(file, argv);
 }
 LM_HIDDEN int lm_rz_execle(const char* path, const char* arg, ...) {

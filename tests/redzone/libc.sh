@@ -147,6 +147,7 @@ check "$PROG" execv-argv heap-buffer-overflow 16 READ 24 execv
 check "$PROG" execve-path heap-buffer-overflow 16 READ 17 execve
 check "$PROG" execl-arg heap-buffer-overflow 16 READ 17 execl
 check "$PROG" execle-envp heap-buffer-overflow 16 READ 24 execle
+check "$PROG" execl-environ heap-use-after-free 0 READ 1 execl
 check "$PROG" exec-inner heap-buffer-overflow 16 READ 9 execv
 check "$PROG" uaf-spawn heap-use-after-free 0 READ 1 posix_spawn
 check "$PROG" getsockname heap-buffer-overflow 16 WRITE 27 getsockname

@@ -342,6 +342,10 @@ static void text_clean(void) {
   char* host = malloc(opaque(10));  // "127.0.0.1"
   char* serv = malloc(opaque(3));   // "80"
   int g2 = g1 == 0 ? getnameinfo((struct sockaddr*)sin, sizeof *sin, host, 10, serv, 3, NI_NUMERICHOST | NI_NUMERICSERV) : -1;
+  // A sockaddr_storage's length for the 16-byte sockaddr_in (glibc reads 16).
+  int g3 = g1 == 0 ? getnameinfo((struct sockaddr*)sin, sizeof(struct sockaddr_storage), host, 10, NULL, 0,
+                                 NI_NUMERICHOST) : -1;
+  printf("%d ", g3);
   printf("%d %d %s %s\n", g1, g2, g2 == 0 ? host : "-", g2 == 0 ? serv : "-");
   if (res) freeaddrinfo(res);
   free(serv);
@@ -928,6 +932,17 @@ int main(int argc, char** argv) {
       _exit(127);
     }
     waitpid(child, &status, 0);
+    // A null arg ends the list: what follows it (here a freed string) is
+    // not read.
+    char* gone = strdup("gone");
+    free(gone);
+    child = fork();
+    if (child == 0) {
+      execl("/bin/true", (char*)hidden(NULL), hidden(gone), (char*)NULL);
+      _exit(127);
+    }
+    waitpid(child, &status, 0);
+    printf("%d ", status);
     free(arena);
     printf("%d %d %d ", spawned, spp, status);
     free(senv[0]);
@@ -1251,6 +1266,13 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "execl-arg")) {
     memcpy(p, "unterminated arg", 16);  // no terminator
     printf("%d\n", execl("/bin/echo", "echo", "ok", p, (char*)NULL));
+  } else if (!strcmp(mode, "execl-environ")) {
+    // putenv keeps the string in the environment: freed too soon.
+    memcpy(p, "RZ_LIBC_GONE=1", 15);
+    if (putenv(p) != 0) return 3;
+    free(p);
+    printf("%d\n", execl("/bin/true", "true", (char*)NULL));
+    return 0;
   } else if (!strcmp(mode, "execle-envp")) {
     char** envp = (char**)p;  // room for two pointers: no null after them
     envp[0] = "A=1";
@@ -1358,13 +1380,12 @@ int main(int argc, char** argv) {
     size_t il = 20, ol = 64;  // the program says the 16-byte block holds 64
     printf("%zu\n", iconv(cd, &ip, &il, &op, &ol));  // 20 bytes written
   } else if (!strcmp(mode, "getnameinfo")) {
-    struct sockaddr_in* sin = (struct sockaddr_in*)p;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(80);
-    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // An AF_INET6 address in 16 bytes: glibc reads its 28.
+    struct sockaddr_in6* sin6 = (struct sockaddr_in6*)p;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(80);
     char host[64];
-    // The length of a sockaddr_in6 for the 16-byte sockaddr_in.
-    printf("%d\n", getnameinfo((struct sockaddr*)sin, sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0,
+    printf("%d\n", getnameinfo((struct sockaddr*)sin6, sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0,
                                NI_NUMERICHOST));
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
