@@ -30,6 +30,8 @@
 // library's calls between its load and that callback.
 #include <elf.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
 #include <iconv.h>
 #include <link.h>
 #include <netdb.h>
@@ -44,6 +46,8 @@
 #include <sys/uio.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pwd.h>
+#include <regex.h>
 #include <spawn.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -1570,6 +1574,156 @@ LM_HIDDEN size_t lm_rz_iconv(iconv_t cd, char** in, size_t* in_left, char** out,
   return r;
 }
 
+// stdio buffers the program supplies: stdio writes into [buf, buf + size)
+// later, inside libc, where no check sees it; so the room is checked when
+// it is handed over (setbuf's BUFSIZ, and fmemopen's `size`; with _IONBF
+// setvbuf ignores the buffer).
+LM_HIDDEN int lm_rz_setvbuf(FILE* f, char* buf, int mode, size_t size) {
+  if (buf && mode != _IONBF) rz::range(buf, size, true, LM_PC, "setvbuf");
+  return setvbuf(f, buf, mode, size);
+}
+LM_HIDDEN void lm_rz_setbuf(FILE* f, char* buf) {
+  if (buf) rz::range(buf, BUFSIZ, true, LM_PC, "setbuf");
+  setbuf(f, buf);
+}
+LM_HIDDEN void lm_rz_setbuffer(FILE* f, char* buf, size_t size) {
+  if (buf) rz::range(buf, size, true, LM_PC, "setbuffer");
+  setbuffer(f, buf, size);
+}
+LM_HIDDEN FILE* lm_rz_fmemopen(void* buf, size_t size, const char* mode) {
+  rz::string_read(mode, LM_PC, "fmemopen");
+  bool writes = !mode || std::strpbrk(mode, "wa+") != nullptr;  // ("r" only reads)
+  if (buf) rz::range(buf, size, writes, LM_PC, "fmemopen");
+  return fmemopen(buf, size, mode);
+}
+
+// Matching. fnmatch reads both strings whole (a pattern too: it is one).
+// regcomp reads its pattern and fills the regex_t; regexec reads its string
+// (with REG_STARTEND only [pmatch[0].rm_so, rm_eo), from pmatch[0]) and,
+// on a match, writes all nmatch entries of pmatch (those past the groups
+// with -1), unless the pattern was compiled with REG_NOSUB. strptime reads
+// its input up to where it stopped, and on success its whole format, and
+// fills the struct tm. All weak, as getaddrinfo below.
+#pragma weak fnmatch
+#pragma weak regcomp
+#pragma weak regexec
+#pragma weak strptime
+LM_HIDDEN int lm_rz_fnmatch(const char* pattern, const char* s, int flags) {
+  rz::string_read(pattern, LM_PC, "fnmatch");
+  rz::string_read(s, LM_PC, "fnmatch");
+  return fnmatch(pattern, s, flags);
+}
+LM_HIDDEN int lm_rz_regcomp(regex_t* re, const char* pattern, int flags) {
+  rz::string_read(pattern, LM_PC, "regcomp");
+  int r = regcomp(re, pattern, flags);
+  if (r == 0) rz::range(re, sizeof *re, true, LM_PC, "regcomp");
+  return r;
+}
+LM_HIDDEN int lm_rz_regexec(const regex_t* re, const char* s, size_t nmatch, regmatch_t* pmatch, int flags) {
+  if (flags & REG_STARTEND) {
+    rz::range(pmatch, sizeof *pmatch, false, LM_PC, "regexec");
+    if (pmatch && pmatch[0].rm_so >= 0 && pmatch[0].rm_eo >= pmatch[0].rm_so)
+      rz::range(s + pmatch[0].rm_so, size_t(pmatch[0].rm_eo - pmatch[0].rm_so), false, LM_PC, "regexec");
+  } else {
+    rz::string_read(s, LM_PC, "regexec");
+  }
+  int r = regexec(re, s, nmatch, pmatch, flags);
+  size_t bytes;
+  if (r == 0 && pmatch && !re->no_sub && !__builtin_mul_overflow(nmatch, sizeof *pmatch, &bytes))
+    rz::range(pmatch, bytes, true, LM_PC, "regexec");
+  return r;
+}
+LM_HIDDEN char* lm_rz_strptime(const char* s, const char* fmt, struct tm* tm) {
+  char* r = strptime(s, fmt, tm);
+  if (r) {
+    rz::range(s, size_t(r - s), false, LM_PC, "strptime");
+    rz::string_read(fmt, LM_PC, "strptime");
+    rz::range(tm, sizeof *tm, true, LM_PC, "strptime");
+  }
+  return r;
+}
+
+// Multibyte conversions: the source is read whole when the conversion ran
+// to its terminator (a null destination, or a result below n); the
+// destination gets the result's characters and, when there was room, a
+// terminator.
+#pragma weak mbstowcs
+#pragma weak wcstombs
+LM_HIDDEN size_t lm_rz_mbstowcs(wchar_t* d, const char* s, size_t n) {
+  size_t r = mbstowcs(d, s, n);
+  if (r != size_t(-1)) {
+    if (!d || r < n) rz::string_read(s, LM_PC, "mbstowcs");
+    if (d) rz::range(d, rz::wide(r < n ? r + 1 : n), true, LM_PC, "mbstowcs");
+  }
+  return r;
+}
+LM_HIDDEN size_t lm_rz_wcstombs(char* d, const wchar_t* s, size_t n) {
+  size_t r = wcstombs(d, s, n);
+  if (r != size_t(-1)) {
+    if (!d || r < n) rz::range(s, rz::wide(wcslen(s) + 1), false, LM_PC, "wcstombs");
+    if (d) rz::range(d, r < n ? r + 1 : n, true, LM_PC, "wcstombs");
+  }
+  return r;
+}
+
+// User and group entries into the program's buffer (getpwnam_r and its
+// kin): after success, the struct and each string (and getgr*'s member
+// array) that glibc placed in the buffer, as far as they reach, and the
+// result pointer; a name looked up is read whole before. Weak: a static
+// link pulls in no name-service code.
+#pragma weak getpwnam_r
+#pragma weak getpwuid_r
+#pragma weak getgrnam_r
+#pragma weak getgrgid_r
+namespace lm::redzone {
+namespace {
+void written_string(const char* s, uptr pc, const char* func) {
+  if (s) range(s, strlen(s) + 1, true, pc, func);
+}
+void passwd_written(int r, passwd* pw, passwd** result, uptr pc, const char* func) {
+  if (r != 0 || !result) return;
+  range(result, sizeof *result, true, pc, func);
+  if (*result != pw || !pw) return;
+  range(pw, sizeof *pw, true, pc, func);
+  for (const char* s : {pw->pw_name, pw->pw_passwd, pw->pw_gecos, pw->pw_dir, pw->pw_shell}) written_string(s, pc, func);
+}
+void group_written(int r, group* gr, group** result, uptr pc, const char* func) {
+  if (r != 0 || !result) return;
+  range(result, sizeof *result, true, pc, func);
+  if (*result != gr || !gr) return;
+  range(gr, sizeof *gr, true, pc, func);
+  written_string(gr->gr_name, pc, func);
+  written_string(gr->gr_passwd, pc, func);
+  if (!gr->gr_mem) return;
+  size_t i = 0;
+  for (; gr->gr_mem[i]; ++i) written_string(gr->gr_mem[i], pc, func);
+  range(gr->gr_mem, (i + 1) * sizeof(char*), true, pc, func);
+}
+}  // namespace
+}  // namespace lm::redzone
+LM_HIDDEN int lm_rz_getpwnam_r(const char* name, passwd* pw, char* buf, size_t n, passwd** result) {
+  rz::string_read(name, LM_PC, "getpwnam_r");
+  int r = getpwnam_r(name, pw, buf, n, result);
+  rz::passwd_written(r, pw, result, LM_PC, "getpwnam_r");
+  return r;
+}
+LM_HIDDEN int lm_rz_getpwuid_r(uid_t uid, passwd* pw, char* buf, size_t n, passwd** result) {
+  int r = getpwuid_r(uid, pw, buf, n, result);
+  rz::passwd_written(r, pw, result, LM_PC, "getpwuid_r");
+  return r;
+}
+LM_HIDDEN int lm_rz_getgrnam_r(const char* name, group* gr, char* buf, size_t n, group** result) {
+  rz::string_read(name, LM_PC, "getgrnam_r");
+  int r = getgrnam_r(name, gr, buf, n, result);
+  rz::group_written(r, gr, result, LM_PC, "getgrnam_r");
+  return r;
+}
+LM_HIDDEN int lm_rz_getgrgid_r(gid_t gid, group* gr, char* buf, size_t n, group** result) {
+  int r = getgrgid_r(gid, gr, buf, n, result);
+  rz::group_written(r, gr, result, LM_PC, "getgrgid_r");
+  return r;
+}
+
 // getnameinfo's address: glibc reads the family, then, once `len` covers
 // it, its family's own struct (a program may pass the size of a
 // sockaddr_storage for a sockaddr_in: that is not read); an AF_UNIX one's
@@ -2310,6 +2464,20 @@ const Hook kHooks[] = {
     {"iconv", reinterpret_cast<void*>(lm_rz_iconv), reinterpret_cast<void*>(&iconv)},
     {"getaddrinfo", reinterpret_cast<void*>(lm_rz_getaddrinfo), reinterpret_cast<void*>(&getaddrinfo)},
     {"getnameinfo", reinterpret_cast<void*>(lm_rz_getnameinfo), reinterpret_cast<void*>(&getnameinfo)},
+    {"setvbuf", reinterpret_cast<void*>(lm_rz_setvbuf), reinterpret_cast<void*>(&setvbuf)},
+    {"setbuf", reinterpret_cast<void*>(lm_rz_setbuf), reinterpret_cast<void*>(&setbuf)},
+    {"setbuffer", reinterpret_cast<void*>(lm_rz_setbuffer), reinterpret_cast<void*>(&setbuffer)},
+    {"fmemopen", reinterpret_cast<void*>(lm_rz_fmemopen), reinterpret_cast<void*>(&fmemopen)},
+    {"fnmatch", reinterpret_cast<void*>(lm_rz_fnmatch), reinterpret_cast<void*>(&fnmatch)},
+    {"regcomp", reinterpret_cast<void*>(lm_rz_regcomp), reinterpret_cast<void*>(&regcomp)},
+    {"regexec", reinterpret_cast<void*>(lm_rz_regexec), reinterpret_cast<void*>(&regexec)},
+    {"strptime", reinterpret_cast<void*>(lm_rz_strptime), reinterpret_cast<void*>(&strptime)},
+    {"mbstowcs", reinterpret_cast<void*>(lm_rz_mbstowcs), reinterpret_cast<void*>(&mbstowcs)},
+    {"wcstombs", reinterpret_cast<void*>(lm_rz_wcstombs), reinterpret_cast<void*>(&wcstombs)},
+    {"getpwnam_r", reinterpret_cast<void*>(lm_rz_getpwnam_r), reinterpret_cast<void*>(&getpwnam_r)},
+    {"getpwuid_r", reinterpret_cast<void*>(lm_rz_getpwuid_r), reinterpret_cast<void*>(&getpwuid_r)},
+    {"getgrnam_r", reinterpret_cast<void*>(lm_rz_getgrnam_r), reinterpret_cast<void*>(&getgrnam_r)},
+    {"getgrgid_r", reinterpret_cast<void*>(lm_rz_getgrgid_r), reinterpret_cast<void*>(&getgrgid_r)},
     {"bind", reinterpret_cast<void*>(lm_rz_bind), reinterpret_cast<void*>(&bind)},
     {"connect", reinterpret_cast<void*>(lm_rz_connect), reinterpret_cast<void*>(&connect)},
     {"accept", reinterpret_cast<void*>(lm_rz_accept), reinterpret_cast<void*>(&accept)},

@@ -165,6 +165,12 @@ check "$PROG" strcoll heap-buffer-overflow 16 READ 17 strcoll
 check "$PROG" strxfrm heap-buffer-overflow 16 WRITE 21 strxfrm
 check "$PROG" iconv heap-buffer-overflow 16 WRITE 20 iconv
 check "$PROG" getnameinfo heap-buffer-overflow 16 READ 28 getnameinfo
+check "$PROG" setvbuf heap-buffer-overflow 16 WRITE 64 setvbuf
+check "$PROG" fnmatch heap-buffer-overflow 16 READ - fnmatch
+check "$PROG" regexec heap-buffer-overflow 16 WRITE 32 regexec
+check "$PROG" strptime heap-buffer-overflow 16 WRITE 56 strptime
+check "$PROG" mbstowcs heap-buffer-overflow 16 WRITE 84 mbstowcs
+check "$PROG" getpwuid_r heap-buffer-overflow 16 WRITE 48 getpwuid_r
 
 # intercept=0: no check at the call; the overflow is found at free.
 rc=0

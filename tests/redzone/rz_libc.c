@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,6 +25,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
+#include <regex.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -364,6 +368,105 @@ static void text_clean(void) {
   free(pair);  // (no longer in the environment)
   free(value);
   free(name);
+}
+
+// stdio buffers, matching, strptime, multibyte conversions and user and
+// group entries, with exact-size heap objects (and a conversion cut short).
+// Prints one line.
+static void more_clean(void) {
+  FILE* f = tmpfile();
+  char* fbuf = malloc(opaque(64));
+  int b1 = setvbuf(f, fbuf, _IOFBF, 64);
+  fputs("buffered by the program's block\n", f);
+  fflush(f);
+  fclose(f);
+  f = tmpfile();
+  char* sbuf = malloc(opaque(BUFSIZ));
+  setbuf(f, sbuf);
+  fputs("x", f);
+  fclose(f);
+  f = tmpfile();
+  setbuffer(f, fbuf, 64);
+  fputs("y", f);
+  fclose(f);
+  char* mem = malloc(opaque(32));
+  FILE* m = fmemopen(mem, 32, "w+");
+  fputs("in memory", m);
+  fflush(m);
+  int b2 = strcmp(mem, "in memory") == 0;
+  fclose(m);
+  printf("%d %d ", b1, b2);
+  char* pat = strdup("*.c");
+  char* name = strdup("main.c");
+  int m1 = fnmatch(pat, name, 0);
+  regex_t* re = malloc(opaque(sizeof(regex_t)));
+  char* rpat = strdup("(a+)(b)");
+  int m2 = regcomp(re, rpat, REG_EXTENDED);
+  regmatch_t* pm = malloc(opaque(3 * sizeof(regmatch_t)));
+  char* subject = strdup("xaab");
+  int m3 = regexec(re, subject, 3, pm, 0);
+  printf("%d %d %d %d %d ", m1, m2, m3, (int)pm[1].rm_so, (int)pm[2].rm_eo);
+  pm[0].rm_so = 1;  // REG_STARTEND: "aab" of "xaabz..." without a terminator read
+  pm[0].rm_eo = 4;
+  char* part = malloc(opaque(4));
+  memcpy(part, "xaab", 4);
+  int m4 = regexec(re, part, 1, pm, REG_STARTEND);
+  regfree(re);
+  int m5 = regcomp(re, "b", REG_NOSUB);
+  int m6 = regexec(re, subject, 5, pm, 0);  // (REG_NOSUB: pmatch, of 3, not written)
+  regfree(re);
+  printf("%d %d %d ", m4, m5, m6);
+  char* when = strdup("2024-02-29 12:34");
+  char* wfmt = strdup("%Y-%m-%d %H:%M");
+  struct tm* tm = malloc(opaque(sizeof(struct tm)));
+  memset(tm, 0, sizeof *tm);
+  char* end = strptime(when, wfmt, tm);
+  printf("%d %d ", end != NULL && *end == 0, tm->tm_mday);
+  char* narrow = strdup("wide");
+  wchar_t* wide = malloc(opaque(5 * sizeof(wchar_t)));
+  size_t w1 = mbstowcs(wide, narrow, 5);
+  size_t w2 = mbstowcs(NULL, narrow, 0);
+  wchar_t* cut = malloc(opaque(2 * sizeof(wchar_t)));
+  size_t w3 = mbstowcs(cut, narrow, 2);  // room for 2 of 4: no terminator
+  char* back = malloc(opaque(5));
+  size_t w4 = wcstombs(back, wide, 5);
+  printf("%zu %zu %zu %zu %s ", w1, w2, w3, w4, back);
+  struct passwd* pw = malloc(opaque(sizeof(struct passwd)));
+  struct passwd** pres = malloc(opaque(sizeof(struct passwd*)));
+  char* pbuf = malloc(opaque(4096));
+  int p1 = getpwuid_r(getuid(), pw, pbuf, 4096, pres);
+  int p2 = p1 == 0 && *pres == pw && pw->pw_uid == getuid();
+  char* root = strdup("root");
+  int p3 = getpwnam_r(root, pw, pbuf, 4096, pres);
+  int p4 = p3 == 0 && (*pres == NULL || pw->pw_uid == 0);
+  struct group* gr = malloc(opaque(sizeof(struct group)));
+  struct group** gres = malloc(opaque(sizeof(struct group*)));
+  int p5 = getgrgid_r(getgid(), gr, pbuf, 4096, gres);
+  int p6 = getgrnam_r(root, gr, pbuf, 4096, gres);
+  printf("%d %d %d %d %d %d\n", p1, p2, p3, p4, p5, p6);
+  free(gres);
+  free(gr);
+  free(root);
+  free(pbuf);
+  free(pres);
+  free(pw);
+  free(back);
+  free(cut);
+  free(wide);
+  free(narrow);
+  free(tm);
+  free(wfmt);
+  free(when);
+  free(part);
+  free(subject);
+  free(pm);
+  free(rpat);
+  free(re);
+  free(name);
+  free(pat);
+  free(mem);
+  free(sbuf);
+  free(fbuf);
 }
 
 static int by_value(const void* a, const void* b) {
@@ -957,6 +1060,7 @@ int main(int argc, char** argv) {
     printf("%d %d\n", pr, errno == EINVAL);
     sockets_clean();
     text_clean();
+    more_clean();
     free(one);
     free(into);
     free(resolved);
@@ -1387,6 +1491,24 @@ int main(int argc, char** argv) {
     char host[64];
     printf("%d\n", getnameinfo((struct sockaddr*)sin6, sizeof(struct sockaddr_in6), host, sizeof host, NULL, 0,
                                NI_NUMERICHOST));
+  } else if (!strcmp(mode, "setvbuf")) {
+    FILE* f = tmpfile();
+    printf("%d\n", setvbuf(f, p, _IOFBF, opaque(64)));  // the program says the block holds 64
+  } else if (!strcmp(mode, "fnmatch")) {
+    memset(p, 'x', opaque(16));  // no terminator
+    printf("%d\n", fnmatch("*.c", p, 0));
+  } else if (!strcmp(mode, "regexec")) {
+    regex_t re;
+    if (regcomp(&re, "(a)(b)", REG_EXTENDED) != 0) return 3;
+    printf("%d\n", regexec(&re, "ab", opaque(4), (regmatch_t*)p, 0));  // 4 entries of 8 bytes in 16
+  } else if (!strcmp(mode, "strptime")) {
+    printf("%d\n", strptime("2024-02-29", "%Y-%m-%d", (struct tm*)p) != NULL);  // 56 bytes
+  } else if (!strcmp(mode, "mbstowcs")) {
+    printf("%zu\n", mbstowcs((wchar_t*)p, "twenty characters...", opaque(64)));  // 21 wide characters
+  } else if (!strcmp(mode, "getpwuid_r")) {
+    char buf[4096];
+    struct passwd* res;
+    printf("%d\n", getpwuid_r(getuid(), (struct passwd*)p, buf, sizeof buf, &res));  // 48 bytes
   } else if (!strcmp(mode, "uaf-memset")) {
     free(p);
     memset(hidden(p), 1, opaque(4));
