@@ -1576,10 +1576,10 @@ LM_HIDDEN size_t lm_rz_iconv(iconv_t cd, char** in, size_t* in_left, char** out,
 
 // stdio buffers the program supplies: stdio writes into [buf, buf + size)
 // later, inside libc, where no check sees it; so the room is checked when
-// it is handed over (setbuf's BUFSIZ, and fmemopen's `size`; with _IONBF
-// setvbuf ignores the buffer).
+// it is handed over (setbuf's BUFSIZ, and fmemopen's `size` once it opened
+// a stream; setvbuf uses the buffer only with _IOFBF and _IOLBF).
 LM_HIDDEN int lm_rz_setvbuf(FILE* f, char* buf, int mode, size_t size) {
-  if (buf && mode != _IONBF) rz::range(buf, size, true, LM_PC, "setvbuf");
+  if (buf && (mode == _IOFBF || mode == _IOLBF)) rz::range(buf, size, true, LM_PC, "setvbuf");
   return setvbuf(f, buf, mode, size);
 }
 LM_HIDDEN void lm_rz_setbuf(FILE* f, char* buf) {
@@ -1591,10 +1591,10 @@ LM_HIDDEN void lm_rz_setbuffer(FILE* f, char* buf, size_t size) {
   setbuffer(f, buf, size);
 }
 LM_HIDDEN FILE* lm_rz_fmemopen(void* buf, size_t size, const char* mode) {
-  rz::string_read(mode, LM_PC, "fmemopen");
-  bool writes = !mode || std::strpbrk(mode, "wa+") != nullptr;  // ("r" only reads)
-  if (buf) rz::range(buf, size, writes, LM_PC, "fmemopen");
-  return fmemopen(buf, size, mode);
+  FILE* f = fmemopen(buf, size, mode);
+  if (f && buf) rz::range(buf, size, std::strpbrk(mode, "wa+") != nullptr, LM_PC, "fmemopen");  // ("r" reads)
+  if (f) rz::string_read(mode, LM_PC, "fmemopen");
+  return f;
 }
 
 // Matching. fnmatch reads both strings whole (a pattern too: it is one).
@@ -1657,10 +1657,14 @@ LM_HIDDEN size_t lm_rz_mbstowcs(wchar_t* d, const char* s, size_t n) {
   }
   return r;
 }
+// (wcstombs may stop below n short of its terminator, when the next
+// character's bytes do not fit: it read at most r + 1 characters, each
+// making a byte or more.)
 LM_HIDDEN size_t lm_rz_wcstombs(char* d, const wchar_t* s, size_t n) {
   size_t r = wcstombs(d, s, n);
   if (r != size_t(-1)) {
-    if (!d || r < n) rz::range(s, rz::wide(wcslen(s) + 1), false, LM_PC, "wcstombs");
+    if (!d) rz::range(s, rz::wide(wcslen(s) + 1), false, LM_PC, "wcstombs");
+    else if (r < n) rz::range(s, rz::wide(wcsnlen(s, r) + 1), false, LM_PC, "wcstombs");
     if (d) rz::range(d, r < n ? r + 1 : n, true, LM_PC, "wcstombs");
   }
   return r;

@@ -13,6 +13,7 @@
 #include <fnmatch.h>
 #include <grp.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -430,7 +431,22 @@ static void more_clean(void) {
   size_t w3 = mbstowcs(cut, narrow, 2);  // room for 2 of 4: no terminator
   char* back = malloc(opaque(5));
   size_t w4 = wcstombs(back, wide, 5);
-  printf("%zu %zu %zu %zu %s ", w1, w2, w3, w4, back);
+  // A source without a terminator, cut short: in UTF-8 the second
+  // character's two bytes do not fit in the one left, and wcstombs stops
+  // before it (1), reading no further.
+  wchar_t* unended = malloc(opaque(2 * sizeof(wchar_t)));
+  unended[0] = L'a';
+  unended[1] = 0xe9;
+  char* two = malloc(opaque(2));
+  int utf8 = setlocale(LC_CTYPE, "C.UTF-8") != NULL;
+  size_t w5 = utf8 ? wcstombs(two, unended, 2) : 1;
+  setlocale(LC_CTYPE, "C");
+  FILE* bad = tmpfile();
+  int w6 = setvbuf(bad, two, 12345, 4096);  // an invalid mode: the buffer not used
+  fclose(bad);
+  free(two);
+  free(unended);
+  printf("%zu %zu %zu %zu %s %zu %d ", w1, w2, w3, w4, back, w5, w6 != 0);
   struct passwd* pw = malloc(opaque(sizeof(struct passwd)));
   struct passwd** pres = malloc(opaque(sizeof(struct passwd*)));
   char* pbuf = malloc(opaque(4096));
