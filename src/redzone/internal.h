@@ -139,6 +139,9 @@ bool mapping_writable(uptr a, bool* writable);
 // ---- reports ----
 enum class Kind { kOverflow, kUseAfterFree, kDoubleFree, kBadFree, kMismatch, kLeak };
 
+// For intercept.cpp: whether detect_leaks scans the heap at exit (stale
+// block addresses in dead stack then matter).
+bool leak_scan_at_exit();
 // For intercept.cpp: the bytes from a to the end of the live block that
 // holds it (its start at most 64 KiB below a), which can be read; 0 when a
 // is in no live block. Reads the shadow first.

@@ -1669,6 +1669,8 @@ bool resize_in_place(Header* h, size_t n, uint32_t stack_id) {
 
 }  // namespace
 
+bool leak_scan_at_exit() { return g_detect_leaks; }
+
 size_t live_bytes_from(uptr a) {
   const uint8_t* s = shadow::byte_for(a);
   if (!s || *s > 7) return 0;
