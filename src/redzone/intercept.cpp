@@ -105,6 +105,11 @@ LM_FAST_PATH void range(const void* p, size_t n, bool write, uptr pc, const char
 }
 #define LM_PC lm::addr(__builtin_return_address(0))
 
+// A string libc reads whole (its terminator included), where it is not null.
+LM_FAST_PATH void string_read(const char* s, uptr pc, const char* func) {
+  if (s) range(s, strlen(s) + 1, false, pc, func);
+}
+
 size_t bounded_len(const char* s, size_t n) { return strnlen(s, n); }
 
 constexpr size_t kNoLimit = ~size_t{0};
@@ -326,7 +331,7 @@ LM_FAST_PATH char* time_text_written(char* r, const char* buf, uptr pc, const ch
 // string's end glibc returns NULL without reading them).
 LM_FAST_PATH void token_read(const char* r, const char* delim, uptr pc, const char* func) {
   if (!r) return;
-  range(delim, strlen(delim) + 1, false, pc, func);
+  string_read(delim, pc, func);
   range(r, strlen(r) + 1, true, pc, func);
 }
 size_t inet_bytes(int af) { return af == AF_INET ? 4 : af == AF_INET6 ? 16 : 0; }
@@ -405,11 +410,6 @@ bool length_before(const socklen_t* p, socklen_t* out) {
   if (!readable(p, sizeof *p)) return false;
   *out = *p;
   return true;
-}
-
-// A string libc reads whole (its terminator included), where it is not null.
-LM_FAST_PATH void string_read(const char* s, uptr pc, const char* func) {
-  if (s) range(s, strlen(s) + 1, false, pc, func);
 }
 
 // A socket address the kernel copies in (bind, connect, sendto, sendmsg):
@@ -533,7 +533,7 @@ LM_HIDDEN char* lm_rz_strncat(char* d, const char* s, size_t n) {
   return strncat(d, s, n);
 }
 LM_HIDDEN char* lm_rz_strdup(const char* s) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "strdup");
+  rz::string_read(s, LM_PC, "strdup");
   return strdup(s);
 }
 LM_HIDDEN char* lm_rz_strndup(const char* s, size_t n) {
@@ -641,7 +641,7 @@ Length length_modifier(const char*& f) {
 // anywhere (positional arguments, "%2$s") is not walked at all.
 LM_NOINLINE void format_args(const char* fmt, va_list ap, uptr pc, const char* func) {
   if (!fmt) return;  // (glibc fails the call: EINVAL)
-  rz::range(fmt, strlen(fmt) + 1, false, pc, func);
+  rz::string_read(fmt, pc, func);
   if (strchr(fmt, '$')) return;
   va_list a;
   va_copy(a, ap);
@@ -934,7 +934,7 @@ LM_HIDDEN int lm_rz_creat(const char* path, mode_t mode) {
 LM_HIDDEN FILE* lm_rz_fopen(const char* path, const char* mode) {
   FILE* f = fopen(path, mode);
   rz::path_read(path, !f, LM_PC, "fopen");
-  rz::range(mode, strlen(mode) + 1, false, LM_PC, "fopen");  // (glibc read it first)
+  rz::string_read(mode, LM_PC, "fopen");  // (glibc read it first)
   return f;
 }
 LM_HIDDEN FILE* lm_rz_freopen(const char* path, const char* mode, FILE* fp) {
@@ -1015,13 +1015,13 @@ LM_HIDDEN ssize_t lm_rz_readlinkat_chk(int dir, const char* path, char* buf, siz
 // realpath reads the path itself (no EFAULT: a bad pointer faults in
 // glibc), and writes the resolved path into `resolved` when given.
 LM_HIDDEN char* lm_rz_realpath(const char* path, char* resolved) {
-  if (path) rz::range(path, strlen(path) + 1, false, LM_PC, "realpath");
+  rz::string_read(path, LM_PC, "realpath");
   char* r = realpath(path, resolved);
   if (r && resolved) rz::range(resolved, strlen(resolved) + 1, true, LM_PC, "realpath");
   return r;
 }
 LM_HIDDEN char* lm_rz_realpath_chk(const char* path, char* resolved, size_t n) {
-  if (path) rz::range(path, strlen(path) + 1, false, LM_PC, "__realpath_chk");
+  rz::string_read(path, LM_PC, "__realpath_chk");
   char* r = __realpath_chk(path, resolved, n);
   if (r && resolved) rz::range(resolved, strlen(resolved) + 1, true, LM_PC, "__realpath_chk");
   return r;
@@ -1089,7 +1089,7 @@ LM_HIDDEN char* lm_rz_strchrnul(const char* s, int c) {
 }
 LM_HIDDEN char* lm_rz_strrchr(const char* s, int c) {
   const char* r = strrchr(s, c);
-  rz::range(s, strlen(s) + 1, false, LM_PC, "strrchr");
+  rz::string_read(s, LM_PC, "strrchr");
   return const_cast<char*>(r);
 }
 LM_HIDDEN char* lm_rz_strstr(const char* h, const char* nd) {
@@ -1099,19 +1099,19 @@ LM_HIDDEN char* lm_rz_strstr(const char* h, const char* nd) {
 }
 LM_HIDDEN size_t lm_rz_strspn(const char* s, const char* accept) {
   size_t r = strspn(s, accept);
-  rz::range(accept, strlen(accept) + 1, false, LM_PC, "strspn");
+  rz::string_read(accept, LM_PC, "strspn");
   rz::range(s, r + 1, false, LM_PC, "strspn");
   return r;
 }
 LM_HIDDEN size_t lm_rz_strcspn(const char* s, const char* reject) {
   size_t r = strcspn(s, reject);
-  rz::range(reject, strlen(reject) + 1, false, LM_PC, "strcspn");
+  rz::string_read(reject, LM_PC, "strcspn");
   rz::range(s, r + 1, false, LM_PC, "strcspn");
   return r;
 }
 LM_HIDDEN char* lm_rz_strpbrk(const char* s, const char* accept) {
   const char* r = strpbrk(s, accept);
-  rz::range(accept, strlen(accept) + 1, false, LM_PC, "strpbrk");
+  rz::string_read(accept, LM_PC, "strpbrk");
   rz::range(s, r ? size_t(r - s) + 1 : strlen(s) + 1, false, LM_PC, "strpbrk");
   return const_cast<char*>(r);
 }
@@ -1169,15 +1169,15 @@ LM_HIDDEN size_t lm_rz_fwrite_unlocked(const void* buf, size_t size, size_t n, F
   return fwrite_unlocked(buf, size, n, f);
 }
 LM_HIDDEN int lm_rz_fputs(const char* s, FILE* f) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "fputs");
+  rz::string_read(s, LM_PC, "fputs");
   return fputs(s, f);
 }
 LM_HIDDEN int lm_rz_fputs_unlocked(const char* s, FILE* f) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "fputs_unlocked");
+  rz::string_read(s, LM_PC, "fputs_unlocked");
   return fputs_unlocked(s, f);
 }
 LM_HIDDEN int lm_rz_puts(const char* s) {
-  rz::range(s, strlen(s) + 1, false, LM_PC, "puts");
+  rz::string_read(s, LM_PC, "puts");
   return puts(s);
 }
 
@@ -1404,7 +1404,7 @@ int checked_outputs(int r, const char* input, const char* fmt, va_list outputs, 
   return r;
 }
 int scanned(Vscan scan, const char* s, const char* fmt, va_list ap, uptr pc, const char* func) {
-  rz::range(s, strlen(s) + 1, false, pc, func);
+  rz::string_read(s, pc, func);
   va_list outputs;
   va_copy(outputs, ap);
   int r = checked_outputs(scan(s, fmt, ap), s, fmt, outputs, pc, func);
@@ -1509,7 +1509,7 @@ LM_HIDDEN const char* lm_rz_inet_ntop(int af, const void* src, char* dst, sockle
 }
 LM_HIDDEN int lm_rz_inet_pton(int af, const char* src, void* dst) {
   int r = inet_pton(af, src, dst);
-  rz::range(src, strlen(src) + 1, false, LM_PC, "inet_pton");  // (glibc 2.36 measures it first, always)
+  rz::string_read(src, LM_PC, "inet_pton");  // (glibc 2.36 measures it first, always)
   if (r == 1) rz::range(dst, rz::inet_bytes(af), true, LM_PC, "inet_pton");
   return r;
 }
@@ -1913,7 +1913,7 @@ LM_HIDDEN char* lm_rz_asctime_r(const struct tm* tm, char* buf) {
 }
 // strftime: a result of 0 leaves the buffer's contents unspecified.
 LM_HIDDEN size_t lm_rz_strftime(char* s, size_t max, const char* fmt, const struct tm* tm) {
-  rz::range(fmt, strlen(fmt) + 1, false, LM_PC, "strftime");
+  rz::string_read(fmt, LM_PC, "strftime");
   rz::range(tm, sizeof *tm, false, LM_PC, "strftime");
   size_t r = strftime(s, max, fmt, tm);
   if (r) rz::range(s, r + 1, true, LM_PC, "strftime");
@@ -1991,7 +1991,7 @@ int lm_real_vscanf(const char*, va_list) __asm__("vscanf");
 int lm_real_isoc99_vscanf(const char*, va_list) __asm__("__isoc99_vscanf");
 using Vfscan = int (*)(FILE*, const char*, va_list);
 int fscanned(Vfscan scan, FILE* f, const char* fmt, va_list ap, uptr pc, const char* func) {
-  if (fmt) rz::range(fmt, strlen(fmt) + 1, false, pc, func);  // (null: glibc fails with EINVAL)
+  rz::string_read(fmt, pc, func);  // (null: glibc fails with EINVAL)
   va_list outputs;
   va_copy(outputs, ap);
   int r = checked_outputs(scan(f, fmt, ap), nullptr, fmt, outputs, pc, func);
