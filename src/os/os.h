@@ -67,6 +67,11 @@ void write_all(int fd, const char* buf, size_t len);
 int open_append(const char* path);
 int getpid();
 int gettid();
+// Where the kernel clears the calling thread's id when it exits
+// (CLONE_CHILD_CLEARTID: in glibc's thread descriptor, what pthread_join
+// waits on); 0 where the kernel does not tell (PR_GET_TID_ADDRESS needs
+// CONFIG_CHECKPOINT_RESTORE). errno is kept.
+uintptr_t tid_address();
 // The CPUs this process may run on (sched_getaffinity, read each call), at least 1.
 unsigned cpu_count();
 // Has thread `tid` of this process exited? (tgkill with no signal: ESRCH.)

@@ -211,6 +211,15 @@ long read_link(const char* path, char* buf, size_t cap) {
 int getpid() { return static_cast<int>(::getpid()); }
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
 
+uintptr_t tid_address() {
+  constexpr int kGetTidAddress = 40;  // PR_GET_TID_ADDRESS
+  int saved = errno;
+  int* at = nullptr;
+  if (syscall(SYS_prctl, kGetTidAddress, &at, 0, 0, 0) != 0) at = nullptr;
+  errno = saved;
+  return reinterpret_cast<uintptr_t>(at);
+}
+
 unsigned cpu_count() {
   uint64_t set[16] = {};  // room for 1024 CPUs; the raw call returns the bytes it wrote
   int saved = errno;

@@ -23,6 +23,9 @@
 //   exited-stack  hold a block when it exits: glibc keeps its stack (TLS
 //                 included) for reuse, and the scan took that mapping for a
 //                 quiet thread's stack: neither leak was reported
+//   exited-stack-tid [LAST]  (leaks_exited.sh) exited-stack, printing the
+//                 thread's id and the high half of its descriptor's address;
+//                 LAST written to ns_last_pid first (the next id)
 //   exited-result (leaks.sh) a thread's return value, taken by
 //                 pthread_join and dropped: a leak (the exited thread's
 //                 cached descriptor still holds it: it must not be a root)
@@ -44,6 +47,7 @@
 //                 thread, and on kernels that back a read fault with a
 //                 fresh page that made it all resident: 830 MB for 100)
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +105,16 @@ static void* keeper_stack(void* arg) {
   char* volatile mine = malloc(555);
   mine[0] = 1;
   return NULL;
+}
+
+// keeper_stack that also says its thread id and the high half of its
+// descriptor's address (for leaks_exited.sh's tid-alias case).
+static int g_keeper_tid;
+static unsigned g_keeper_high;
+static void* keeper_stack_tid(void* arg) {
+  g_keeper_tid = gettid();
+  g_keeper_high = (unsigned)((unsigned long)pthread_self() >> 32);
+  return keeper_stack(arg);
 }
 
 // Returns a block; main takes it from pthread_join and drops it: a leak,
@@ -268,6 +282,16 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "exited-tls") == 0) return run_and_join(keeper_tls);
   if (strcmp(argv[1], "exited-result") == 0) return join_and_drop_result();
   if (strcmp(argv[1], "exited-stack") == 0) return run_and_join(keeper_stack);
+  if (strcmp(argv[1], "exited-stack-tid") == 0) {
+    if (argc > 2) {  // the id the thread should get, less one (root only)
+      int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+      if (fd < 0 || write(fd, argv[2], strlen(argv[2])) != (ssize_t)strlen(argv[2])) return 2;
+      close(fd);
+    }
+    int rc = run_and_join(keeper_stack_tid);
+    printf("tid %d high %u\n", g_keeper_tid, g_keeper_high);
+    return rc;
+  }
   if (strcmp(argv[1], "quiet-reused") == 0 && run_and_join(allocator) != 0) return 2;
   if (strcmp(argv[1], "quiet-thread") == 0 || strcmp(argv[1], "quiet-reused") == 0) return quiet_holder();
   return 2;
