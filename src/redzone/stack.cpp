@@ -9,7 +9,10 @@
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "base/lock.h"
@@ -377,7 +380,57 @@ void for_each_mapping(F f) {
   os::close(fd);
 }
 
+// The mapping holding `a` through the PROCMAP_QUERY ioctl of
+// /proc/self/maps (Linux 6.11): the kernel looks the one line up, where
+// reading the file formats and parses every line, and the file grows with
+// the threads (a thread's first capture read it: with 1000 threads alive,
+// a quarter of threads_idle's time in redzone mode). kUnsupported on older
+// kernels, once and for good: the caller reads the file. Only lo, hi and
+// the permissions are set (not `anonymous`).
+enum class Query { kFound, kNone, kUnsupported };
+std::atomic<bool> g_query_unsupported{false};
+Query query_mapping(uptr a, MapLine* out) {
+  if (g_query_unsupported.load(std::memory_order_relaxed)) return Query::kUnsupported;
+  struct ProcmapQuery {  // struct procmap_query of <linux/fs.h> (not in Debian 12's headers)
+    uint64_t size, query_flags, query_addr, vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+    uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+    uint64_t vma_name_addr, build_id_addr;
+  };
+  static_assert(sizeof(ProcmapQuery) == 104);
+  constexpr unsigned long kProcmapQuery = 0xc0686611;  // _IOWR('f', 17, struct procmap_query)
+  int saved = errno;
+  int fd = os::open_read("/proc/self/maps");
+  if (fd < 0) return Query::kUnsupported;
+  ProcmapQuery q{};
+  q.size = sizeof q;
+  q.query_addr = a;
+  Query r = Query::kFound;
+  if (ioctl(fd, kProcmapQuery, &q) != 0) {
+    r = errno == ENOENT ? Query::kNone : Query::kUnsupported;
+    if (r == Query::kUnsupported) g_query_unsupported.store(true, std::memory_order_relaxed);
+  }
+  os::close(fd);
+  errno = saved;
+  if (r != Query::kFound) return r;
+  *out = MapLine{};
+  out->lo = q.vma_start;
+  out->hi = q.vma_end;
+  out->perms[0] = q.vma_flags & 1 ? 'r' : '-';
+  out->perms[1] = q.vma_flags & 2 ? 'w' : '-';
+  out->perms[2] = q.vma_flags & 4 ? 'x' : '-';
+  out->perms[3] = q.vma_flags & 8 ? 's' : 'p';
+  return Query::kFound;
+}
+
 bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
+  MapLine m;
+  if (Query r = query_mapping(a, &m); r != Query::kUnsupported) {
+    if (r == Query::kNone) return false;
+    *lo = m.lo;
+    *hi = m.hi;
+    if (readable) *readable = m.perms[0] == 'r';
+    return true;
+  }
   bool found = false;
   for_each_mapping([&](const MapLine& m) {
     if (a < m.lo || a >= m.hi) return true;
@@ -392,6 +445,11 @@ bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
 
 }  // namespace
 bool mapping_writable(uptr a, bool* writable) {
+  MapLine m;
+  if (Query r = query_mapping(a, &m); r != Query::kUnsupported) {
+    if (r == Query::kFound) *writable = m.perms[1] == 'w';
+    return r == Query::kFound;
+  }
   bool found = false;
   for_each_mapping([&](const MapLine& m) {
     if (a < m.lo || a >= m.hi) return true;
@@ -727,11 +785,14 @@ void own_stack_lookup() {
   uptr self = addr(reinterpret_cast<void*>(pthread_self())), top = addr(__libc_stack_end);
   bool main = os::gettid() == os::getpid();
   MapLine self_map{}, top_map{};
-  for_each_mapping([&](const MapLine& m) {
-    if (self >= m.lo && self < m.hi) self_map = m;
-    if (top >= m.lo && top < m.hi) top_map = m;
-    return true;
-  });
+  if (query_mapping(self, &self_map) == Query::kUnsupported || query_mapping(top, &top_map) == Query::kUnsupported) {
+    self_map = top_map = MapLine{};
+    for_each_mapping([&](const MapLine& m) {
+      if (self >= m.lo && self < m.hi) self_map = m;
+      if (top >= m.lo && top < m.hi) top_map = m;
+      return true;
+    });
+  }
   uptr l = main ? top_map.lo : self_map.lo;
   // (The descriptor's last page is the stack's last: glibc puts the
   // descriptor at the top of the stack block, and a page is mapped whole.)
