@@ -454,6 +454,31 @@ void fd_sets_used(int r, int nfds, fd_set* sets[3], uptr pc, const char* func) {
     if (sets[i]) range(sets[i], bytes, r >= 0, pc, func);
 }
 
+// What the kernel read of a message it sent (sendmsg, sendmmsg): the
+// msghdr, the address (cut to its own sockaddr_storage: a longer
+// msg_namelen is not refused here), the control data in whole, and `bytes`
+// of the iovecs.
+void message_sent(const msghdr* m, size_t bytes, uptr pc, const char* func) {
+  range(m, sizeof *m, false, pc, func);
+  if (m->msg_name) range(m->msg_name, std::min<size_t>(m->msg_namelen, sizeof(sockaddr_storage)), false, pc, func);
+  range(m->msg_control, m->msg_controllen, false, pc, func);
+  if (bytes > 0) vector_ranges(m->msg_iov, m->msg_iovlen, bytes, false, pc, func);
+}
+
+// What the kernel wrote of a message it received (recvmsg, recvmmsg), of
+// `bytes` (the datagram's whole length with MSG_TRUNC): the msghdr
+// (msg_namelen, msg_controllen and msg_flags rewritten), the address
+// (`name_room`: msg_namelen before the call, when `known`), the control
+// data (what it stores in msg_controllen is what it wrote: never more than
+// the room it was given) and the iovecs.
+void message_received(int fd, int flags, msghdr* m, size_t bytes, bool known, socklen_t name_room, uptr pc,
+                      const char* func) {
+  range(m, sizeof *m, true, pc, func);
+  length_written(true, m->msg_name, known, name_room, &m->msg_namelen, pc, func);
+  range(m->msg_control, m->msg_controllen, true, pc, func);
+  if (bytes > 0) vector_ranges(m->msg_iov, m->msg_iovlen, received(fd, flags, ssize_t(bytes), kNoLimit), true, pc, func);
+}
+
 }  // namespace
 }  // namespace lm::redzone
 
@@ -1193,15 +1218,8 @@ LM_HIDDEN ssize_t lm_rz_pwritev(int fd, const iovec* iov, int n, off_t at) {
 }
 LM_HIDDEN ssize_t lm_rz_sendmsg(int fd, const msghdr* m, int flags) {
   ssize_t r = sendmsg(fd, m, flags);
-  if (r < 0) return r;
-  // The kernel copied the msghdr, the address (cut to its own
-  // sockaddr_storage: a longer msg_namelen is not refused here) and the
-  // control data in whole.
-  rz::range(m, sizeof *m, false, LM_PC, "sendmsg");
-  if (m->msg_name)
-    rz::range(m->msg_name, std::min<size_t>(m->msg_namelen, sizeof(sockaddr_storage)), false, LM_PC, "sendmsg");
-  rz::range(m->msg_control, m->msg_controllen, false, LM_PC, "sendmsg");
-  return rz::moved(r, m->msg_iov, m->msg_iovlen, false, LM_PC, "sendmsg");
+  if (r >= 0) rz::message_sent(m, size_t(r), LM_PC, "sendmsg");
+  return r;
 }
 LM_HIDDEN ssize_t lm_rz_readv(int fd, const iovec* iov, int n) {
   return rz::moved(readv(fd, iov, n), iov, size_t(n), true, LM_PC, "readv");
@@ -1213,14 +1231,7 @@ LM_HIDDEN ssize_t lm_rz_recvmsg(int fd, msghdr* m, int flags) {
   bool known = rz::readable(m, sizeof *m) && m->msg_name;
   socklen_t name_room = known ? m->msg_namelen : 0;
   ssize_t r = recvmsg(fd, m, flags);
-  if (r < 0) return r;
-  rz::range(m, sizeof *m, true, LM_PC, "recvmsg");  // (msg_namelen, msg_controllen, msg_flags rewritten)
-  rz::length_written(true, m->msg_name, known, name_room, &m->msg_namelen, LM_PC, "recvmsg");
-  // (What it stores in msg_controllen is what it wrote: never more than the
-  // room it was given.)
-  rz::range(m->msg_control, m->msg_controllen, true, LM_PC, "recvmsg");
-  if (r > 0)
-    rz::vector_ranges(m->msg_iov, m->msg_iovlen, rz::received(fd, flags, r, rz::kNoLimit), true, LM_PC, "recvmsg");
+  if (r >= 0) rz::message_received(fd, flags, m, size_t(r), known, name_room, LM_PC, "recvmsg");
   return r;
 }
 
@@ -1268,17 +1279,30 @@ LM_HIDDEN char* lm_rz_fgets_unlocked_chk(char* s, size_t bn, int n, FILE* f) {
   return rz::got_string(__fgets_unlocked_chk(s, bn, n, f), LM_PC, "__fgets_unlocked_chk");
 }
 
-// Messages by the batch: each message's bytes, as sendmsg and recvmsg.
+// Messages by the batch: each message the call got through, as sendmsg and
+// recvmsg, with its msg_len (written). recvmmsg's address rooms are read
+// before the call for the first kMaxRooms messages where they surely can be
+// (readable); past those, or elsewhere, the address is not checked.
 LM_HIDDEN int lm_rz_sendmmsg(int fd, mmsghdr* v, unsigned n, int flags) {
   int r = sendmmsg(fd, v, n, flags);
-  for (int i = 0; i < r; ++i) rz::moved(v[i].msg_len, v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, false, LM_PC, "sendmmsg");
+  for (int i = 0; i < r; ++i) {
+    rz::range(&v[i].msg_len, sizeof v[i].msg_len, true, LM_PC, "sendmmsg");
+    rz::message_sent(&v[i].msg_hdr, v[i].msg_len, LM_PC, "sendmmsg");
+  }
   return r;
 }
 LM_HIDDEN int lm_rz_recvmmsg(int fd, mmsghdr* v, unsigned n, int flags, timespec* t) {
+  constexpr unsigned kMaxRooms = 64;
+  socklen_t rooms[kMaxRooms];
+  unsigned known = rz::readable(v, std::min(n, kMaxRooms) * sizeof *v) ? std::min(n, kMaxRooms) : 0;
+  for (unsigned i = 0; i < known; ++i) rooms[i] = v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0;
   int r = recvmmsg(fd, v, n, flags, t);
-  for (int i = 0; i < r; ++i)
-    rz::vector_ranges(v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, rz::received(fd, flags, v[i].msg_len, rz::kNoLimit),
-                      true, LM_PC, "recvmmsg");
+  for (int i = 0; i < r; ++i) {
+    rz::range(&v[i].msg_len, sizeof v[i].msg_len, true, LM_PC, "recvmmsg");
+    bool room_known = unsigned(i) < known && v[i].msg_hdr.msg_name;
+    rz::message_received(fd, flags, &v[i].msg_hdr, v[i].msg_len, room_known, room_known ? rooms[i] : 0, LM_PC,
+                         "recvmmsg");
+  }
   return r;
 }
 

@@ -126,6 +126,9 @@ check "$PROG" wmemset heap-buffer-overflow 16 WRITE 20 wmemset
 check "$PROG" wcscmp heap-buffer-overflow 16 READ 20 wcscmp
 check "$PROG" sendmmsg heap-buffer-overflow 16 READ 20 sendmmsg
 check "$PROG" recvmmsg heap-buffer-overflow 16 WRITE 26 recvmmsg
+check "$PROG" sendmmsg-len heap-buffer-overflow 56 WRITE 4 sendmmsg
+check "$PROG" recvmmsg-len heap-buffer-overflow 56 WRITE 4 recvmmsg
+check "$PROG" recvmmsg-name heap-buffer-overflow 16 WRITE 27 recvmmsg
 check "$PROG" memmem heap-buffer-overflow 16 READ 20 memmem
 check "$PROG" strcasestr heap-buffer-overflow 16 READ - strcasestr
 check "$PROG" wcsstr heap-buffer-overflow 16 READ - wcsstr

@@ -230,6 +230,42 @@ static void sockets_clean(void) {
   // A wild msghdr: the kernel's EFAULT.
   ssize_t d6 = recvmsg(rx, (struct msghdr*)hidden((char*)8), MSG_DONTWAIT);
   printf("%zd %d ", d6, errno == EFAULT);
+  // Two datagrams by the batch and back: the mmsghdr array, the iovecs and
+  // the address (27 bytes) each in a block of their size, the rooms for the
+  // sender's address exactly as large as it.
+  struct mmsghdr* mv = malloc(opaque(2 * sizeof *mv));
+  struct iovec* mio = malloc(opaque(2 * sizeof *mio));
+  char* to = malloc(opaque(dl));
+  char* rooms = malloc(opaque(2 * el));
+  char* mbuf = malloc(opaque(6));
+  memcpy(to, da, dl);
+  memcpy(mbuf, "onetwo", 6);
+  memset(mv, 0, 2 * sizeof *mv);
+  for (int i = 0; i < 2; ++i) {
+    mio[i].iov_base = mbuf + 3 * i;
+    mio[i].iov_len = 3;
+    mv[i].msg_hdr.msg_name = to;
+    mv[i].msg_hdr.msg_namelen = dl;
+    mv[i].msg_hdr.msg_iov = &mio[i];
+    mv[i].msg_hdr.msg_iovlen = 1;
+  }
+  int mm1 = sendmmsg(tx, mv, 2, 0);
+  memset(mv, 0, 2 * sizeof *mv);
+  memset(mbuf, 0, 6);
+  for (int i = 0; i < 2; ++i) {
+    mv[i].msg_hdr.msg_name = rooms + el * i;
+    mv[i].msg_hdr.msg_namelen = el;
+    mv[i].msg_hdr.msg_iov = &mio[i];
+    mv[i].msg_hdr.msg_iovlen = 1;
+  }
+  int mm2 = recvmmsg(rx, mv, 2, MSG_DONTWAIT, NULL);
+  printf("%d %d %.6s %u %u %d ", mm1, mm2, mbuf, mv[0].msg_len, mv[1].msg_len,
+         mv[1].msg_hdr.msg_namelen == el && memcmp(rooms + el + 2, ea->sun_path, 25) == 0);
+  free(mbuf);
+  free(rooms);
+  free(to);
+  free(mio);
+  free(mv);
   // Two readable descriptors: epoll reports both, then one; select and
   // pselect see one.
   if (sendto(tx, "again", 5, 0, (struct sockaddr*)da, dl) != 5 || write(cs, "x", 1) != 1) exit(3);
@@ -1262,6 +1298,38 @@ int main(int argc, char** argv) {
       mm.msg_hdr.msg_iov = in;
       printf("%d\n", recvmmsg(sv[0], &mm, 1, 0, NULL));
     }
+  } else if (!strcmp(mode, "sendmmsg-len") || !strcmp(mode, "recvmmsg-len")) {
+    // An mmsghdr in a block that ends after its msghdr: msg_len, which the
+    // kernel writes, is in the redzone.
+    struct mmsghdr* mm = malloc(opaque(sizeof(struct msghdr)));
+    printf("block %p\n", (void*)mm);
+    fflush(stdout);
+    memset(mm, 0, sizeof(struct msghdr));
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 3;
+    char in[8];
+    struct iovec iov = {src, 4};
+    mm->msg_hdr.msg_iov = &iov;
+    mm->msg_hdr.msg_iovlen = 1;
+    if (!strcmp(mode, "sendmmsg-len")) {
+      printf("%d\n", sendmmsg(sv[1], mm, 1, 0));
+    } else {
+      if (send(sv[1], src, 4, 0) != 4) return 3;
+      iov.iov_base = in;
+      printf("%d\n", recvmmsg(sv[0], mm, 1, 0, NULL));
+    }
+  } else if (!strcmp(mode, "recvmmsg-name")) {
+    // Room for the sender's 27-byte address claimed, 16 bytes given.
+    struct sockaddr_un ra, ta;
+    socklen_t rl = abstract_address(&ra, "mmsgrx"), tl = abstract_address(&ta, "mmsgtx");
+    int rx = socket(AF_UNIX, SOCK_DGRAM, 0), tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(rx, (struct sockaddr*)&ra, rl) != 0 || bind(tx, (struct sockaddr*)&ta, tl) != 0 ||
+        sendto(tx, "x", 1, 0, (struct sockaddr*)&ra, rl) != 1)
+      return 3;
+    char in[4];
+    struct iovec iov = {in, sizeof in};
+    struct mmsghdr mm = {.msg_hdr = {.msg_name = p, .msg_namelen = tl, .msg_iov = &iov, .msg_iovlen = 1}};
+    printf("%d\n", recvmmsg(rx, &mm, 1, 0, NULL));
   } else if (!strcmp(mode, "memccpy")) {
     memccpy(p, src, 'z', opaque(20));
   } else if (!strcmp(mode, "recv") || !strcmp(mode, "chk-recv")) {
