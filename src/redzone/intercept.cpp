@@ -246,6 +246,20 @@ LM_FAST_PATH ssize_t got_line(ssize_t r, char** line, uptr pc, const char* func)
 template <typename C>
 LM_NOINLINE void compared_slow(const C* a, const C* b, size_t n, bool fold, uptr pc, const char* func) {
   size_t i = 0;
+  if constexpr (sizeof(C) == 1) {
+    // Eight bytes at a time while they are equal and hold no terminator,
+    // and neither load can reach into the next page (which the string may
+    // not: it can end at its page's end). sort's strcoll checks spent a
+    // fifth of its time in the byte loop below.
+    constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+    while (!fold && n - i >= 8 && (addr(a + i) & 4095) <= 4088 && (addr(b + i) & 4095) <= 4088) {
+      uint64_t x, y;
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      if (x != y || ((x - kOnes) & ~x & kHighs) != 0) break;
+      i += 8;
+    }
+  }
   while (i < n) {
     auto x = a[i], y = b[i];
     if constexpr (sizeof(C) == 1) {
