@@ -92,6 +92,9 @@ long read(int fd, void* buf, size_t n);
 // pread(2): n bytes at offset off, without moving the file position.
 long read_at(int fd, void* buf, size_t n, uint64_t off);
 void close(int fd);
+// ioctl(2), not through libc's symbol (a program may interpose it): its
+// result, or -errno on failure (errno itself is kept).
+long ioctl(int fd, unsigned long request, void* arg);
 // Maps the whole file read-only (private); *size receives its length.
 const void* map_file(int fd, size_t* size);
 // readlink(2) NUL-terminated into buf; its length or -1.

@@ -189,6 +189,12 @@ void close(int fd) {
   syscall(SYS_close, fd);
 }
 
+long ioctl(int fd, unsigned long request, void* arg) {
+  ErrnoKeeper keep;
+  long r = syscall(SYS_ioctl, fd, request, arg);
+  return r < 0 ? -errno : r;
+}
+
 const void* map_file(int fd, size_t* size) {
   ErrnoKeeper keep;
   off_t end = lseek(fd, 0, SEEK_END);

@@ -2076,7 +2076,12 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
   constexpr unsigned kMaxOthers = 1024;
   stack::Range others[kMaxOthers];
   unsigned nothers = stack::other_thread_stacks(others, kMaxOthers);
-  for (unsigned i = 0; i < nothers; ++i) scan_root(others[i].lo, others[i].hi);
+  // (Only the part around the descriptor that holds none of our blocks: a
+  // stack of the program's own may share its mapping with them.)
+  for (unsigned i = 0; i < nothers; ++i) {
+    stack::Range r = gap_around(others[i], others[i].hi - 1);
+    scan_root(r.lo, r.hi);
+  }
   // Threads that never allocated (so never captured a stack: a thread that
   // only receives pointers, blocked in read()) are in no list: every mapping
   // shaped like a glibc thread stack (read-write, a guard page below) not
@@ -2136,7 +2141,10 @@ LM_NOINLINE void detect_leaks(uptr from) {
   size_t nreport = 0;
   struct PagemapOpen {
     PagemapOpen() {
-      g_pagemap_fd = os::open_read("/proc/self/pagemap");
+      // (thread-self: /proc/self is the main thread's, unreadable once it
+      // called pthread_exit.)
+      g_pagemap_fd = os::open_read("/proc/thread-self/pagemap");
+      if (g_pagemap_fd < 0) g_pagemap_fd = os::open_read("/proc/self/pagemap");
       // Trusted only if it shows this very frame's page present (a sandbox
       // that fakes the file with zeros had every root skipped).
       uint64_t entry = 0;

@@ -9,7 +9,6 @@
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 
 #include <atomic>
 #include <cerrno>
@@ -334,11 +333,20 @@ struct MapLine {
   bool anonymous;
 };
 
+// The address space's mappings: /proc/thread-self/maps (Linux 3.17), which
+// still answers once the main thread has called pthread_exit, where
+// /proc/self/maps (the main thread's) reads empty (the other threads'
+// stacks went unscanned: their blocks reported as leaks).
+int open_maps() {
+  int fd = os::open_read("/proc/thread-self/maps");
+  return fd >= 0 ? fd : os::open_read("/proc/self/maps");
+}
+
 // Calls f(const MapLine&) for each line until it returns false. Reads with
 // a stack buffer: no allocation.
 template <class F>
 void for_each_mapping(F f) {
-  int fd = os::open_read("/proc/self/maps");
+  int fd = open_maps();
   if (fd < 0) return;
   // Small: a first capture may run on an 8 KiB alternate signal stack, of
   // which the kernel's signal frame takes 3.5 KiB with AVX-512.
@@ -380,13 +388,14 @@ void for_each_mapping(F f) {
   os::close(fd);
 }
 
-// The mapping holding `a` through the PROCMAP_QUERY ioctl of
-// /proc/self/maps (Linux 6.11): the kernel looks the one line up, where
-// reading the file formats and parses every line, and the file grows with
-// the threads (a thread's first capture read it: with 1000 threads alive,
-// a quarter of threads_idle's time in redzone mode). kUnsupported on older
-// kernels, once and for good: the caller reads the file. Only lo, hi and
-// the permissions are set (not `anonymous`).
+// The mapping holding `a` through the PROCMAP_QUERY ioctl of the maps file
+// (Linux 6.11): the kernel looks the one line up, where reading the file
+// formats and parses every line, and the file grows with the threads (a
+// thread's first capture read it: with 1000 threads alive, a quarter of
+// threads_idle's time in redzone mode). kUnsupported where the kernel does
+// not know the ioctl (once and for good) or the call fails otherwise: the
+// caller reads the file. Only lo, hi and the permissions are set (not
+// `anonymous`).
 enum class Query { kFound, kNone, kUnsupported };
 std::atomic<bool> g_query_unsupported{false};
 Query query_mapping(uptr a, MapLine* out) {
@@ -398,20 +407,16 @@ Query query_mapping(uptr a, MapLine* out) {
   };
   static_assert(sizeof(ProcmapQuery) == 104);
   constexpr unsigned long kProcmapQuery = 0xc0686611;  // _IOWR('f', 17, struct procmap_query)
-  int saved = errno;
-  int fd = os::open_read("/proc/self/maps");
+  int fd = open_maps();
   if (fd < 0) return Query::kUnsupported;
   ProcmapQuery q{};
   q.size = sizeof q;
   q.query_addr = a;
-  Query r = Query::kFound;
-  if (ioctl(fd, kProcmapQuery, &q) != 0) {
-    r = errno == ENOENT ? Query::kNone : Query::kUnsupported;
-    if (r == Query::kUnsupported) g_query_unsupported.store(true, std::memory_order_relaxed);
-  }
+  long err = os::ioctl(fd, kProcmapQuery, &q);
   os::close(fd);
-  errno = saved;
-  if (r != Query::kFound) return r;
+  if (err == -ENOTTY || err == -EINVAL) g_query_unsupported.store(true, std::memory_order_relaxed);
+  if (err == -ENOENT) return Query::kNone;
+  if (err != 0) return Query::kUnsupported;
   *out = MapLine{};
   out->lo = q.vma_start;
   out->hi = q.vma_end;
@@ -582,7 +587,8 @@ char g_exe_path[512];
 
 const char* module_path(const char* name) {
   if (name && name[0]) return name;
-  if (!g_exe_path[0] && os::read_link("/proc/self/exe", g_exe_path, sizeof g_exe_path) < 0)
+  if (!g_exe_path[0] && os::read_link("/proc/thread-self/exe", g_exe_path, sizeof g_exe_path) < 0 &&
+      os::read_link("/proc/self/exe", g_exe_path, sizeof g_exe_path) < 0)
     std::memcpy(g_exe_path, "<main program>", 15);
   return g_exe_path;
 }
@@ -724,18 +730,29 @@ void learn_stack_layout(uptr self, uptr top) {
     found = at - self;
     matches = 1;
   } else {
+    // The id field is 8-aligned in glibc's descriptor; a pointer's high
+    // half (0x7fXX: a possible id where pid_max is 32768) is at 4 mod 8.
+    // A single match at 0 mod 8 is taken; else a single match anywhere.
+    uptr found_any = 0;
+    unsigned matches_any = 0;
     for (uptr a = self; a + sizeof(int) <= end; a += sizeof(int))
       if (*ptr<const int>(a) == tid) {
-        found = a - self;
-        ++matches;
+        found_any = a - self;
+        ++matches_any;
+        if ((a - self) % 8 == 0) {
+          found = a - self;
+          ++matches;
+        }
       }
+    if (matches != 1) {
+      found = found_any;
+      matches = matches_any;
+    }
   }
   uptr below = top - self, known = 0;
-  // The id found more than once (another field holds the same number: the
-  // high half of the descriptor's own pointers, 0x7fXX, is a possible id
-  // where pid_max is 32768): this thread cannot tell; the next one will.
-  // (Given up for good here, as it was, it left every exited thread's stack
-  // to be scanned as a live one: their leaks went unreported.)
+  // Still ambiguous: this thread cannot tell; the next one will. (Given up
+  // for good here, as it was, it left every exited thread's stack to be
+  // scanned as a live one: their leaks went unreported.)
   if (matches != 1 || found == 0) return;
   if (g_desc_below_top.compare_exchange_strong(known, below, std::memory_order_acq_rel)) {
     g_tid_offset.store(found, std::memory_order_release);
@@ -812,7 +829,13 @@ void own_stack_lookup() {
     g_main_tls_above = self_map.hi - self;
     __atomic_store_n(&g_main_self, self, __ATOMIC_RELEASE);
   }
-  if (!main && self_map.hi != 0 && self >= self_map.lo && self < self_map.hi) learn_stack_layout(self, h);
+  // Learnt only from a stack shaped as glibc maps one, the descriptor at its
+  // mapping's end: a stack of the program's own (pthread_attr_setstack),
+  // whose top need not be a page's end, has it elsewhere, and made the
+  // layout "mixed" for good (the stacks of exited threads were then scanned
+  // as live ones, their leaks unreported).
+  if (!main && self_map.hi != 0 && self >= self_map.lo && self + descriptor_size() == self_map.hi)
+    learn_stack_layout(self, h);
   register_stack(l, h);
 }
 
@@ -862,9 +885,13 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
     if (tid == 0 || tid == self || os::thread_gone(tid)) continue;
     uptr hi = g_thread_stacks[i].hi, l, h;
     bool readable = false;
-    // Still a readable mapping that ends there (not unmapped or protected;
-    // the main thread's may have grown down since).
-    if (!find_mapping(hi - 1, &l, &h, &readable) || h != hi || !readable) continue;
+    // Still a readable mapping there (not unmapped or protected; the main
+    // thread's may have grown down since). It may end above the stack: a
+    // stack of the program's own inside a larger mapping (or a -static
+    // program's, merged by the kernel with our chunks): taken up to the
+    // descriptor's page, as recorded (skipped as it was, the blocks held
+    // there were reported as leaks; the caller leaves our blocks out).
+    if (!find_mapping(hi - 1, &l, &h, &readable) || h < hi || !readable) continue;
     // Exited, though not reaped yet: the kernel clears the descriptor's
     // thread id at exit (what pthread_join waits on), and tgkill still
     // finds the thread for a moment after. Its stack is glibc's cache now
