@@ -2091,7 +2091,7 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
   for (unsigned i = 0; i < nguarded; ++i) {
     const stack::Range& r = guarded[i];
     bool seen = r.hi == hi;
-    for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi == r.hi;
+    for (unsigned k = 0; k < nothers && !seen; ++k) seen = others[k].hi > r.lo && others[k].hi <= r.hi;
     // (glibc keeps exited threads' stacks for reuse, with their TLS and
     // stale words: those hid every leak held only there before the thread
     // exited. The kernel cleared the thread id in their descriptors.) The

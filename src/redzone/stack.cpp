@@ -692,6 +692,7 @@ uptr own_bias() {
 struct ThreadStackEntry {
   int tid;  // written last (release): 0 while the entry is being filled
   uptr lo, hi;
+  uptr self;  // its descriptor (0: the main thread's, not in its stack)
 };
 // The main thread's descriptor and the mapping that held it when the thread
 // looked its stack up (the descriptor written last, release). The scan takes the part of
@@ -709,19 +710,18 @@ constexpr unsigned kMaxThreadStacks = 4096;
 ThreadStackEntry g_thread_stacks[kMaxThreadStacks];
 std::atomic<unsigned> g_nthread_stacks{0};
 
-// The layout of glibc's thread stacks, learnt from the threads themselves
-// as they look their stacks up: the descriptor's distance below its
-// mapping's top, and where in the descriptor the kernel keeps the thread's
-// id, which it clears when the thread exits (CLONE_CHILD_CLEARTID: what
-// pthread_join waits on); glibc sets it to -1 when it caches the stack. 0 while unknown; kMixed when threads disagree
-// (stacks of the program's own), and then unused.
+// Where in glibc's thread descriptor the kernel keeps the thread's id,
+// which it clears when the thread exits (CLONE_CHILD_CLEARTID: what
+// pthread_join waits on); glibc sets it to -1 when it caches the stack.
+// The same for every thread (a stack of the program's own too), learnt
+// from the first that can tell: 0 while unknown; kMixed if two disagreed,
+// and then unused.
 constexpr uptr kMixed = ~uptr{0};
-std::atomic<uptr> g_desc_below_top{0};
 std::atomic<uptr> g_tid_offset{0};
 
 namespace {
 
-void learn_stack_layout(uptr self, uptr top) {
+void learn_tid_offset(uptr self, uptr top) {
   int tid = os::gettid();
   uptr end = std::min(top, self + descriptor_size()), found = 0;
   unsigned matches = 0;
@@ -749,22 +749,46 @@ void learn_stack_layout(uptr self, uptr top) {
       matches = matches_any;
     }
   }
-  uptr below = top - self, known = 0;
   // Still ambiguous: this thread cannot tell; the next one will. (Given up
-  // for good here, as it was, it left every exited thread's stack to be
-  // scanned as a live one: their leaks went unreported.)
+  // for good here, as it once was, every exited thread's stack was scanned
+  // as a live one: their leaks went unreported.)
   if (matches != 1 || found == 0) return;
-  if (g_desc_below_top.compare_exchange_strong(known, below, std::memory_order_acq_rel)) {
-    g_tid_offset.store(found, std::memory_order_release);
-  } else if (known != below || (g_tid_offset.load(std::memory_order_acquire) != found &&
-                                g_tid_offset.load(std::memory_order_acquire) != 0)) {
-    g_desc_below_top.store(kMixed, std::memory_order_release);
+  uptr known = 0;
+  if (!g_tid_offset.compare_exchange_strong(known, found, std::memory_order_acq_rel) && known != found)
+    g_tid_offset.store(kMixed, std::memory_order_release);
+}
+
+// glibc's descriptor at the top of a thread stack [lo, hi): the highest
+// 16-aligned address d within a page and a bit of the top whose tcb and
+// self words (d and d + 16) hold d. glibc puts the descriptor at the top of
+// the stack block, below only padding: none for its own stacks of whole
+// pages, 64 bytes when a module's TLS wants 128-byte alignment, up to a
+// page when the stack's size is not a page multiple or its top is the
+// program's. 0 if none. (A layout learnt as "distance below the mapping's
+// top" from one thread failed for all the others in those cases.)
+uptr find_descriptor(uptr lo, uptr hi) {
+  constexpr size_t kSlack = 4096 + 256;
+  size_t ds = descriptor_size();
+  if (hi < lo || hi - lo < ds + 3 * sizeof(uptr)) return 0;
+  uptr d = (hi - ds) & ~uptr{15}, floor = d - std::min<uptr>(kSlack, d - lo);
+  for (; d >= floor && d + 3 * sizeof(uptr) <= hi; d -= 16) {
+    if (*ptr<const uptr>(d) == d && *ptr<const uptr>(d + 2 * sizeof(uptr)) == d) return d;
+    if (d < 16) break;
   }
+  return 0;
+}
+
+// The id in the descriptor at d, -1 when unknown (no layout learnt, or the
+// field would lie past hi).
+int descriptor_tid(uptr d, uptr hi, bool* known) {
+  uptr off = g_tid_offset.load(std::memory_order_acquire);
+  *known = off != 0 && off != kMixed && d + off + sizeof(int) <= hi;
+  return *known ? __atomic_load_n(ptr<const int>(d + off), __ATOMIC_RELAXED) : -1;
 }
 
 // Registers the calling thread's stack [l, h) for the leak scans of other
 // threads. A stack glibc reuses (its cache) takes over its entry; else a new one.
-void register_stack(uptr l, uptr h) {
+void register_stack(uptr l, uptr h, uptr self) {
   unsigned n = std::min<unsigned>(g_nthread_stacks.load(std::memory_order_relaxed), kMaxThreadStacks), i = n;
   for (unsigned j = 0; j < n; ++j)
     if (g_thread_stacks[j].hi == h && __atomic_load_n(&g_thread_stacks[j].tid, __ATOMIC_ACQUIRE) != 0) {
@@ -780,6 +804,7 @@ void register_stack(uptr l, uptr h) {
   if (i < kMaxThreadStacks) {
     g_thread_stacks[i].lo = l;
     g_thread_stacks[i].hi = h;
+    g_thread_stacks[i].self = self;
     __atomic_store_n(&g_thread_stacks[i].tid, os::gettid(), __ATOMIC_RELEASE);
   }
 }
@@ -829,14 +854,9 @@ void own_stack_lookup() {
     g_main_tls_above = self_map.hi - self;
     __atomic_store_n(&g_main_self, self, __ATOMIC_RELEASE);
   }
-  // Learnt only from a stack shaped as glibc maps one, the descriptor at its
-  // mapping's end: a stack of the program's own (pthread_attr_setstack),
-  // whose top need not be a page's end, has it elsewhere, and made the
-  // layout "mixed" for good (the stacks of exited threads were then scanned
-  // as live ones, their leaks unreported).
-  if (!main && self_map.hi != 0 && self >= self_map.lo && self + descriptor_size() == self_map.hi)
-    learn_stack_layout(self, h);
-  register_stack(l, h);
+  bool in_stack = !main && self_map.hi != 0 && self >= self_map.lo && self < h;
+  if (in_stack) learn_tid_offset(self, h);
+  register_stack(l, h, in_stack ? self : 0);
 }
 
 // The main thread's stack grew below what was read (sp under t_stack_lo):
@@ -888,18 +908,27 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
     // Still a readable mapping there (not unmapped or protected; the main
     // thread's may have grown down since). It may end above the stack: a
     // stack of the program's own inside a larger mapping (or a -static
-    // program's, merged by the kernel with our chunks): taken up to the
-    // descriptor's page, as recorded (skipped as it was, the blocks held
-    // there were reported as leaks; the caller leaves our blocks out).
+    // program's, merged by the kernel with our chunks): taken up to its
+    // descriptor (skipped as it was, the blocks held there were reported as
+    // leaks; the caller leaves our blocks out).
     if (!find_mapping(hi - 1, &l, &h, &readable) || h < hi || !readable) continue;
-    // Exited, though not reaped yet: the kernel clears the descriptor's
-    // thread id at exit (what pthread_join waits on), and tgkill still
-    // finds the thread for a moment after. Its stack is glibc's cache now
-    // (the caller scans only its DTV); taken for a running thread's, it
-    // hid the leaks held there in 1 of ~200 runs of a thread joined just
-    // before exit.
-    uptr desc;
-    if (dead_thread_stack(l, hi, &desc)) continue;
+    if (uptr d = g_thread_stacks[i].self; d != 0) {
+      // Still this thread's descriptor (a stack of the program's own may
+      // have been unmapped and the range mapped for something else, while
+      // a new thread got the id), and the thread not exited: the kernel
+      // clears the descriptor's id at exit (what pthread_join waits on),
+      // and tgkill still finds the thread for a moment after. Its stack is
+      // glibc's cache then (the caller scans only its DTV); taken for a
+      // running thread's, it hid the leaks held there in 1 of ~200 runs of
+      // a thread joined just before exit.
+      if (d < l || d + descriptor_size() > hi || *ptr<const uptr>(d) != d ||
+          *ptr<const uptr>(d + 2 * sizeof(uptr)) != d)
+        continue;
+      bool known = false;
+      int now = descriptor_tid(d, hi, &known);
+      if (known && now != tid) continue;
+      hi = d + descriptor_size();
+    }
     out[got++] = Range{l, hi};
   }
   errno = saved;
@@ -918,17 +947,12 @@ bool main_thread_tls(Range* out, uptr* self) {
 }
 
 bool dead_thread_stack(uptr lo, uptr hi, uptr* desc_out) {
-  uptr below = g_desc_below_top.load(std::memory_order_acquire);
-  uptr off = g_tid_offset.load(std::memory_order_acquire);
-  if (below == 0 || below == kMixed || off == 0 || below > hi - lo) return false;
-  uptr desc = hi - below, a = desc + off;
-  if (a < lo || a + sizeof(int) > hi || desc + 3 * sizeof(uptr) > hi) return false;
-  // Only where a glibc descriptor is: its tcb and self words hold its own
-  // address. (A coroutine's stack, or a layout learnt from a thread on a
-  // stack of the program's own, read 0 there: a live stack was skipped, and
-  // the block it held reported as a leak.)
-  if (*ptr<const uptr>(desc) != desc || *ptr<const uptr>(desc + 2 * sizeof(uptr)) != desc) return false;
-  if (__atomic_load_n(ptr<const int>(a), __ATOMIC_RELAXED) > 0) return false;  // (-1 once glibc cached it)
+  // Only where a glibc descriptor is (a coroutine's stack has none: taken
+  // for dead, a live stack was skipped, and the block it held reported as
+  // a leak), with the id field known.
+  uptr desc = find_descriptor(lo, hi);
+  bool known = false;
+  if (desc == 0 || descriptor_tid(desc, hi, &known) > 0 || !known) return false;  // (-1 once glibc cached it)
   *desc_out = desc;
   return true;
 }
