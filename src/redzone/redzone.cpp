@@ -2017,6 +2017,23 @@ void scan_touched(uptr lo, uptr hi) {
   }
 }
 
+// No page of [lo, hi) (a few pages) is a guard page that
+// madvise(MADV_GUARD_INSTALL) put inside a mapping: a read there faults.
+// pagemap flags them (Linux 6.15); true when it cannot tell.
+bool no_guard_pages(uptr lo, uptr hi) {
+  constexpr size_t kPage = 4096, kMax = 4;
+  if (g_pagemap_fd < 0 || lo >= hi) return true;
+  uptr first = align_down(lo, kPage);
+  size_t n = std::min<size_t>(kMax, (align_up(hi, kPage) - first) / kPage);
+  uint64_t entries[kMax];
+  if (os::read_at(g_pagemap_fd, entries, n * sizeof(uint64_t), first / kPage * sizeof(uint64_t)) !=
+      static_cast<long>(n * sizeof(uint64_t)))
+    return true;
+  for (size_t i = 0; i < n; ++i)
+    if (entries[i] & (uint64_t{1} << 58)) return false;
+  return true;
+}
+
 void scan_root(uptr lo, uptr hi) {
   for (unsigned i = 0; i < 3 && lo < hi; ++i) {
     uptr xl = g_not_roots.lo[i], xh = g_not_roots.hi[i];
@@ -2102,7 +2119,10 @@ LM_NOINLINE void scan_roots(const stack::Range* segs, unsigned nsegs, uptr from)
     // thread's result, its argument), which hid leaks.
     if (seen || holds_blocks(r.lo, r.hi)) continue;
     uptr desc = 0;
-    if (stack::dead_thread_stack(r.lo, r.hi, &desc)) scan_root(desc + kDtvOffset, desc + kDtvOffset + sizeof(uptr));
+    // (The descriptor is looked for in the top three pages at most.)
+    if (no_guard_pages(r.hi - std::min<size_t>(r.hi - r.lo, 3 * 4096), r.hi) &&
+        stack::dead_thread_stack(r.lo, r.hi, &desc))
+      scan_root(desc + kDtvOffset, desc + kDtvOffset + sizeof(uptr));
     else scan_root(r.lo, r.hi);
   }
   // The main thread's TLS, when another thread calls exit(): it is in a
