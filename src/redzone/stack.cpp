@@ -427,42 +427,35 @@ Query query_mapping(uptr a, MapLine* out) {
   return Query::kFound;
 }
 
-bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
-  MapLine m;
-  if (Query r = query_mapping(a, &m); r != Query::kUnsupported) {
-    if (r == Query::kNone) return false;
-    *lo = m.lo;
-    *hi = m.hi;
-    if (readable) *readable = m.perms[0] == 'r';
-    return true;
-  }
+// The line holding `a`: one ioctl, or a read of the file where the kernel
+// has none.
+bool mapping_at(uptr a, MapLine* out) {
+  if (Query r = query_mapping(a, out); r != Query::kUnsupported) return r == Query::kFound;
   bool found = false;
   for_each_mapping([&](const MapLine& m) {
     if (a < m.lo || a >= m.hi) return true;
-    *lo = m.lo;
-    *hi = m.hi;
-    if (readable) *readable = m.perms[0] == 'r';
+    *out = m;
     found = true;
     return false;
   });
   return found;
 }
 
+bool find_mapping(uptr a, uptr* lo, uptr* hi, bool* readable = nullptr) {
+  MapLine m;
+  if (!mapping_at(a, &m)) return false;
+  *lo = m.lo;
+  *hi = m.hi;
+  if (readable) *readable = m.perms[0] == 'r';
+  return true;
+}
+
 }  // namespace
 bool mapping_writable(uptr a, bool* writable) {
   MapLine m;
-  if (Query r = query_mapping(a, &m); r != Query::kUnsupported) {
-    if (r == Query::kFound) *writable = m.perms[1] == 'w';
-    return r == Query::kFound;
-  }
-  bool found = false;
-  for_each_mapping([&](const MapLine& m) {
-    if (a < m.lo || a >= m.hi) return true;
-    *writable = m.perms[1] == 'w';
-    found = true;
-    return false;
-  });
-  return found;
+  if (!mapping_at(a, &m)) return false;
+  *writable = m.perms[1] == 'w';
+  return true;
 }
 namespace {
 
@@ -758,6 +751,9 @@ void learn_tid_offset(uptr self, uptr top) {
     g_tid_offset.store(kMixed, std::memory_order_release);
 }
 
+// A glibc thread descriptor at d: its tcb and self words hold d.
+bool is_descriptor(uptr d) { return *ptr<const uptr>(d) == d && *ptr<const uptr>(d + 2 * sizeof(uptr)) == d; }
+
 // glibc's descriptor at the top of a thread stack [lo, hi): the highest
 // 16-aligned address d within a page and a bit of the top whose tcb and
 // self words (d and d + 16) hold d. glibc puts the descriptor at the top of
@@ -772,7 +768,7 @@ uptr find_descriptor(uptr lo, uptr hi) {
   if (hi < lo || hi - lo < ds + 3 * sizeof(uptr)) return 0;
   uptr d = (hi - ds) & ~uptr{15}, floor = d - std::min<uptr>(kSlack, d - lo);
   for (; d >= floor && d + 3 * sizeof(uptr) <= hi; d -= 16) {
-    if (*ptr<const uptr>(d) == d && *ptr<const uptr>(d + 2 * sizeof(uptr)) == d) return d;
+    if (is_descriptor(d)) return d;
     if (d < 16) break;
   }
   return 0;
@@ -921,9 +917,7 @@ unsigned other_thread_stacks(Range* out, unsigned cap) {
       // glibc's cache then (the caller scans only its DTV); taken for a
       // running thread's, it hid the leaks held there in 1 of ~200 runs of
       // a thread joined just before exit.
-      if (d < l || d + descriptor_size() > hi || *ptr<const uptr>(d) != d ||
-          *ptr<const uptr>(d + 2 * sizeof(uptr)) != d)
-        continue;
+      if (d < l || d + descriptor_size() > hi || !is_descriptor(d)) continue;
       bool known = false;
       int now = descriptor_tid(d, hi, &known);
       if (known && now != tid) continue;
